@@ -1,0 +1,132 @@
+//! The library's error type: one enum with variants a caller can act on.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in hollow.
+///
+/// Variants name the blob, section, type or key involved so that the message alone says what
+/// to fix. Bad input from outside (blobs, schemas, records) is always one of these, never a
+/// panic.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A blob failed a checksum, a bounds check or a structural check.
+    #[error("blob {blob} is corrupt in {section}: {reason}")]
+    Corrupt {
+        /// The blob (a path, a store key, or `<memory>`).
+        blob: String,
+        /// The part of the blob that is wrong (`header`, `section table`, `Movie records shard 3`…).
+        section: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The blob was written in a format this build cannot read (or is not a hollow blob).
+    #[error("blob {blob} is not readable by this build: {reason}")]
+    UnsupportedFormat {
+        /// The blob.
+        blob: String,
+        /// Why: wrong magic, or a format version outside the supported range.
+        reason: String,
+    },
+    /// A type name or type id that the schema or the state does not contain.
+    #[error("unknown type {name}")]
+    UnknownType {
+        /// The name (or `id 0x…`) that was asked for.
+        name: String,
+    },
+    /// A field name that the type does not have.
+    #[error("type {type_name} has no field {field}")]
+    UnknownField {
+        /// The type.
+        type_name: String,
+        /// The field path that was asked for.
+        field: String,
+    },
+    /// Two records of one type share a primary key in one cycle.
+    #[error("duplicate primary key {key} in type {type_name}")]
+    DuplicateKey {
+        /// The type.
+        type_name: String,
+        /// The key, rendered as text.
+        key: String,
+    },
+    /// A record has no value for a primary-key field (a null pointer field).
+    #[error("record of type {type_name} has no value for primary-key field {field}")]
+    MissingKey {
+        /// The type.
+        type_name: String,
+        /// The missing field path.
+        field: String,
+    },
+    /// A key value given for a lookup does not fit the key's fields.
+    #[error("invalid key for type {type_name}: {reason}")]
+    InvalidKey {
+        /// The type.
+        type_name: String,
+        /// Why the key does not fit.
+        reason: String,
+    },
+    /// The schema of a record, blob or annotation does not fit what it is used with.
+    #[error("schema mismatch for {type_name}: {reason}")]
+    SchemaMismatch {
+        /// The type concerned.
+        type_name: String,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A schema that hollow cannot use (bad annotation, unsupported field type as a key…).
+    #[error("invalid schema: {reason}")]
+    InvalidSchema {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A file system operation failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Cap'n Proto refused a record or a schema message.
+    #[error("Cap'n Proto error while {context}: {source}")]
+    Capnp {
+        /// What hollow was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: capnp::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn corrupt(
+        blob: impl Into<String>,
+        section: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::Corrupt {
+            blob: blob.into(),
+            section: section.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn capnp(context: impl Into<String>, source: capnp::Error) -> Self {
+        Error::Capnp {
+            context: context.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

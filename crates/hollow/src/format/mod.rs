@@ -1,0 +1,16 @@
+//! The blob format: header, table of sections, per-section checksums, and the section encoders.
+//! This module is the only code that knows byte offsets; docs/FORMAT.md specifies every byte.
+
+mod bitmap;
+mod layout;
+mod pk_index;
+mod shard;
+
+pub(crate) use bitmap::{PopulatedBitmap, bitmap_words};
+pub(crate) use layout::BlobWriter;
+pub use layout::{
+    BlobHeader, BlobKind, BlobLayout, FORMAT_VERSION, HEADER_LEN, MAGIC, NO_TYPE,
+    OLDEST_READABLE_VERSION, SECTION_ENTRY_LEN, SectionEntry, SectionKind,
+};
+pub(crate) use pk_index::{PrimaryKeyIndex, build_pk_index};
+pub(crate) use shard::ShardEncoder;

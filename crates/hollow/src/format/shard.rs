@@ -1,0 +1,339 @@
+//! The record shard encoder: lays records out as one Cap'n Proto segment whose root is a
+//! `List(T)`, writing identical sub-objects (Text, Data, lists, structs) once and aliasing every
+//! pointer to them (docs/FORMAT.md, "Records shard").
+//!
+//! Input records are canonical single-segment messages (`capnp::message::Builder::
+//! set_root_canonical`). Objects are interned bottom-up (hash-consing): an object's identity is
+//! its own words with every child pointer replaced by the child's position in the output, so
+//! two subtrees are shared exactly when they are equal.
+
+use std::collections::HashMap;
+
+use xxhash_rust::xxh3::Xxh3Builder;
+
+/// Why a record could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EncodeError {
+    #[error("record is not a well-formed canonical message: {0}")]
+    Malformed(&'static str),
+    #[error(
+        "record has {0} data words and {1} pointers with data beyond the type's {2} data words and {3} pointers (was it built with a newer schema?)"
+    )]
+    TooLarge(u32, u32, u16, u16),
+    #[error("records cannot hold capabilities (interface fields)")]
+    Capability,
+    #[error("shard is larger than a Cap'n Proto segment can address")]
+    SegmentTooLarge,
+}
+
+const KIND_STRUCT: u64 = 0;
+const KIND_LIST: u64 = 1;
+const KIND_FAR: u64 = 2;
+
+#[inline]
+fn ptr_offset(w: u64) -> i64 {
+    // Bits 2..32 hold a signed 30-bit word offset.
+    let low = u32::try_from(w & 0xffff_ffff).unwrap_or(0);
+    i64::from(low.cast_signed() >> 2)
+}
+
+fn target(src: &[u64], ptr_pos: usize, w: u64) -> Result<usize, EncodeError> {
+    let t =
+        i64::try_from(ptr_pos).map_err(|_| EncodeError::Malformed("position"))? + 1 + ptr_offset(w);
+    let t =
+        usize::try_from(t).map_err(|_| EncodeError::Malformed("pointer before segment start"))?;
+    if t > src.len() {
+        return Err(EncodeError::Malformed("pointer past segment end"));
+    }
+    Ok(t)
+}
+
+fn slice(src: &[u64], start: usize, len: usize) -> Result<&[u64], EncodeError> {
+    src.get(
+        start
+            ..start
+                .checked_add(len)
+                .ok_or(EncodeError::Malformed("length"))?,
+    )
+    .ok_or(EncodeError::Malformed("object past segment end"))
+}
+
+/// Encodes one shard.
+pub(crate) struct ShardEncoder {
+    words: Vec<u64>,
+    data_words: u16,
+    pointer_count: u16,
+    slots: u32,
+    dedup: bool,
+    interned: HashMap<Box<[u64]>, u32, Xxh3Builder>,
+    key: Vec<u64>,
+}
+
+impl ShardEncoder {
+    /// A shard of `slots` records of `data_words` + `pointer_count` words each, all zero
+    /// (default) until set.
+    pub(crate) fn new(
+        slots: u32,
+        data_words: u16,
+        pointer_count: u16,
+        dedup: bool,
+    ) -> Result<Self, EncodeError> {
+        let step = u64::from(data_words) + u64::from(pointer_count);
+        let list_words = u64::from(slots) * step;
+        if list_words >= 1 << 29 || u64::from(slots) >= 1 << 29 {
+            return Err(EncodeError::SegmentTooLarge);
+        }
+        let mut words =
+            vec![0u64; 2 + usize::try_from(list_words).map_err(|_| EncodeError::SegmentTooLarge)?];
+        // Root: list pointer, offset 0 (to word 1), inline composite, `list_words` words.
+        words[0] = KIND_LIST | (7 << 32) | (list_words << 35);
+        // Tag: struct-pointer shaped, offset field = element count.
+        words[1] = (u64::from(slots) << 2)
+            | (u64::from(data_words) << 32)
+            | (u64::from(pointer_count) << 48);
+        Ok(Self {
+            words,
+            data_words,
+            pointer_count,
+            slots,
+            dedup,
+            interned: HashMap::with_hasher(Xxh3Builder::new()),
+            key: Vec::new(),
+        })
+    }
+
+    /// Writes the record at `slot` from its canonical message words.
+    pub(crate) fn set(&mut self, slot: u32, canonical: &[u64]) -> Result<(), EncodeError> {
+        if slot >= self.slots {
+            return Err(EncodeError::Malformed("slot out of range"));
+        }
+        let root = *canonical
+            .first()
+            .ok_or(EncodeError::Malformed("empty message"))?;
+        if root == 0 {
+            return Ok(()); // an all-default struct
+        }
+        if root & 3 != KIND_STRUCT {
+            return Err(EncodeError::Malformed("root is not a struct"));
+        }
+        let (ds, ps) = struct_size(root);
+        let at = target(canonical, 0, root)?;
+        let data = slice(canonical, at, ds)?;
+        let ptrs = slice(canonical, at + ds, ps)?;
+        let dw = usize::from(self.data_words);
+        let pc = usize::from(self.pointer_count);
+        let beyond = data.iter().skip(dw).any(|w| *w != 0) || ptrs.iter().skip(pc).any(|w| *w != 0);
+        if beyond {
+            return Err(EncodeError::TooLarge(
+                u32::try_from(ds).unwrap_or(u32::MAX),
+                u32::try_from(ps).unwrap_or(u32::MAX),
+                self.data_words,
+                self.pointer_count,
+            ));
+        }
+        let elem = 2 + slot as usize * (dw + pc);
+        let n = ds.min(dw);
+        self.words[elem..elem + n].copy_from_slice(&data[..n]);
+        for j in 0..ps.min(pc) {
+            let child = self.intern(canonical, at + ds + j, 0)?;
+            self.write_pointer(elem + dw + j, child)?;
+        }
+        Ok(())
+    }
+
+    /// Finishes the segment: little-endian bytes.
+    pub(crate) fn finish(self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.words.len() * 8);
+        for w in self.words {
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    /// Copies the object behind the pointer at `src[ptr_pos]` (children first) and returns the
+    /// pointer's shape bits (offset cleared) and the object's position, or `None` for null.
+    fn intern(
+        &mut self,
+        src: &[u64],
+        ptr_pos: usize,
+        depth: u32,
+    ) -> Result<Option<(u64, u32)>, EncodeError> {
+        if depth > 128 {
+            return Err(EncodeError::Malformed("pointers nest too deeply"));
+        }
+        let w = *src
+            .get(ptr_pos)
+            .ok_or(EncodeError::Malformed("pointer past segment end"))?;
+        if w == 0 {
+            return Ok(None);
+        }
+        let shape = w & !0xffff_fffc; // keep kind bits and the upper word
+        match w & 3 {
+            KIND_STRUCT => {
+                let (ds, ps) = struct_size(w);
+                let at = target(src, ptr_pos, w)?;
+                let data = slice(src, at, ds)?;
+                let mut children = Vec::with_capacity(ps);
+                for j in 0..ps {
+                    children.push(self.intern(src, at + ds + j, depth + 1)?);
+                }
+                self.key.clear();
+                self.key.push(shape);
+                self.key.extend_from_slice(data);
+                push_children(&mut self.key, &children);
+                let pos = self.emit(data, &children)?;
+                Ok(Some((shape, pos)))
+            }
+            KIND_LIST => {
+                let at = target(src, ptr_pos, w)?;
+                let elem_size = (w >> 32) & 7;
+                let count =
+                    usize::try_from(w >> 35).map_err(|_| EncodeError::Malformed("count"))?;
+                match elem_size {
+                    0..=5 => {
+                        let bits =
+                            [0usize, 1, 8, 16, 32, 64][usize::try_from(elem_size).unwrap_or(0)];
+                        let nwords = (count * bits).div_ceil(64);
+                        let body = slice(src, at, nwords)?;
+                        self.key.clear();
+                        self.key.push(shape);
+                        self.key.extend_from_slice(body);
+                        let pos = self.emit(body, &[])?;
+                        Ok(Some((shape, pos)))
+                    }
+                    6 => {
+                        let mut children = Vec::with_capacity(count);
+                        for j in 0..count {
+                            children.push(self.intern(src, at + j, depth + 1)?);
+                        }
+                        self.key.clear();
+                        self.key.push(shape);
+                        push_children(&mut self.key, &children);
+                        let pos = self.emit(&[], &children)?;
+                        Ok(Some((shape, pos)))
+                    }
+                    _ => {
+                        // Inline composite: `count` is the word count; a tag word precedes.
+                        let tag = *src
+                            .get(at)
+                            .ok_or(EncodeError::Malformed("list tag past end"))?;
+                        let elements = usize::try_from(ptr_offset(tag))
+                            .map_err(|_| EncodeError::Malformed("tag"))?;
+                        let (ds, ps) = struct_size(tag);
+                        if elements * (ds + ps) != count {
+                            return Err(EncodeError::Malformed("inline composite size mismatch"));
+                        }
+                        // Layout: tag, then each element's data and pointers.
+                        let mut body = Vec::with_capacity(count + 1);
+                        body.push(tag);
+                        let mut children = Vec::with_capacity(elements * ps);
+                        for e in 0..elements {
+                            let base = at + 1 + e * (ds + ps);
+                            body.extend_from_slice(slice(src, base, ds)?);
+                            body.extend(std::iter::repeat_n(0u64, ps));
+                            for j in 0..ps {
+                                children.push(self.intern(src, base + ds + j, depth + 1)?);
+                            }
+                        }
+                        self.key.clear();
+                        self.key.push(shape);
+                        self.key.extend_from_slice(&body);
+                        push_children(&mut self.key, &children);
+                        let pos = self.emit_composite(&body, &children, ds, ps)?;
+                        Ok(Some((shape, pos)))
+                    }
+                }
+            }
+            KIND_FAR => Err(EncodeError::Malformed("far pointer in a canonical message")),
+            _ => Err(EncodeError::Capability),
+        }
+    }
+
+    /// Appends an object (`data` words then one pointer per child) unless an identical one was
+    /// written before; `self.key` holds its identity. Returns its position.
+    fn emit(&mut self, data: &[u64], children: &[Option<(u64, u32)>]) -> Result<u32, EncodeError> {
+        if self.dedup {
+            if let Some(&pos) = self.interned.get(self.key.as_slice()) {
+                return Ok(pos);
+            }
+        }
+        let pos = self.words.len();
+        self.words.extend_from_slice(data);
+        self.words.extend(std::iter::repeat_n(0u64, children.len()));
+        for (j, child) in children.iter().enumerate() {
+            self.write_pointer(pos + data.len() + j, *child)?;
+        }
+        self.remember(pos)
+    }
+
+    /// Appends an inline-composite list body (tag first) whose elements have `ps` pointers each.
+    fn emit_composite(
+        &mut self,
+        body: &[u64],
+        children: &[Option<(u64, u32)>],
+        ds: usize,
+        ps: usize,
+    ) -> Result<u32, EncodeError> {
+        if self.dedup {
+            if let Some(&pos) = self.interned.get(self.key.as_slice()) {
+                return Ok(pos);
+            }
+        }
+        let pos = self.words.len();
+        self.words.extend_from_slice(body);
+        if ps > 0 {
+            for (i, child) in children.iter().enumerate() {
+                let (e, j) = (i / ps, i % ps);
+                self.write_pointer(pos + 1 + e * (ds + ps) + ds + j, *child)?;
+            }
+        }
+        self.remember(pos)
+    }
+
+    fn remember(&mut self, pos: usize) -> Result<u32, EncodeError> {
+        if self.words.len() >= 1 << 29 {
+            return Err(EncodeError::SegmentTooLarge);
+        }
+        let pos = u32::try_from(pos).map_err(|_| EncodeError::SegmentTooLarge)?;
+        if self.dedup {
+            self.interned.insert(self.key.as_slice().into(), pos);
+        }
+        Ok(pos)
+    }
+
+    fn write_pointer(&mut self, at: usize, child: Option<(u64, u32)>) -> Result<(), EncodeError> {
+        let Some((shape, pos)) = child else {
+            self.words[at] = 0;
+            return Ok(());
+        };
+        let offset =
+            i64::from(pos) - i64::try_from(at).map_err(|_| EncodeError::SegmentTooLarge)? - 1;
+        if !(-(1 << 29)..(1 << 29)).contains(&offset) {
+            return Err(EncodeError::SegmentTooLarge);
+        }
+        let offset_bits = u64::from(
+            (i32::try_from(offset)
+                .map_err(|_| EncodeError::SegmentTooLarge)?
+                .cast_unsigned())
+                << 2,
+        );
+        self.words[at] = shape | offset_bits;
+        Ok(())
+    }
+}
+
+fn struct_size(w: u64) -> (usize, usize) {
+    (
+        usize::from(u16::try_from((w >> 32) & 0xffff).unwrap_or(0)),
+        usize::from(u16::try_from(w >> 48).unwrap_or(0)),
+    )
+}
+
+fn push_children(key: &mut Vec<u64>, children: &[Option<(u64, u32)>]) {
+    for c in children {
+        match c {
+            None => key.extend_from_slice(&[0, 0]),
+            Some((shape, pos)) => key.extend_from_slice(&[*shape, u64::from(*pos)]),
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! The read state: a snapshot blob mapped in memory, verified, and served zero-copy.
+
+mod dynamic;
+mod open;
+
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::sync::OnceLock;
+
+use capnp::private::layout::StructReader;
+use capnp::traits::OwnedStruct;
+
+pub use dynamic::{DynRecord, DynTable};
+
+use crate::bytes::BlobBytes;
+use crate::capnp_raw::ShardList;
+use crate::error::{Error, Result};
+use crate::format::{BlobHeader, PopulatedBitmap, PrimaryKeyIndex, SectionEntry};
+use crate::schema::{KeyPath, KeyValue, Schema, StructInfo};
+
+/// A whole state of a dataset, read in place from a snapshot blob.
+///
+/// Opening verifies the header, the table of sections, the manifest and the schema. The sections
+/// of a type (record shards, bitmap, index) are verified against their checksums the first time
+/// the type is used ([`ReadState::table`], [`ReadState::dyn_table`]); a byte is never read before
+/// its section is verified. `ReadState` is `Send + Sync`: share it in an `Arc` and read from any
+/// number of threads without locks.
+pub struct ReadState {
+    name: String,
+    bytes: BlobBytes,
+    header: BlobHeader,
+    dataset: String,
+    header_tags: Vec<(String, String)>,
+    schema: Schema,
+    types: Vec<ReadType>,
+}
+
+/// What a state knows of one type before its sections are loaded.
+pub(crate) struct ReadType {
+    pub(crate) name: String,
+    pub(crate) type_id: u64,
+    pub(crate) info: StructInfo,
+    pub(crate) key: Option<KeyPath>,
+    pub(crate) capacity: u32,
+    pub(crate) record_count: u32,
+    pub(crate) shard_bits: u8,
+    pub(crate) checksum: u64,
+    pub(crate) shards: Vec<SectionEntry>,
+    pub(crate) populated: SectionEntry,
+    pub(crate) pk_index: Option<SectionEntry>,
+    loaded: OnceLock<Result<LoadedType, (String, String)>>,
+}
+
+/// The verified sections of a type.
+pub(crate) struct LoadedType {
+    shards: Vec<ShardList>,
+    populated: PopulatedBitmap,
+    pk_index: Option<PrimaryKeyIndex>,
+}
+
+/// Summary of one type of a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeSummary {
+    /// Type name.
+    pub name: String,
+    /// Cap'n Proto type id.
+    pub type_id: u64,
+    /// Populated records.
+    pub record_count: u32,
+    /// Ordinal capacity (every ordinal is below it).
+    pub ordinal_capacity: u32,
+    /// Primary-key field paths ("id"), empty when keyless.
+    pub primary_key: Vec<String>,
+    /// State checksum of the type.
+    pub checksum: u64,
+    /// Bytes of its record shards.
+    pub record_bytes: u64,
+    /// Bytes of its primary-key index.
+    pub index_bytes: u64,
+}
+
+impl ReadState {
+    /// Memory-maps the snapshot at `path` and verifies its header, manifest and schema.
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = BlobBytes::map_file(path)?;
+        Self::from_bytes(bytes, &path.display().to_string())
+    }
+
+    /// Reads a snapshot from bytes; `name` names the blob in errors.
+    pub fn from_bytes(bytes: BlobBytes, name: &str) -> Result<Self> {
+        open::open(bytes, name)
+    }
+
+    /// The blob's name (its path, or the name given to [`ReadState::from_bytes`]).
+    pub fn blob_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The dataset name.
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    /// The version of this state.
+    pub fn version(&self) -> u64 {
+        self.header.to_version
+    }
+
+    /// The random tag of this state.
+    pub fn tag(&self) -> u64 {
+        self.header.to_tag
+    }
+
+    /// The blob header.
+    pub fn header(&self) -> &BlobHeader {
+        &self.header
+    }
+
+    /// User header tags.
+    pub fn header_tags(&self) -> &[(String, String)] {
+        &self.header_tags
+    }
+
+    /// The schema the state was written with.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Size of the blob in bytes.
+    pub fn blob_len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The types of the state.
+    pub fn types(&self) -> Vec<TypeSummary> {
+        self.types
+            .iter()
+            .map(|t| TypeSummary {
+                name: t.name.clone(),
+                type_id: t.type_id,
+                record_count: t.record_count,
+                ordinal_capacity: t.capacity,
+                primary_key: t
+                    .key
+                    .iter()
+                    .flat_map(|k| k.fields.iter().map(|f| f.path.clone()))
+                    .collect(),
+                checksum: t.checksum,
+                record_bytes: t.shards.iter().map(|s| s.len).sum(),
+                index_bytes: t.pk_index.map_or(0, |s| s.len),
+            })
+            .collect()
+    }
+
+    /// Typed access to the records of the generated type `T`, verifying its sections on first use.
+    pub fn table<T: OwnedStruct>(&self) -> Result<Table<'_, T>> {
+        let id = crate::capnp_raw::struct_type_id::<T>().unwrap_or(0);
+        let ty = self
+            .types
+            .iter()
+            .find(|t| t.type_id == id)
+            .ok_or_else(|| Error::UnknownType {
+                name: format!("id {id:#x}"),
+            })?;
+        Ok(Table {
+            view: self.view(ty)?,
+            _type: PhantomData,
+        })
+    }
+
+    /// Schema-driven access to the records of the type called `name`.
+    pub fn dyn_table(&self, name: &str) -> Result<DynTable<'_>> {
+        let ty = self
+            .types
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::UnknownType {
+                name: name.to_string(),
+            })?;
+        Ok(DynTable::new(self.view(ty)?, &self.schema))
+    }
+
+    /// Verifies every section of every type (the whole blob).
+    pub fn verify_all(&self) -> Result<()> {
+        for ty in &self.types {
+            self.view(ty)?;
+        }
+        Ok(())
+    }
+
+    fn view<'s>(&'s self, ty: &'s ReadType) -> Result<TypeView<'s>> {
+        let loaded = ty
+            .loaded
+            .get_or_init(|| open::load_type(&self.bytes, &self.name, ty));
+        match loaded {
+            Ok(loaded) => Ok(TypeView { ty, loaded }),
+            Err((section, reason)) => Err(Error::corrupt(&self.name, section, reason)),
+        }
+    }
+}
+
+/// A loaded type: the shared machinery under [`Table`] and [`DynTable`].
+#[derive(Clone, Copy)]
+pub(crate) struct TypeView<'s> {
+    pub(crate) ty: &'s ReadType,
+    loaded: &'s LoadedType,
+}
+
+thread_local! {
+    static KEY_SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+impl<'s> TypeView<'s> {
+    #[inline]
+    pub(crate) fn get(&self, ordinal: u32) -> Option<StructReader<'s>> {
+        if !self.loaded.populated.contains(ordinal) {
+            return None;
+        }
+        let shard = (ordinal >> self.ty.shard_bits) as usize;
+        let index = ordinal & ((1u32 << self.ty.shard_bits) - 1);
+        self.loaded.shards.get(shard)?.get(index)
+    }
+
+    pub(crate) fn ordinals(self) -> impl Iterator<Item = u32> + 's {
+        self.loaded.populated.iter()
+    }
+
+    pub(crate) fn index_bytes(&self) -> usize {
+        self.loaded
+            .pk_index
+            .as_ref()
+            .map_or(0, PrimaryKeyIndex::byte_len)
+    }
+
+    fn key(&self) -> Result<&'s KeyPath> {
+        self.ty.key.as_ref().ok_or_else(|| Error::InvalidKey {
+            type_name: self.ty.name.clone(),
+            reason: "the type has no primary key".to_string(),
+        })
+    }
+
+    /// Looks up the ordinal whose primary key has the canonical bytes `encoded`.
+    fn find_encoded(&self, key: &KeyPath, encoded: &[u8], record_key: &mut Vec<u8>) -> Option<u32> {
+        let index = self.loaded.pk_index.as_ref()?;
+        let hash = xxhash_rust::xxh3::xxh3_64(encoded);
+        index.find(hash, |ordinal| {
+            // Confirm against the record itself: a hash match is only a candidate.
+            self.get(ordinal).is_some_and(|r| {
+                key.encode_record(r, record_key).is_ok() && record_key.as_slice() == encoded
+            })
+        })
+    }
+
+    pub(crate) fn ordinal_by_values(&self, values: &[KeyValue<'_>]) -> Result<Option<u32>> {
+        let key = self.key()?;
+        KEY_SCRATCH.with_borrow_mut(|(query, record)| {
+            key.encode_values(values, query)?;
+            Ok(self.find_encoded(key, query, record))
+        })
+    }
+
+    pub(crate) fn ordinal_by_strings(&self, values: &[&str]) -> Result<Option<u32>> {
+        let key = self.key()?;
+        KEY_SCRATCH.with_borrow_mut(|(query, record)| {
+            key.encode_strings(values, query)?;
+            Ok(self.find_encoded(key, query, record))
+        })
+    }
+}
+
+/// Typed, zero-copy access to the records of one type.
+///
+/// Records are generated Cap'n Proto `Reader`s pointing into the blob's memory: no decode, no
+/// copy, no allocation per read. They borrow from the [`ReadState`], so they cannot outlive it.
+pub struct Table<'s, T> {
+    view: TypeView<'s>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<'s, T: OwnedStruct> Table<'s, T> {
+    /// Number of records.
+    pub fn len(&self) -> u32 {
+        self.view.ty.record_count
+    }
+
+    /// True when the type has no records.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every ordinal is below this bound.
+    pub fn ordinal_capacity(&self) -> u32 {
+        self.view.ty.capacity
+    }
+
+    /// The record at `ordinal`, or `None` when the ordinal holds no record.
+    #[inline]
+    pub fn get(&self, ordinal: u32) -> Option<T::Reader<'s>> {
+        self.view.get(ordinal).map(T::Reader::from)
+    }
+
+    /// Records with their ordinals, in ordinal order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, T::Reader<'s>)> + 's {
+        let view = self.view;
+        view.ordinals()
+            .filter_map(move |o| view.get(o).map(|r| (o, T::Reader::from(r))))
+    }
+
+    /// The record whose single-field primary key equals `key`, through the shipped index.
+    #[inline]
+    pub fn get_by_key<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Option<T::Reader<'s>>> {
+        self.get_by_key_values(&[key.into()])
+    }
+
+    /// The record whose (composite) primary key equals `values`, in key field order.
+    pub fn get_by_key_values(&self, values: &[KeyValue<'_>]) -> Result<Option<T::Reader<'s>>> {
+        Ok(self
+            .view
+            .ordinal_by_values(values)?
+            .and_then(|o| self.get(o)))
+    }
+
+    /// The ordinal of the record whose primary key equals `values`.
+    pub fn ordinal_of_key(&self, values: &[KeyValue<'_>]) -> Result<Option<u32>> {
+        self.view.ordinal_by_values(values)
+    }
+
+    /// Bytes of the type's primary-key index.
+    pub fn index_bytes(&self) -> usize {
+        self.view.index_bytes()
+    }
+}

@@ -1,0 +1,534 @@
+//! Primary keys: field paths resolved against the schema, extraction from a record, and the
+//! canonical key bytes that indexes hash (byte layout in docs/FORMAT.md, "Canonical key bytes").
+
+use capnp::private::layout::StructReader;
+
+use super::{FieldKind, FieldType, Schema, StructInfo};
+use crate::error::{Error, Result};
+
+/// Length marker of an unset (null) Text/Data key field.
+const NULL_LEN: u32 = u32::MAX;
+/// Canonical NaN bits of a Float32 key.
+const F32_NAN: u32 = 0x7fc0_0000;
+/// Canonical NaN bits of a Float64 key.
+const F64_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UnionCheck {
+    discriminant_offset: u32,
+    value: u16,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    /// A group: same struct reader, maybe behind a union check.
+    Group(Option<UnionCheck>),
+    /// A struct field: follow pointer `index`.
+    Pointer(Option<UnionCheck>, u16),
+}
+
+/// One field of a key: a path from the record to a primitive, Text or Data slot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyField {
+    /// The path as written in the annotation ("id", "details.isbn").
+    pub path: String,
+    /// The type of the value at the end of the path.
+    pub ty: FieldType,
+    steps: Vec<Step>,
+    last_union: Option<UnionCheck>,
+    offset: u32,
+    default_bits: u64,
+}
+
+/// A resolved key: its fields in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPath {
+    /// The type the key belongs to.
+    pub type_name: String,
+    /// Key fields in declaration order.
+    pub fields: Vec<KeyField>,
+}
+
+/// A value given to a key lookup, converted to each field's type with range checks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum KeyValue<'a> {
+    /// A boolean.
+    Bool(bool),
+    /// Any integer (fits every integer width's range check).
+    Int(i128),
+    /// A float.
+    Float(f64),
+    /// Text.
+    Text(&'a str),
+    /// Bytes.
+    Data(&'a [u8]),
+    /// An unset Text/Data field.
+    Null,
+}
+
+macro_rules! key_value_from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for KeyValue<'_> {
+            fn from(v: $t) -> Self { KeyValue::Int(i128::from(v)) }
+        }
+    )*};
+}
+key_value_from_int!(i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl From<bool> for KeyValue<'_> {
+    fn from(v: bool) -> Self {
+        KeyValue::Bool(v)
+    }
+}
+impl From<f32> for KeyValue<'_> {
+    fn from(v: f32) -> Self {
+        KeyValue::Float(f64::from(v))
+    }
+}
+impl From<f64> for KeyValue<'_> {
+    fn from(v: f64) -> Self {
+        KeyValue::Float(v)
+    }
+}
+impl<'a> From<&'a str> for KeyValue<'a> {
+    fn from(v: &'a str) -> Self {
+        KeyValue::Text(v)
+    }
+}
+impl<'a> From<&'a String> for KeyValue<'a> {
+    fn from(v: &'a String) -> Self {
+        KeyValue::Text(v)
+    }
+}
+impl<'a> From<&'a [u8]> for KeyValue<'a> {
+    fn from(v: &'a [u8]) -> Self {
+        KeyValue::Data(v)
+    }
+}
+
+fn union_check(info: &StructInfo, discriminant: Option<u16>) -> Option<UnionCheck> {
+    match (info.discriminant_offset, discriminant) {
+        (Some(discriminant_offset), Some(value)) => Some(UnionCheck {
+            discriminant_offset,
+            value,
+        }),
+        _ => None,
+    }
+}
+
+impl KeyPath {
+    /// Resolves a comma-separated list of field paths (the `$primaryKey` text) on `info`.
+    pub fn resolve(schema: &Schema, info: &StructInfo, text: &str) -> Result<Self> {
+        let mut fields = Vec::new();
+        for path in text.split(',').map(str::trim) {
+            if path.is_empty() {
+                return Err(Error::InvalidSchema {
+                    reason: format!("empty field path in key \"{text}\" of {}", info.name),
+                });
+            }
+            fields.push(resolve_field(schema, info, path)?);
+        }
+        Ok(Self {
+            type_name: info.name.clone(),
+            fields,
+        })
+    }
+
+    /// Writes the canonical key bytes of `record` into `out` (cleared first).
+    pub(crate) fn encode_record(&self, record: StructReader<'_>, out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        for f in &self.fields {
+            f.encode_from_record(record, out)
+                .map_err(|missing| match missing {
+                    Missing::Field => Error::MissingKey {
+                        type_name: self.type_name.clone(),
+                        field: f.path.clone(),
+                    },
+                    Missing::Capnp(e) => Error::capnp(format!("reading key field {}", f.path), e),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// Writes the canonical key bytes of a lookup key into `out` (cleared first).
+    pub fn encode_values(&self, values: &[KeyValue<'_>], out: &mut Vec<u8>) -> Result<()> {
+        out.clear();
+        if values.len() != self.fields.len() {
+            return Err(Error::InvalidKey {
+                type_name: self.type_name.clone(),
+                reason: format!(
+                    "the key has {} field(s) ({}), {} value(s) given",
+                    self.fields.len(),
+                    self.field_names(),
+                    values.len()
+                ),
+            });
+        }
+        for (f, v) in self.fields.iter().zip(values) {
+            encode_value(&f.ty, *v, out).map_err(|reason| Error::InvalidKey {
+                type_name: self.type_name.clone(),
+                reason: format!("field {}: {reason}", f.path),
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Parses one string per key field (for command-line lookups) and encodes them.
+    pub fn encode_strings(&self, values: &[&str], out: &mut Vec<u8>) -> Result<()> {
+        let mut floats = Vec::new();
+        let mut parsed = Vec::with_capacity(values.len());
+        for (f, s) in self.fields.iter().zip(values) {
+            let v = match f.ty {
+                FieldType::Bool => match *s {
+                    "true" => KeyValue::Bool(true),
+                    "false" => KeyValue::Bool(false),
+                    _ => return Err(self.parse_error(f, s, "expected true or false")),
+                },
+                FieldType::Float32 | FieldType::Float64 => {
+                    floats.push(
+                        s.parse::<f64>()
+                            .map_err(|e| self.parse_error(f, s, &e.to_string()))?,
+                    );
+                    KeyValue::Float(floats[floats.len() - 1])
+                }
+                FieldType::Text => KeyValue::Text(s),
+                FieldType::Data => KeyValue::Data(s.as_bytes()),
+                _ => KeyValue::Int(
+                    s.parse::<i128>()
+                        .map_err(|e| self.parse_error(f, s, &e.to_string()))?,
+                ),
+            };
+            parsed.push(v);
+        }
+        if values.len() != self.fields.len() {
+            parsed.push(KeyValue::Null); // let encode_values report the count mismatch
+        }
+        self.encode_values(&parsed, out)
+    }
+
+    fn parse_error(&self, f: &KeyField, s: &str, why: &str) -> Error {
+        Error::InvalidKey {
+            type_name: self.type_name.clone(),
+            reason: format!("field {} cannot take \"{s}\": {why}", f.path),
+        }
+    }
+
+    /// "id" or "country, code".
+    pub fn field_names(&self) -> String {
+        self.fields
+            .iter()
+            .map(|f| f.path.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Renders canonical key bytes for messages ("100042", "(\"US\", 7)").
+    pub fn render(&self, bytes: &[u8]) -> String {
+        let mut parts = Vec::new();
+        let mut rest = bytes;
+        for f in &self.fields {
+            let (part, tail) = render_one(&f.ty, rest);
+            parts.push(part);
+            rest = tail;
+        }
+        if parts.len() == 1 {
+            parts.swap_remove(0)
+        } else {
+            format!("({})", parts.join(", "))
+        }
+    }
+}
+
+fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyField> {
+    let unknown = || Error::UnknownField {
+        type_name: root.name.clone(),
+        field: path.to_string(),
+    };
+    let mut steps = Vec::new();
+    let mut info = root;
+    let mut parts = path.split('.').peekable();
+    while let Some(name) = parts.next() {
+        let field = info.field(name).ok_or_else(unknown)?;
+        let check = union_check(info, field.discriminant);
+        let last = parts.peek().is_none();
+        match &field.kind {
+            FieldKind::Group { type_id } => {
+                if last {
+                    return Err(Error::InvalidSchema {
+                        reason: format!(
+                            "key field {path} of {} is a group, not a value",
+                            root.name
+                        ),
+                    });
+                }
+                steps.push(Step::Group(check));
+                info = schema.struct_by_id(*type_id).ok_or_else(unknown)?;
+            }
+            FieldKind::Slot {
+                offset,
+                ty,
+                default_bits,
+            } => {
+                if last {
+                    let keyable = matches!(
+                        ty,
+                        FieldType::Bool
+                            | FieldType::Int8
+                            | FieldType::Int16
+                            | FieldType::Int32
+                            | FieldType::Int64
+                            | FieldType::UInt8
+                            | FieldType::UInt16
+                            | FieldType::UInt32
+                            | FieldType::UInt64
+                            | FieldType::Float32
+                            | FieldType::Float64
+                            | FieldType::Enum(_)
+                            | FieldType::Text
+                            | FieldType::Data
+                    );
+                    if !keyable {
+                        return Err(Error::InvalidSchema {
+                            reason: format!(
+                                "key field {path} of {} has type {ty:?}; keys are primitives, enums, Text or Data",
+                                root.name
+                            ),
+                        });
+                    }
+                    return Ok(KeyField {
+                        path: path.to_string(),
+                        ty: ty.clone(),
+                        steps,
+                        last_union: check,
+                        offset: *offset,
+                        default_bits: *default_bits,
+                    });
+                }
+                let FieldType::Struct(id) = ty else {
+                    return Err(Error::InvalidSchema {
+                        reason: format!(
+                            "key path {path} of {} walks through {name}, which is not a struct",
+                            root.name
+                        ),
+                    });
+                };
+                let index = u16::try_from(*offset).map_err(|_| unknown())?;
+                steps.push(Step::Pointer(check, index));
+                info = schema.struct_by_id(*id).ok_or_else(unknown)?;
+            }
+        }
+    }
+    Err(unknown())
+}
+
+enum Missing {
+    Field,
+    Capnp(capnp::Error),
+}
+
+fn union_matches(reader: &StructReader<'_>, check: Option<UnionCheck>) -> bool {
+    match check {
+        None => true,
+        Some(c) => reader.get_data_field::<u16>(c.discriminant_offset as usize) == c.value,
+    }
+}
+
+impl KeyField {
+    fn encode_from_record(
+        &self,
+        record: StructReader<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Missing> {
+        let mut reader = record;
+        for step in &self.steps {
+            match step {
+                Step::Group(check) => {
+                    if !union_matches(&reader, *check) {
+                        return Err(Missing::Field);
+                    }
+                }
+                Step::Pointer(check, index) => {
+                    if !union_matches(&reader, *check) {
+                        return Err(Missing::Field);
+                    }
+                    let ptr = reader.get_pointer_field(usize::from(*index));
+                    if ptr.is_null() {
+                        return Err(Missing::Field);
+                    }
+                    reader = ptr.get_struct(None).map_err(Missing::Capnp)?;
+                }
+            }
+        }
+        if !union_matches(&reader, self.last_union) {
+            return Err(Missing::Field);
+        }
+        let off = self.offset as usize;
+        let d = self.default_bits;
+        // Stored primitive values are XORed with the field's default (Cap'n Proto encoding).
+        match self.ty {
+            FieldType::Bool => out.push(u8::from(reader.get_bool_field(off) ^ (d != 0))),
+            FieldType::Int8 | FieldType::UInt8 => {
+                out.push(reader.get_data_field::<u8>(off) ^ d.to_le_bytes()[0]);
+            }
+            FieldType::Int16 | FieldType::UInt16 | FieldType::Enum(_) => {
+                let v = reader.get_data_field::<u16>(off)
+                    ^ u16::from_le_bytes([d.to_le_bytes()[0], d.to_le_bytes()[1]]);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            FieldType::Int32 | FieldType::UInt32 => {
+                let v = reader.get_data_field::<u32>(off) ^ low32(d);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            FieldType::Int64 | FieldType::UInt64 => {
+                let v = reader.get_data_field::<u64>(off) ^ d;
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            FieldType::Float32 => {
+                let v = f32::from_bits(reader.get_data_field::<u32>(off) ^ low32(d));
+                out.extend_from_slice(&canonical_f32(v).to_le_bytes());
+            }
+            FieldType::Float64 => {
+                let v = f64::from_bits(reader.get_data_field::<u64>(off) ^ d);
+                out.extend_from_slice(&canonical_f64(v).to_le_bytes());
+            }
+            FieldType::Text | FieldType::Data => {
+                let ptr = reader.get_pointer_field(off);
+                if ptr.is_null() {
+                    return Err(Missing::Field);
+                }
+                let bytes = if self.ty == FieldType::Text {
+                    ptr.get_text(None).map_err(Missing::Capnp)?.as_bytes()
+                } else {
+                    ptr.get_data(None).map_err(Missing::Capnp)?
+                };
+                push_len_prefixed(bytes, out);
+            }
+            _ => return Err(Missing::Field),
+        }
+        Ok(())
+    }
+}
+
+fn low32(bits: u64) -> u32 {
+    u32::try_from(bits & 0xffff_ffff).unwrap_or(0)
+}
+
+fn push_len_prefixed(bytes: &[u8], out: &mut Vec<u8>) {
+    // Keys longer than 4 GiB cannot occur: a Cap'n Proto list holds < 2^29 words.
+    let len = u32::try_from(bytes.len()).unwrap_or(NULL_LEN - 1);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+/// Canonical bits of a Float32 key: -0.0 is 0.0 and every NaN is one NaN.
+pub(crate) fn canonical_f32(v: f32) -> u32 {
+    if v.is_nan() {
+        F32_NAN
+    } else if v == 0.0 {
+        0
+    } else {
+        v.to_bits()
+    }
+}
+
+/// Canonical bits of a Float64 key: -0.0 is 0.0 and every NaN is one NaN.
+pub(crate) fn canonical_f64(v: f64) -> u64 {
+    if v.is_nan() {
+        F64_NAN
+    } else if v == 0.0 {
+        0
+    } else {
+        v.to_bits()
+    }
+}
+
+fn int_in<T: TryFrom<i128>>(v: i128, name: &str) -> Result<T, String> {
+    T::try_from(v).map_err(|_| format!("{v} does not fit {name}"))
+}
+
+fn encode_value(ty: &FieldType, v: KeyValue<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+    match (ty, v) {
+        (FieldType::Bool, KeyValue::Bool(b)) => out.push(u8::from(b)),
+        (FieldType::Int8, KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<i8>(i, "Int8")?.to_le_bytes())
+        }
+        (FieldType::UInt8, KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<u8>(i, "UInt8")?.to_le_bytes())
+        }
+        (FieldType::Int16, KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<i16>(i, "Int16")?.to_le_bytes())
+        }
+        (FieldType::UInt16 | FieldType::Enum(_), KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<u16>(i, "UInt16")?.to_le_bytes());
+        }
+        (FieldType::Int32, KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<i32>(i, "Int32")?.to_le_bytes())
+        }
+        (FieldType::UInt32, KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<u32>(i, "UInt32")?.to_le_bytes())
+        }
+        (FieldType::Int64, KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<i64>(i, "Int64")?.to_le_bytes())
+        }
+        (FieldType::UInt64, KeyValue::Int(i)) => {
+            out.extend_from_slice(&int_in::<u64>(i, "UInt64")?.to_le_bytes())
+        }
+        (FieldType::Float32, KeyValue::Float(f)) => {
+            #[allow(clippy::cast_possible_truncation)]
+            let narrow = f as f32;
+            if !f.is_nan() && f64::from(narrow) != f {
+                return Err(format!("{f} is not exactly representable as Float32"));
+            }
+            out.extend_from_slice(&canonical_f32(narrow).to_le_bytes());
+        }
+        (FieldType::Float64, KeyValue::Float(f)) => {
+            out.extend_from_slice(&canonical_f64(f).to_le_bytes())
+        }
+        (FieldType::Float32 | FieldType::Float64, KeyValue::Int(i)) => {
+            #[allow(clippy::cast_precision_loss)]
+            let f = i as f64;
+            encode_value(ty, KeyValue::Float(f), out)?;
+        }
+        (FieldType::Text, KeyValue::Text(s)) => push_len_prefixed(s.as_bytes(), out),
+        (FieldType::Data, KeyValue::Data(d)) => push_len_prefixed(d, out),
+        (FieldType::Data, KeyValue::Text(s)) => push_len_prefixed(s.as_bytes(), out),
+        (FieldType::Text | FieldType::Data, KeyValue::Null) => {
+            out.extend_from_slice(&NULL_LEN.to_le_bytes())
+        }
+        (ty, v) => return Err(format!("a {v:?} cannot be a {ty:?}")),
+    }
+    Ok(())
+}
+
+fn render_one<'b>(ty: &FieldType, bytes: &'b [u8]) -> (String, &'b [u8]) {
+    fn take<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
+        let (head, tail) = b.split_at_checked(N)?;
+        Some((head.try_into().ok()?, tail))
+    }
+    let rendered = match ty {
+        FieldType::Bool => take::<1>(bytes).map(|(b, t)| ((b[0] != 0).to_string(), t)),
+        FieldType::Int8 => take::<1>(bytes).map(|(b, t)| (i8::from_le_bytes(b).to_string(), t)),
+        FieldType::UInt8 => take::<1>(bytes).map(|(b, t)| (b[0].to_string(), t)),
+        FieldType::Int16 => take::<2>(bytes).map(|(b, t)| (i16::from_le_bytes(b).to_string(), t)),
+        FieldType::UInt16 | FieldType::Enum(_) => {
+            take::<2>(bytes).map(|(b, t)| (u16::from_le_bytes(b).to_string(), t))
+        }
+        FieldType::Int32 => take::<4>(bytes).map(|(b, t)| (i32::from_le_bytes(b).to_string(), t)),
+        FieldType::UInt32 => take::<4>(bytes).map(|(b, t)| (u32::from_le_bytes(b).to_string(), t)),
+        FieldType::Int64 => take::<8>(bytes).map(|(b, t)| (i64::from_le_bytes(b).to_string(), t)),
+        FieldType::UInt64 => take::<8>(bytes).map(|(b, t)| (u64::from_le_bytes(b).to_string(), t)),
+        FieldType::Float32 => take::<4>(bytes).map(|(b, t)| (f32::from_le_bytes(b).to_string(), t)),
+        FieldType::Float64 => take::<8>(bytes).map(|(b, t)| (f64::from_le_bytes(b).to_string(), t)),
+        FieldType::Text | FieldType::Data => take::<4>(bytes).and_then(|(b, t)| {
+            let len = u32::from_le_bytes(b);
+            if len == NULL_LEN {
+                return Some(("null".to_string(), t));
+            }
+            let (s, t) = t.split_at_checked(len as usize)?;
+            Some((format!("{:?}", String::from_utf8_lossy(s)), t))
+        }),
+        _ => None,
+    };
+    rendered.unwrap_or_else(|| ("?".to_string(), &[]))
+}

@@ -1,0 +1,490 @@
+//! The write state: the records of one version of a dataset, by type and ordinal, and the
+//! snapshot writer.
+
+use std::collections::{BTreeMap, HashMap};
+
+use capnp::private::layout::StructReader;
+use capnp::traits::{IntoInternalStructReader, OwnedStruct};
+use xxhash_rust::xxh3::xxh3_64;
+
+use crate::bytes::BlobBytes;
+use crate::capnp_raw::{AnyStruct, AnyStructReader};
+use crate::error::{Error, Result};
+use crate::format::{
+    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, NO_TYPE, SectionKind, ShardEncoder,
+    bitmap_words, build_pk_index,
+};
+use crate::schema::{KeyPath, Schema, StructInfo};
+use crate::state_checksum::TypeChecksum;
+
+/// Default `log2` of the number of ordinals per record shard (65,536).
+pub const DEFAULT_SHARD_BITS: u8 = 16;
+/// Largest ordinal capacity of a type.
+pub const MAX_ORDINALS: u32 = u32::MAX - 1;
+
+/// Options of a [`WriteState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteOptions {
+    /// `log2` of ordinals per shard (each shard is one Cap'n Proto segment).
+    pub shard_bits: u8,
+    /// Write identical sub-objects once and alias every pointer to them.
+    pub dedup: bool,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        Self {
+            shard_bits: DEFAULT_SHARD_BITS,
+            dedup: true,
+        }
+    }
+}
+
+/// One record as the write state keeps it: its canonical message and content hash.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredRecord {
+    pub(crate) hash: u64,
+    pub(crate) canonical: Box<[u64]>,
+}
+
+/// Per-type write state.
+#[derive(Debug)]
+pub(crate) struct TypeWriteState {
+    pub(crate) info: StructInfo,
+    pub(crate) key: Option<KeyPath>,
+    /// Primary-key bytes → ordinal (keyed types).
+    pub(crate) by_key: HashMap<Box<[u8]>, u32>,
+    /// Content hash → ordinals with that hash (keyless types).
+    pub(crate) by_content: HashMap<u64, Vec<u32>>,
+    pub(crate) records: Vec<Option<StoredRecord>>,
+    pub(crate) pk_hashes: Vec<u64>,
+    pub(crate) populated: u32,
+}
+
+/// Builds a [`WriteState`].
+pub struct WriteStateBuilder {
+    dataset: String,
+    schema: Option<Schema>,
+    schema_builder: crate::schema::SchemaBuilder,
+    type_ids: Vec<u64>,
+    type_names: Vec<String>,
+    options: WriteOptions,
+    header_tags: BTreeMap<String, String>,
+}
+
+impl WriteStateBuilder {
+    /// Registers a generated type (and the types its fields use) as a type of the dataset.
+    pub fn register<T: OwnedStruct>(mut self) -> Self {
+        self.schema_builder = self.schema_builder.add::<T>();
+        self.type_ids
+            .extend(crate::capnp_raw::struct_type_id::<T>());
+        self
+    }
+
+    /// Uses a run-time schema (for example from `capnp compile -o-`).
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.schema = Some(schema);
+        self
+    }
+
+    /// Registers a struct of the run-time schema by name as a type of the dataset.
+    pub fn register_name(mut self, name: &str) -> Self {
+        self.type_names.push(name.to_string());
+        self
+    }
+
+    /// Sets the write options.
+    pub fn options(mut self, options: WriteOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Adds a user header tag carried in every blob's manifest.
+    pub fn header_tag(mut self, key: &str, value: &str) -> Self {
+        self.header_tags.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// Resolves the schema and the primary keys of every registered type.
+    pub fn build(self) -> Result<WriteState> {
+        let schema = match self.schema {
+            Some(s) if self.type_ids.is_empty() => s,
+            Some(_) => {
+                return Err(Error::InvalidSchema {
+                    reason: "register generated types or give a run-time schema, not both".into(),
+                });
+            }
+            None => self.schema_builder.build()?,
+        };
+        let mut ids = self.type_ids;
+        for name in &self.type_names {
+            let info = schema
+                .struct_by_name(name)
+                .ok_or_else(|| Error::UnknownType { name: name.clone() })?;
+            ids.push(info.id);
+        }
+        if self.options.shard_bits > 28 {
+            return Err(Error::InvalidSchema {
+                reason: "shard_bits must be at most 28".into(),
+            });
+        }
+        let mut types = Vec::new();
+        let mut by_id = HashMap::new();
+        let mut names = std::collections::HashSet::new();
+        for id in ids {
+            if by_id.contains_key(&id) {
+                continue;
+            }
+            let info = schema
+                .struct_by_id(id)
+                .ok_or_else(|| Error::UnknownType {
+                    name: format!("id {id:#x}"),
+                })?
+                .clone();
+            if !names.insert(info.name.clone()) {
+                return Err(Error::InvalidSchema {
+                    reason: format!("two registered types are both named {}", info.name),
+                });
+            }
+            let key = schema.primary_key(id)?;
+            by_id.insert(id, types.len());
+            types.push(TypeWriteState {
+                info,
+                key,
+                by_key: HashMap::new(),
+                by_content: HashMap::new(),
+                records: Vec::new(),
+                pk_hashes: Vec::new(),
+                populated: 0,
+            });
+        }
+        Ok(WriteState {
+            dataset: self.dataset,
+            schema,
+            types,
+            by_id,
+            options: self.options,
+            header_tags: self.header_tags,
+            scratch: Vec::new(),
+            key_scratch: Vec::new(),
+        })
+    }
+}
+
+/// The records of one version of a dataset, by type and ordinal; writes snapshots.
+///
+/// ```
+/// # fn main() -> hollow::Result<()> {
+/// use hollow::{ReadState, SnapshotInfo, WriteState};
+/// use hollow_movies::movies_capnp::movie;
+///
+/// let mut state = WriteState::builder("demo").register::<movie::Owned>().build()?;
+/// let mut message = capnp::message::Builder::new_default();
+/// let mut m = message.init_root::<movie::Builder>();
+/// m.set_id(7);
+/// m.set_title("Seven");
+/// state.add::<movie::Owned>(m.into_reader())?;
+///
+/// let blob = state.write_snapshot(&SnapshotInfo { version: 1, tag: 42 })?;
+/// let read = ReadState::from_bytes(blob, "<memory>")?;
+/// let movies = read.table::<movie::Owned>()?;
+/// let seven = movies.get_by_key(7u64)?.expect("present");
+/// assert_eq!(seven.get_title().ok().and_then(|t| t.to_str().ok()), Some("Seven"));
+/// assert!(movies.get_by_key(8u64)?.is_none());
+/// # Ok(()) }
+/// ```
+pub struct WriteState {
+    dataset: String,
+    schema: Schema,
+    pub(crate) types: Vec<TypeWriteState>,
+    by_id: HashMap<u64, usize>,
+    options: WriteOptions,
+    header_tags: BTreeMap<String, String>,
+    scratch: Vec<capnp::Word>,
+    key_scratch: Vec<u8>,
+}
+
+/// The version and random tag of the state a snapshot holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SnapshotInfo {
+    /// Version number.
+    pub version: u64,
+    /// Random 64-bit tag naming this exact state.
+    pub tag: u64,
+}
+
+impl WriteState {
+    /// Starts a write state for dataset `dataset`.
+    pub fn builder(dataset: &str) -> WriteStateBuilder {
+        WriteStateBuilder {
+            dataset: dataset.to_string(),
+            schema: None,
+            schema_builder: Schema::builder(),
+            type_ids: Vec::new(),
+            type_names: Vec::new(),
+            options: WriteOptions::default(),
+            header_tags: BTreeMap::new(),
+        }
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// Adds a record of a registered generated type; returns its ordinal.
+    pub fn add<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<u32> {
+        let id = crate::capnp_raw::struct_type_id::<T>().unwrap_or(0);
+        let index = *self.by_id.get(&id).ok_or_else(|| Error::UnknownType {
+            name: format!("id {id:#x} (not registered)"),
+        })?;
+        self.add_struct(index, record.into_internal_struct_reader())
+    }
+
+    /// Adds a record of the registered type `type_name` from any struct reader (the root of a
+    /// message built through a run-time schema, for example); returns its ordinal.
+    pub fn add_dynamic(
+        &mut self,
+        type_name: &str,
+        record: capnp::any_pointer::Reader<'_>,
+    ) -> Result<u32> {
+        let index = self
+            .types
+            .iter()
+            .position(|t| t.info.name == type_name)
+            .ok_or_else(|| Error::UnknownType {
+                name: type_name.to_string(),
+            })?;
+        let reader: AnyStructReader<'_> = record
+            .get_as()
+            .map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
+        self.add_struct(index, reader.raw())
+    }
+
+    fn add_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<u32> {
+        let canonical = self.canonicalize(index, record)?;
+        let hash = xxh3_64(bytemuck::cast_slice(&canonical));
+        let ty = &mut self.types[index];
+        let next = u32::try_from(ty.records.len())
+            .ok()
+            .filter(|n| *n < MAX_ORDINALS);
+        let Some(ordinal) = next else {
+            return Err(Error::InvalidSchema {
+                reason: format!("type {} has too many records", ty.info.name),
+            });
+        };
+        match &ty.key {
+            Some(key) => {
+                key.encode_record(record, &mut self.key_scratch)?;
+                if ty.by_key.contains_key(self.key_scratch.as_slice()) {
+                    return Err(Error::DuplicateKey {
+                        type_name: ty.info.name.clone(),
+                        key: key.render(&self.key_scratch),
+                    });
+                }
+                ty.by_key
+                    .insert(self.key_scratch.as_slice().into(), ordinal);
+                ty.pk_hashes.push(xxh3_64(&self.key_scratch));
+            }
+            None => {
+                let same = ty.by_content.entry(hash).or_default();
+                for &o in same.iter() {
+                    if ty.records[o as usize]
+                        .as_ref()
+                        .is_some_and(|r| r.canonical == canonical)
+                    {
+                        return Ok(o); // identical keyless records share one ordinal
+                    }
+                }
+                same.push(ordinal);
+            }
+        }
+        ty.records.push(Some(StoredRecord { hash, canonical }));
+        ty.populated += 1;
+        Ok(ordinal)
+    }
+
+    fn canonicalize(&mut self, index: usize, record: StructReader<'_>) -> Result<Box<[u64]>> {
+        let name = &self.types[index].info.name;
+        let size = record
+            .total_size()
+            .map_err(|e| Error::capnp(format!("measuring a {name} record"), e))?;
+        // The canonical copy is never larger than the record's total size plus the root pointer;
+        // sizing the scratch to that keeps it in one segment.
+        let words = usize::try_from(size.word_count)
+            .unwrap_or(usize::MAX)
+            .saturating_add(2);
+        if self.scratch.len() < words {
+            self.scratch = capnp::Word::allocate_zeroed_vec(words);
+        }
+        let scratch = capnp::Word::words_to_bytes_mut(&mut self.scratch[..words]);
+        let mut message =
+            capnp::message::Builder::new(capnp::message::ScratchSpaceHeapAllocator::new(scratch));
+        message
+            .set_root_canonical::<AnyStruct>(AnyStructReader::from(record))
+            .map_err(|e| Error::capnp(format!("canonicalizing a {name} record"), e))?;
+        let segments = message.get_segments_for_output();
+        let bytes = segments.first().copied().unwrap_or(&[]);
+        Ok(bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect())
+    }
+
+    /// Number of records of `type_name`.
+    pub fn record_count(&self, type_name: &str) -> Option<u32> {
+        self.types
+            .iter()
+            .find(|t| t.info.name == type_name)
+            .map(|t| t.populated)
+    }
+
+    /// Writes a snapshot blob of the whole state.
+    pub fn write_snapshot(&self, info: &SnapshotInfo) -> Result<BlobBytes> {
+        let mut writer = BlobWriter::new();
+        let mut manifest = capnp::message::Builder::new_default();
+        {
+            let mut root = manifest
+                .init_root::<crate::generated::hollow_format_capnp::blob_manifest::Builder<'_>>();
+            root.set_dataset(&self.dataset);
+            let mut tags = root
+                .reborrow()
+                .init_header_tags(u32::try_from(self.header_tags.len()).unwrap_or(0));
+            for (i, (k, v)) in (0u32..).zip(&self.header_tags) {
+                let mut t = tags.reborrow().get(i);
+                t.set_key(k);
+                t.set_value(v);
+            }
+            let mut types = root.init_types(u32::try_from(self.types.len()).unwrap_or(0));
+            for (i, ty) in (0u32..).zip(&self.types) {
+                let mut t = types.reborrow().get(i);
+                t.set_name(&ty.info.name);
+                t.set_type_id(ty.info.id);
+                let capacity = u32::try_from(ty.records.len()).unwrap_or(u32::MAX);
+                t.set_ordinal_capacity(capacity);
+                t.set_record_count(ty.populated);
+                t.set_shard_bits(self.options.shard_bits);
+                t.set_shard_count(shard_count(capacity, self.options.shard_bits));
+                let mut checksum = TypeChecksum::default();
+                for (o, r) in (0u32..).zip(&ty.records) {
+                    if let Some(r) = r {
+                        checksum.add(o, r.hash);
+                    }
+                }
+                t.set_state_checksum(checksum.value());
+                if let Some(key) = &ty.key {
+                    let mut paths =
+                        t.init_primary_key(u32::try_from(key.fields.len()).unwrap_or(0));
+                    for (j, f) in (0u32..).zip(&key.fields) {
+                        paths.set(j, &f.path[..]);
+                    }
+                }
+            }
+        }
+        writer.add(
+            SectionKind::Manifest,
+            NO_TYPE,
+            0,
+            canonical_bytes(&manifest)?,
+        );
+        writer.add(
+            SectionKind::Schema,
+            NO_TYPE,
+            0,
+            self.schema.segment_bytes().to_vec(),
+        );
+        for (ti, ty) in (0u32..).zip(&self.types) {
+            self.write_type(&mut writer, ti, ty)?;
+        }
+        writer.finish(&BlobHeader {
+            kind: BlobKind::Snapshot,
+            format_version: FORMAT_VERSION,
+            compat_version: 1,
+            from_version: 0,
+            from_tag: 0,
+            to_version: info.version,
+            to_tag: info.tag,
+            schema_fingerprint: self.schema.fingerprint(),
+        })
+    }
+
+    fn write_type(&self, writer: &mut BlobWriter, ti: u32, ty: &TypeWriteState) -> Result<()> {
+        let capacity = u32::try_from(ty.records.len()).unwrap_or(u32::MAX);
+        let bits = self.options.shard_bits;
+        let per_shard = 1u64 << bits;
+        for shard in 0..shard_count(capacity, bits) {
+            let start = u64::from(shard) * per_shard;
+            let end = (start + per_shard).min(u64::from(capacity));
+            let slots = u32::try_from(end - start).unwrap_or(0);
+            let mut enc = ShardEncoder::new(
+                slots,
+                ty.info.data_words,
+                ty.info.pointer_count,
+                self.options.dedup,
+            )
+            .map_err(|e| Error::SchemaMismatch {
+                type_name: ty.info.name.clone(),
+                reason: e.to_string(),
+            })?;
+            for slot in 0..slots {
+                let o = usize::try_from(start).unwrap_or(0) + slot as usize;
+                if let Some(r) = &ty.records[o] {
+                    enc.set(slot, &r.canonical)
+                        .map_err(|e| Error::SchemaMismatch {
+                            type_name: ty.info.name.clone(),
+                            reason: format!("ordinal {o}: {e}"),
+                        })?;
+                }
+            }
+            writer.add(SectionKind::Records, ti, shard, enc.finish());
+        }
+        let mut bitmap = vec![0u64; bitmap_words(capacity)];
+        for (o, r) in ty.records.iter().enumerate() {
+            if r.is_some() {
+                bitmap[o / 64] |= 1 << (o % 64);
+            }
+        }
+        writer.add(
+            SectionKind::Populated,
+            ti,
+            0,
+            bitmap.iter().flat_map(|w| w.to_le_bytes()).collect(),
+        );
+        if ty.key.is_some() {
+            let entries: Vec<(u64, u32)> = (0u32..)
+                .zip(&ty.records)
+                .filter(|(_, r)| r.is_some())
+                .map(|(o, _)| (ty.pk_hashes[o as usize], o))
+                .collect();
+            writer.add(
+                SectionKind::PrimaryKeyIndex,
+                ti,
+                0,
+                build_pk_index(&entries),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn shard_count(capacity: u32, bits: u8) -> u32 {
+    u32::try_from(u64::from(capacity).div_ceil(1u64 << bits)).unwrap_or(u32::MAX)
+}
+
+fn canonical_bytes<A: capnp::message::Allocator>(
+    message: &capnp::message::Builder<A>,
+) -> Result<Vec<u8>> {
+    let reader = message
+        .get_root_as_reader::<capnp::any_pointer::Reader<'_>>()
+        .map_err(|e| Error::capnp("encoding the manifest", e))?;
+    let mut canonical = capnp::message::Builder::new_default();
+    canonical
+        .set_root_canonical::<capnp::any_pointer::Owned>(reader)
+        .map_err(|e| Error::capnp("encoding the manifest", e))?;
+    Ok(canonical
+        .get_segments_for_output()
+        .first()
+        .copied()
+        .unwrap_or(&[])
+        .to_vec())
+}
