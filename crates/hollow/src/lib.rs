@@ -44,6 +44,8 @@ mod bytes;
 mod capnp_raw;
 mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod read;
 pub mod schema;
 mod state_checksum;

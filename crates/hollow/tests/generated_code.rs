@@ -22,6 +22,11 @@ const GENERATED: &[Generated] = &[
         output: "crates/hollow/src/generated/hollow_format_capnp.rs",
     },
     Generated {
+        schema: "test_types.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/test_types_capnp.rs",
+    },
+    Generated {
         schema: "movies.capnp",
         parent_module: &[],
         output: "crates/hollow-movies/src/movies_capnp.rs",

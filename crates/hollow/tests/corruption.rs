@@ -1,0 +1,104 @@
+//! Corrupt, truncated and hostile blobs give typed errors: never a panic, never a wrong read.
+
+mod common;
+
+use hollow::fuzzing::{read_everything, reseal};
+use hollow::{Error, WriteOptions};
+
+fn small_blob() -> Vec<u8> {
+    // 40 movies and 10 actors in shards of 16 ordinals: several shards per type.
+    common::movies_snapshot(
+        40,
+        1,
+        WriteOptions {
+            shard_bits: 4,
+            dedup: true,
+        },
+    )
+    .as_slice()
+    .to_vec()
+}
+
+fn assert_typed(result: hollow::Result<usize>, what: &str) {
+    match result {
+        Err(Error::Corrupt { .. } | Error::UnsupportedFormat { .. }) => {}
+        Err(other) => panic!("{what}: expected Corrupt/UnsupportedFormat, got {other}"),
+        Ok(n) => panic!("{what}: corrupt blob read as valid ({n} records)"),
+    }
+}
+
+#[test]
+fn the_pristine_blob_reads() {
+    let blob = small_blob();
+    assert_eq!(read_everything(&blob).expect("valid"), 40 + 10);
+}
+
+#[test]
+fn every_flipped_byte_is_a_typed_error() {
+    let blob = small_blob();
+    for i in 0..blob.len() {
+        for mask in [0x01u8, 0x80] {
+            let mut bad = blob.clone();
+            bad[i] ^= mask;
+            assert_typed(read_everything(&bad), &format!("byte {i} ^ {mask:#x}"));
+        }
+    }
+}
+
+#[test]
+fn every_truncation_is_a_typed_error() {
+    let blob = small_blob();
+    for len in 0..blob.len() {
+        assert_typed(
+            read_everything(&blob[..len]),
+            &format!("truncated to {len}"),
+        );
+    }
+    let mut longer = blob.clone();
+    longer.extend_from_slice(&[0; 8]);
+    assert_typed(read_everything(&longer), "extended by 8 bytes");
+}
+
+#[test]
+fn wrong_magic_and_future_versions_are_unsupported() {
+    let blob = small_blob();
+    let mut bad = blob.clone();
+    bad[0] = b'P';
+    assert!(matches!(
+        read_everything(&bad),
+        Err(Error::UnsupportedFormat { .. })
+    ));
+    let mut future = blob.clone();
+    future[10..12].copy_from_slice(&2u16.to_le_bytes()); // needs a reader of version 2
+    reseal(&mut future);
+    assert!(matches!(
+        read_everything(&future),
+        Err(Error::UnsupportedFormat { .. })
+    ));
+    assert!(matches!(
+        read_everything(b"not a blob at all"),
+        Err(Error::UnsupportedFormat { .. })
+    ));
+}
+
+/// A hostile writer can compute valid checksums over bad content: the parsers behind the
+/// checksums must hold on their own. Mutate each byte, reseal, and read everything.
+#[test]
+fn resealed_mutations_never_panic() {
+    let blob = small_blob();
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut ok = 0usize;
+    for i in 0..blob.len() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut bad = blob.clone();
+        bad[i] ^= u8::try_from(state & 0xff).unwrap_or(1) | 1;
+        if reseal(&mut bad) && read_everything(&bad).is_ok() {
+            ok += 1; // a data byte changed: still a well-formed blob
+        }
+    }
+    // Most payload bytes are record data, so many mutations stay readable; what matters is
+    // that none panicked. The count guards against the test silently checking nothing.
+    assert!(ok > 0);
+}
