@@ -6,19 +6,13 @@
 
 pub mod primary_key {
     pub const ID: u64 = 0xa4a4c9d196fa09a5;
-    pub fn get_type() -> ::capnp::introspect::Type {
-        <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect()
-    }
+    pub fn get_type() -> ::capnp::introspect::Type { <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect() }
 }
 pub mod unique_key {
     pub const ID: u64 = 0xd171d86f73b596cd;
-    pub fn get_type() -> ::capnp::introspect::Type {
-        <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect()
-    }
+    pub fn get_type() -> ::capnp::introspect::Type { <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect() }
 }
 pub mod hash_index {
     pub const ID: u64 = 0x972d83890786c74b;
-    pub fn get_type() -> ::capnp::introspect::Type {
-        <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect()
-    }
+    pub fn get_type() -> ::capnp::introspect::Type { <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect() }
 }
