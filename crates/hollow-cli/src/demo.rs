@@ -53,22 +53,33 @@ fn progress(len: u64, what: &str) -> ProgressBar {
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
 /// Runs the demo, printing the report to `out`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
-    std::fs::create_dir_all(&args.dir).with_context(|| format!("creating {}", args.dir.display()))?;
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating {}", args.dir.display()))?;
     let data = Dataset::new(args.movies);
-    writeln!(out, "hollow demo: {} movies + {} actors (cycle {})", args.movies, data.actor_count(), args.cycle)?;
+    writeln!(
+        out,
+        "hollow demo: {} movies + {} actors (cycle {})",
+        args.movies,
+        data.actor_count(),
+        args.cycle
+    )?;
 
     // Produce: records -> write state -> snapshot blob.
     let started = Instant::now();
     let mut state = WriteState::builder("movies")
         .register::<movie::Owned>()
         .register::<actor::Owned>()
-        .options(WriteOptions { dedup: !args.no_dedup, ..WriteOptions::default() })
+        .options(WriteOptions {
+            dedup: !args.no_dedup,
+            ..WriteOptions::default()
+        })
         .header_tag("source", "hollow demo")
         .build()?;
     let bar = progress(args.movies + data.actor_count(), "encoding");
@@ -85,11 +96,18 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     }
     bar.finish_and_clear();
     let populated = started.elapsed();
-    let blob = state.write_snapshot(&SnapshotInfo { version: args.cycle + 1, tag: 0x5eed ^ args.cycle })?;
+    let blob = state.write_snapshot(&SnapshotInfo {
+        version: args.cycle + 1,
+        tag: 0x5eed ^ args.cycle,
+    })?;
     let written = started.elapsed();
-    let path = args.dir.join(format!("snapshot-{:08}.blob", args.cycle + 1));
+    let path = args
+        .dir
+        .join(format!("snapshot-{:08}.blob", args.cycle + 1));
     write_atomically(&path, blob.as_slice())?;
-    let compressed = zstd::bulk::compress(blob.as_slice(), 3).context("compressing with zstd")?.len();
+    let compressed = zstd::bulk::compress(blob.as_slice(), 3)
+        .context("compressing with zstd")?
+        .len();
     writeln!(out, "wrote {}", path.display())?;
     writeln!(
         out,
@@ -110,7 +128,11 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     let first = movies.get_by_key(first_id)?;
     let to_first_lookup = started.elapsed();
     writeln!(out, "opened {} (memory-mapped)", path.display())?;
-    writeln!(out, "  open to first primary-key lookup {} (verifies the Movie sections)", ms(to_first_lookup))?;
+    writeln!(
+        out,
+        "  open to first primary-key lookup {} (verifies the Movie sections)",
+        ms(to_first_lookup)
+    )?;
     for t in read.types() {
         writeln!(
             out,
@@ -123,7 +145,12 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         )?;
     }
     if let Some(m) = first {
-        writeln!(out, "  movie {first_id}: {:?} ({})", m.get_title()?.to_str()?, m.get_year())?;
+        writeln!(
+            out,
+            "  movie {first_id}: {:?} ({})",
+            m.get_title()?.to_str()?,
+            m.get_year()
+        )?;
     }
 
     let started = Instant::now();
@@ -134,7 +161,12 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     let scan = started.elapsed();
     #[allow(clippy::cast_precision_loss)]
     let per_record = scan.as_nanos() as f64 / f64::from(movies.len().max(1));
-    writeln!(out, "  scan of {} movies summing year: {} ({per_record:.1} ns/record, sum {year_sum})", movies.len(), ms(scan))?;
+    writeln!(
+        out,
+        "  scan of {} movies summing year: {} ({per_record:.1} ns/record, sum {year_sum})",
+        movies.len(),
+        ms(scan)
+    )?;
 
     let started = Instant::now();
     let mut found = 0u32;
@@ -145,7 +177,10 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     }
     #[allow(clippy::cast_precision_loss)]
     let per_lookup = started.elapsed().as_nanos() as f64 / lookups as f64;
-    writeln!(out, "  {lookups} primary-key lookups: {found} found, {per_lookup:.0} ns/lookup")?;
+    writeln!(
+        out,
+        "  {lookups} primary-key lookups: {found} found, {per_lookup:.0} ns/lookup"
+    )?;
     let actors = read.table::<actor::Owned>()?;
     if let Some(a) = actors.get_by_key(1u64)? {
         writeln!(out, "  actor 1: {:?}", a.get_name()?.to_str()?)?;

@@ -184,12 +184,12 @@ impl Dataset {
 
     fn alive(&self, i: u64, c: u64) -> bool {
         let born = self.born(i);
-        born <= c && (born + 1..=c).all(|k| mix(&[1, i, k]) % 200 != 0)
+        born <= c && (born + 1..=c).all(|k| !mix(&[1, i, k]).is_multiple_of(200))
     }
 
     fn movie(&self, i: u64, c: u64) -> Movie {
         let v = (1..=c)
-            .filter(|k| mix(&[2, i, *k]) % 100 == 0)
+            .filter(|k| mix(&[2, i, *k]).is_multiple_of(100))
             .max()
             .unwrap_or(0);
         let h = mix(&[3, i, v]);
@@ -221,7 +221,7 @@ impl Dataset {
 
     fn actor(a: u64, c: u64) -> Actor {
         let v = (1..=c)
-            .filter(|k| mix(&[5, a, *k]) % 500 == 0)
+            .filter(|k| mix(&[5, a, *k]).is_multiple_of(500))
             .max()
             .unwrap_or(0);
         let h = mix(&[6, a, v]);

@@ -35,7 +35,7 @@ impl SegmentArena {
     /// Wraps `bytes` (8-byte aligned start, length a multiple of 8, at most 2^32-1 words).
     pub(crate) fn new(bytes: BlobBytes) -> Option<Self> {
         let ptr = bytes.as_slice().as_ptr() as usize;
-        if ptr % 8 != 0 || bytes.len() % 8 != 0 {
+        if !ptr.is_multiple_of(8) || !bytes.len().is_multiple_of(8) {
             return None;
         }
         let words = u32::try_from(bytes.len() / 8).ok()?;

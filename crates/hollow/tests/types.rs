@@ -1,6 +1,6 @@
 //! Keys of every kind, keyless and empty types, and values at the edges of their types.
 
-#[allow(clippy::all, clippy::pedantic, unused, missing_docs)]
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, unused, missing_docs)]
 #[rustfmt::skip]
 #[path = "generated/test_types_capnp.rs"]
 mod test_types_capnp;

@@ -292,7 +292,7 @@ impl BlobLayout {
             if le_u16(e, 2) != 0 || le_u32(e, 12) != 0 {
                 return Err(corrupt(&name, "reserved bytes are not zero".to_string()));
             }
-            if entry.offset % 8 != 0 || entry.len % 8 != 0 {
+            if !entry.offset.is_multiple_of(8) || !entry.len.is_multiple_of(8) {
                 return Err(corrupt(
                     &name,
                     format!(

@@ -252,10 +252,10 @@ impl ShardEncoder {
     /// Appends an object (`data` words then one pointer per child) unless an identical one was
     /// written before; `self.key` holds its identity. Returns its position.
     fn emit(&mut self, data: &[u64], children: &[Option<(u64, u32)>]) -> Result<u32, EncodeError> {
-        if self.dedup {
-            if let Some(&pos) = self.interned.get(self.key.as_slice()) {
-                return Ok(pos);
-            }
+        if self.dedup
+            && let Some(&pos) = self.interned.get(self.key.as_slice())
+        {
+            return Ok(pos);
         }
         let pos = self.words.len();
         self.words.extend_from_slice(data);
@@ -274,16 +274,16 @@ impl ShardEncoder {
         ds: usize,
         ps: usize,
     ) -> Result<u32, EncodeError> {
-        if self.dedup {
-            if let Some(&pos) = self.interned.get(self.key.as_slice()) {
-                return Ok(pos);
-            }
+        if self.dedup
+            && let Some(&pos) = self.interned.get(self.key.as_slice())
+        {
+            return Ok(pos);
         }
         let pos = self.words.len();
         self.words.extend_from_slice(body);
-        if ps > 0 {
-            for (i, child) in children.iter().enumerate() {
-                let (e, j) = (i / ps, i % ps);
+        // Children are in element order, `ps` per element.
+        for (e, element_children) in children.chunks(ps.max(1)).enumerate() {
+            for (j, child) in element_children.iter().enumerate() {
                 self.write_pointer(pos + 1 + e * (ds + ps) + ds + j, *child)?;
             }
         }

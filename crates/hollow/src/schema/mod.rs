@@ -223,7 +223,7 @@ impl Schema {
     /// Reads a schema section: a single-segment `CodeGeneratorRequest` whose root pointer is the
     /// first word (no stream framing). The bytes are copied, so they need no alignment.
     pub fn from_segment(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() % 8 != 0 || bytes.is_empty() {
+        if !bytes.len().is_multiple_of(8) || bytes.is_empty() {
             return Err(Error::InvalidSchema {
                 reason: format!("schema segment of {} bytes is not whole words", bytes.len()),
             });
