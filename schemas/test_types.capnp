@@ -76,3 +76,20 @@ struct NestedKey $Hollow.primaryKey("inner.s") {
   inner @0 :Inner;
   v @1 :UInt32;
 }
+
+struct Unit {
+  # A struct with no fields: pointers to it must not read as null.
+}
+
+struct WithUnit $Hollow.primaryKey("id") {
+  id @0 :UInt32;
+  unit @1 :Unit;
+  units @2 :List(Unit);
+  after @3 :Text;
+}
+
+struct Chain {
+  # A self-referential type, to test nesting limits.
+  next @0 :Chain;
+  depth @1 :UInt8;
+}

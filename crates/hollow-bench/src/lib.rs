@@ -1,1 +1,104 @@
-//! x
+//! # hollow-bench
+//!
+//! Side-by-side measurements of `hollow` against the figures in `shared/ANCHORS.md` (Netflix
+//! Hollow) and against SQLite (rusqlite) and LMDB (heed) loaded with the *same* records of the
+//! shared movies dataset, on the same machine, in the same run.
+//!
+//! * [`data`]: the dataset at a size (cycle 0: N movies + N/4 actors), parsed into plain Rust
+//!   records once, plus precomputed random ordinals and keys.
+//! * [`hollow_side`], [`sqlite`], [`lmdb`]: build, open and read kernels for each engine.
+//! * [`measure`]: timing (medians), `/proc/self/statm` and a counting global allocator.
+//! * [`anchors`]: the Netflix Hollow figures from `ANCHORS.md`, as constants.
+//! * [`report`]: the [`report::Report`] of one run, rendered as markdown or JSON.
+//! * [`run`]: runs everything for one [`Config`].
+//!
+//! The binary (`cargo run --release -p hollow-bench -- --movies 100000`) prints the report; the
+//! criterion bench (`cargo bench -p hollow-bench`) times the micro operations at 100k movies.
+
+pub mod anchors;
+pub mod codec;
+pub mod data;
+pub mod hollow_side;
+pub mod lmdb;
+pub mod measure;
+pub mod report;
+pub mod sqlite;
+
+use std::time::Instant;
+
+/// Error type of the benchmark library: every engine's error boxed.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Result type of the benchmark library.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// What one run measures.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Config {
+    /// Movies in cycle 0 (actors are a quarter of that).
+    pub movies: u64,
+    /// Repetitions of each read kernel (the median is reported).
+    pub reps: usize,
+    /// Repetitions of each build (the median is reported).
+    pub build_reps: usize,
+    /// Fresh opens timed for open → first primary-key lookup.
+    pub open_runs: usize,
+    /// Random reads per repetition of the by-ordinal kernels.
+    pub ops: usize,
+    /// Random primary-key lookups per repetition.
+    pub lookup_ops: usize,
+    /// Shard bits of the hollow write state.
+    pub shard_bits: u8,
+    /// Skip SQLite and LMDB (hollow only).
+    pub hollow_only: bool,
+}
+
+impl Config {
+    /// Defaults for `movies` movies: enough operations to amortise timer overhead while keeping a
+    /// 1M-movie run to a few minutes on two cores.
+    pub fn new(movies: u64) -> Self {
+        Self {
+            movies,
+            reps: 5,
+            build_reps: 3,
+            open_runs: 21,
+            ops: 1_000_000,
+            lookup_ops: 200_000,
+            shard_bits: hollow::DEFAULT_SHARD_BITS,
+            hollow_only: false,
+        }
+    }
+}
+
+/// Runs every measurement of `config`, reporting progress lines to `progress`.
+pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Report> {
+    let started = Instant::now();
+    let dir = tempfile::Builder::new().prefix("hollow-bench").tempdir()?;
+    progress(&format!("generating {} movies", config.movies));
+    let data = data::Records::generate(config.movies, config.ops, config.lookup_ops);
+    progress(&format!(
+        "generated {} movies + {} actors in {:.2} s",
+        data.movies.len(),
+        data.actors.len(),
+        started.elapsed().as_secs_f64()
+    ));
+
+    let hollow = hollow_side::measure(config, &data, dir.path(), progress)?;
+    let (sqlite, lmdb) = if config.hollow_only {
+        (None, None)
+    } else {
+        (
+            Some(sqlite::measure(config, &data, dir.path(), progress)?),
+            Some(lmdb::measure(config, &data, dir.path(), progress)?),
+        )
+    };
+    Ok(report::Report {
+        config: config.clone(),
+        machine: report::Machine::detect(),
+        movies: data.movies.len() as u64,
+        actors: data.actors.len() as u64,
+        hollow,
+        sqlite,
+        lmdb,
+        total_seconds: started.elapsed().as_secs_f64(),
+    })
+}

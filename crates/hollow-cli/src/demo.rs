@@ -84,15 +84,22 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         .build()?;
     let bar = progress(args.movies + data.actor_count(), "encoding");
     let mut message = capnp::message::Builder::new_default();
+    let mut added = 0u64;
+    let mut tick = |bar: &ProgressBar| {
+        added += 1;
+        if added.is_multiple_of(4096) {
+            bar.set_position(added);
+        }
+    };
     for a in data.actors(args.cycle) {
         a.build(message.init_root::<actor::Builder>());
         state.add::<actor::Owned>(message.get_root_as_reader()?)?;
-        bar.inc(1);
+        tick(&bar);
     }
     for m in data.movies(args.cycle) {
         m.build(message.init_root::<movie::Builder>());
         state.add::<movie::Owned>(message.get_root_as_reader()?)?;
-        bar.inc(1);
+        tick(&bar);
     }
     bar.finish_and_clear();
     let populated = started.elapsed();

@@ -259,3 +259,24 @@ pub(crate) fn struct_type_id<T: capnp::introspect::Introspect>() -> Option<u64> 
         _ => None,
     }
 }
+
+/// Canonical single-segment encoding of `value` (a struct or any pointer), with the first
+/// segment sized from the value's total size so capnp never needs a second segment (it asserts
+/// a single segment in canonical mode).
+pub(crate) fn canonical_words<T, V>(value: V, total_words: u64) -> capnp::Result<Vec<capnp::Word>>
+where
+    T: capnp::traits::Owned,
+    V: SetterInput<T>,
+{
+    let words = u32::try_from(total_words.saturating_add(2))
+        .map_err(|_| capnp::Error::failed("message too large for one segment".to_string()))?;
+    let allocator = capnp::message::HeapAllocator::new().first_segment_words(words);
+    let mut message = capnp::message::Builder::new(allocator);
+    message.set_root_canonical::<T>(value)?;
+    let segments = message.get_segments_for_output();
+    let bytes: &[u8] = segments.first().copied().unwrap_or(&[]);
+    let n = bytes.len() / 8;
+    let mut out = capnp::Word::allocate_zeroed_vec(n);
+    capnp::Word::words_to_bytes_mut(&mut out).copy_from_slice(&bytes[..n * 8]);
+    Ok(out)
+}

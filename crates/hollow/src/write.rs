@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use capnp::private::layout::StructReader;
 use capnp::traits::{IntoInternalStructReader, OwnedStruct};
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{Xxh3Builder, xxh3_64};
 
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::{AnyStruct, AnyStructReader};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, NO_TYPE, SectionKind, ShardEncoder,
-    bitmap_words, build_pk_index,
+    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, IndexEntry, NO_TYPE, SectionKind,
+    ShardEncoder, bitmap_words, build_pk_index,
 };
 use crate::schema::{KeyPath, Schema, StructInfo};
 use crate::state_checksum::TypeChecksum;
@@ -53,11 +53,12 @@ pub(crate) struct TypeWriteState {
     pub(crate) info: StructInfo,
     pub(crate) key: Option<KeyPath>,
     /// Primary-key bytes → ordinal (keyed types).
-    pub(crate) by_key: HashMap<Box<[u8]>, u32>,
+    pub(crate) by_key: HashMap<Box<[u8]>, u32, Xxh3Builder>,
     /// Content hash → ordinals with that hash (keyless types).
-    pub(crate) by_content: HashMap<u64, Vec<u32>>,
+    pub(crate) by_content: HashMap<u64, Vec<u32>, Xxh3Builder>,
     pub(crate) records: Vec<Option<StoredRecord>>,
-    pub(crate) pk_hashes: Vec<u64>,
+    /// Per ordinal: xxh3-64 of the primary key's canonical bytes, and the inline key.
+    pub(crate) pk_entries: Vec<(u64, u64)>,
     pub(crate) populated: u32,
 }
 
@@ -151,10 +152,10 @@ impl WriteStateBuilder {
             types.push(TypeWriteState {
                 info,
                 key,
-                by_key: HashMap::new(),
-                by_content: HashMap::new(),
+                by_key: HashMap::with_hasher(Xxh3Builder::new()),
+                by_content: HashMap::with_hasher(Xxh3Builder::new()),
                 records: Vec::new(),
-                pk_hashes: Vec::new(),
+                pk_entries: Vec::new(),
                 populated: 0,
             });
         }
@@ -284,7 +285,10 @@ impl WriteState {
                 }
                 ty.by_key
                     .insert(self.key_scratch.as_slice().into(), ordinal);
-                ty.pk_hashes.push(xxh3_64(&self.key_scratch));
+                ty.pk_entries.push((
+                    xxh3_64(&self.key_scratch),
+                    crate::schema::inline_key(&self.key_scratch),
+                ));
             }
             None => {
                 let same = ty.by_content.entry(hash).or_default();
@@ -399,7 +403,7 @@ impl WriteState {
         writer.finish(&BlobHeader {
             kind: BlobKind::Snapshot,
             format_version: FORMAT_VERSION,
-            compat_version: 1,
+            compat_version: FORMAT_VERSION,
             from_version: 0,
             from_tag: 0,
             to_version: info.version,
@@ -436,7 +440,7 @@ impl WriteState {
                         })?;
                 }
             }
-            writer.add(SectionKind::Records, ti, shard, enc.finish());
+            writer.add_words(SectionKind::Records, ti, shard, enc.finish());
         }
         let mut bitmap = vec![0u64; bitmap_words(capacity)];
         for (o, r) in ty.records.iter().enumerate() {
@@ -451,16 +455,26 @@ impl WriteState {
             bitmap.iter().flat_map(|w| w.to_le_bytes()).collect(),
         );
         if ty.key.is_some() {
-            let entries: Vec<(u64, u32)> = (0u32..)
+            let entries: Vec<IndexEntry> = (0u32..)
                 .zip(&ty.records)
                 .filter(|(_, r)| r.is_some())
-                .map(|(o, _)| (ty.pk_hashes[o as usize], o))
+                .map(|(o, _)| {
+                    let (hash, inline_key) = ty.pk_entries[o as usize];
+                    IndexEntry {
+                        hash,
+                        inline_key,
+                        ordinal: o,
+                    }
+                })
                 .collect();
             writer.add(
                 SectionKind::PrimaryKeyIndex,
                 ti,
                 0,
-                build_pk_index(&entries),
+                build_pk_index(
+                    &entries,
+                    ty.key.as_ref().and_then(KeyPath::inline_width).is_some(),
+                ),
             );
         }
         Ok(())
@@ -474,17 +488,15 @@ fn shard_count(capacity: u32, bits: u8) -> u32 {
 fn canonical_bytes<A: capnp::message::Allocator>(
     message: &capnp::message::Builder<A>,
 ) -> Result<Vec<u8>> {
+    let ctx = "encoding the manifest";
     let reader = message
         .get_root_as_reader::<capnp::any_pointer::Reader<'_>>()
-        .map_err(|e| Error::capnp("encoding the manifest", e))?;
-    let mut canonical = capnp::message::Builder::new_default();
-    canonical
-        .set_root_canonical::<capnp::any_pointer::Owned>(reader)
-        .map_err(|e| Error::capnp("encoding the manifest", e))?;
-    Ok(canonical
-        .get_segments_for_output()
-        .first()
-        .copied()
-        .unwrap_or(&[])
-        .to_vec())
+        .map_err(|e| Error::capnp(ctx, e))?;
+    let size = reader
+        .target_size()
+        .map_err(|e| Error::capnp(ctx, e))?
+        .word_count;
+    let words = crate::capnp_raw::canonical_words::<capnp::any_pointer::Owned, _>(reader, size)
+        .map_err(|e| Error::capnp(ctx, e))?;
+    Ok(capnp::Word::words_to_bytes(&words).to_vec())
 }

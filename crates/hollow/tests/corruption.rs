@@ -69,7 +69,8 @@ fn wrong_magic_and_future_versions_are_unsupported() {
         Err(Error::UnsupportedFormat { .. })
     ));
     let mut future = blob.clone();
-    future[10..12].copy_from_slice(&2u16.to_le_bytes()); // needs a reader of version 2
+    future[8..10].copy_from_slice(&2u16.to_le_bytes()); // written by format version 2
+    future[10..12].copy_from_slice(&2u16.to_le_bytes()); // and needs a reader of version 2
     reseal(&mut future);
     assert!(matches!(
         read_everything(&future),

@@ -348,3 +348,93 @@ fn byte_and_nested_keys() {
     );
     assert!(nested.get_by_key("c").expect("lookup").is_none());
 }
+
+#[test]
+fn pointers_to_empty_structs_stay_set() {
+    let mut s = WriteState::builder("units")
+        .register::<test_types_capnp::with_unit::Owned>()
+        .build()
+        .expect("state");
+    for id in 0..3u32 {
+        let mut m = Builder::new_default();
+        let mut r = m.init_root::<test_types_capnp::with_unit::Builder>();
+        r.set_id(id);
+        if id != 1 {
+            r.reborrow().init_unit();
+            r.reborrow().init_units(2);
+        }
+        r.set_after("tail");
+        s.add::<test_types_capnp::with_unit::Owned>(r.into_reader())
+            .expect("add");
+    }
+    let r = read(&s);
+    let t = r
+        .table::<test_types_capnp::with_unit::Owned>()
+        .expect("table");
+    for id in 0..3u32 {
+        let rec = t.get_by_key(id).expect("lookup").expect("found");
+        assert_eq!(rec.has_unit(), id != 1, "id {id}");
+        assert_eq!(rec.has_units(), id != 1, "id {id}");
+        if id != 1 {
+            assert_eq!(rec.get_units().expect("units").len(), 2);
+        }
+        assert_eq!(
+            rec.get_after().expect("after").to_str().expect("utf8"),
+            "tail"
+        );
+    }
+    let d = r.dyn_table("WithUnit").expect("dyn");
+    let (_, rec) = d
+        .get_by_key_strings(&["0"])
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(
+        rec.to_json().expect("json"),
+        json!({"id": 0, "unit": {}, "units": [{}, {}], "after": "tail"})
+    );
+}
+
+fn chain(depth: u8) -> Builder<capnp::message::HeapAllocator> {
+    let mut m = Builder::new_default();
+    {
+        let mut node = m.init_root::<test_types_capnp::chain::Builder>();
+        for d in 0..depth {
+            node.set_depth(d);
+            node = node.init_next();
+        }
+    }
+    m
+}
+
+#[test]
+fn nesting_beyond_what_readers_accept_is_refused_when_written() {
+    let mut s = WriteState::builder("chains")
+        .register::<test_types_capnp::chain::Owned>()
+        .build()
+        .expect("state");
+    let shallow = chain(40);
+    s.add::<test_types_capnp::chain::Owned>(shallow.get_root_as_reader().expect("reader"))
+        .expect("40 levels are fine");
+    let deep = chain(100);
+    let added = s.add::<test_types_capnp::chain::Owned>(deep.get_root_as_reader().expect("reader"));
+    let snapshot = added.and_then(|_| s.write_snapshot(&SnapshotInfo { version: 1, tag: 1 }));
+    assert!(
+        matches!(snapshot, Err(Error::SchemaMismatch { .. })),
+        "{snapshot:?}"
+    );
+}
+
+#[test]
+fn large_manifests_and_schemas_encode() {
+    let mut b = WriteState::builder("tags").register::<label::Owned>();
+    for i in 0..2000 {
+        b = b.header_tag(&format!("key-{i:05}"), &"v".repeat(20));
+    }
+    let s = b.build().expect("state");
+    let r = read(&s);
+    assert_eq!(r.header_tags().len(), 2000);
+    assert_eq!(
+        r.header_tags()[1999],
+        ("key-01999".to_string(), "v".repeat(20))
+    );
+}

@@ -30,24 +30,18 @@ impl PopulatedBitmap {
             .is_some_and(|b| b & (1 << (ordinal % 8)) != 0)
     }
 
-    /// Populated ordinals in ascending order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
-        self.bytes
-            .as_slice()
-            .chunks_exact(8)
-            .enumerate()
-            .flat_map(|(w, chunk)| {
-                let mut bits = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-                let base = u32::try_from(w * 64).unwrap_or(u32::MAX);
-                std::iter::from_fn(move || {
-                    if bits == 0 {
-                        return None;
-                    }
-                    let tz = bits.trailing_zeros();
-                    bits &= bits - 1;
-                    Some(base + tz)
-                })
-            })
+    /// Word `i` of the bitmap (ordinals `64 i .. 64 i + 63`), 0 beyond the end.
+    #[inline]
+    pub(crate) fn word(&self, i: usize) -> u64 {
+        match self.bytes.as_slice().get(i * 8..i * 8 + 8) {
+            Some(b) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+            None => 0,
+        }
+    }
+
+    /// Number of 64-bit words.
+    pub(crate) fn word_count(&self) -> usize {
+        self.bytes.len() / 8
     }
 
     /// Number of populated ordinals.

@@ -222,6 +222,14 @@ impl BlobLayout {
         }
         let format_version = le_u16(blob, 8);
         let compat_version = le_u16(blob, 10);
+        if compat_version > format_version {
+            return Err(corrupt(
+                "header",
+                format!(
+                    "readable-from version {compat_version} is newer than format version {format_version}"
+                ),
+            ));
+        }
         if compat_version > FORMAT_VERSION || format_version < OLDEST_READABLE_VERSION {
             return Err(Error::UnsupportedFormat {
                 blob: blob_name.to_string(),
@@ -311,14 +319,29 @@ impl BlobLayout {
                     format!("bytes {}+{} lie outside the blob", entry.offset, entry.len),
                 ));
             };
-            if entry.offset < end_of_previous {
+            // Sections tile the blob: every byte after the table belongs to exactly one section,
+            // so every byte is covered by a checksum.
+            if entry.offset != end_of_previous {
                 return Err(corrupt(
                     &name,
-                    "overlaps the table or the previous section".to_string(),
+                    format!("starts at {}, expected {end_of_previous}", entry.offset),
+                ));
+            }
+            let one_part = !matches!(entry.kind, SectionKind::Records | SectionKind::Unknown(_));
+            if entry.part != 0 && one_part {
+                return Err(corrupt(
+                    &name,
+                    format!("part {} of a section that has one part", entry.part),
                 ));
             }
             end_of_previous = end;
             sections.push(entry);
+        }
+        if end_of_previous != declared_len {
+            return Err(corrupt(
+                "section table",
+                format!("sections end at {end_of_previous}, the blob at {declared_len}"),
+            ));
         }
         Ok(Self { header, sections })
     }
@@ -327,7 +350,22 @@ impl BlobLayout {
 /// Assembles a blob: sections are added in order, then [`BlobWriter::finish`] lays out the
 /// header, the table and the 8-byte-aligned sections, computing every checksum.
 pub(crate) struct BlobWriter {
-    sections: Vec<(SectionKind, u32, u32, Vec<u8>)>,
+    sections: Vec<(SectionKind, u32, u32, SectionBytes)>,
+}
+
+/// A section's content: bytes, or words (copied once, straight into the blob).
+enum SectionBytes {
+    Bytes(Vec<u8>),
+    Words(Vec<u64>),
+}
+
+impl SectionBytes {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            SectionBytes::Bytes(b) => b,
+            SectionBytes::Words(w) => bytemuck::cast_slice(w),
+        }
+    }
 }
 
 impl BlobWriter {
@@ -346,17 +384,35 @@ impl BlobWriter {
         mut bytes: Vec<u8>,
     ) {
         bytes.resize(bytes.len().next_multiple_of(8), 0);
-        self.sections.push((kind, type_index, part, bytes));
+        self.sections
+            .push((kind, type_index, part, SectionBytes::Bytes(bytes)));
+    }
+
+    /// Adds a section of little-endian words.
+    pub(crate) fn add_words(
+        &mut self,
+        kind: SectionKind,
+        type_index: u32,
+        part: u32,
+        words: Vec<u64>,
+    ) {
+        self.sections
+            .push((kind, type_index, part, SectionBytes::Words(words)));
     }
 
     /// Lays the blob out into an 8-byte-aligned buffer.
     pub(crate) fn finish(self, header: &BlobHeader) -> Result<crate::bytes::BlobBytes> {
         let count = u32::try_from(self.sections.len()).map_err(|_| Error::InvalidSchema {
-            reason: "too many sections".into(),
+            reason: "more than 2^32 sections: too many types or shards".into(),
         })?;
         let table_len = self.sections.len() * SECTION_ENTRY_LEN;
         let first = HEADER_LEN + table_len; // both multiples of 8
-        let total = first + self.sections.iter().map(|s| s.3.len()).sum::<usize>();
+        let total = first
+            + self
+                .sections
+                .iter()
+                .map(|s| s.3.as_bytes().len())
+                .sum::<usize>();
         let mut words = capnp::Word::allocate_zeroed_vec(total / 8);
         let out = capnp::Word::words_to_bytes_mut(&mut words);
         out[..8].copy_from_slice(&MAGIC);
@@ -372,6 +428,7 @@ impl BlobWriter {
         out[64..72].copy_from_slice(&(total as u64).to_le_bytes());
         let mut offset = first;
         for (i, (kind, type_index, part, bytes)) in self.sections.iter().enumerate() {
+            let bytes = bytes.as_bytes();
             let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
             out[e..e + 2].copy_from_slice(&kind.code().to_le_bytes());
             out[e + 4..e + 8].copy_from_slice(&type_index.to_le_bytes());

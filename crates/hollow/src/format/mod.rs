@@ -12,5 +12,5 @@ pub use layout::{
     BlobHeader, BlobKind, BlobLayout, FORMAT_VERSION, HEADER_LEN, MAGIC, NO_TYPE,
     OLDEST_READABLE_VERSION, SECTION_ENTRY_LEN, SectionEntry, SectionKind,
 };
-pub(crate) use pk_index::{PrimaryKeyIndex, build_pk_index};
+pub(crate) use pk_index::{IndexEntry, PrimaryKeyIndex, build_pk_index};
 pub(crate) use shard::ShardEncoder;

@@ -141,13 +141,10 @@ impl ShardEncoder {
         Ok(())
     }
 
-    /// Finishes the segment: little-endian bytes.
-    pub(crate) fn finish(self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.words.len() * 8);
-        for w in self.words {
-            out.extend_from_slice(&w.to_le_bytes());
-        }
-        out
+    /// Finishes the segment: its words (little-endian when viewed as bytes; hollow builds only
+    /// for little-endian targets).
+    pub(crate) fn finish(self) -> Vec<u64> {
+        self.words
     }
 
     /// Copies the object behind the pointer at `src[ptr_pos]` (children first) and returns the
@@ -158,8 +155,10 @@ impl ShardEncoder {
         ptr_pos: usize,
         depth: u32,
     ) -> Result<Option<(u64, u32)>, EncodeError> {
-        if depth > 128 {
-            return Err(EncodeError::Malformed("pointers nest too deeply"));
+        if depth >= u32::try_from(crate::capnp_raw::NESTING_LIMIT).unwrap_or(64) {
+            return Err(EncodeError::Malformed(
+                "pointers nest deeper than readers accept (64)",
+            ));
         }
         let w = *src
             .get(ptr_pos)
@@ -306,6 +305,12 @@ impl ShardEncoder {
             self.words[at] = 0;
             return Ok(());
         };
+        if shape == KIND_STRUCT {
+            // A zero-sized struct: its pointer must not be the all-zero null word, so it gets
+            // offset -1 (as canonical Cap'n Proto writes it); there is nothing to point at.
+            self.words[at] = 0xffff_fffc;
+            return Ok(());
+        }
         let offset =
             i64::from(pos) - i64::try_from(at).map_err(|_| EncodeError::SegmentTooLarge)? - 1;
         if !(-(1 << 29)..(1 << 29)).contains(&offset) {

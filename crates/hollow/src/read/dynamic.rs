@@ -64,10 +64,17 @@ impl<'s> DynTable<'s> {
 
     /// Records with their ordinals, in ordinal order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, DynRecord<'s>)> + 's {
-        let this = *self;
-        self.view
-            .ordinals()
-            .filter_map(move |o| this.get(o).map(|r| (o, r)))
+        let (schema, info) = (self.schema, &self.view.ty.info);
+        self.view.records().map(move |(o, reader)| {
+            (
+                o,
+                DynRecord {
+                    schema,
+                    info,
+                    reader,
+                },
+            )
+        })
     }
 
     /// Primary-key field paths, empty for a keyless type.
@@ -97,7 +104,7 @@ impl<'s> DynRecord<'s> {
 
     /// The record as a JSON object (see the module docs for the mapping).
     pub fn to_json(&self) -> Result<Value> {
-        struct_json(self.schema, self.info, self.reader)
+        struct_json(&mut Walk::new(self.schema), self.info, self.reader)
     }
 
     /// The value of the top-level field `name` as JSON (`null` when unset).
@@ -109,7 +116,39 @@ impl<'s> DynRecord<'s> {
         if !active(self.info, self.reader, f.discriminant) {
             return Ok(Value::Null);
         }
-        field_json(self.schema, &f.kind, self.reader)
+        field_json(&mut Walk::new(self.schema), &f.kind, self.reader)
+    }
+}
+
+/// Values one rendering may visit. Pointer aliasing lets a hostile blob (with valid checksums)
+/// describe a graph whose full traversal is exponential; a record of a real dataset never comes
+/// near this many values.
+const MAX_VALUES_PER_RECORD: u64 = 1 << 26;
+
+/// State of one rendering: the schema and the remaining value budget.
+struct Walk<'a> {
+    schema: &'a Schema,
+    remaining: u64,
+}
+
+impl<'a> Walk<'a> {
+    fn new(schema: &'a Schema) -> Self {
+        Self {
+            schema,
+            remaining: MAX_VALUES_PER_RECORD,
+        }
+    }
+
+    fn visit(&mut self, count: u64) -> Result<()> {
+        self.remaining = self.remaining.checked_sub(count).ok_or_else(|| {
+            Error::capnp(
+                "rendering a record",
+                capnp::Error::failed(format!(
+                    "the record expands to more than {MAX_VALUES_PER_RECORD} values"
+                )),
+            )
+        })?;
+        Ok(())
     }
 }
 
@@ -124,26 +163,28 @@ fn active(info: &StructInfo, reader: StructReader<'_>, discriminant: Option<u16>
     }
 }
 
-fn struct_json(schema: &Schema, info: &StructInfo, reader: StructReader<'_>) -> Result<Value> {
+fn struct_json(w: &mut Walk<'_>, info: &StructInfo, reader: StructReader<'_>) -> Result<Value> {
+    w.visit(1 + info.fields.len() as u64)?;
     let mut map = Map::new();
     for f in &info.fields {
         if !active(info, reader, f.discriminant) {
             continue;
         }
-        map.insert(f.name.clone(), field_json(schema, &f.kind, reader)?);
+        map.insert(f.name.clone(), field_json(w, &f.kind, reader)?);
     }
     Ok(Value::Object(map))
 }
 
-fn field_json(schema: &Schema, kind: &FieldKind, reader: StructReader<'_>) -> Result<Value> {
+fn field_json(w: &mut Walk<'_>, kind: &FieldKind, reader: StructReader<'_>) -> Result<Value> {
     match kind {
         FieldKind::Group { type_id } => {
-            let group = schema
+            let group = w
+                .schema
                 .struct_by_id(*type_id)
                 .ok_or_else(|| Error::UnknownType {
                     name: format!("group {type_id:#x}"),
                 })?;
-            struct_json(schema, group, reader)
+            struct_json(w, group, reader)
         }
         FieldKind::Slot {
             offset,
@@ -178,9 +219,9 @@ fn field_json(schema: &Schema, kind: &FieldKind, reader: StructReader<'_>) -> Re
                     float_json(f64::from_bits(reader.get_data_field::<u64>(off) ^ d))
                 }
                 FieldType::Enum(id) => {
-                    enum_json(schema, *id, reader.get_data_field::<u16>(off) ^ low16(d))
+                    enum_json(w.schema, *id, reader.get_data_field::<u16>(off) ^ low16(d))
                 }
-                _ => pointer_json(schema, ty, &reader.get_pointer_field(off))?,
+                _ => pointer_json(w, ty, &reader.get_pointer_field(off))?,
             })
         }
     }
@@ -225,7 +266,7 @@ fn data_json(d: &[u8]) -> Value {
     Value::from(base64::engine::general_purpose::STANDARD.encode(d))
 }
 
-fn pointer_json(schema: &Schema, ty: &FieldType, ptr: &PointerReader<'_>) -> Result<Value> {
+fn pointer_json(w: &mut Walk<'_>, ty: &FieldType, ptr: &PointerReader<'_>) -> Result<Value> {
     if ptr.is_null() {
         return Ok(Value::Null);
     }
@@ -233,54 +274,68 @@ fn pointer_json(schema: &Schema, ty: &FieldType, ptr: &PointerReader<'_>) -> Res
         FieldType::Text => text_json(ptr.get_text(None).map_err(|e| err("Text", e))?),
         FieldType::Data => data_json(ptr.get_data(None).map_err(|e| err("Data", e))?),
         FieldType::Struct(id) => {
-            let info = schema.struct_by_id(*id).ok_or_else(|| Error::UnknownType {
-                name: format!("struct {id:#x}"),
-            })?;
+            let info = w
+                .schema
+                .struct_by_id(*id)
+                .ok_or_else(|| Error::UnknownType {
+                    name: format!("struct {id:#x}"),
+                })?;
             struct_json(
-                schema,
+                w,
                 info,
                 ptr.get_struct(None).map_err(|e| err(&info.name, e))?,
             )?
         }
-        FieldType::List(element) => list_json(schema, element, ptr)?,
+        FieldType::List(element) => list_json(w, element, ptr)?,
         FieldType::AnyPointer | FieldType::Interface(_) => Value::from("<opaque pointer>"),
         _ => Value::Null,
     })
 }
 
-fn prim_list<'a, T>(ptr: &PointerReader<'a>, f: impl Fn(T) -> Value) -> Result<Value>
+fn prim_list<'a, T>(
+    w: &mut Walk<'_>,
+    ptr: &PointerReader<'a>,
+    f: impl Fn(T) -> Value,
+) -> Result<Value>
 where
     T: capnp::private::layout::PrimitiveElement + capnp::introspect::Introspect,
 {
+    w.visit(1)?;
     let list = capnp::primitive_list::Reader::<'a, T>::get_from_pointer(ptr, None)
         .map_err(|e| err("a list", e))?;
     Ok(Value::Array(list.iter().map(f).collect()))
 }
 
-fn list_json(schema: &Schema, element: &FieldType, ptr: &PointerReader<'_>) -> Result<Value> {
+fn list_json(w: &mut Walk<'_>, element: &FieldType, ptr: &PointerReader<'_>) -> Result<Value> {
     match element {
-        FieldType::Void => prim_list::<()>(ptr, |()| Value::Null),
-        FieldType::Bool => prim_list::<bool>(ptr, Value::Bool),
-        FieldType::Int8 => prim_list::<i8>(ptr, Value::from),
-        FieldType::Int16 => prim_list::<i16>(ptr, Value::from),
-        FieldType::Int32 => prim_list::<i32>(ptr, Value::from),
-        FieldType::Int64 => prim_list::<i64>(ptr, Value::from),
-        FieldType::UInt8 => prim_list::<u8>(ptr, Value::from),
-        FieldType::UInt16 => prim_list::<u16>(ptr, Value::from),
-        FieldType::UInt32 => prim_list::<u32>(ptr, Value::from),
-        FieldType::UInt64 => prim_list::<u64>(ptr, Value::from),
-        FieldType::Float32 => prim_list::<f32>(ptr, |v| float_json(f64::from(v))),
-        FieldType::Float64 => prim_list::<f64>(ptr, float_json),
-        FieldType::Enum(id) => prim_list::<u16>(ptr, |v| enum_json(schema, *id, v)),
+        FieldType::Void => prim_list::<()>(w, ptr, |()| Value::Null),
+        FieldType::Bool => prim_list::<bool>(w, ptr, Value::Bool),
+        FieldType::Int8 => prim_list::<i8>(w, ptr, Value::from),
+        FieldType::Int16 => prim_list::<i16>(w, ptr, Value::from),
+        FieldType::Int32 => prim_list::<i32>(w, ptr, Value::from),
+        FieldType::Int64 => prim_list::<i64>(w, ptr, Value::from),
+        FieldType::UInt8 => prim_list::<u8>(w, ptr, Value::from),
+        FieldType::UInt16 => prim_list::<u16>(w, ptr, Value::from),
+        FieldType::UInt32 => prim_list::<u32>(w, ptr, Value::from),
+        FieldType::UInt64 => prim_list::<u64>(w, ptr, Value::from),
+        FieldType::Float32 => prim_list::<f32>(w, ptr, |v| float_json(f64::from(v))),
+        FieldType::Float64 => prim_list::<f64>(w, ptr, float_json),
+        FieldType::Enum(id) => {
+            let schema = w.schema;
+            prim_list::<u16>(w, ptr, |v| enum_json(schema, *id, v))
+        }
         FieldType::Struct(id) => {
-            let info = schema.struct_by_id(*id).ok_or_else(|| Error::UnknownType {
-                name: format!("struct {id:#x}"),
-            })?;
+            let info = w
+                .schema
+                .struct_by_id(*id)
+                .ok_or_else(|| Error::UnknownType {
+                    name: format!("struct {id:#x}"),
+                })?;
             let list = capnp::struct_list::Reader::<AnyStruct>::get_from_pointer(ptr, None)
                 .map_err(|e| err("a struct list", e))?;
             let mut out = Vec::with_capacity(list.len() as usize);
             for r in list.iter() {
-                out.push(struct_json(schema, info, AnyStructReader::raw(r))?);
+                out.push(struct_json(w, info, AnyStructReader::raw(r))?);
             }
             Ok(Value::Array(out))
         }
@@ -289,9 +344,10 @@ fn list_json(schema: &Schema, element: &FieldType, ptr: &PointerReader<'_>) -> R
             let list = capnp::any_pointer_list::Reader::get_from_pointer(ptr, None)
                 .map_err(|e| err("a list of pointers", e))?;
             let mut out = Vec::with_capacity(list.len() as usize);
+            w.visit(u64::from(list.len()))?;
             for i in 0..list.len() {
                 let item: capnp::any_pointer::Reader<'_> = list.get(i);
-                out.push(pointer_json(schema, element, &pointer_of(item)?)?);
+                out.push(pointer_json(w, element, &pointer_of(item)?)?);
             }
             Ok(Value::Array(out))
         }

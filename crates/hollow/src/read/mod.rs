@@ -222,8 +222,14 @@ impl<'s> TypeView<'s> {
         self.loaded.shards.get(shard)?.get(index)
     }
 
-    pub(crate) fn ordinals(self) -> impl Iterator<Item = u32> + 's {
-        self.loaded.populated.iter()
+    /// Populated records in ordinal order: one bitmap word per 64 ordinals, no per-record
+    /// bitmap probe.
+    pub(crate) fn records(self) -> RecordIter<'s> {
+        RecordIter {
+            view: self,
+            word_index: 0,
+            bits: 0,
+        }
     }
 
     pub(crate) fn index_bytes(&self) -> usize {
@@ -241,15 +247,18 @@ impl<'s> TypeView<'s> {
     }
 
     /// Looks up the ordinal whose primary key has the canonical bytes `encoded`.
+    #[inline]
     fn find_encoded(&self, key: &KeyPath, encoded: &[u8], record_key: &mut Vec<u8>) -> Option<u32> {
         let index = self.loaded.pk_index.as_ref()?;
         let hash = xxhash_rust::xxh3::xxh3_64(encoded);
-        index.find(hash, |ordinal| {
-            // Confirm against the record itself: a hash match is only a candidate.
+        let ordinal = index.find(hash, crate::schema::inline_key(encoded), |ordinal| {
+            // Tagged layout: a hash match is only a candidate; confirm against the record.
             self.get(ordinal).is_some_and(|r| {
                 key.encode_record(r, record_key).is_ok() && record_key.as_slice() == encoded
             })
-        })
+        })?;
+        // An inline index compares whole keys; it must still name a populated ordinal.
+        self.loaded.populated.contains(ordinal).then_some(ordinal)
     }
 
     pub(crate) fn ordinal_by_values(&self, values: &[KeyValue<'_>]) -> Result<Option<u32>> {
@@ -266,6 +275,37 @@ impl<'s> TypeView<'s> {
             key.encode_strings(values, query)?;
             Ok(self.find_encoded(key, query, record))
         })
+    }
+}
+
+/// Iterator over the populated records of a type (see [`TypeView::records`]).
+pub(crate) struct RecordIter<'s> {
+    view: TypeView<'s>,
+    word_index: usize,
+    bits: u64,
+}
+
+impl<'s> Iterator for RecordIter<'s> {
+    type Item = (u32, StructReader<'s>);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        let populated = &self.view.loaded.populated;
+        while self.bits == 0 {
+            if self.word_index >= populated.word_count() {
+                return None;
+            }
+            self.bits = populated.word(self.word_index);
+            self.word_index += 1;
+        }
+        // Load checked that no bit lies beyond the ordinal capacity, so every bit has a slot.
+        let ordinal = u32::try_from((self.word_index - 1) * 64).ok()? + self.bits.trailing_zeros();
+        self.bits &= self.bits - 1;
+        let bits = self.view.ty.shard_bits;
+        let shard = self.view.loaded.shards.get((ordinal >> bits) as usize)?;
+        shard
+            .get(ordinal & ((1u32 << bits) - 1))
+            .map(|r| (ordinal, r))
     }
 }
 
@@ -302,9 +342,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
 
     /// Records with their ordinals, in ordinal order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, T::Reader<'s>)> + 's {
-        let view = self.view;
-        view.ordinals()
-            .filter_map(move |o| view.get(o).map(|r| (o, T::Reader::from(r))))
+        self.view.records().map(|(o, r)| (o, T::Reader::from(r)))
     }
 
     /// The record whose single-field primary key equals `key`, through the shipped index.

@@ -77,7 +77,28 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
         ));
     }
 
+    if header_tags.windows(2).any(|w| w[0].0 >= w[1].0) {
+        return Err(Error::corrupt(
+            name,
+            "manifest",
+            "header tags are not sorted by unique key",
+        ));
+    }
+
     let manifest_types = manifest.get_types().map_err(bad)?;
+    let stray = layout
+        .sections
+        .iter()
+        .find(|s| s.type_index != NO_TYPE && s.type_index >= manifest_types.len());
+    if let Some(s) = stray {
+        let reason = format!(
+            "a {} section names type {} of {}",
+            s.kind.name(),
+            s.type_index,
+            manifest_types.len()
+        );
+        return Err(Error::corrupt(name, "section table", reason));
+    }
     let mut types = Vec::with_capacity(manifest_types.len() as usize);
     for (ti, t) in (0u32..).zip(manifest_types.iter()) {
         let type_name = text(t.get_name(), name, "type name")?;
@@ -151,6 +172,12 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
         let populated = populated.ok_or_else(|| corrupt("populated bitmap is missing".into()))?;
         if key.is_some() != pk_index.is_some() {
             return Err(corrupt("primary-key index and primary key disagree".into()));
+        }
+        if types
+            .iter()
+            .any(|t: &ReadType| t.type_id == info.id || t.name == type_name)
+        {
+            return Err(corrupt("the type appears twice".into()));
         }
         types.push(ReadType {
             name: type_name,
@@ -235,11 +262,27 @@ pub(super) fn load_type(
             ),
         ));
     }
+    if let Some(last) = ty.capacity.checked_sub(1) {
+        let word = populated.word((last / 64) as usize);
+        let used = last % 64 + 1;
+        if used < 64 && word >> used != 0 {
+            return Err(fail(
+                &ty.populated,
+                "bits set beyond the ordinal capacity".into(),
+            ));
+        }
+    }
     let pk_index = match &ty.pk_index {
         None => None,
-        Some(s) => Some(
-            PrimaryKeyIndex::new(section(s)?).ok_or_else(|| fail(s, "malformed table".into()))?,
-        ),
+        Some(s) => {
+            let index = PrimaryKeyIndex::new(section(s)?)
+                .ok_or_else(|| fail(s, "malformed table".into()))?;
+            let inline = ty.key.as_ref().and_then(KeyPath::inline_width).is_some();
+            if index.is_inline() != inline {
+                return Err(fail(s, "slot layout does not fit the key's type".into()));
+            }
+            Some(index)
+        }
     };
     Ok(LoadedType {
         shards,

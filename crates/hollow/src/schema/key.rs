@@ -176,6 +176,9 @@ impl KeyPath {
 
     /// Parses one string per key field (for command-line lookups) and encodes them.
     pub fn encode_strings(&self, values: &[&str], out: &mut Vec<u8>) -> Result<()> {
+        if values.len() != self.fields.len() {
+            return self.encode_values(&vec![KeyValue::Null; values.len()], out);
+        }
         let mut floats = Vec::new();
         let mut parsed = Vec::with_capacity(values.len());
         for (f, s) in self.fields.iter().zip(values) {
@@ -201,9 +204,6 @@ impl KeyPath {
             };
             parsed.push(v);
         }
-        if values.len() != self.fields.len() {
-            parsed.push(KeyValue::Null); // let encode_values report the count mismatch
-        }
         self.encode_values(&parsed, out)
     }
 
@@ -212,6 +212,22 @@ impl KeyPath {
             type_name: self.type_name.clone(),
             reason: format!("field {} cannot take \"{s}\": {why}", f.path),
         }
+    }
+
+    /// Width of the canonical key bytes when every field is fixed-width and they total at most
+    /// 8 bytes: such keys are stored whole in the primary-key index (the inline-key layout).
+    pub fn inline_width(&self) -> Option<usize> {
+        let mut width = 0;
+        for f in &self.fields {
+            width += match f.ty {
+                FieldType::Bool | FieldType::Int8 | FieldType::UInt8 => 1,
+                FieldType::Int16 | FieldType::UInt16 | FieldType::Enum(_) => 2,
+                FieldType::Int32 | FieldType::UInt32 | FieldType::Float32 => 4,
+                FieldType::Int64 | FieldType::UInt64 | FieldType::Float64 => 8,
+                _ => return None,
+            };
+        }
+        (width <= 8).then_some(width)
     }
 
     /// "id" or "country, code".
@@ -410,6 +426,14 @@ impl KeyField {
     }
 }
 
+/// Canonical key bytes of an inline key (at most 8) as a zero-padded little-endian u64.
+pub(crate) fn inline_key(bytes: &[u8]) -> u64 {
+    let mut padded = [0u8; 8];
+    let n = bytes.len().min(8);
+    padded[..n].copy_from_slice(&bytes[..n]);
+    u64::from_le_bytes(padded)
+}
+
 fn low32(bits: u64) -> u32 {
     u32::try_from(bits & 0xffff_ffff).unwrap_or(0)
 }
@@ -486,8 +510,12 @@ fn encode_value(ty: &FieldType, v: KeyValue<'_>, out: &mut Vec<u8>) -> Result<()
             out.extend_from_slice(&canonical_f64(f).to_le_bytes())
         }
         (FieldType::Float32 | FieldType::Float64, KeyValue::Int(i)) => {
-            #[allow(clippy::cast_precision_loss)]
+            #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
             let f = i as f64;
+            #[allow(clippy::cast_possible_truncation)]
+            if f as i128 != i {
+                return Err(format!("{i} is not exactly representable as a float"));
+            }
             encode_value(ty, KeyValue::Float(f), out)?;
         }
         (FieldType::Text, KeyValue::Text(s)) => push_len_prefixed(s.as_bytes(), out),

@@ -37,16 +37,14 @@ pub(super) fn encode_canonical<'a>(
     let reader: capnp::schema_capnp::code_generator_request::Reader<'_> = scratch
         .get_root_as_reader()
         .map_err(|e| Error::capnp(ctx, e))?;
-    let mut canonical = capnp::message::Builder::new_default();
-    canonical
-        .set_root_canonical(reader)
-        .map_err(|e| Error::capnp(ctx, e))?;
-    let segments = canonical.get_segments_for_output();
-    let bytes: &[u8] = segments.first().copied().unwrap_or(&[]);
-    let n = bytes.len() / 8;
-    let mut words = capnp::Word::allocate_zeroed_vec(n);
-    capnp::Word::words_to_bytes_mut(&mut words).copy_from_slice(&bytes[..n * 8]);
-    Ok(words)
+    let size = reader
+        .total_size()
+        .map_err(|e| Error::capnp(ctx, e))?
+        .word_count;
+    crate::capnp_raw::canonical_words::<capnp::schema_capnp::code_generator_request::Owned, _>(
+        reader, size,
+    )
+    .map_err(|e| Error::capnp(ctx, e))
 }
 
 fn node_name(n: node::Reader<'_>) -> Result<String> {

@@ -1,0 +1,434 @@
+//! The report of one run, as markdown tables or JSON.
+
+use std::fmt::Write as _;
+
+use crate::Config;
+use crate::anchors::{self, HollowAnchors, targets};
+use crate::hollow_side::HollowReport;
+use crate::measure::{ResidentDelta, Stat};
+
+/// Figures measured for SQLite or LMDB.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EngineReport {
+    /// Build from the parsed records into a file in the page cache (ms).
+    pub build_ms: Stat,
+    /// File bytes.
+    pub file_bytes: u64,
+    /// File bytes compressed by zstd -3.
+    pub file_zstd_bytes: u64,
+    /// Open → first primary-key lookup, file in the page cache (µs).
+    pub open_first_lookup_us: Stat,
+    /// Primary-key lookup reading `id` (ns/op).
+    pub pk_lookup_ns: Stat,
+    /// Primary-key lookup reading `title` as `&str` (ns/op).
+    pub pk_lookup_title_ns: Stat,
+    /// Full scan summing `year` (ns/record).
+    pub scan_ns: Stat,
+    /// Resident growth across open + full scan.
+    pub resident_open_scan: ResidentDelta,
+}
+
+/// The machine the run was on.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Machine {
+    /// Logical CPUs available.
+    pub cpus: usize,
+    /// CPU model (`/proc/cpuinfo`).
+    pub cpu_model: String,
+    /// Kernel release.
+    pub kernel: String,
+    /// Load averages when the report was made (`/proc/loadavg`): noise from other tenants.
+    pub loadavg: String,
+}
+
+impl Machine {
+    /// Reads what Linux exposes; empty strings elsewhere.
+    pub fn detect() -> Self {
+        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+        let cpu_model = read("/proc/cpuinfo")
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split(':').nth(1))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        Self {
+            cpus: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            cpu_model,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+            loadavg: read("/proc/loadavg")
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
+        }
+    }
+}
+
+/// Everything one run measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    /// What was run.
+    pub config: Config,
+    /// Where it ran.
+    pub machine: Machine,
+    /// Movies in the dataset.
+    pub movies: u64,
+    /// Actors in the dataset.
+    pub actors: u64,
+    /// hollow's figures.
+    pub hollow: HollowReport,
+    /// SQLite's figures (`None` with `hollow_only`).
+    pub sqlite: Option<EngineReport>,
+    /// LMDB's figures (`None` with `hollow_only`).
+    pub lmdb: Option<EngineReport>,
+    /// Wall time of the whole run (s).
+    pub total_seconds: f64,
+}
+
+/// A number with about three significant digits.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        return "n/a".into();
+    }
+    let a = v.abs();
+    if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn mb(bytes: u64) -> f64 {
+    bytes as f64 / 1e6
+}
+
+#[allow(clippy::cast_precision_loss)]
+fn mb_i(bytes: i128) -> f64 {
+    bytes as f64 / 1e6
+}
+
+fn ratio(hollow: f64, other: Option<f64>) -> String {
+    match other {
+        Some(o) if o > 0.0 && hollow.is_finite() => format!("{}×", num(hollow / o)),
+        _ => "—".into(),
+    }
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or_else(|| "—".into(), num)
+}
+
+fn stat(s: &Stat) -> String {
+    num(s.median)
+}
+
+/// Whether a target is met; `lower_is_better` targets are upper bounds.
+fn verdict(value: f64, bound: f64, at_target_size: bool) -> String {
+    let met = value <= bound;
+    let word = if met { "met" } else { "**not met**" };
+    if at_target_size {
+        word.to_string()
+    } else {
+        format!("{word} (indicative)")
+    }
+}
+
+struct Row {
+    figure: String,
+    hollow: f64,
+    anchor: Option<f64>,
+    sqlite: Option<f64>,
+    lmdb: Option<f64>,
+    target: Option<(String, f64)>,
+}
+
+impl Report {
+    fn anchors(&self) -> Option<HollowAnchors> {
+        anchors::hollow_at(self.config.movies)
+    }
+
+    #[allow(clippy::cast_precision_loss)]
+    fn per_movie(&self, bytes: u64) -> f64 {
+        bytes as f64 / self.movies.max(1) as f64
+    }
+
+    fn rows_reads(&self) -> Vec<Row> {
+        let h = &self.hollow;
+        let a = self.anchors();
+        let s = self.sqlite.as_ref();
+        let l = self.lmdb.as_ref();
+        let hollow_load_us = a.and_then(|a| a.load_ms).map(|ms| ms * 1e3);
+        vec![
+            Row {
+                figure: "open → first PK lookup (µs), page cache".into(),
+                hollow: h.open.total_us.median,
+                anchor: hollow_load_us,
+                sqlite: s.map(|e| e.open_first_lookup_us.median),
+                lmdb: l.map(|e| e.open_first_lookup_us.median),
+                target: Some((
+                    "≤ 1000 µs, verified".into(),
+                    targets::OPEN_FIRST_LOOKUP_MS * 1e3,
+                )),
+            },
+            Row {
+                figure: "PK lookup, read `id` (ns)".into(),
+                hollow: h.pk_lookup_ns.median,
+                anchor: a.and_then(|a| a.pk_lookup_ns),
+                sqlite: s.map(|e| e.pk_lookup_ns.median),
+                lmdb: l.map(|e| e.pk_lookup_ns.median),
+                target: Some(("≤ 100 ns".into(), targets::PK_LOOKUP_NS)),
+            },
+            Row {
+                figure: "PK lookup, read `title` as &str (ns)".into(),
+                hollow: h.pk_lookup_title_ns.median,
+                anchor: None,
+                sqlite: s.map(|e| e.pk_lookup_title_ns.median),
+                lmdb: l.map(|e| e.pk_lookup_title_ns.median),
+                target: None,
+            },
+            Row {
+                figure: "random read `id` by ordinal (ns)".into(),
+                hollow: h.read_id_ns.median,
+                anchor: a.and_then(|a| a.read_id_ns),
+                sqlite: None,
+                lmdb: None,
+                target: Some(("≤ 15 ns".into(), targets::READ_FIELD_NS)),
+            },
+            Row {
+                figure: "random read `id` by ordinal, dependent chain (ns)".into(),
+                hollow: h.read_id_dependent_ns.median,
+                anchor: None,
+                sqlite: None,
+                lmdb: None,
+                target: None,
+            },
+            Row {
+                figure: "random read `title` as &str by ordinal (ns; Hollow: String)".into(),
+                hollow: h.read_title_ns.median,
+                anchor: a.and_then(|a| a.read_title_ns),
+                sqlite: None,
+                lmdb: None,
+                target: Some(("≤ 150 ns".into(), targets::READ_STR_NS)),
+            },
+            Row {
+                figure: "full scan summing `year`, `iter()` (ns/record)".into(),
+                hollow: h.scan_iter_ns.median,
+                anchor: a.and_then(|a| a.scan_ns),
+                sqlite: s.map(|e| e.scan_ns.median),
+                lmdb: l.map(|e| e.scan_ns.median),
+                target: Some(("≤ 2 ns".into(), targets::SCAN_NS)),
+            },
+            Row {
+                figure: "full scan summing `year`, `get(0..capacity)` (ns/record)".into(),
+                hollow: h.scan_get_ns.median,
+                anchor: a.and_then(|a| a.scan_ns),
+                sqlite: s.map(|e| e.scan_ns.median),
+                lmdb: l.map(|e| e.scan_ns.median),
+                target: Some(("≤ 2 ns".into(), targets::SCAN_NS)),
+            },
+        ]
+    }
+
+    fn rows_build(&self) -> Vec<Row> {
+        let h = &self.hollow;
+        let a = self.anchors();
+        let s = self.sqlite.as_ref();
+        let l = self.lmdb.as_ref();
+        let mut rows = Vec::new();
+        for b in &h.builds {
+            let tag = if b.dedup { "dedup on" } else { "dedup off" };
+            let hollow_cycle_ms = a.and_then(|a| a.producer_cycle_s).map(|s| s * 1e3);
+            rows.push(Row {
+                figure: format!("build from parsed records (ms), {tag}"),
+                hollow: b.total_ms.median,
+                anchor: hollow_cycle_ms,
+                sqlite: s.map(|e| e.build_ms.median),
+                lmdb: l.map(|e| e.build_ms.median),
+                target: hollow_cycle_ms.filter(|_| b.dedup).map(|ms| {
+                    (
+                        format!("≤ {} ms (5× faster than Hollow)", num(ms / 5.0)),
+                        ms / targets::PRODUCER_SPEEDUP,
+                    )
+                }),
+            });
+            rows.push(Row {
+                figure: format!("file bytes, raw (MB), {tag}"),
+                hollow: mb(b.blob_bytes),
+                anchor: a.and_then(|a| a.snapshot_bytes).map(|b| b / 1e6),
+                sqlite: s.map(|e| mb(e.file_bytes)),
+                lmdb: l.map(|e| mb(e.file_bytes)),
+                target: None,
+            });
+            rows.push(Row {
+                figure: format!("file bytes, zstd -3 (MB), {tag}"),
+                hollow: mb(b.blob_zstd_bytes),
+                anchor: None,
+                sqlite: s.map(|e| mb(e.file_zstd_bytes)),
+                lmdb: l.map(|e| mb(e.file_zstd_bytes)),
+                target: b
+                    .dedup
+                    .then(|| ("≤ 40 MB".into(), targets::SNAPSHOT_ZSTD_BYTES / 1e6)),
+            });
+        }
+        rows
+    }
+
+    fn table(&self, out: &mut String, rows: &[Row]) {
+        let at_target = self.config.movies == 1_000_000;
+        out.push_str(
+            "| figure | hollow | Hollow (ANCHORS) | hollow ÷ Hollow | SQLite | hollow ÷ SQLite \
+             | LMDB | hollow ÷ LMDB | DESIGN target | |\n",
+        );
+        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
+        for r in rows {
+            let (target, verdict_text) = match &r.target {
+                Some((text, bound)) => (text.clone(), verdict(r.hollow, *bound, at_target)),
+                None => (String::new(), String::new()),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                r.figure,
+                num(r.hollow),
+                opt(r.anchor),
+                ratio(r.hollow, r.anchor),
+                opt(r.sqlite),
+                ratio(r.hollow, r.sqlite),
+                opt(r.lmdb),
+                ratio(r.hollow, r.lmdb),
+                target,
+                verdict_text
+            );
+        }
+    }
+
+    /// Renders the report as markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let h = &self.hollow;
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "### {} movies + {} actors\n\n{} CPUs ({}), Linux {}, load average at the end {}; \
+             {} s wall. Medians of {} runs (reads), {} runs (builds), {} fresh opens; {} random \
+             ordinals, {} random PK lookups per run; shard bits {}.\n",
+            self.movies,
+            self.actors,
+            m.cpus,
+            m.cpu_model,
+            m.kernel,
+            m.loadavg,
+            num(self.total_seconds),
+            self.config.reps,
+            self.config.build_reps,
+            self.config.open_runs,
+            self.config.ops,
+            self.config.lookup_ops,
+            self.config.shard_bits,
+        );
+        out.push_str(
+            "Ratios are hollow ÷ other: below 1× hollow is faster or smaller. Hollow figures are \
+             the constants of ANCHORS.md (not re-measured); SQLite and LMDB were measured in this \
+             run.\n\n",
+        );
+        out.push_str("#### Reads\n\n");
+        self.table(&mut out, &self.rows_reads());
+        let o = &h.open;
+        let _ = writeln!(
+            out,
+            "\nhollow open → first lookup, median parts: `ReadState::open` {} µs, \
+             `table::<Movie>()` (verifies the type's sections) {} µs, first `get_by_key` {} µs \
+             (min total {} µs, max {} µs). Hollow's column is its consumer snapshot load \
+             (fresh JVM), before building a primary-key index.",
+            stat(&o.open_us),
+            stat(&o.table_us),
+            stat(&o.lookup_us),
+            num(o.total_us.min),
+            num(o.total_us.max),
+        );
+        out.push_str("\n#### Build and size\n\n");
+        self.table(&mut out, &self.rows_build());
+        out.push_str(
+            "\nHollow's build column is a full producer cycle (`runCycle`, warm JVM), which also \
+             publishes; hollow's is add (message building + canonicalize + hash) + \
+             `write_snapshot` + writing the file into the page cache; SQLite and LMDB are one \
+             bulk-load transaction without fsync.\n\n",
+        );
+        out.push_str(
+            "| hollow snapshot | add (ms) | write_snapshot (ms) | file write (ms) | blob (MB) \
+             | zstd -3 (MB) | blob B/movie | Movie records B/movie | Movie PK index B/movie \
+             | Actor records (MB) | Actor index (MB) |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        );
+        for b in &h.builds {
+            let _ = writeln!(
+                out,
+                "| dedup {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                if b.dedup { "on" } else { "off" },
+                stat(&b.add_ms),
+                stat(&b.snapshot_ms),
+                stat(&b.file_write_ms),
+                num(mb(b.blob_bytes)),
+                num(mb(b.blob_zstd_bytes)),
+                num(self.per_movie(b.blob_bytes)),
+                num(self.per_movie(b.movie_record_bytes)),
+                num(self.per_movie(b.movie_index_bytes)),
+                num(mb(b.actor_record_bytes)),
+                num(mb(b.actor_index_bytes)),
+            );
+        }
+        out.push_str("\n#### Memory\n\n");
+        out.push_str("| figure | hollow | Hollow (ANCHORS) | SQLite | LMDB | DESIGN target | |\n|---|--:|--:|--:|--:|---|---|\n");
+        let res = |e: Option<&EngineReport>| {
+            e.map_or_else(
+                || "—".to_string(),
+                |e| {
+                    format!(
+                        "{} ({} file-backed)",
+                        num(mb_i(e.resident_open_scan.resident)),
+                        num(mb_i(e.resident_open_scan.shared))
+                    )
+                },
+            )
+        };
+        let _ = writeln!(
+            out,
+            "| resident growth over open + full scan (MB) | {} ({} file-backed) | — | {} | {} | | |",
+            num(mb_i(h.resident_open_scan.resident)),
+            num(mb_i(h.resident_open_scan.shared)),
+            res(self.sqlite.as_ref()),
+            res(self.lmdb.as_ref()),
+        );
+        let hollow_heap = self.anchors().and_then(|a| a.heap_bytes);
+        match h.heap_after_open_bytes {
+            Some(bytes) => {
+                #[allow(clippy::cast_precision_loss)]
+                let mbytes = bytes as f64 / 1e6;
+                let (target, verdict_text) =
+                    hollow_heap.map_or((String::new(), String::new()), |hh| {
+                        let bound = hh * targets::HEAP_FRACTION_OF_HOLLOW / 1e6;
+                        (
+                            format!("≤ {} MB (5% of Hollow's)", num(bound)),
+                            verdict(mbytes, bound, self.config.movies == 1_000_000),
+                        )
+                    });
+                let _ = writeln!(
+                    out,
+                    "| consumer heap after open + `table()` + one lookup (MB, Rust allocations) | {} | {} | not measured (C allocator) | not measured (C allocator) | {} | {} |",
+                    num(mbytes),
+                    opt(hollow_heap.map(|b| b / 1e6)),
+                    target,
+                    verdict_text
+                );
+            }
+            None => {
+                out.push_str("| consumer heap | not measured (no counting allocator) | | | | | |\n")
+            }
+        }
+        out
+    }
+}
