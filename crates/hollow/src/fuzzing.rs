@@ -73,3 +73,8 @@ pub fn parse_layout(data: &[u8]) -> Result<BlobLayout> {
 pub fn parse_schema_segment(data: &[u8]) -> Result<crate::schema::Schema> {
     crate::schema::Schema::from_segment(data)
 }
+
+/// xxh3-64, the hash hollow uses for checksums, content hashes and key hashes.
+pub fn xxh3(data: &[u8]) -> u64 {
+    xxhash_rust::xxh3::xxh3_64(data)
+}
