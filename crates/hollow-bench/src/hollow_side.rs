@@ -173,6 +173,43 @@ pub struct BuildFigures {
     pub actor_record_bytes: u64,
     /// Bytes of the actor primary-key index.
     pub actor_index_bytes: u64,
+    /// Raw and zstd -3 bytes by section kind (each kind's sections compressed together).
+    pub sections: Vec<SectionSize>,
+}
+
+/// Bytes of the sections of one kind in a blob.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SectionSize {
+    /// Section kind name ("records", "primary-key index", …).
+    pub kind: String,
+    /// Raw bytes.
+    pub bytes: u64,
+    /// Bytes after zstd -3 of the kind's sections concatenated.
+    pub zstd_bytes: u64,
+}
+
+/// Raw and zstd -3 bytes of a blob's sections by kind (header and table of sections excluded).
+pub fn section_sizes(blob: &[u8]) -> Result<Vec<SectionSize>> {
+    let layout = hollow::format::BlobLayout::parse(blob, "<bench>")?;
+    let mut kinds: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    for s in &layout.sections {
+        let name = s.kind.name();
+        let bytes = blob.get(s.range()).ok_or("section out of bounds")?;
+        match kinds.iter_mut().find(|(k, _)| *k == name) {
+            Some((_, buf)) => buf.extend_from_slice(bytes),
+            None => kinds.push((name, bytes.to_vec())),
+        }
+    }
+    kinds
+        .into_iter()
+        .map(|(kind, buf)| {
+            Ok(SectionSize {
+                kind: kind.to_string(),
+                bytes: buf.len() as u64,
+                zstd_bytes: measure::zstd3_len(&buf)?,
+            })
+        })
+        .collect()
 }
 
 /// Open → first primary-key lookup, with its parts (µs).
@@ -270,6 +307,7 @@ fn measure_build(
         movie_index_bytes: movie_t.index_bytes,
         actor_record_bytes: actor_t.record_bytes,
         actor_index_bytes: actor_t.index_bytes,
+        sections: section_sizes(blob.as_slice())?,
     })
 }
 

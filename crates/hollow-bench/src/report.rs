@@ -39,6 +39,9 @@ pub struct Machine {
     pub kernel: String,
     /// Load averages when the report was made (`/proc/loadavg`): noise from other tenants.
     pub loadavg: String,
+    /// `git describe --always --dirty` of the workspace the bench was built from (empty when
+    /// git is unavailable).
+    pub source: String,
 }
 
 impl Machine {
@@ -60,6 +63,19 @@ impl Machine {
                 .take(3)
                 .collect::<Vec<_>>()
                 .join(" "),
+            source: std::process::Command::new("git")
+                .args([
+                    "-C",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "describe",
+                    "--always",
+                    "--dirty",
+                ])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -307,6 +323,84 @@ impl Report {
         }
     }
 
+    /// This run's SQLite and LMDB figures next to ANCHORS.md's for the same engines: how this
+    /// machine and moment compare with the one the anchors were measured on.
+    fn calibration(&self, out: &mut String) {
+        use anchors::others_1m as o;
+        let (Some(s), Some(l)) = (&self.sqlite, &self.lmdb) else {
+            return;
+        };
+        out.push_str(
+            "\nCross-check (noise calibration): SQLite and LMDB measured here vs the same \
+             engines in ANCHORS.md (here ÷ there; above 1× this run was slower or larger).\n\n\
+             | figure | SQLite here | SQLite ANCHORS | ratio | LMDB here | LMDB ANCHORS | ratio |\n\
+             |---|--:|--:|--:|--:|--:|--:|\n",
+        );
+        let rows = [
+            (
+                "open → first PK lookup (µs)",
+                s.open_first_lookup_us.median,
+                o::SQLITE_OPEN_US,
+                l.open_first_lookup_us.median,
+                o::LMDB_OPEN_US,
+            ),
+            (
+                "PK lookup, id (ns)",
+                s.pk_lookup_ns.median,
+                o::SQLITE_PK_NS.0,
+                l.pk_lookup_ns.median,
+                o::LMDB_PK_NS.0,
+            ),
+            (
+                "PK lookup, with title (ns)",
+                s.pk_lookup_title_ns.median,
+                o::SQLITE_PK_NS.1,
+                l.pk_lookup_title_ns.median,
+                o::LMDB_PK_NS.1,
+            ),
+            (
+                "full scan (ns/record)",
+                s.scan_ns.median,
+                o::SQLITE_SCAN_NS,
+                l.scan_ns.median,
+                o::LMDB_SCAN_NS,
+            ),
+            (
+                "build from parsed records (ms)",
+                s.build_ms.median,
+                o::SQLITE_BUILD_MS,
+                l.build_ms.median,
+                o::LMDB_BUILD_MS,
+            ),
+            (
+                "file bytes raw (MB)",
+                mb(s.file_bytes),
+                o::SQLITE_FILE_BYTES.0 / 1e6,
+                mb(l.file_bytes),
+                o::LMDB_FILE_BYTES.0 / 1e6,
+            ),
+            (
+                "file bytes zstd -3 (MB)",
+                mb(s.file_zstd_bytes),
+                o::SQLITE_FILE_BYTES.1 / 1e6,
+                mb(l.file_zstd_bytes),
+                o::LMDB_FILE_BYTES.1 / 1e6,
+            ),
+        ];
+        for (figure, sh, sa, lh, la) in rows {
+            let _ = writeln!(
+                out,
+                "| {figure} | {} | {} | {} | {} | {} | {} |",
+                num(sh),
+                num(sa),
+                ratio(sh, Some(sa)),
+                num(lh),
+                num(la),
+                ratio(lh, Some(la)),
+            );
+        }
+    }
+
     /// Renders the report as markdown.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
@@ -315,7 +409,7 @@ impl Report {
         let _ = writeln!(
             out,
             "### {} movies + {} actors\n\n{} CPUs ({}), Linux {}, load average at the end {}; \
-             {} s wall. Medians of {} runs (reads), {} runs (builds), {} fresh opens; {} random \
+             source `{}`; {} s wall. Medians of {} runs (reads), {} runs (builds), {} fresh opens; {} random \
              ordinals, {} random PK lookups per run; shard bits {}.\n",
             self.movies,
             self.actors,
@@ -323,6 +417,7 @@ impl Report {
             m.cpu_model,
             m.kernel,
             m.loadavg,
+            m.source,
             num(self.total_seconds),
             self.config.reps,
             self.config.build_reps,
@@ -380,6 +475,33 @@ impl Report {
                 num(mb(b.actor_record_bytes)),
                 num(mb(b.actor_index_bytes)),
             );
+        }
+        out.push_str("\n| hollow blob by section kind | raw (MB), dedup on | zstd -3 (MB), dedup on | raw (MB), dedup off | zstd -3 (MB), dedup off |\n|---|--:|--:|--:|--:|\n");
+        let on = h.build(true);
+        let off = h.build(false);
+        let kinds: Vec<&str> = on
+            .into_iter()
+            .chain(off)
+            .flat_map(|b| b.sections.iter().map(|s| s.kind.as_str()))
+            .fold(Vec::new(), |mut v, k| {
+                if !v.contains(&k) {
+                    v.push(k);
+                }
+                v
+            });
+        let cell = |b: Option<&crate::hollow_side::BuildFigures>, kind: &str| {
+            b.and_then(|b| b.sections.iter().find(|s| s.kind == kind))
+                .map_or(("—".to_string(), "—".to_string()), |s| {
+                    (num(mb(s.bytes)), num(mb(s.zstd_bytes)))
+                })
+        };
+        for kind in kinds {
+            let (a, b) = cell(on, kind);
+            let (c, d) = cell(off, kind);
+            let _ = writeln!(out, "| {kind} | {a} | {b} | {c} | {d} |");
+        }
+        if self.config.movies == 1_000_000 {
+            self.calibration(&mut out);
         }
         out.push_str("\n#### Memory\n\n");
         out.push_str("| figure | hollow | Hollow (ANCHORS) | SQLite | LMDB | DESIGN target | |\n|---|--:|--:|--:|--:|---|---|\n");

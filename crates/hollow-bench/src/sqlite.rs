@@ -86,7 +86,10 @@ pub fn open(path: &Path) -> Result<Connection> {
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.query_row(&format!("PRAGMA mmap_size={MMAP_SIZE}"), [], |_| Ok(()))?;
+    let mapped: i64 = conn.query_row(&format!("PRAGMA mmap_size={MMAP_SIZE}"), [], |r| r.get(0))?;
+    if mapped <= 0 {
+        return Err("SQLite refused to enable mmap".into());
+    }
     Ok(conn)
 }
 

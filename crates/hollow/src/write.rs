@@ -167,7 +167,7 @@ impl WriteStateBuilder {
             options: self.options,
             header_tags: self.header_tags,
             scratch: Vec::new(),
-            key_scratch: Vec::new(),
+            key_scratch: crate::schema::KeyBytes::new(),
         })
     }
 }
@@ -202,7 +202,7 @@ pub struct WriteState {
     options: WriteOptions,
     header_tags: BTreeMap<String, String>,
     scratch: Vec<capnp::Word>,
-    key_scratch: Vec<u8>,
+    key_scratch: crate::schema::KeyBytes,
 }
 
 /// The version and random tag of the state a snapshot holds.

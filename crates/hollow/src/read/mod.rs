@@ -3,7 +3,6 @@
 mod dynamic;
 mod open;
 
-use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::sync::OnceLock;
 
@@ -16,7 +15,7 @@ use crate::bytes::BlobBytes;
 use crate::capnp_raw::ShardList;
 use crate::error::{Error, Result};
 use crate::format::{BlobHeader, PopulatedBitmap, PrimaryKeyIndex, SectionEntry};
-use crate::schema::{KeyPath, KeyValue, Schema, StructInfo};
+use crate::schema::{KeyBytes, KeyPath, KeyValue, Schema, StructInfo};
 
 /// A whole state of a dataset, read in place from a snapshot blob.
 ///
@@ -207,10 +206,6 @@ pub(crate) struct TypeView<'s> {
     loaded: &'s LoadedType,
 }
 
-thread_local! {
-    static KEY_SCRATCH: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
-}
-
 impl<'s> TypeView<'s> {
     #[inline]
     pub(crate) fn get(&self, ordinal: u32) -> Option<StructReader<'s>> {
@@ -248,33 +243,32 @@ impl<'s> TypeView<'s> {
 
     /// Looks up the ordinal whose primary key has the canonical bytes `encoded`.
     #[inline]
-    fn find_encoded(&self, key: &KeyPath, encoded: &[u8], record_key: &mut Vec<u8>) -> Option<u32> {
+    fn find_encoded(&self, key: &KeyPath, encoded: &[u8]) -> Option<u32> {
         let index = self.loaded.pk_index.as_ref()?;
         let hash = xxhash_rust::xxh3::xxh3_64(encoded);
-        let ordinal = index.find(hash, crate::schema::inline_key(encoded), |ordinal| {
-            // Tagged layout: a hash match is only a candidate; confirm against the record.
+        let mut record_key = KeyBytes::new();
+        // Inline layout: whole keys compare, no record is read. Tagged layout: a hash match is
+        // only a candidate; confirm it against the record's own key. Callers fetch the record
+        // with `get`, which checks that the ordinal is populated.
+        index.find(hash, crate::schema::inline_key(encoded), |ordinal| {
             self.get(ordinal).is_some_and(|r| {
-                key.encode_record(r, record_key).is_ok() && record_key.as_slice() == encoded
+                key.encode_record(r, &mut record_key).is_ok() && record_key.as_slice() == encoded
             })
-        })?;
-        // An inline index compares whole keys; it must still name a populated ordinal.
-        self.loaded.populated.contains(ordinal).then_some(ordinal)
+        })
     }
 
     pub(crate) fn ordinal_by_values(&self, values: &[KeyValue<'_>]) -> Result<Option<u32>> {
         let key = self.key()?;
-        KEY_SCRATCH.with_borrow_mut(|(query, record)| {
-            key.encode_values(values, query)?;
-            Ok(self.find_encoded(key, query, record))
-        })
+        let mut query = KeyBytes::new();
+        key.encode_values(values, &mut query)?;
+        Ok(self.find_encoded(key, &query))
     }
 
     pub(crate) fn ordinal_by_strings(&self, values: &[&str]) -> Result<Option<u32>> {
         let key = self.key()?;
-        KEY_SCRATCH.with_borrow_mut(|(query, record)| {
-            key.encode_strings(values, query)?;
-            Ok(self.find_encoded(key, query, record))
-        })
+        let mut query = KeyBytes::new();
+        key.encode_strings(values, &mut query)?;
+        Ok(self.find_encoded(key, &query))
     }
 }
 

@@ -3,6 +3,9 @@
 
 use capnp::private::layout::StructReader;
 
+/// Canonical key bytes: on the stack for keys up to 32 bytes.
+pub type KeyBytes = smallvec::SmallVec<[u8; 32]>;
+
 use super::{FieldKind, FieldType, Schema, StructInfo};
 use crate::error::{Error, Result};
 
@@ -136,7 +139,7 @@ impl KeyPath {
     }
 
     /// Writes the canonical key bytes of `record` into `out` (cleared first).
-    pub(crate) fn encode_record(&self, record: StructReader<'_>, out: &mut Vec<u8>) -> Result<()> {
+    pub(crate) fn encode_record(&self, record: StructReader<'_>, out: &mut KeyBytes) -> Result<()> {
         out.clear();
         for f in &self.fields {
             f.encode_from_record(record, out)
@@ -152,7 +155,7 @@ impl KeyPath {
     }
 
     /// Writes the canonical key bytes of a lookup key into `out` (cleared first).
-    pub fn encode_values(&self, values: &[KeyValue<'_>], out: &mut Vec<u8>) -> Result<()> {
+    pub fn encode_values(&self, values: &[KeyValue<'_>], out: &mut KeyBytes) -> Result<()> {
         out.clear();
         if values.len() != self.fields.len() {
             return Err(Error::InvalidKey {
@@ -175,7 +178,7 @@ impl KeyPath {
     }
 
     /// Parses one string per key field (for command-line lookups) and encodes them.
-    pub fn encode_strings(&self, values: &[&str], out: &mut Vec<u8>) -> Result<()> {
+    pub fn encode_strings(&self, values: &[&str], out: &mut KeyBytes) -> Result<()> {
         if values.len() != self.fields.len() {
             return self.encode_values(&vec![KeyValue::Null; values.len()], out);
         }
@@ -354,7 +357,7 @@ impl KeyField {
     fn encode_from_record(
         &self,
         record: StructReader<'_>,
-        out: &mut Vec<u8>,
+        out: &mut KeyBytes,
     ) -> Result<(), Missing> {
         let mut reader = record;
         for step in &self.steps {
@@ -438,7 +441,7 @@ fn low32(bits: u64) -> u32 {
     u32::try_from(bits & 0xffff_ffff).unwrap_or(0)
 }
 
-fn push_len_prefixed(bytes: &[u8], out: &mut Vec<u8>) {
+fn push_len_prefixed(bytes: &[u8], out: &mut KeyBytes) {
     // Keys longer than 4 GiB cannot occur: a Cap'n Proto list holds < 2^29 words.
     let len = u32::try_from(bytes.len()).unwrap_or(NULL_LEN - 1);
     out.extend_from_slice(&len.to_le_bytes());
@@ -471,7 +474,7 @@ fn int_in<T: TryFrom<i128>>(v: i128, name: &str) -> Result<T, String> {
     T::try_from(v).map_err(|_| format!("{v} does not fit {name}"))
 }
 
-fn encode_value(ty: &FieldType, v: KeyValue<'_>, out: &mut Vec<u8>) -> Result<(), String> {
+fn encode_value(ty: &FieldType, v: KeyValue<'_>, out: &mut KeyBytes) -> Result<(), String> {
     match (ty, v) {
         (FieldType::Bool, KeyValue::Bool(b)) => out.push(u8::from(b)),
         (FieldType::Int8, KeyValue::Int(i)) => {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use capnp::schema_capnp::{field, node, type_};
 
 pub(crate) use key::inline_key;
-pub use key::{KeyField, KeyPath, KeyValue};
+pub use key::{KeyBytes, KeyField, KeyPath, KeyValue};
 
 use crate::error::{Error, Result};
 

@@ -80,10 +80,10 @@ fn key_encoding_checks_ranges_and_types() {
         .primary_key(schema.struct_by_name("Movie").expect("Movie").id)
         .expect("ok")
         .expect("keyed");
-    let mut out = Vec::new();
+    let mut out = KeyBytes::new();
     key.encode_values(&[KeyValue::Int(5)], &mut out)
         .expect("fits");
-    assert_eq!(out, 5u64.to_le_bytes());
+    assert_eq!(out.as_slice(), 5u64.to_le_bytes());
     assert!(matches!(
         key.encode_values(&[KeyValue::Int(-1)], &mut out),
         Err(Error::InvalidKey { .. })
