@@ -46,6 +46,7 @@ mod error;
 pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
+mod identity;
 mod read;
 pub mod schema;
 mod state_checksum;

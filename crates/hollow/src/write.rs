@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use capnp::private::layout::StructReader;
 use capnp::traits::{IntoInternalStructReader, OwnedStruct};
-use xxhash_rust::xxh3::{Xxh3Builder, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::{AnyStruct, AnyStructReader};
@@ -53,9 +53,9 @@ pub(crate) struct TypeWriteState {
     pub(crate) info: StructInfo,
     pub(crate) key: Option<KeyPath>,
     /// Primary-key bytes → ordinal (keyed types).
-    pub(crate) by_key: HashMap<Box<[u8]>, u32, Xxh3Builder>,
+    pub(crate) by_key: crate::identity::KeyMap,
     /// Content hash → ordinals with that hash (keyless types).
-    pub(crate) by_content: HashMap<u64, Vec<u32>, Xxh3Builder>,
+    pub(crate) by_content: crate::identity::ContentMap,
     pub(crate) records: Vec<Option<StoredRecord>>,
     /// Per ordinal: xxh3-64 of the primary key's canonical bytes, and the inline key.
     pub(crate) pk_entries: Vec<(u64, u64)>,
@@ -152,8 +152,8 @@ impl WriteStateBuilder {
             types.push(TypeWriteState {
                 info,
                 key,
-                by_key: HashMap::with_hasher(Xxh3Builder::new()),
-                by_content: HashMap::with_hasher(Xxh3Builder::new()),
+                by_key: crate::identity::KeyMap::default(),
+                by_content: crate::identity::ContentMap::default(),
                 records: Vec::new(),
                 pk_entries: Vec::new(),
                 populated: 0,
@@ -277,30 +277,28 @@ impl WriteState {
         match &ty.key {
             Some(key) => {
                 key.encode_record(record, &mut self.key_scratch)?;
-                if ty.by_key.contains_key(self.key_scratch.as_slice()) {
+                let key_hash = xxh3_64(&self.key_scratch);
+                if ty.by_key.get(key_hash, &self.key_scratch).is_some() {
                     return Err(Error::DuplicateKey {
                         type_name: ty.info.name.clone(),
                         key: key.render(&self.key_scratch),
                     });
                 }
-                ty.by_key
-                    .insert(self.key_scratch.as_slice().into(), ordinal);
-                ty.pk_entries.push((
-                    xxh3_64(&self.key_scratch),
-                    crate::schema::inline_key(&self.key_scratch),
-                ));
+                ty.by_key.insert(key_hash, &self.key_scratch, ordinal);
+                ty.pk_entries
+                    .push((key_hash, crate::schema::inline_key(&self.key_scratch)));
             }
             None => {
-                let same = ty.by_content.entry(hash).or_default();
-                for &o in same.iter() {
-                    if ty.records[o as usize]
+                let records = &ty.records;
+                let same = |o: u32| {
+                    records[o as usize]
                         .as_ref()
                         .is_some_and(|r| r.canonical == canonical)
-                    {
-                        return Ok(o); // identical keyless records share one ordinal
-                    }
+                };
+                if let Some(o) = ty.by_content.find(hash, same) {
+                    return Ok(o); // identical keyless records share one ordinal
                 }
-                same.push(ordinal);
+                ty.by_content.insert(hash, ordinal);
             }
         }
         ty.records.push(Some(StoredRecord { hash, canonical }));
@@ -420,11 +418,21 @@ impl WriteState {
             let start = u64::from(shard) * per_shard;
             let end = (start + per_shard).min(u64::from(capacity));
             let slots = u32::try_from(end - start).unwrap_or(0);
+            let range = usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0);
+            // Without dedup a shard is at most its slots plus every record's canonical words.
+            let capacity: usize = ty.records[range]
+                .iter()
+                .flatten()
+                .map(|r| r.canonical.len())
+                .sum();
             let mut enc = ShardEncoder::new(
                 slots,
                 ty.info.data_words,
                 ty.info.pointer_count,
                 self.options.dedup,
+                capacity
+                    + 2
+                    + slots as usize * usize::from(ty.info.data_words + ty.info.pointer_count),
             )
             .map_err(|e| Error::SchemaMismatch {
                 type_name: ty.info.name.clone(),

@@ -7,9 +7,7 @@
 //! its own words with every child pointer replaced by the child's position in the output, so
 //! two subtrees are shared exactly when they are equal.
 
-use std::collections::HashMap;
-
-use xxhash_rust::xxh3::Xxh3Builder;
+use xxhash_rust::xxh3::xxh3_64;
 
 /// Why a record could not be encoded.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +63,7 @@ pub(crate) struct ShardEncoder {
     pointer_count: u16,
     slots: u32,
     dedup: bool,
-    interned: HashMap<Box<[u64]>, u32, Xxh3Builder>,
+    interned: Interner,
     key: Vec<u64>,
 }
 
@@ -77,16 +75,19 @@ impl ShardEncoder {
         data_words: u16,
         pointer_count: u16,
         dedup: bool,
+        capacity_words: usize,
     ) -> Result<Self, EncodeError> {
         let step = u64::from(data_words) + u64::from(pointer_count);
         let list_words = u64::from(slots) * step;
         if list_words >= 1 << 29 || u64::from(slots) >= 1 << 29 {
             return Err(EncodeError::SegmentTooLarge);
         }
-        let mut words =
-            vec![0u64; 2 + usize::try_from(list_words).map_err(|_| EncodeError::SegmentTooLarge)?];
+        let list_words = usize::try_from(list_words).map_err(|_| EncodeError::SegmentTooLarge)?;
+        // Reserve the expected size up front: growing a multi-megabyte Vec copies it.
+        let mut words = Vec::with_capacity(capacity_words.max(2 + list_words));
+        words.resize(2 + list_words, 0u64);
         // Root: list pointer, offset 0 (to word 1), inline composite, `list_words` words.
-        words[0] = KIND_LIST | (7 << 32) | (list_words << 35);
+        words[0] = KIND_LIST | (7 << 32) | ((list_words as u64) << 35);
         // Tag: struct-pointer shaped, offset field = element count.
         words[1] = (u64::from(slots) << 2)
             | (u64::from(data_words) << 32)
@@ -97,7 +98,7 @@ impl ShardEncoder {
             pointer_count,
             slots,
             dedup,
-            interned: HashMap::with_hasher(Xxh3Builder::new()),
+            interned: Interner::default(),
             key: Vec::new(),
         })
     }
@@ -252,7 +253,7 @@ impl ShardEncoder {
     /// written before; `self.key` holds its identity. Returns its position.
     fn emit(&mut self, data: &[u64], children: &[Option<(u64, u32)>]) -> Result<u32, EncodeError> {
         if self.dedup
-            && let Some(&pos) = self.interned.get(self.key.as_slice())
+            && let Some(pos) = self.interned.get(&self.key)
         {
             return Ok(pos);
         }
@@ -274,7 +275,7 @@ impl ShardEncoder {
         ps: usize,
     ) -> Result<u32, EncodeError> {
         if self.dedup
-            && let Some(&pos) = self.interned.get(self.key.as_slice())
+            && let Some(pos) = self.interned.get(&self.key)
         {
             return Ok(pos);
         }
@@ -295,7 +296,7 @@ impl ShardEncoder {
         }
         let pos = u32::try_from(pos).map_err(|_| EncodeError::SegmentTooLarge)?;
         if self.dedup {
-            self.interned.insert(self.key.as_slice().into(), pos);
+            self.interned.insert(&self.key, pos);
         }
         Ok(pos)
     }
@@ -324,6 +325,37 @@ impl ShardEncoder {
         );
         self.words[at] = shape | offset_bits;
         Ok(())
+    }
+}
+
+/// Identities of the objects written so far: a hash table of `(hash, arena range, position)`
+/// over one arena of identity words, so interning allocates nothing per object.
+#[derive(Default)]
+struct Interner {
+    table: hashbrown::HashTable<(u64, usize, usize, u32)>,
+    arena: Vec<u64>,
+}
+
+impl Interner {
+    fn hash(key: &[u64]) -> u64 {
+        xxh3_64(bytemuck::cast_slice(key))
+    }
+
+    fn get(&self, key: &[u64]) -> Option<u32> {
+        let hash = Self::hash(key);
+        self.table
+            .find(hash, |&(h, start, len, _)| {
+                h == hash && self.arena.get(start..start + len) == Some(key)
+            })
+            .map(|&(_, _, _, pos)| pos)
+    }
+
+    fn insert(&mut self, key: &[u64], pos: u32) {
+        let hash = Self::hash(key);
+        let start = self.arena.len();
+        self.arena.extend_from_slice(key);
+        self.table
+            .insert_unique(hash, (hash, start, key.len(), pos), |&(h, ..)| h);
     }
 }
 
