@@ -412,43 +412,27 @@ impl WriteState {
 
     fn write_type(&self, writer: &mut BlobWriter, ti: u32, ty: &TypeWriteState) -> Result<()> {
         let capacity = u32::try_from(ty.records.len()).unwrap_or(u32::MAX);
-        let bits = self.options.shard_bits;
-        let per_shard = 1u64 << bits;
-        for shard in 0..shard_count(capacity, bits) {
-            let start = u64::from(shard) * per_shard;
-            let end = (start + per_shard).min(u64::from(capacity));
-            let slots = u32::try_from(end - start).unwrap_or(0);
-            let range = usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0);
-            // Without dedup a shard is at most its slots plus every record's canonical words.
-            let capacity: usize = ty.records[range]
-                .iter()
-                .flatten()
-                .map(|r| r.canonical.len())
-                .sum();
-            let mut enc = ShardEncoder::new(
-                slots,
-                ty.info.data_words,
-                ty.info.pointer_count,
-                self.options.dedup,
-                capacity
-                    + 2
-                    + slots as usize * usize::from(ty.info.data_words + ty.info.pointer_count),
-            )
-            .map_err(|e| Error::SchemaMismatch {
-                type_name: ty.info.name.clone(),
-                reason: e.to_string(),
-            })?;
-            for slot in 0..slots {
-                let o = usize::try_from(start).unwrap_or(0) + slot as usize;
-                if let Some(r) = &ty.records[o] {
-                    enc.set(slot, &r.canonical)
-                        .map_err(|e| Error::SchemaMismatch {
-                            type_name: ty.info.name.clone(),
-                            reason: format!("ordinal {o}: {e}"),
-                        })?;
-                }
+        let shards = shard_count(capacity, self.options.shard_bits);
+        // Shards are independent segments: encode them on every core, keep them in order.
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        let workers = workers.min(shards as usize).max(1);
+        let mut encoded: Vec<Option<Result<Vec<u64>>>> = (0..shards).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let chunks = encoded.chunks_mut((shards as usize).div_ceil(workers).max(1));
+            let mut first = 0u32;
+            for chunk in chunks {
+                let base = first;
+                first += u32::try_from(chunk.len()).unwrap_or(0);
+                scope.spawn(move || {
+                    for (i, out) in (base..).zip(chunk.iter_mut()) {
+                        *out = Some(self.encode_shard(ty, i));
+                    }
+                });
             }
-            writer.add_words(SectionKind::Records, ti, shard, enc.finish());
+        });
+        for (shard, words) in (0u32..).zip(encoded) {
+            let words = words.unwrap_or_else(|| Ok(Vec::new()))?;
+            writer.add_words(SectionKind::Records, ti, shard, words);
         }
         let mut bitmap = vec![0u64; bitmap_words(capacity)];
         for (o, r) in ty.records.iter().enumerate() {
@@ -486,6 +470,47 @@ impl WriteState {
             );
         }
         Ok(())
+    }
+}
+
+impl WriteState {
+    /// Encodes shard `shard` of `ty` into its segment words.
+    fn encode_shard(&self, ty: &TypeWriteState, shard: u32) -> Result<Vec<u64>> {
+        let capacity = u64::try_from(ty.records.len()).unwrap_or(u64::MAX);
+        let per_shard = 1u64 << self.options.shard_bits;
+        let start = u64::from(shard) * per_shard;
+        let end = (start + per_shard).min(capacity);
+        let slots = u32::try_from(end - start).unwrap_or(0);
+        let range = usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0);
+        let records = ty.records.get(range.clone()).unwrap_or(&[]);
+        // Without dedup a shard is at most its slots plus every record's canonical words.
+        let step = usize::from(ty.info.data_words) + usize::from(ty.info.pointer_count);
+        let capacity = 2
+            + slots as usize * step
+            + records
+                .iter()
+                .flatten()
+                .map(|r| r.canonical.len())
+                .sum::<usize>();
+        let mismatch = |reason: String| Error::SchemaMismatch {
+            type_name: ty.info.name.clone(),
+            reason,
+        };
+        let mut enc = ShardEncoder::new(
+            slots,
+            ty.info.data_words,
+            ty.info.pointer_count,
+            self.options.dedup,
+            capacity,
+        )
+        .map_err(|e| mismatch(e.to_string()))?;
+        for (slot, (o, r)) in (0u32..).zip(range.zip(records)) {
+            if let Some(r) = r {
+                enc.set(slot, &r.canonical)
+                    .map_err(|e| mismatch(format!("ordinal {o}: {e}")))?;
+            }
+        }
+        Ok(enc.finish())
     }
 }
 
