@@ -16,7 +16,27 @@ use crate::capnp_raw::{AnyStruct, AnyStructReader};
 use crate::error::{Error, Result};
 use crate::schema::{FieldKind, FieldType, Schema, StructInfo};
 
-/// Records of one type, read through the schema.
+/// Records of one type, read through the schema embedded in the blob: no generated code needed.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use hollow::{ReadState, SnapshotInfo, WriteState};
+/// use hollow_movies::movies_capnp::movie;
+///
+/// let mut state = WriteState::builder("movies").register::<movie::Owned>().build()?;
+/// let mut message = capnp::message::Builder::new_default();
+/// let mut m = message.init_root::<movie::Builder>();
+/// m.set_id(42);
+/// m.set_title("Answer");
+/// state.add::<movie::Owned>(m.into_reader())?;
+/// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 1 })?, "<mem>")?;
+///
+/// let movies = read.dyn_table("Movie")?;
+/// let (_, record) = movies.get_by_key_strings(&["42"])?.expect("present");
+/// assert_eq!(record.field_json("title")?, serde_json::json!("Answer"));
+/// assert_eq!(record.to_json()?["genres"], serde_json::Value::Null); // unset pointer
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Copy)]
 pub struct DynTable<'s> {
     view: TypeView<'s>,

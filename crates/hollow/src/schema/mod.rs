@@ -180,8 +180,17 @@ pub struct EnumInfo {
 /// they were read from.
 ///
 /// ```
-/// let schema = hollow::Schema::from_code_generator_request(&[]);
-/// assert!(schema.is_err()); // an empty buffer is no schema
+/// use hollow_movies::movies_capnp::{actor, movie};
+///
+/// let schema = hollow::Schema::builder().add::<movie::Owned>().add::<actor::Owned>().build()?;
+/// let info = schema.struct_by_name("Movie").expect("Movie");
+/// let key = schema.primary_key(info.id)?.expect("Movie has $primaryKey(\"id\")");
+/// assert_eq!(key.field_names(), "id");
+/// // The canonical bytes a snapshot embeds read back to the same schema.
+/// let again = hollow::Schema::from_segment(schema.segment_bytes())?;
+/// assert_eq!(again.fingerprint(), schema.fingerprint());
+/// assert!(hollow::Schema::from_code_generator_request(&[]).is_err()); // no schema
+/// # Ok::<(), hollow::Error>(())
 /// ```
 #[derive(Debug, Clone)]
 pub struct Schema {
