@@ -144,6 +144,13 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
                 "{shard_count} shards cannot hold {capacity} ordinals"
             )));
         }
+        // Every shard needs its own section: bound the count by the table before allocating.
+        if shard_count as usize > layout.sections.len() {
+            return Err(corrupt(format!(
+                "{shard_count} shards but only {} sections",
+                layout.sections.len()
+            )));
+        }
         let mut shards: Vec<Option<SectionEntry>> = vec![None; shard_count as usize];
         let mut populated = None;
         let mut pk_index = None;
