@@ -143,7 +143,7 @@ impl<'s> DynRecord<'s> {
 /// Values one rendering may visit. Pointer aliasing lets a hostile blob (with valid checksums)
 /// describe a graph whose full traversal is exponential; a record of a real dataset never comes
 /// near this many values.
-const MAX_VALUES_PER_RECORD: u64 = 1 << 26;
+const MAX_VALUES_PER_RECORD: u64 = 1 << 24;
 
 /// State of one rendering: the schema and the remaining value budget.
 struct Walk<'a> {
@@ -320,9 +320,10 @@ fn prim_list<'a, T>(
 where
     T: capnp::private::layout::PrimitiveElement + capnp::introspect::Introspect,
 {
-    w.visit(1)?;
     let list = capnp::primitive_list::Reader::<'a, T>::get_from_pointer(ptr, None)
         .map_err(|e| err("a list", e))?;
+    // Charged before allocating: a list of Void costs no bytes but claims up to 2^29 elements.
+    w.visit(1 + u64::from(list.len()))?;
     Ok(Value::Array(list.iter().map(f).collect()))
 }
 
@@ -353,6 +354,7 @@ fn list_json(w: &mut Walk<'_>, element: &FieldType, ptr: &PointerReader<'_>) -> 
                 })?;
             let list = capnp::struct_list::Reader::<AnyStruct>::get_from_pointer(ptr, None)
                 .map_err(|e| err("a struct list", e))?;
+            w.visit(u64::from(list.len()))?;
             let mut out = Vec::with_capacity(list.len() as usize);
             for r in list.iter() {
                 out.push(struct_json(w, info, AnyStructReader::raw(r))?);
@@ -363,8 +365,8 @@ fn list_json(w: &mut Walk<'_>, element: &FieldType, ptr: &PointerReader<'_>) -> 
         _ => {
             let list = capnp::any_pointer_list::Reader::get_from_pointer(ptr, None)
                 .map_err(|e| err("a list of pointers", e))?;
-            let mut out = Vec::with_capacity(list.len() as usize);
             w.visit(u64::from(list.len()))?;
+            let mut out = Vec::with_capacity(list.len() as usize);
             for i in 0..list.len() {
                 let item: capnp::any_pointer::Reader<'_> = list.get(i);
                 out.push(pointer_json(w, element, &pointer_of(item)?)?);
