@@ -1,5 +1,6 @@
-//! The write state: the records of one version of a dataset, by type and ordinal, and the
-//! snapshot writer.
+//! The write state: the records of one version of a dataset, by type and ordinal.
+
+mod snapshot;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -7,15 +8,9 @@ use capnp::private::layout::StructReader;
 use capnp::traits::{IntoInternalStructReader, OwnedStruct};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::bytes::BlobBytes;
 use crate::capnp_raw::{AnyStruct, AnyStructReader};
 use crate::error::{Error, Result};
-use crate::format::{
-    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, IndexEntry, NO_TYPE, SectionKind,
-    ShardEncoder, bitmap_words, build_pk_index,
-};
 use crate::schema::{KeyPath, Schema, StructInfo};
-use crate::state_checksum::TypeChecksum;
 
 /// Default `log2` of the number of ordinals per record shard (65,536).
 pub const DEFAULT_SHARD_BITS: u8 = 16;
@@ -340,185 +335,13 @@ impl WriteState {
             .find(|t| t.info.name == type_name)
             .map(|t| t.populated)
     }
-
-    /// Writes a snapshot blob of the whole state.
-    pub fn write_snapshot(&self, info: &SnapshotInfo) -> Result<BlobBytes> {
-        let mut writer = BlobWriter::new();
-        let mut manifest = capnp::message::Builder::new_default();
-        {
-            let mut root = manifest
-                .init_root::<crate::generated::hollow_format_capnp::blob_manifest::Builder<'_>>();
-            root.set_dataset(&self.dataset);
-            let mut tags = root
-                .reborrow()
-                .init_header_tags(u32::try_from(self.header_tags.len()).unwrap_or(0));
-            for (i, (k, v)) in (0u32..).zip(&self.header_tags) {
-                let mut t = tags.reborrow().get(i);
-                t.set_key(k);
-                t.set_value(v);
-            }
-            let mut types = root.init_types(u32::try_from(self.types.len()).unwrap_or(0));
-            for (i, ty) in (0u32..).zip(&self.types) {
-                let mut t = types.reborrow().get(i);
-                t.set_name(&ty.info.name);
-                t.set_type_id(ty.info.id);
-                let capacity = u32::try_from(ty.records.len()).unwrap_or(u32::MAX);
-                t.set_ordinal_capacity(capacity);
-                t.set_record_count(ty.populated);
-                t.set_shard_bits(self.options.shard_bits);
-                t.set_shard_count(shard_count(capacity, self.options.shard_bits));
-                let mut checksum = TypeChecksum::default();
-                for (o, r) in (0u32..).zip(&ty.records) {
-                    if let Some(r) = r {
-                        checksum.add(o, r.hash);
-                    }
-                }
-                t.set_state_checksum(checksum.value());
-                if let Some(key) = &ty.key {
-                    let mut paths =
-                        t.init_primary_key(u32::try_from(key.fields.len()).unwrap_or(0));
-                    for (j, f) in (0u32..).zip(&key.fields) {
-                        paths.set(j, &f.path[..]);
-                    }
-                }
-            }
-        }
-        writer.add(
-            SectionKind::Manifest,
-            NO_TYPE,
-            0,
-            canonical_bytes(&manifest)?,
-        );
-        writer.add(
-            SectionKind::Schema,
-            NO_TYPE,
-            0,
-            self.schema.segment_bytes().to_vec(),
-        );
-        for (ti, ty) in (0u32..).zip(&self.types) {
-            self.write_type(&mut writer, ti, ty)?;
-        }
-        writer.finish(&BlobHeader {
-            kind: BlobKind::Snapshot,
-            format_version: FORMAT_VERSION,
-            compat_version: FORMAT_VERSION,
-            from_version: 0,
-            from_tag: 0,
-            to_version: info.version,
-            to_tag: info.tag,
-            schema_fingerprint: self.schema.fingerprint(),
-        })
-    }
-
-    fn write_type(&self, writer: &mut BlobWriter, ti: u32, ty: &TypeWriteState) -> Result<()> {
-        let capacity = u32::try_from(ty.records.len()).unwrap_or(u32::MAX);
-        let shards = shard_count(capacity, self.options.shard_bits);
-        // Shards are independent segments: encode them on every core, keep them in order.
-        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-        let workers = workers.min(shards as usize).max(1);
-        let mut encoded: Vec<Option<Result<Vec<u64>>>> = (0..shards).map(|_| None).collect();
-        std::thread::scope(|scope| {
-            let chunks = encoded.chunks_mut((shards as usize).div_ceil(workers).max(1));
-            let mut first = 0u32;
-            for chunk in chunks {
-                let base = first;
-                first += u32::try_from(chunk.len()).unwrap_or(0);
-                scope.spawn(move || {
-                    for (i, out) in (base..).zip(chunk.iter_mut()) {
-                        *out = Some(self.encode_shard(ty, i));
-                    }
-                });
-            }
-        });
-        for (shard, words) in (0u32..).zip(encoded) {
-            let words = words.unwrap_or_else(|| Ok(Vec::new()))?;
-            writer.add_words(SectionKind::Records, ti, shard, words);
-        }
-        let mut bitmap = vec![0u64; bitmap_words(capacity)];
-        for (o, r) in ty.records.iter().enumerate() {
-            if r.is_some() {
-                bitmap[o / 64] |= 1 << (o % 64);
-            }
-        }
-        writer.add(
-            SectionKind::Populated,
-            ti,
-            0,
-            bitmap.iter().flat_map(|w| w.to_le_bytes()).collect(),
-        );
-        if ty.key.is_some() {
-            let entries: Vec<IndexEntry> = (0u32..)
-                .zip(&ty.records)
-                .filter(|(_, r)| r.is_some())
-                .map(|(o, _)| {
-                    let (hash, inline_key) = ty.pk_entries[o as usize];
-                    IndexEntry {
-                        hash,
-                        inline_key,
-                        ordinal: o,
-                    }
-                })
-                .collect();
-            writer.add(
-                SectionKind::PrimaryKeyIndex,
-                ti,
-                0,
-                build_pk_index(
-                    &entries,
-                    ty.key.as_ref().and_then(KeyPath::inline_width).is_some(),
-                ),
-            );
-        }
-        Ok(())
-    }
 }
 
-impl WriteState {
-    /// Encodes shard `shard` of `ty` into its segment words.
-    fn encode_shard(&self, ty: &TypeWriteState, shard: u32) -> Result<Vec<u64>> {
-        let capacity = u64::try_from(ty.records.len()).unwrap_or(u64::MAX);
-        let per_shard = 1u64 << self.options.shard_bits;
-        let start = u64::from(shard) * per_shard;
-        let end = (start + per_shard).min(capacity);
-        let slots = u32::try_from(end - start).unwrap_or(0);
-        let range = usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0);
-        let records = ty.records.get(range.clone()).unwrap_or(&[]);
-        // Without dedup a shard is at most its slots plus every record's canonical words.
-        let step = usize::from(ty.info.data_words) + usize::from(ty.info.pointer_count);
-        let capacity = 2
-            + slots as usize * step
-            + records
-                .iter()
-                .flatten()
-                .map(|r| r.canonical.len())
-                .sum::<usize>();
-        let mismatch = |reason: String| Error::SchemaMismatch {
-            type_name: ty.info.name.clone(),
-            reason,
-        };
-        let mut enc = ShardEncoder::new(
-            slots,
-            ty.info.data_words,
-            ty.info.pointer_count,
-            self.options.dedup,
-            capacity,
-        )
-        .map_err(|e| mismatch(e.to_string()))?;
-        for (slot, (o, r)) in (0u32..).zip(range.zip(records)) {
-            if let Some(r) = r {
-                enc.set(slot, &r.canonical)
-                    .map_err(|e| mismatch(format!("ordinal {o}: {e}")))?;
-            }
-        }
-        Ok(enc.finish())
-    }
-}
-
-fn shard_count(capacity: u32, bits: u8) -> u32 {
+pub(crate) fn shard_count(capacity: u32, bits: u8) -> u32 {
     u32::try_from(u64::from(capacity).div_ceil(1u64 << bits)).unwrap_or(u32::MAX)
 }
 
-fn canonical_bytes<A: capnp::message::Allocator>(
+pub(crate) fn canonical_bytes<A: capnp::message::Allocator>(
     message: &capnp::message::Builder<A>,
 ) -> Result<Vec<u8>> {
     let ctx = "encoding the manifest";
