@@ -258,6 +258,29 @@ impl HollowReport {
     pub fn build(&self, on: bool) -> Option<&BuildFigures> {
         self.builds.iter().find(|b| b.dedup == on)
     }
+
+    /// Pools the timings of a later round into this one (sizes and memory stay this round's).
+    pub fn pool(&mut self, other: &Self) {
+        for b in &mut self.builds {
+            if let Some(o) = other.builds.iter().find(|o| o.dedup == b.dedup) {
+                b.add_ms.pool(&o.add_ms);
+                b.snapshot_ms.pool(&o.snapshot_ms);
+                b.file_write_ms.pool(&o.file_write_ms);
+                b.total_ms.pool(&o.total_ms);
+            }
+        }
+        self.open.total_us.pool(&other.open.total_us);
+        self.open.open_us.pool(&other.open.open_us);
+        self.open.table_us.pool(&other.open.table_us);
+        self.open.lookup_us.pool(&other.open.lookup_us);
+        self.read_id_ns.pool(&other.read_id_ns);
+        self.read_id_dependent_ns.pool(&other.read_id_dependent_ns);
+        self.read_title_ns.pool(&other.read_title_ns);
+        self.scan_iter_ns.pool(&other.scan_iter_ns);
+        self.scan_get_ns.pool(&other.scan_get_ns);
+        self.pk_lookup_ns.pool(&other.pk_lookup_ns);
+        self.pk_lookup_title_ns.pool(&other.pk_lookup_title_ns);
+    }
 }
 
 fn heap_delta(before: Option<usize>) -> Option<i64> {

@@ -36,6 +36,9 @@ pub type Result<T> = std::result::Result<T, Error>;
 pub struct Config {
     /// Movies in cycle 0 (actors are a quarter of that).
     pub movies: u64,
+    /// Rounds: every engine is measured once per round, in turn, and each figure's samples
+    /// are pooled over the rounds, so load from other tenants spreads over all engines.
+    pub rounds: usize,
     /// Repetitions of each read kernel (the median is reported).
     pub reps: usize,
     /// Repetitions of each build (the median is reported).
@@ -58,9 +61,10 @@ impl Config {
     pub fn new(movies: u64) -> Self {
         Self {
             movies,
-            reps: 5,
-            build_reps: 3,
-            open_runs: 21,
+            rounds: 3,
+            reps: 3,
+            build_reps: 1,
+            open_runs: 7,
             ops: 1_000_000,
             lookup_ops: 200_000,
             shard_bits: hollow::DEFAULT_SHARD_BITS,
@@ -82,15 +86,31 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Re
         started.elapsed().as_secs_f64()
     ));
 
-    let hollow = hollow_side::measure(config, &data, dir.path(), progress)?;
-    let (sqlite, lmdb) = if config.hollow_only {
-        (None, None)
-    } else {
-        (
-            Some(sqlite::measure(config, &data, dir.path(), progress)?),
-            Some(lmdb::measure(config, &data, dir.path(), progress)?),
-        )
-    };
+    let mut hollow: Option<hollow_side::HollowReport> = None;
+    let mut sqlite: Option<report::EngineReport> = None;
+    let mut lmdb: Option<report::EngineReport> = None;
+    for round in 1..=config.rounds.max(1) {
+        progress(&format!("round {round} of {}", config.rounds.max(1)));
+        let h = hollow_side::measure(config, &data, dir.path(), progress)?;
+        match &mut hollow {
+            Some(first) => first.pool(&h),
+            None => hollow = Some(h),
+        }
+        if config.hollow_only {
+            continue;
+        }
+        let s = sqlite::measure(config, &data, dir.path(), progress)?;
+        match &mut sqlite {
+            Some(first) => first.pool(&s),
+            None => sqlite = Some(s),
+        }
+        let l = lmdb::measure(config, &data, dir.path(), progress)?;
+        match &mut lmdb {
+            Some(first) => first.pool(&l),
+            None => lmdb = Some(l),
+        }
+    }
+    let hollow = hollow.ok_or("no round ran")?;
     Ok(report::Report {
         config: config.clone(),
         machine: report::Machine::detect(),

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use heed::byteorder::BigEndian;
 use heed::types::{Bytes, U64};
-use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn};
+use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, PutFlags, RoTxn};
 
 use crate::codec::{self, MovieView};
 use crate::data::Records;
@@ -48,8 +48,8 @@ pub fn open_movies(env: &Env) -> Result<IdDb<'_>> {
         .ok_or("the LMDB environment has no movies database")?)
 }
 
-/// Creates the environment in `dir` (replacing it) from the parsed records, in one write
-/// transaction, with `NO_SYNC` (a bulk load into the page cache).
+/// Creates the environment in `dir` (replacing it) from the parsed records (in id order), in
+/// one write transaction with `APPEND` puts and `NO_SYNC` (a bulk load into the page cache).
 pub fn build(data: &Records, dir: &Path) -> Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => {}
@@ -73,13 +73,15 @@ pub fn build(data: &Records, dir: &Path) -> Result<()> {
         .ok_or("creating the LMDB databases aborted")?;
     let mut wtxn = env.write_txn()?;
     let mut buf = Vec::new();
+    // Records come in key order: APPEND fills every page (as a bulk loader would) instead of
+    // splitting pages in half, which gives LMDB its smallest file and fastest load.
     for a in &data.actors {
         codec::encode_actor(a, &mut buf);
-        actors.put(&mut wtxn, &a.id, &buf)?;
+        actors.put_with_flags(&mut wtxn, PutFlags::APPEND, &a.id, &buf)?;
     }
     for m in &data.movies {
         codec::encode_movie(m, &mut buf);
-        movies.put(&mut wtxn, &m.id, &buf)?;
+        movies.put_with_flags(&mut wtxn, PutFlags::APPEND, &m.id, &buf)?;
     }
     wtxn.commit()?;
     drop(env);

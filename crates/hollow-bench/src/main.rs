@@ -23,14 +23,17 @@ struct Args {
     /// Movies in cycle 0 (actors are a quarter of that).
     #[arg(long, default_value_t = 100_000)]
     movies: u64,
-    /// Repetitions of each read kernel (median reported).
-    #[arg(long, default_value_t = 5)]
-    reps: usize,
-    /// Repetitions of each build (median reported).
+    /// Rounds over all engines; each figure's samples are pooled over the rounds.
     #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Repetitions of each read kernel per round (median of all samples reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Repetitions of each build per round.
+    #[arg(long, default_value_t = 1)]
     build_reps: usize,
-    /// Fresh opens timed for open → first primary-key lookup.
-    #[arg(long, default_value_t = 21)]
+    /// Fresh opens timed per round for open → first primary-key lookup.
+    #[arg(long, default_value_t = 7)]
     open_runs: usize,
     /// Random reads by ordinal per repetition.
     #[arg(long, default_value_t = 1_000_000)]
@@ -58,6 +61,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let config = Config {
+        rounds: args.rounds,
         reps: args.reps,
         build_reps: args.build_reps,
         open_runs: args.open_runs,

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Summary of repeated measurements of one figure, in the unit the figure's name gives.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Stat {
     /// Median.
     pub median: f64,
@@ -15,29 +15,38 @@ pub struct Stat {
     pub max: f64,
     /// Number of samples.
     pub runs: usize,
+    /// Every sample, in the order taken (rounds concatenated).
+    pub samples: Vec<f64>,
 }
 
 impl Stat {
-    /// Summarises `samples` (at least one).
-    pub fn of(mut samples: Vec<f64>) -> Self {
-        samples.sort_by(f64::total_cmp);
-        let runs = samples.len();
+    /// Summarises `samples` (`NaN` figures when empty).
+    pub fn of(samples: Vec<f64>) -> Self {
+        let mut sorted = samples.clone();
+        sorted.sort_by(f64::total_cmp);
+        let runs = sorted.len();
         let median = match runs {
             0 => f64::NAN,
-            n if n % 2 == 1 => samples[n / 2],
-            n => f64::midpoint(samples[n / 2 - 1], samples[n / 2]),
+            n if n % 2 == 1 => sorted[n / 2],
+            n => f64::midpoint(sorted[n / 2 - 1], sorted[n / 2]),
         };
         Self {
             median,
-            min: samples.first().copied().unwrap_or(f64::NAN),
-            max: samples.last().copied().unwrap_or(f64::NAN),
+            min: sorted.first().copied().unwrap_or(f64::NAN),
+            max: sorted.last().copied().unwrap_or(f64::NAN),
             runs,
+            samples,
         }
     }
 
-    /// A single sample (a deterministic figure such as a size).
-    pub fn once(value: f64) -> Self {
-        Self::of(vec![value])
+    /// The samples of `self` and `other` pooled (rounds of the same measurement).
+    pub fn pooled(&self, other: &Self) -> Self {
+        Self::of(self.samples.iter().chain(&other.samples).copied().collect())
+    }
+
+    /// Pools `other` into `self`.
+    pub fn pool(&mut self, other: &Self) {
+        *self = self.pooled(other);
     }
 }
 

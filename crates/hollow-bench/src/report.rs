@@ -28,6 +28,17 @@ pub struct EngineReport {
     pub resident_open_scan: ResidentDelta,
 }
 
+impl EngineReport {
+    /// Pools the timings of a later round into this one (sizes and memory stay this round's).
+    pub fn pool(&mut self, other: &Self) {
+        self.build_ms.pool(&other.build_ms);
+        self.open_first_lookup_us.pool(&other.open_first_lookup_us);
+        self.pk_lookup_ns.pool(&other.pk_lookup_ns);
+        self.pk_lookup_title_ns.pool(&other.pk_lookup_title_ns);
+        self.scan_ns.pool(&other.scan_ns);
+    }
+}
+
 /// The machine the run was on.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Machine {
@@ -39,8 +50,8 @@ pub struct Machine {
     pub kernel: String,
     /// Load averages when the report was made (`/proc/loadavg`): noise from other tenants.
     pub loadavg: String,
-    /// `git describe --always --dirty` of the workspace the bench was built from (empty when
-    /// git is unavailable).
+    /// The commit the bench was built from and whether the library had uncommitted changes
+    /// (recorded at build time by `build.rs`).
     pub source: String,
 }
 
@@ -63,19 +74,7 @@ impl Machine {
                 .take(3)
                 .collect::<Vec<_>>()
                 .join(" "),
-            source: std::process::Command::new("git")
-                .args([
-                    "-C",
-                    env!("CARGO_MANIFEST_DIR"),
-                    "describe",
-                    "--always",
-                    "--dirty",
-                ])
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-                .unwrap_or_default(),
+            source: env!("HOLLOW_BENCH_SOURCE").to_string(),
         }
     }
 }
@@ -157,6 +156,8 @@ fn verdict(value: f64, bound: f64, at_target_size: bool) -> String {
 struct Row {
     figure: String,
     hollow: f64,
+    /// Smallest and largest hollow sample, for timed figures.
+    range: Option<(f64, f64)>,
     anchor: Option<f64>,
     sqlite: Option<f64>,
     lmdb: Option<f64>,
@@ -183,6 +184,7 @@ impl Report {
             Row {
                 figure: "open → first PK lookup (µs), page cache".into(),
                 hollow: h.open.total_us.median,
+                range: Some((h.open.total_us.min, h.open.total_us.max)),
                 anchor: hollow_load_us,
                 sqlite: s.map(|e| e.open_first_lookup_us.median),
                 lmdb: l.map(|e| e.open_first_lookup_us.median),
@@ -194,6 +196,7 @@ impl Report {
             Row {
                 figure: "PK lookup, read `id` (ns)".into(),
                 hollow: h.pk_lookup_ns.median,
+                range: Some((h.pk_lookup_ns.min, h.pk_lookup_ns.max)),
                 anchor: a.and_then(|a| a.pk_lookup_ns),
                 sqlite: s.map(|e| e.pk_lookup_ns.median),
                 lmdb: l.map(|e| e.pk_lookup_ns.median),
@@ -202,6 +205,7 @@ impl Report {
             Row {
                 figure: "PK lookup, read `title` as &str (ns)".into(),
                 hollow: h.pk_lookup_title_ns.median,
+                range: Some((h.pk_lookup_title_ns.min, h.pk_lookup_title_ns.max)),
                 anchor: None,
                 sqlite: s.map(|e| e.pk_lookup_title_ns.median),
                 lmdb: l.map(|e| e.pk_lookup_title_ns.median),
@@ -210,6 +214,7 @@ impl Report {
             Row {
                 figure: "random read `id` by ordinal (ns)".into(),
                 hollow: h.read_id_ns.median,
+                range: Some((h.read_id_ns.min, h.read_id_ns.max)),
                 anchor: a.and_then(|a| a.read_id_ns),
                 sqlite: None,
                 lmdb: None,
@@ -218,6 +223,7 @@ impl Report {
             Row {
                 figure: "random read `id` by ordinal, dependent chain (ns)".into(),
                 hollow: h.read_id_dependent_ns.median,
+                range: Some((h.read_id_dependent_ns.min, h.read_id_dependent_ns.max)),
                 anchor: None,
                 sqlite: None,
                 lmdb: None,
@@ -226,6 +232,7 @@ impl Report {
             Row {
                 figure: "random read `title` as &str by ordinal (ns; Hollow: String)".into(),
                 hollow: h.read_title_ns.median,
+                range: Some((h.read_title_ns.min, h.read_title_ns.max)),
                 anchor: a.and_then(|a| a.read_title_ns),
                 sqlite: None,
                 lmdb: None,
@@ -234,6 +241,7 @@ impl Report {
             Row {
                 figure: "full scan summing `year`, `iter()` (ns/record)".into(),
                 hollow: h.scan_iter_ns.median,
+                range: Some((h.scan_iter_ns.min, h.scan_iter_ns.max)),
                 anchor: a.and_then(|a| a.scan_ns),
                 sqlite: s.map(|e| e.scan_ns.median),
                 lmdb: l.map(|e| e.scan_ns.median),
@@ -242,6 +250,7 @@ impl Report {
             Row {
                 figure: "full scan summing `year`, `get(0..capacity)` (ns/record)".into(),
                 hollow: h.scan_get_ns.median,
+                range: Some((h.scan_get_ns.min, h.scan_get_ns.max)),
                 anchor: a.and_then(|a| a.scan_ns),
                 sqlite: s.map(|e| e.scan_ns.median),
                 lmdb: l.map(|e| e.scan_ns.median),
@@ -262,6 +271,7 @@ impl Report {
             rows.push(Row {
                 figure: format!("build from parsed records (ms), {tag}"),
                 hollow: b.total_ms.median,
+                range: Some((b.total_ms.min, b.total_ms.max)),
                 anchor: hollow_cycle_ms,
                 sqlite: s.map(|e| e.build_ms.median),
                 lmdb: l.map(|e| e.build_ms.median),
@@ -275,6 +285,7 @@ impl Report {
             rows.push(Row {
                 figure: format!("file bytes, raw (MB), {tag}"),
                 hollow: mb(b.blob_bytes),
+                range: None,
                 anchor: a.and_then(|a| a.snapshot_bytes).map(|b| b / 1e6),
                 sqlite: s.map(|e| mb(e.file_bytes)),
                 lmdb: l.map(|e| mb(e.file_bytes)),
@@ -283,11 +294,12 @@ impl Report {
             rows.push(Row {
                 figure: format!("file bytes, zstd -3 (MB), {tag}"),
                 hollow: mb(b.blob_zstd_bytes),
+                range: None,
                 anchor: None,
                 sqlite: s.map(|e| mb(e.file_zstd_bytes)),
                 lmdb: l.map(|e| mb(e.file_zstd_bytes)),
-                target: b
-                    .dedup
+                // An absolute size: only meaningful at the size the bar is set for.
+                target: (b.dedup && self.config.movies == 1_000_000)
                     .then(|| ("≤ 40 MB".into(), targets::SNAPSHOT_ZSTD_BYTES / 1e6)),
             });
         }
@@ -297,10 +309,10 @@ impl Report {
     fn table(&self, out: &mut String, rows: &[Row]) {
         let at_target = self.config.movies == 1_000_000;
         out.push_str(
-            "| figure | hollow | Hollow (ANCHORS) | hollow ÷ Hollow | SQLite | hollow ÷ SQLite \
+            "| figure | hollow | hollow min–max | Hollow (ANCHORS) | hollow ÷ Hollow | SQLite | hollow ÷ SQLite \
              | LMDB | hollow ÷ LMDB | DESIGN target | |\n",
         );
-        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
+        out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|\n");
         for r in rows {
             let (target, verdict_text) = match &r.target {
                 Some((text, bound)) => (text.clone(), verdict(r.hollow, *bound, at_target)),
@@ -308,9 +320,11 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 r.figure,
                 num(r.hollow),
+                r.range
+                    .map_or_else(String::new, |(lo, hi)| format!("{}–{}", num(lo), num(hi))),
                 opt(r.anchor),
                 ratio(r.hollow, r.anchor),
                 opt(r.sqlite),
@@ -409,8 +423,9 @@ impl Report {
         let _ = writeln!(
             out,
             "### {} movies + {} actors\n\n{} CPUs ({}), Linux {}, load average at the end {}; \
-             source `{}`; {} s wall. Medians of {} runs (reads), {} runs (builds), {} fresh opens; {} random \
-             ordinals, {} random PK lookups per run; shard bits {}.\n",
+             source `{}`; {} s wall. {} rounds over all engines; medians of {} samples (reads), {} (builds), {} \
+             fresh opens, pooled over the rounds; {} random ordinals, {} random PK lookups per \
+             sample; shard bits {}.\n",
             self.movies,
             self.actors,
             m.cpus,
@@ -419,9 +434,10 @@ impl Report {
             m.loadavg,
             m.source,
             num(self.total_seconds),
-            self.config.reps,
-            self.config.build_reps,
-            self.config.open_runs,
+            self.config.rounds.max(1),
+            self.config.reps.max(1) * self.config.rounds.max(1),
+            self.config.build_reps.max(1) * self.config.rounds.max(1),
+            self.config.open_runs.max(1) * self.config.rounds.max(1),
             self.config.ops,
             self.config.lookup_ops,
             self.config.shard_bits,

@@ -6,6 +6,7 @@ use hollow_bench::{Config, run};
 #[test]
 fn tiny_run_measures_every_engine() {
     let config = Config {
+        rounds: 2,
         reps: 1,
         build_reps: 1,
         open_runs: 2,
@@ -24,5 +25,9 @@ fn tiny_run_measures_every_engine() {
     assert!(on.blob_bytes < off.blob_bytes, "dedup shrinks the blob");
     let markdown = report.to_markdown();
     assert!(markdown.contains("| PK lookup, read `id` (ns) |"));
+    assert_eq!(
+        report.hollow.pk_lookup_ns.runs, 2,
+        "samples pooled over rounds"
+    );
     serde_json::to_string(&report).expect("report serialises");
 }
