@@ -14,6 +14,7 @@ enum Backing {
 }
 
 impl Backing {
+    #[inline]
     fn as_slice(&self) -> &[u8] {
         match self {
             Backing::Mapped(map) => map,

@@ -83,6 +83,41 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A delta was applied to a state other than the one it starts from.
+    #[error("blob {blob} applies to version {} (tag {:#x}) but the state is at {}", expected.0, expected.1, match actual { Some((v, t)) => format!("version {v} (tag {t:#x})"), None => "no version".to_string() })]
+    WrongState {
+        /// The delta blob.
+        blob: String,
+        /// Version and tag the blob starts from.
+        expected: (u64, u64),
+        /// Version and tag of the state, if it has one.
+        actual: Option<(u64, u64)>,
+    },
+    /// A store operation failed.
+    #[error("store {operation} of {key} failed: {source}")]
+    Store {
+        /// What was attempted (`put`, `get`, `list`, `announce`).
+        operation: String,
+        /// The key (relative to the dataset prefix).
+        key: String,
+        /// The store's error.
+        #[source]
+        source: object_store::Error,
+    },
+    /// Another producer published first (or a blob key is already taken): nothing was announced.
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// What collided.
+        reason: String,
+    },
+    /// A store location that cannot be used.
+    #[error("cannot use store location {location}: {reason}")]
+    InvalidLocation {
+        /// The location as given.
+        location: String,
+        /// Why.
+        reason: String,
+    },
     /// A file system operation failed.
     #[error("I/O error on {}: {source}", path.display())]
     Io {

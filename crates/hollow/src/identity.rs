@@ -14,7 +14,8 @@ pub(crate) struct KeyMap {
 }
 
 impl KeyMap {
-    fn key_of(&self, ordinal: u32) -> &[u8] {
+    /// The key of `ordinal` (empty when it has none).
+    pub(crate) fn key_of(&self, ordinal: u32) -> &[u8] {
         match self.spans.get(ordinal as usize) {
             Some(&(start, len)) => self.arena.get(start..start + len).unwrap_or(&[]),
             None => &[],
@@ -41,6 +42,18 @@ impl KeyMap {
     }
 }
 
+impl KeyMap {
+    /// Forgets the key of `ordinal` (whose key hash is `hash`).
+    pub(crate) fn remove(&mut self, hash: u64, ordinal: u32) {
+        if let Ok(entry) = self.table.find_entry(hash, |&(h, o)| h == hash && o == ordinal) {
+            entry.remove();
+        }
+        if let Some(span) = self.spans.get_mut(ordinal as usize) {
+            *span = (0, 0);
+        }
+    }
+}
+
 /// Content hash → ordinals, for types without a primary key (identical records share one).
 #[derive(Debug, Default)]
 pub(crate) struct ContentMap {
@@ -59,6 +72,13 @@ impl ContentMap {
     pub(crate) fn insert(&mut self, hash: u64, ordinal: u32) {
         self.table.insert_unique(hash, (hash, ordinal), |&(h, _)| h);
     }
+
+    /// Forgets `ordinal` (recorded under `hash`).
+    pub(crate) fn remove(&mut self, hash: u64, ordinal: u32) {
+        if let Ok(entry) = self.table.find_entry(hash, |&(h, o)| h == hash && o == ordinal) {
+            entry.remove();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +96,10 @@ mod tests {
         assert_eq!(m.get(9, b""), Some(2));
         assert_eq!(m.get(7, b"c"), None);
         assert_eq!(m.get(8, b"a"), None);
+        m.remove(7, 0);
+        assert_eq!(m.get(7, b"a"), None);
+        assert_eq!(m.get(7, b"b"), Some(1));
+        assert_eq!(m.key_of(1), b"b");
     }
 
     #[test]

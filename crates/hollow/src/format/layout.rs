@@ -64,6 +64,13 @@ pub enum SectionKind {
     Populated,
     /// Primary-key index of a type.
     PrimaryKeyIndex,
+    /// Delta: ordinals of a type removed by the blob (ascending `u32`).
+    DeltaRemoved,
+    /// Delta: ordinals of a type whose records the blob adds or replaces (ascending `u32`), in
+    /// the order of the records in the type's records parts.
+    DeltaUpserted,
+    /// Delta: primary-key index changes of a type (24-byte entries).
+    KeyChanges,
     /// A kind this build does not know (from a newer writer); skipped.
     Unknown(u16),
 }
@@ -77,6 +84,9 @@ impl SectionKind {
             SectionKind::Records => 3,
             SectionKind::Populated => 4,
             SectionKind::PrimaryKeyIndex => 5,
+            SectionKind::DeltaRemoved => 6,
+            SectionKind::DeltaUpserted => 7,
+            SectionKind::KeyChanges => 8,
             SectionKind::Unknown(c) => c,
         }
     }
@@ -88,6 +98,9 @@ impl SectionKind {
             3 => SectionKind::Records,
             4 => SectionKind::Populated,
             5 => SectionKind::PrimaryKeyIndex,
+            6 => SectionKind::DeltaRemoved,
+            7 => SectionKind::DeltaUpserted,
+            8 => SectionKind::KeyChanges,
             c => SectionKind::Unknown(c),
         }
     }
@@ -100,6 +113,9 @@ impl SectionKind {
             SectionKind::Records => "records",
             SectionKind::Populated => "populated bitmap",
             SectionKind::PrimaryKeyIndex => "primary-key index",
+            SectionKind::DeltaRemoved => "removed ordinals",
+            SectionKind::DeltaUpserted => "upserted ordinals",
+            SectionKind::KeyChanges => "key changes",
             SectionKind::Unknown(_) => "unknown section",
         }
     }

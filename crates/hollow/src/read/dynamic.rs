@@ -122,6 +122,11 @@ impl<'s> DynRecord<'s> {
         self.info
     }
 
+    /// The raw struct reader.
+    pub(crate) fn raw(&self) -> capnp::private::layout::StructReader<'s> {
+        self.reader
+    }
+
     /// The record as a JSON object (see the module docs for the mapping).
     pub fn to_json(&self) -> Result<Value> {
         struct_json(&mut Walk::new(self.schema), self.info, self.reader)

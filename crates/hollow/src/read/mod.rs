@@ -1,7 +1,8 @@
 //! The read state: a snapshot blob mapped in memory, verified, and served zero-copy.
 
+mod delta;
 mod dynamic;
-mod open;
+pub(crate) mod open;
 
 use std::marker::PhantomData;
 use std::sync::OnceLock;
@@ -9,6 +10,7 @@ use std::sync::OnceLock;
 use capnp::private::layout::StructReader;
 use capnp::traits::OwnedStruct;
 
+pub use delta::{DeltaType, ReadDelta};
 pub use dynamic::{DynRecord, DynTable};
 
 use crate::bytes::BlobBytes;

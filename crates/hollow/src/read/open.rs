@@ -11,7 +11,7 @@ use crate::format::{
     bitmap_words,
 };
 use crate::generated::hollow_format_capnp::blob_manifest;
-use crate::schema::{KeyPath, Schema};
+use crate::schema::{KeyPath, Schema, StructInfo};
 
 fn single(layout: &BlobLayout, kind: SectionKind, name: &str) -> Result<SectionEntry> {
     let mut found = layout
@@ -32,16 +32,63 @@ fn text(r: capnp::Result<capnp::text::Reader<'_>>, name: &str, what: &str) -> Re
         .map_err(|e| Error::corrupt(name, "manifest", format!("{what} is not UTF-8: {e}")))
 }
 
-pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
-    let blob = bytes.as_slice();
-    let layout = BlobLayout::parse(blob, name)?;
-    if layout.header.kind != BlobKind::Snapshot {
-        return Err(Error::corrupt(
-            name,
-            "header",
-            format!("expected a snapshot, found a {}", layout.header.kind.name()),
-        ));
+/// What every blob kind shares: header and table, manifest, schema, and per type its manifest
+/// entry and its sections.
+pub(crate) struct ParsedBlob {
+    pub(crate) layout: BlobLayout,
+    pub(crate) dataset: String,
+    pub(crate) header_tags: Vec<(String, String)>,
+    pub(crate) schema: Schema,
+    pub(crate) types: Vec<ManifestType>,
+}
+
+/// One type's manifest entry, resolved against the blob's schema, and its sections.
+pub(crate) struct ManifestType {
+    pub(crate) name: String,
+    pub(crate) info: StructInfo,
+    pub(crate) key: Option<KeyPath>,
+    pub(crate) capacity: u32,
+    pub(crate) record_count: u32,
+    pub(crate) shard_bits: u8,
+    pub(crate) record_parts: u32,
+    pub(crate) checksum: u64,
+    pub(crate) sections: Vec<SectionEntry>,
+}
+
+impl ManifestType {
+    /// The records parts (shards) of the type, in part order, exactly `record_parts` of them.
+    pub(crate) fn records_parts(&self, blob: &str) -> Result<Vec<SectionEntry>> {
+        let mut parts: Vec<Option<SectionEntry>> = vec![None; self.record_parts as usize];
+        for s in self.sections.iter().filter(|s| s.kind == SectionKind::Records) {
+            match parts.get_mut(s.part as usize) {
+                Some(slot @ None) => *slot = Some(*s),
+                _ => return Err(self.corrupt(blob, format!("unexpected or repeated records part {}", s.part))),
+            }
+        }
+        parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| s.ok_or_else(|| self.corrupt(blob, format!("records part {i} is missing"))))
+            .collect()
     }
+
+    /// The one section of `kind`, if present (an error if repeated).
+    pub(crate) fn single(&self, blob: &str, kind: SectionKind) -> Result<Option<SectionEntry>> {
+        let mut found = self.sections.iter().filter(|s| s.kind == kind);
+        match (found.next(), found.next()) {
+            (first, None) => Ok(first.copied()),
+            _ => Err(self.corrupt(blob, format!("repeated {} section", kind.name()))),
+        }
+    }
+
+    pub(crate) fn corrupt(&self, blob: &str, reason: String) -> Error {
+        Error::corrupt(blob, format!("manifest entry of {}", self.name), reason)
+    }
+}
+
+/// Parses and verifies what every blob has: header, table, manifest and schema.
+pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
+    let layout = BlobLayout::parse(blob, name)?;
     let manifest_entry = single(&layout, SectionKind::Manifest, name)?;
     let schema_entry = single(&layout, SectionKind::Schema, name)?;
     manifest_entry.verify(blob, name, None)?;
@@ -50,18 +97,14 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
     let schema = Schema::from_segment(&blob[schema_entry.range()])
         .map_err(|e| Error::corrupt(name, "schema", e.to_string()))?;
     if schema.fingerprint() != layout.header.schema_fingerprint {
-        return Err(Error::corrupt(
-            name,
-            "schema",
-            "schema does not match the header's fingerprint",
-        ));
+        return Err(Error::corrupt(name, "schema", "schema does not match the header's fingerprint"));
     }
 
-    let manifest_bytes = bytes
-        .slice(manifest_entry.range())
-        .ok_or_else(|| Error::corrupt(name, "manifest", "out of bounds"))?;
-    let arena_bytes = manifest_bytes.as_slice();
-    let segments = [arena_bytes];
+    // The manifest is small: copy it into aligned words (the blob may be any byte slice).
+    let manifest_slice = &blob[manifest_entry.range()];
+    let mut words = capnp::Word::allocate_zeroed_vec(manifest_slice.len() / 8);
+    capnp::Word::words_to_bytes_mut(&mut words).copy_from_slice(manifest_slice);
+    let segments = [capnp::Word::words_to_bytes(&words)];
     let message = capnp::message::Reader::new(
         capnp::message::SegmentArray::new(&segments),
         capnp::message::ReaderOptions::new(),
@@ -71,18 +114,10 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
     let dataset = text(manifest.get_dataset(), name, "dataset")?;
     let mut header_tags = Vec::new();
     for t in manifest.get_header_tags().map_err(bad)?.iter() {
-        header_tags.push((
-            text(t.get_key(), name, "tag key")?,
-            text(t.get_value(), name, "tag value")?,
-        ));
+        header_tags.push((text(t.get_key(), name, "tag key")?, text(t.get_value(), name, "tag value")?));
     }
-
     if header_tags.windows(2).any(|w| w[0].0 >= w[1].0) {
-        return Err(Error::corrupt(
-            name,
-            "manifest",
-            "header tags are not sorted by unique key",
-        ));
+        return Err(Error::corrupt(name, "manifest", "header tags are not sorted by unique key"));
     }
 
     let manifest_types = manifest.get_types().map_err(bad)?;
@@ -91,129 +126,101 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
         .iter()
         .find(|s| s.type_index != NO_TYPE && s.type_index >= manifest_types.len());
     if let Some(s) = stray {
-        let reason = format!(
-            "a {} section names type {} of {}",
-            s.kind.name(),
-            s.type_index,
-            manifest_types.len()
-        );
+        let reason = format!("a {} section names type {} of {}", s.kind.name(), s.type_index, manifest_types.len());
         return Err(Error::corrupt(name, "section table", reason));
     }
-    let mut types = Vec::with_capacity(manifest_types.len() as usize);
+    let mut types: Vec<ManifestType> = Vec::with_capacity(manifest_types.len() as usize);
     for (ti, t) in (0u32..).zip(manifest_types.iter()) {
         let type_name = text(t.get_name(), name, "type name")?;
-        let corrupt =
-            |reason: String| Error::corrupt(name, format!("manifest entry of {type_name}"), reason);
+        let corrupt = |reason: String| Error::corrupt(name, format!("manifest entry of {type_name}"), reason);
         let info = schema
             .struct_by_id(t.get_type_id())
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "type id {:#x} is not in the schema",
-                    t.get_type_id()
-                ))
-            })?
+            .ok_or_else(|| corrupt(format!("type id {:#x} is not in the schema", t.get_type_id())))?
             .clone();
         if info.name != type_name {
-            return Err(corrupt(format!(
-                "schema calls type {:#x} {}",
-                info.id, info.name
-            )));
+            return Err(corrupt(format!("schema calls type {:#x} {}", info.id, info.name)));
         }
-        let key_paths: Vec<String> = t
-            .get_primary_key()
-            .map_err(bad)?
-            .iter()
-            .map(|p| text(p, name, "key path"))
-            .collect::<Result<_>>()?;
+        if types.iter().any(|t| t.info.id == info.id || t.name == type_name) {
+            return Err(corrupt("the type appears twice".into()));
+        }
+        let key_paths: Vec<String> =
+            t.get_primary_key().map_err(bad)?.iter().map(|p| text(p, name, "key path")).collect::<Result<_>>()?;
         let key = if key_paths.is_empty() {
             None
         } else {
-            Some(
-                KeyPath::resolve(&schema, &info, &key_paths.join(","))
-                    .map_err(|e| corrupt(e.to_string()))?,
-            )
+            Some(KeyPath::resolve(&schema, &info, &key_paths.join(",")).map_err(|e| corrupt(e.to_string()))?)
         };
         let shard_bits = t.get_shard_bits();
         if shard_bits > 28 {
             return Err(corrupt(format!("shard bits {shard_bits} out of range")));
         }
-        let capacity = t.get_ordinal_capacity();
-        let shard_count = t.get_shard_count();
-        if u64::from(shard_count) != u64::from(capacity).div_ceil(1 << shard_bits) {
-            return Err(corrupt(format!(
-                "{shard_count} shards cannot hold {capacity} ordinals"
-            )));
+        let record_parts = t.get_shard_count();
+        // Every part needs its own section: bound the count by the table before allocating.
+        if record_parts as usize > layout.sections.len() {
+            return Err(corrupt(format!("{record_parts} record parts but only {} sections", layout.sections.len())));
         }
-        // Every shard needs its own section: bound the count by the table before allocating.
-        if shard_count as usize > layout.sections.len() {
-            return Err(corrupt(format!(
-                "{shard_count} shards but only {} sections",
-                layout.sections.len()
-            )));
-        }
-        let mut shards: Vec<Option<SectionEntry>> = vec![None; shard_count as usize];
-        let mut populated = None;
-        let mut pk_index = None;
-        for s in layout.sections.iter().filter(|s| s.type_index == ti) {
-            let slot = match s.kind {
-                SectionKind::Records => shards.get_mut(s.part as usize),
-                SectionKind::Populated => Some(&mut populated),
-                SectionKind::PrimaryKeyIndex => Some(&mut pk_index),
-                _ => continue,
-            };
-            match slot {
-                Some(slot @ None) => *slot = Some(*s),
-                _ => {
-                    return Err(corrupt(format!(
-                        "unexpected or repeated section {}",
-                        s.describe(Some(&type_name))
-                    )));
-                }
-            }
-        }
-        let shards: Vec<SectionEntry> = shards
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| s.ok_or_else(|| corrupt(format!("records shard {i} is missing"))))
-            .collect::<Result<_>>()?;
-        let populated = populated.ok_or_else(|| corrupt("populated bitmap is missing".into()))?;
-        if key.is_some() != pk_index.is_some() {
-            return Err(corrupt("primary-key index and primary key disagree".into()));
-        }
-        if types
-            .iter()
-            .any(|t: &ReadType| t.type_id == info.id || t.name == type_name)
-        {
-            return Err(corrupt("the type appears twice".into()));
-        }
-        types.push(ReadType {
+        let sections = layout.sections.iter().filter(|s| s.type_index == ti).copied().collect();
+        types.push(ManifestType {
             name: type_name,
-            type_id: info.id,
             info,
             key,
-            capacity,
+            capacity: t.get_ordinal_capacity(),
             record_count: t.get_record_count(),
             shard_bits,
+            record_parts,
             checksum: t.get_state_checksum(),
+            sections,
+        });
+    }
+    Ok(ParsedBlob { layout, dataset, header_tags, schema, types })
+}
+
+pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
+    let blob = bytes.as_slice();
+    let parsed = parse_blob(blob, name)?;
+    if parsed.layout.header.kind != BlobKind::Snapshot {
+        return Err(Error::corrupt(
+            name,
+            "header",
+            format!("expected a snapshot, found a {}", parsed.layout.header.kind.name()),
+        ));
+    }
+    let mut types = Vec::with_capacity(parsed.types.len());
+    for t in parsed.types {
+        if u64::from(t.record_parts) != u64::from(t.capacity).div_ceil(1 << t.shard_bits) {
+            return Err(t.corrupt(name, format!("{} shards cannot hold {} ordinals", t.record_parts, t.capacity)));
+        }
+        let shards = t.records_parts(name)?;
+        let populated = t
+            .single(name, SectionKind::Populated)?
+            .ok_or_else(|| t.corrupt(name, "populated bitmap is missing".into()))?;
+        let pk_index = t.single(name, SectionKind::PrimaryKeyIndex)?;
+        if t.key.is_some() != pk_index.is_some() {
+            return Err(t.corrupt(name, "primary-key index and primary key disagree".into()));
+        }
+        types.push(ReadType {
+            name: t.name,
+            type_id: t.info.id,
+            info: t.info,
+            key: t.key,
+            capacity: t.capacity,
+            record_count: t.record_count,
+            shard_bits: t.shard_bits,
+            checksum: t.checksum,
             shards,
             populated,
             pk_index,
             loaded: OnceLock::new(),
         });
     }
-    tracing::debug!(
-        blob = name,
-        types = types.len(),
-        bytes = blob.len(),
-        "opened snapshot"
-    );
+    tracing::debug!(blob = name, types = types.len(), bytes = blob.len(), "opened snapshot");
     Ok(ReadState {
         name: name.to_string(),
-        header: layout.header,
+        header: parsed.layout.header,
         bytes,
-        dataset,
-        header_tags,
-        schema,
+        dataset: parsed.dataset,
+        header_tags: parsed.header_tags,
+        schema: parsed.schema,
         types,
     })
 }
@@ -252,7 +259,7 @@ pub(super) fn load_type(
         }
         shards.push(list);
     }
-    let populated = PopulatedBitmap::new(section(&ty.populated)?);
+    let populated = PopulatedBitmap::new(section(&ty.populated)?.as_slice());
     if ty.populated.len != (bitmap_words(ty.capacity) * 8) as u64 {
         return Err(fail(
             &ty.populated,

@@ -1,6 +1,12 @@
 //! The write state: the records of one version of a dataset, by type and ordinal.
 
+mod apply;
+mod cycle;
+mod delta;
 mod snapshot;
+
+pub use cycle::{Cycle, TypeChangeCounts};
+pub use delta::KeyChange;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,7 +16,8 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::capnp_raw::{AnyStruct, AnyStructReader};
 use crate::error::{Error, Result};
-use crate::schema::{KeyPath, Schema, StructInfo};
+use crate::schema::{KeyBytes, KeyPath, Schema, StructInfo};
+use crate::state_checksum::TypeChecksum;
 
 /// Default `log2` of the number of ordinals per record shard (65,536).
 pub const DEFAULT_SHARD_BITS: u8 = 16;
@@ -55,6 +62,26 @@ pub(crate) struct TypeWriteState {
     /// Per ordinal: xxh3-64 of the primary key's canonical bytes, and the inline key.
     pub(crate) pk_entries: Vec<(u64, u64)>,
     pub(crate) populated: u32,
+    /// State checksum of the type, kept up to date by every insert and removal.
+    pub(crate) checksum: TypeChecksum,
+}
+
+/// What a blob says of one type's state after the blob is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TypeTarget {
+    pub(crate) capacity: u32,
+    pub(crate) record_count: u32,
+    pub(crate) checksum: u64,
+    /// Records sections (shards of a snapshot, parts of a delta's upserts).
+    pub(crate) record_parts: u32,
+}
+
+/// A record prepared for a type (see [`WriteState::stage`]): canonical bytes, content hash and,
+/// for keyed types, the key hash and canonical key bytes.
+#[derive(Debug, Clone)]
+pub(crate) struct Staged {
+    pub(crate) record: StoredRecord,
+    pub(crate) key: Option<(u64, KeyBytes)>,
 }
 
 /// Builds a [`WriteState`].
@@ -152,6 +179,7 @@ impl WriteStateBuilder {
                 records: Vec::new(),
                 pk_entries: Vec::new(),
                 populated: 0,
+                checksum: TypeChecksum::default(),
             });
         }
         Ok(WriteState {
@@ -162,7 +190,7 @@ impl WriteStateBuilder {
             options: self.options,
             header_tags: self.header_tags,
             scratch: Vec::new(),
-            key_scratch: crate::schema::KeyBytes::new(),
+            current: None,
         })
     }
 }
@@ -197,7 +225,7 @@ pub struct WriteState {
     options: WriteOptions,
     header_tags: BTreeMap<String, String>,
     scratch: Vec<capnp::Word>,
-    key_scratch: crate::schema::KeyBytes,
+    current: Option<SnapshotInfo>,
 }
 
 /// The version and random tag of the state a snapshot holds.
@@ -230,10 +258,7 @@ impl WriteState {
 
     /// Adds a record of a registered generated type; returns its ordinal.
     pub fn add<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<u32> {
-        let id = crate::capnp_raw::struct_type_id::<T>().unwrap_or(0);
-        let index = *self.by_id.get(&id).ok_or_else(|| Error::UnknownType {
-            name: format!("id {id:#x} (not registered)"),
-        })?;
+        let index = self.type_index::<T>()?;
         self.add_struct(index, record.into_internal_struct_reader())
     }
 
@@ -244,13 +269,7 @@ impl WriteState {
         type_name: &str,
         record: capnp::any_pointer::Reader<'_>,
     ) -> Result<u32> {
-        let index = self
-            .types
-            .iter()
-            .position(|t| t.info.name == type_name)
-            .ok_or_else(|| Error::UnknownType {
-                name: type_name.to_string(),
-            })?;
+        let index = self.type_index_by_name(type_name)?;
         let reader: AnyStructReader<'_> = record
             .get_as()
             .map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
@@ -258,47 +277,117 @@ impl WriteState {
     }
 
     fn add_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<u32> {
+        let staged = self.stage(index, record)?;
+        if let Some(existing) = self.ordinal_of(index, &staged) {
+            let ty = &self.types[index];
+            return match (&ty.key, &staged.key) {
+                (Some(key), Some((_, bytes))) => Err(Error::DuplicateKey {
+                    type_name: ty.info.name.clone(),
+                    key: key.render(bytes),
+                }),
+                // Identical keyless records share one ordinal.
+                _ => Ok(existing),
+            };
+        }
+        let ordinal = u32::try_from(self.types[index].records.len())
+            .ok()
+            .filter(|n| *n < MAX_ORDINALS)
+            .ok_or_else(|| Error::InvalidSchema {
+                reason: format!("type {} has too many records", self.types[index].info.name),
+            })?;
+        self.insert_at(index, ordinal, staged);
+        Ok(ordinal)
+    }
+
+    /// Index of the registered generated type `T`.
+    pub(crate) fn type_index<T: OwnedStruct>(&self) -> Result<usize> {
+        let id = crate::capnp_raw::struct_type_id::<T>().unwrap_or(0);
+        self.by_id
+            .get(&id)
+            .copied()
+            .ok_or_else(|| Error::UnknownType { name: format!("id {id:#x} (not registered)") })
+    }
+
+    /// Index of the registered type called `name`.
+    pub(crate) fn type_index_by_name(&self, name: &str) -> Result<usize> {
+        self.types
+            .iter()
+            .position(|t| t.info.name == name)
+            .ok_or_else(|| Error::UnknownType { name: name.to_string() })
+    }
+
+    /// Canonicalizes `record`, hashes it and extracts its key, without assigning an ordinal.
+    pub(crate) fn stage(&mut self, index: usize, record: StructReader<'_>) -> Result<Staged> {
         let canonical = self.canonicalize(index, record)?;
         let hash = xxh3_64(bytemuck::cast_slice(&canonical));
-        let ty = &mut self.types[index];
-        let next = u32::try_from(ty.records.len())
-            .ok()
-            .filter(|n| *n < MAX_ORDINALS);
-        let Some(ordinal) = next else {
-            return Err(Error::InvalidSchema {
-                reason: format!("type {} has too many records", ty.info.name),
-            });
-        };
-        match &ty.key {
+        let key = match &self.types[index].key {
             Some(key) => {
-                key.encode_record(record, &mut self.key_scratch)?;
-                let key_hash = xxh3_64(&self.key_scratch);
-                if ty.by_key.get(key_hash, &self.key_scratch).is_some() {
-                    return Err(Error::DuplicateKey {
-                        type_name: ty.info.name.clone(),
-                        key: key.render(&self.key_scratch),
-                    });
-                }
-                ty.by_key.insert(key_hash, &self.key_scratch, ordinal);
-                ty.pk_entries
-                    .push((key_hash, crate::schema::inline_key(&self.key_scratch)));
+                let mut bytes = KeyBytes::new();
+                key.encode_record(record, &mut bytes)?;
+                Some((xxh3_64(&bytes), bytes))
             }
+            None => None,
+        };
+        Ok(Staged { record: StoredRecord { hash, canonical }, key })
+    }
+
+    /// The ordinal that holds the identity of `staged`: the same key (keyed types) or the same
+    /// content (keyless types).
+    pub(crate) fn ordinal_of(&self, index: usize, staged: &Staged) -> Option<u32> {
+        let ty = &self.types[index];
+        match &staged.key {
+            Some((hash, bytes)) => ty.by_key.get(*hash, bytes),
             None => {
                 let records = &ty.records;
                 let same = |o: u32| {
-                    records[o as usize]
-                        .as_ref()
-                        .is_some_and(|r| r.canonical == canonical)
+                    records
+                        .get(o as usize)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|r| r.canonical == staged.record.canonical)
                 };
-                if let Some(o) = ty.by_content.find(hash, same) {
-                    return Ok(o); // identical keyless records share one ordinal
-                }
-                ty.by_content.insert(hash, ordinal);
+                ty.by_content.find(staged.record.hash, same)
             }
         }
-        ty.records.push(Some(StoredRecord { hash, canonical }));
+    }
+
+    /// Puts `staged` at the empty `ordinal`.
+    pub(crate) fn insert_at(&mut self, index: usize, ordinal: u32, staged: Staged) {
+        let ty = &mut self.types[index];
+        let at = ordinal as usize;
+        if ty.records.len() <= at {
+            ty.records.resize_with(at + 1, || None);
+        }
+        match &staged.key {
+            Some((hash, bytes)) => {
+                ty.by_key.insert(*hash, bytes, ordinal);
+                if ty.pk_entries.len() <= at {
+                    ty.pk_entries.resize(at + 1, (0, 0));
+                }
+                ty.pk_entries[at] = (*hash, crate::schema::inline_key(bytes));
+            }
+            None => ty.by_content.insert(staged.record.hash, ordinal),
+        }
+        ty.checksum.add(ordinal, staged.record.hash);
         ty.populated += 1;
-        Ok(ordinal)
+        ty.records[at] = Some(staged.record);
+    }
+
+    /// Removes and returns the record at `ordinal`, with its key.
+    pub(crate) fn remove_at(&mut self, index: usize, ordinal: u32) -> Option<Staged> {
+        let ty = &mut self.types[index];
+        let record = ty.records.get_mut(ordinal as usize)?.take()?;
+        let key = if ty.key.is_some() {
+            let (hash, _) = ty.pk_entries.get(ordinal as usize).copied().unwrap_or((0, 0));
+            let bytes = KeyBytes::from_slice(ty.by_key.key_of(ordinal));
+            ty.by_key.remove(hash, ordinal);
+            Some((hash, bytes))
+        } else {
+            ty.by_content.remove(record.hash, ordinal);
+            None
+        };
+        ty.checksum.remove(ordinal, record.hash);
+        ty.populated -= 1;
+        Some(Staged { record, key })
     }
 
     fn canonicalize(&mut self, index: usize, record: StructReader<'_>) -> Result<Box<[u64]>> {

@@ -1,7 +1,7 @@
 //! The snapshot writer: manifest, schema, record shards (encoded on every core), populated
 //! bitmap and primary-key index of a whole state.
 
-use super::{SnapshotInfo, TypeWriteState, WriteState, canonical_bytes, shard_count};
+use super::{SnapshotInfo, TypeTarget, TypeWriteState, WriteState, canonical_bytes, shard_count};
 use crate::bytes::BlobBytes;
 use crate::error::{Error, Result};
 use crate::format::{
@@ -9,56 +9,30 @@ use crate::format::{
     ShardEncoder, bitmap_words, build_pk_index,
 };
 use crate::schema::KeyPath;
-use crate::state_checksum::TypeChecksum;
 
 impl WriteState {
     /// Writes a snapshot blob of the whole state.
     pub fn write_snapshot(&self, info: &SnapshotInfo) -> Result<BlobBytes> {
         let mut writer = BlobWriter::new();
-        let mut manifest = capnp::message::Builder::new_default();
-        {
-            let mut root = manifest
-                .init_root::<crate::generated::hollow_format_capnp::blob_manifest::Builder<'_>>();
-            root.set_dataset(&self.dataset);
-            let mut tags = root
-                .reborrow()
-                .init_header_tags(u32::try_from(self.header_tags.len()).unwrap_or(0));
-            for (i, (k, v)) in (0u32..).zip(&self.header_tags) {
-                let mut t = tags.reborrow().get(i);
-                t.set_key(k);
-                t.set_value(v);
-            }
-            let mut types = root.init_types(u32::try_from(self.types.len()).unwrap_or(0));
-            for (i, ty) in (0u32..).zip(&self.types) {
-                let mut t = types.reborrow().get(i);
-                t.set_name(&ty.info.name);
-                t.set_type_id(ty.info.id);
+        let targets: Vec<TypeTarget> = self
+            .types
+            .iter()
+            .map(|ty| {
                 let capacity = u32::try_from(ty.records.len()).unwrap_or(u32::MAX);
-                t.set_ordinal_capacity(capacity);
-                t.set_record_count(ty.populated);
-                t.set_shard_bits(self.options.shard_bits);
-                t.set_shard_count(shard_count(capacity, self.options.shard_bits));
-                let mut checksum = TypeChecksum::default();
-                for (o, r) in (0u32..).zip(&ty.records) {
-                    if let Some(r) = r {
-                        checksum.add(o, r.hash);
-                    }
+                TypeTarget {
+                    capacity,
+                    record_count: ty.populated,
+                    checksum: ty.checksum.value(),
+                    record_parts: shard_count(capacity, self.options.shard_bits),
                 }
-                t.set_state_checksum(checksum.value());
-                if let Some(key) = &ty.key {
-                    let mut paths =
-                        t.init_primary_key(u32::try_from(key.fields.len()).unwrap_or(0));
-                    for (j, f) in (0u32..).zip(&key.fields) {
-                        paths.set(j, &f.path[..]);
-                    }
-                }
-            }
-        }
+            })
+            .collect();
+        let manifest = self.manifest_bytes(&targets)?;
         writer.add(
             SectionKind::Manifest,
             NO_TYPE,
             0,
-            canonical_bytes(&manifest)?,
+            manifest,
         );
         writer.add(
             SectionKind::Schema,
@@ -79,6 +53,43 @@ impl WriteState {
             to_tag: info.tag,
             schema_fingerprint: self.schema.fingerprint(),
         })
+    }
+
+    /// The manifest section: dataset, header tags and, per type, the state the blob produces.
+    pub(super) fn manifest_bytes(&self, targets: &[TypeTarget]) -> Result<Vec<u8>> {
+        let mut manifest = capnp::message::Builder::new_default();
+        {
+            let mut root = manifest
+                .init_root::<crate::generated::hollow_format_capnp::blob_manifest::Builder<'_>>();
+            root.set_dataset(&self.dataset);
+            let mut tags = root
+                .reborrow()
+                .init_header_tags(u32::try_from(self.header_tags.len()).unwrap_or(0));
+            for (i, (k, v)) in (0u32..).zip(&self.header_tags) {
+                let mut t = tags.reborrow().get(i);
+                t.set_key(k);
+                t.set_value(v);
+            }
+            let mut types = root.init_types(u32::try_from(self.types.len()).unwrap_or(0));
+            for (i, (ty, target)) in (0u32..).zip(self.types.iter().zip(targets)) {
+                let mut t = types.reborrow().get(i);
+                t.set_name(&ty.info.name);
+                t.set_type_id(ty.info.id);
+                t.set_ordinal_capacity(target.capacity);
+                t.set_record_count(target.record_count);
+                t.set_shard_bits(self.options.shard_bits);
+                t.set_shard_count(target.record_parts);
+                t.set_state_checksum(target.checksum);
+                if let Some(key) = &ty.key {
+                    let mut paths =
+                        t.init_primary_key(u32::try_from(key.fields.len()).unwrap_or(0));
+                    for (j, f) in (0u32..).zip(&key.fields) {
+                        paths.set(j, &f.path[..]);
+                    }
+                }
+            }
+        }
+        canonical_bytes(&manifest)
     }
 
     fn write_type(&self, writer: &mut BlobWriter, ti: u32, ty: &TypeWriteState) -> Result<()> {
@@ -145,6 +156,26 @@ impl WriteState {
 }
 
 impl WriteState {
+    /// Encodes `records` (canonical messages, `None` for empty slots) as one shard of `ty`.
+    pub(super) fn encode_records<'r>(
+        &self,
+        ty: &TypeWriteState,
+        records: impl Iterator<Item = (u32, Option<&'r [u64]>)> + Clone,
+        slots: u32,
+    ) -> Result<Vec<u64>> {
+        let step = usize::from(ty.info.data_words) + usize::from(ty.info.pointer_count);
+        let capacity = 2 + slots as usize * step + records.clone().filter_map(|(_, r)| r.map(<[u64]>::len)).sum::<usize>();
+        let mismatch = |reason: String| Error::SchemaMismatch { type_name: ty.info.name.clone(), reason };
+        let mut enc = ShardEncoder::new(slots, ty.info.data_words, ty.info.pointer_count, self.options.dedup, capacity)
+            .map_err(|e| mismatch(e.to_string()))?;
+        for (slot, (o, r)) in (0u32..).zip(records) {
+            if let Some(r) = r {
+                enc.set(slot, r).map_err(|e| mismatch(format!("ordinal {o}: {e}")))?;
+            }
+        }
+        Ok(enc.finish())
+    }
+
     /// Encodes shard `shard` of `ty` into its segment words.
     fn encode_shard(&self, ty: &TypeWriteState, shard: u32) -> Result<Vec<u64>> {
         let capacity = u64::try_from(ty.records.len()).unwrap_or(u64::MAX);
@@ -153,34 +184,12 @@ impl WriteState {
         let end = (start + per_shard).min(capacity);
         let slots = u32::try_from(end - start).unwrap_or(0);
         let range = usize::try_from(start).unwrap_or(0)..usize::try_from(end).unwrap_or(0);
-        let records = ty.records.get(range.clone()).unwrap_or(&[]);
-        // Without dedup a shard is at most its slots plus every record's canonical words.
-        let step = usize::from(ty.info.data_words) + usize::from(ty.info.pointer_count);
-        let capacity = 2
-            + slots as usize * step
-            + records
-                .iter()
-                .flatten()
-                .map(|r| r.canonical.len())
-                .sum::<usize>();
-        let mismatch = |reason: String| Error::SchemaMismatch {
-            type_name: ty.info.name.clone(),
-            reason,
-        };
-        let mut enc = ShardEncoder::new(
+        let records = ty.records.get(range).unwrap_or(&[]);
+        let first = u32::try_from(start).unwrap_or(u32::MAX);
+        self.encode_records(
+            ty,
+            (first..).zip(records).map(|(o, r)| (o, r.as_ref().map(|r| &r.canonical[..]))),
             slots,
-            ty.info.data_words,
-            ty.info.pointer_count,
-            self.options.dedup,
-            capacity,
         )
-        .map_err(|e| mismatch(e.to_string()))?;
-        for (slot, (o, r)) in (0u32..).zip(range.zip(records)) {
-            if let Some(r) = r {
-                enc.set(slot, &r.canonical)
-                    .map_err(|e| mismatch(format!("ordinal {o}: {e}")))?;
-            }
-        }
-        Ok(enc.finish())
     }
 }

@@ -1,0 +1,119 @@
+//! Rebuilding a write state from blobs: a snapshot ([`WriteState::load_snapshot`]) and deltas
+//! ([`WriteState::apply_delta`]). This is the producer's restore path and the reference applier
+//! the tests check every delta with.
+
+use super::{SnapshotInfo, WriteState};
+use crate::error::{Error, Result};
+use crate::read::{ReadDelta, ReadState};
+
+impl WriteState {
+    /// The version and tag of the state this write state holds, once it was loaded from or
+    /// written to a blob.
+    pub fn current(&self) -> Option<SnapshotInfo> {
+        self.current
+    }
+
+    pub(crate) fn set_current(&mut self, current: Option<SnapshotInfo>) {
+        self.current = current;
+    }
+
+    /// Replaces the content of every registered type with the records of `snapshot` (types of
+    /// the snapshot that are not registered are skipped; registered types it lacks end empty).
+    /// Ordinals are kept; the state checksums must match the snapshot's.
+    pub fn load_snapshot(&mut self, snapshot: &ReadState) -> Result<()> {
+        for index in 0..self.types.len() {
+            let ty = &mut self.types[index];
+            ty.records.clear();
+            ty.by_key = crate::identity::KeyMap::default();
+            ty.by_content = crate::identity::ContentMap::default();
+            ty.pk_entries.clear();
+            ty.populated = 0;
+            ty.checksum = crate::state_checksum::TypeChecksum::default();
+            let (id, name) = (ty.info.id, ty.info.name.clone());
+            let Some(summary) = snapshot.types().into_iter().find(|t| t.type_id == id) else { continue };
+            let table = snapshot.dyn_table(&name)?;
+            for (ordinal, record) in table.iter() {
+                let staged = self.stage(index, record.raw())?;
+                self.insert_at(index, ordinal, staged);
+            }
+            self.types[index].records.resize_with(summary.ordinal_capacity as usize, || None);
+            let checksum = self.types[index].checksum.value();
+            if checksum != summary.checksum {
+                return Err(Error::corrupt(
+                    snapshot.blob_name(),
+                    format!("{name} records"),
+                    format!("records hash to state checksum {checksum:#x}, the manifest says {:#x}", summary.checksum),
+                ));
+            }
+        }
+        self.current = Some(SnapshotInfo { version: snapshot.version(), tag: snapshot.tag() });
+        Ok(())
+    }
+
+    /// Applies a delta or reverse delta to this state. The blob must start from exactly this
+    /// state (version and tag); afterwards every type's count and checksum must equal what the
+    /// blob says the target state holds. On error the state is unspecified: reload it.
+    pub fn apply_delta(&mut self, delta: &ReadDelta) -> Result<()> {
+        let header = delta.header();
+        let at = self.current;
+        if at != Some(SnapshotInfo { version: header.from_version, tag: header.from_tag }) {
+            return Err(Error::WrongState {
+                blob: delta.blob_name().to_string(),
+                expected: (header.from_version, header.from_tag),
+                actual: at.map(|c| (c.version, c.tag)),
+            });
+        }
+        let blob = delta.blob_name();
+        for change in delta.types() {
+            let Some(index) = self.types.iter().position(|t| t.info.id == change.type_id) else {
+                if change.removed.is_empty() && change.upserted.is_empty() {
+                    continue;
+                }
+                return Err(Error::SchemaMismatch {
+                    type_name: change.name.clone(),
+                    reason: "the delta changes a type this state does not register".into(),
+                });
+            };
+            let section = format!("{} changes", change.name);
+            for &o in &change.removed {
+                if self.remove_at(index, o).is_none() {
+                    return Err(Error::corrupt(blob, &section, format!("removes empty ordinal {o}")));
+                }
+            }
+            for upsert in change.upserts() {
+                let (o, record) = upsert?;
+                let staged = self.stage(index, record)?;
+                if let Some(old) = self.remove_at(index, o)
+                    && old.key.as_ref().map(|k| &k.1) != staged.key.as_ref().map(|k| &k.1)
+                {
+                    return Err(Error::corrupt(blob, &section, format!("replaces ordinal {o} with a different key")));
+                }
+                if staged.key.is_some() && self.ordinal_of(index, &staged).is_some() {
+                    return Err(Error::corrupt(blob, &section, format!("ordinal {o} duplicates a key")));
+                }
+                self.insert_at(index, o, staged);
+            }
+            let ty = &mut self.types[index];
+            let capacity = change.capacity as usize;
+            if ty.records.len() > capacity && ty.records[capacity..].iter().any(Option::is_some) {
+                return Err(Error::corrupt(blob, &section, "records beyond the target capacity"));
+            }
+            ty.records.resize_with(capacity, || None);
+            if ty.populated != change.record_count || ty.checksum.value() != change.checksum {
+                return Err(Error::corrupt(
+                    blob,
+                    &section,
+                    format!(
+                        "the result has {} records with checksum {:#x}; the delta promises {} with {:#x}",
+                        ty.populated,
+                        ty.checksum.value(),
+                        change.record_count,
+                        change.checksum
+                    ),
+                ));
+            }
+        }
+        self.current = Some(SnapshotInfo { version: header.to_version, tag: header.to_tag });
+        Ok(())
+    }
+}

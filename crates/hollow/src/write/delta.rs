@@ -1,0 +1,103 @@
+//! The delta writer: the changes from one state to another, as a delta or reverse delta blob
+//! (docs/FORMAT.md, "Delta blobs").
+
+use super::{SnapshotInfo, TypeTarget, WriteState};
+use crate::bytes::BlobBytes;
+use crate::error::Result;
+use crate::format::{BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, NO_TYPE, SectionKind};
+
+/// One primary-key index change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyChange {
+    /// True when the key is added (points at `ordinal` after the blob), false when removed.
+    pub added: bool,
+    /// xxh3-64 of the canonical key bytes.
+    pub hash: u64,
+    /// The canonical key bytes as a zero-padded u64 when the key is inline (else 0).
+    pub inline_key: u64,
+    /// The ordinal the key names.
+    pub ordinal: u32,
+}
+
+/// The changes of one type that a delta carries (ordinals ascending).
+#[derive(Debug, Default)]
+pub(crate) struct TypeDelta<'a> {
+    /// Ordinals populated before the blob and empty after it.
+    pub(crate) removed: Vec<u32>,
+    /// Ordinals whose record the blob adds or replaces, with the new canonical record.
+    pub(crate) upserts: Vec<(u32, &'a [u64])>,
+    /// Primary-key index changes (removals first).
+    pub(crate) key_changes: Vec<KeyChange>,
+}
+
+impl TypeDelta<'_> {
+    /// True when the type does not change.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.removed.is_empty() && self.upserts.is_empty()
+    }
+}
+
+/// A `u32` list section: the count, then the values (then zero padding to 8 bytes).
+fn u32s(values: &[u32]) -> Vec<u8> {
+    let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
+    std::iter::once(count).chain(values.iter().copied()).flat_map(u32::to_le_bytes).collect()
+}
+
+impl WriteState {
+    /// Writes a delta (`kind` Delta or ReverseDelta) from state `from` to state `to`.
+    /// `targets[i]` describes type `i` in state `to`; `changes[i]` its changes.
+    pub(crate) fn write_delta(
+        &self,
+        kind: BlobKind,
+        from: SnapshotInfo,
+        to: SnapshotInfo,
+        targets: &[TypeTarget],
+        changes: &[TypeDelta<'_>],
+    ) -> Result<BlobBytes> {
+        let per_part = 1usize << self.options.shard_bits;
+        let targets: Vec<TypeTarget> = targets
+            .iter()
+            .zip(changes)
+            .map(|(t, c)| TypeTarget {
+                record_parts: u32::try_from(c.upserts.len().div_ceil(per_part)).unwrap_or(u32::MAX),
+                ..*t
+            })
+            .collect();
+        let mut writer = BlobWriter::new();
+        writer.add(SectionKind::Manifest, NO_TYPE, 0, self.manifest_bytes(&targets)?);
+        writer.add(SectionKind::Schema, NO_TYPE, 0, self.schema.segment_bytes().to_vec());
+        for ((ti, ty), change) in (0u32..).zip(&self.types).zip(changes) {
+            if change.is_empty() {
+                continue;
+            }
+            writer.add(SectionKind::DeltaRemoved, ti, 0, u32s(&change.removed));
+            let ordinals: Vec<u32> = change.upserts.iter().map(|(o, _)| *o).collect();
+            writer.add(SectionKind::DeltaUpserted, ti, 0, u32s(&ordinals));
+            for (part, chunk) in (0u32..).zip(change.upserts.chunks(per_part)) {
+                let slots = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
+                let words = self.encode_records(ty, chunk.iter().map(|(o, r)| (*o, Some(*r))), slots)?;
+                writer.add_words(SectionKind::Records, ti, part, words);
+            }
+            if ty.key.is_some() {
+                let mut bytes = Vec::with_capacity(change.key_changes.len() * 24);
+                for k in &change.key_changes {
+                    bytes.extend_from_slice(&k.hash.to_le_bytes());
+                    bytes.extend_from_slice(&k.inline_key.to_le_bytes());
+                    bytes.extend_from_slice(&k.ordinal.to_le_bytes());
+                    bytes.extend_from_slice(&u32::from(k.added).to_le_bytes());
+                }
+                writer.add(SectionKind::KeyChanges, ti, 0, bytes);
+            }
+        }
+        writer.finish(&BlobHeader {
+            kind,
+            format_version: FORMAT_VERSION,
+            compat_version: FORMAT_VERSION,
+            from_version: from.version,
+            from_tag: from.tag,
+            to_version: to.version,
+            to_tag: to.tag,
+            schema_fingerprint: self.schema.fingerprint(),
+        })
+    }
+}
