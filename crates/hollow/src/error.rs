@@ -93,6 +93,23 @@ pub enum Error {
         /// Version and tag of the state, if it has one.
         actual: Option<(u64, u64)>,
     },
+    /// The integrity check before announcement failed: a written blob does not turn one state
+    /// into the other. Nothing was announced.
+    #[error("integrity check failed for {type_name}: {reason}")]
+    Integrity {
+        /// The type whose checksums disagree.
+        type_name: String,
+        /// What disagrees.
+        reason: String,
+    },
+    /// A validator refused the cycle. Nothing was announced.
+    #[error("validator {validator} refused the cycle: {reason}")]
+    Validation {
+        /// The validator's name.
+        validator: String,
+        /// Its reason.
+        reason: String,
+    },
     /// A store operation failed.
     #[error("store {operation} of {key} failed: {source}")]
     Store {
@@ -161,6 +178,16 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Lets cycle closures use `?` on Cap'n Proto builder and reader calls.
+impl From<capnp::Error> for Error {
+    fn from(source: capnp::Error) -> Self {
+        Error::Capnp {
+            context: "building or reading a record".to_string(),
             source,
         }
     }

@@ -45,7 +45,10 @@ impl KeyMap {
 impl KeyMap {
     /// Forgets the key of `ordinal` (whose key hash is `hash`).
     pub(crate) fn remove(&mut self, hash: u64, ordinal: u32) {
-        if let Ok(entry) = self.table.find_entry(hash, |&(h, o)| h == hash && o == ordinal) {
+        if let Ok(entry) = self
+            .table
+            .find_entry(hash, |&(h, o)| h == hash && o == ordinal)
+        {
             entry.remove();
         }
         if let Some(span) = self.spans.get_mut(ordinal as usize) {
@@ -75,7 +78,10 @@ impl ContentMap {
 
     /// Forgets `ordinal` (recorded under `hash`).
     pub(crate) fn remove(&mut self, hash: u64, ordinal: u32) {
-        if let Ok(entry) = self.table.find_entry(hash, |&(h, o)| h == hash && o == ordinal) {
+        if let Ok(entry) = self
+            .table
+            .find_entry(hash, |&(h, o)| h == hash && o == ordinal)
+        {
             entry.remove();
         }
     }

@@ -47,6 +47,7 @@ pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+mod producer;
 mod read;
 pub mod schema;
 mod state_checksum;
@@ -71,8 +72,15 @@ pub mod generated {
 pub use bytes::BlobBytes;
 pub use capnp_raw::{AnyStruct, AnyStructReader};
 pub use error::{Error, Result};
+pub use producer::{
+    CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,
+    MinRecordCount, Producer, ProducerBuilder, TypeValidation, ValidationInput, Validator,
+};
 pub use read::{DeltaType, DynRecord, DynTable, ReadDelta, ReadState, Table, TypeSummary};
 pub use schema::{KeyValue, Schema};
 pub use state_checksum::TypeChecksum;
 pub use store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
-pub use write::{DEFAULT_SHARD_BITS, KeyChange, SnapshotInfo, WriteOptions, WriteState, WriteStateBuilder};
+pub use write::{
+    Cycle, DEFAULT_SHARD_BITS, Incremental, KeyChange, SnapshotInfo, TypeChangeCounts,
+    WriteOptions, WriteState, WriteStateBuilder,
+};

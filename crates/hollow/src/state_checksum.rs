@@ -30,6 +30,11 @@ impl TypeChecksum {
         self.0 = self.0.wrapping_sub(term(ordinal, content_hash));
     }
 
+    /// A checksum continuing from `value`.
+    pub fn from_value(value: u64) -> Self {
+        Self(value)
+    }
+
     /// The checksum value.
     pub fn value(self) -> u64 {
         self.0

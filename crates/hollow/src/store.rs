@@ -52,8 +52,12 @@ impl BlobKey {
     /// The key relative to the dataset prefix (`snapshots/…`, `deltas/…`, `reverse-deltas/…`).
     pub fn relative(&self) -> String {
         match self {
-            BlobKey::Snapshot { version, tag } => format!("snapshots/{version:020}-{tag:016x}.blob"),
-            BlobKey::Delta { from, to, tag } => format!("deltas/{from:020}-{to:020}-{tag:016x}.blob"),
+            BlobKey::Snapshot { version, tag } => {
+                format!("snapshots/{version:020}-{tag:016x}.blob")
+            }
+            BlobKey::Delta { from, to, tag } => {
+                format!("deltas/{from:020}-{to:020}-{tag:016x}.blob")
+            }
             BlobKey::ReverseDelta { from, to, tag } => {
                 format!("reverse-deltas/{from:020}-{to:020}-{tag:016x}.blob")
             }
@@ -66,13 +70,26 @@ impl BlobKey {
         let stem = file.strip_suffix(".blob")?;
         let parts: Vec<&str> = stem.split('-').collect();
         let num = |s: &str| (s.len() == 20).then(|| s.parse::<u64>().ok()).flatten();
-        let tag = |s: &str| (s.len() == 16).then(|| u64::from_str_radix(s, 16).ok()).flatten();
+        let tag = |s: &str| {
+            (s.len() == 16)
+                .then(|| u64::from_str_radix(s, 16).ok())
+                .flatten()
+        };
         match (dir, parts.as_slice()) {
-            ("snapshots", [v, t]) => Some(BlobKey::Snapshot { version: num(v)?, tag: tag(t)? }),
-            ("deltas", [f, to, t]) => Some(BlobKey::Delta { from: num(f)?, to: num(to)?, tag: tag(t)? }),
-            ("reverse-deltas", [f, to, t]) => {
-                Some(BlobKey::ReverseDelta { from: num(f)?, to: num(to)?, tag: tag(t)? })
-            }
+            ("snapshots", [v, t]) => Some(BlobKey::Snapshot {
+                version: num(v)?,
+                tag: tag(t)?,
+            }),
+            ("deltas", [f, to, t]) => Some(BlobKey::Delta {
+                from: num(f)?,
+                to: num(to)?,
+                tag: tag(t)?,
+            }),
+            ("reverse-deltas", [f, to, t]) => Some(BlobKey::ReverseDelta {
+                from: num(f)?,
+                to: num(to)?,
+                tag: tag(t)?,
+            }),
             _ => None,
         }
     }
@@ -181,7 +198,11 @@ pub struct BlobStore {
 const ANNOUNCED: &str = "announced.json";
 
 fn store_error(operation: &str, key: &str, source: object_store::Error) -> Error {
-    Error::Store { operation: operation.to_string(), key: key.to_string(), source }
+    Error::Store {
+        operation: operation.to_string(),
+        key: key.to_string(),
+        source,
+    }
 }
 
 impl BlobStore {
@@ -191,8 +212,10 @@ impl BlobStore {
         if !location.contains("://") {
             return Self::local(location);
         }
-        let url = url::Url::parse(location)
-            .map_err(|e| Error::InvalidLocation { location: location.to_string(), reason: e.to_string() })?;
+        let url = url::Url::parse(location).map_err(|e| Error::InvalidLocation {
+            location: location.to_string(),
+            reason: e.to_string(),
+        })?;
         match url.scheme() {
             "file" => {
                 let dir = url.to_file_path().map_err(|()| Error::InvalidLocation {
@@ -203,11 +226,16 @@ impl BlobStore {
             }
             "memory" => Ok(Self::memory()),
             _ => {
-                let (store, prefix) = object_store::parse_url(&url).map_err(|e| Error::InvalidLocation {
-                    location: location.to_string(),
-                    reason: e.to_string(),
-                })?;
-                Ok(Self { store: Arc::from(store), prefix, local_dir: None })
+                let (store, prefix) =
+                    object_store::parse_url(&url).map_err(|e| Error::InvalidLocation {
+                        location: location.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(Self {
+                    store: Arc::from(store),
+                    prefix,
+                    local_dir: None,
+                })
             }
         }
     }
@@ -224,13 +252,21 @@ impl BlobStore {
         let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| store_error("open", &dir.display().to_string(), e))?;
-        Ok(Self { store: Arc::new(fs), prefix: Path::default(), local_dir: Some(dir) })
+        Ok(Self {
+            store: Arc::new(fs),
+            prefix: Path::default(),
+            local_dir: Some(dir),
+        })
     }
 
     /// Any `object_store` and a key prefix. Compare-and-swap of the announcement uses
     /// `PutMode::Update`, so the store must support it.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
-        Self { store, prefix: Path::from(prefix), local_dir: None }
+        Self {
+            store,
+            prefix: Path::from(prefix),
+            local_dir: None,
+        }
     }
 
     /// The local directory, when the store is one (blobs can then be mapped in place).
@@ -239,19 +275,28 @@ impl BlobStore {
     }
 
     fn path(&self, relative: &str) -> Path {
-        relative.split('/').fold(self.prefix.clone(), |p, part| p.child(part))
+        relative
+            .split('/')
+            .fold(self.prefix.clone(), |p, part| p.join(part))
     }
 
     /// Writes a blob; an existing key is an error (`Conflict`), never an overwrite.
     pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<()> {
         let relative = key.relative();
         let payload = PutPayload::from(bytes.as_slice().to_vec());
-        let opts = PutOptions { mode: PutMode::Create, ..PutOptions::default() };
-        match self.store.put_opts(&self.path(&relative), payload, opts).await {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(&relative), payload, opts)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                Err(Error::Conflict { reason: format!("blob {relative} already exists") })
-            }
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict {
+                reason: format!("blob {relative} already exists"),
+            }),
             Err(e) => Err(store_error("put", &relative, e)),
         }
     }
@@ -259,8 +304,15 @@ impl BlobStore {
     /// Reads a blob into memory (8-byte aligned).
     pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
         let relative = key.relative();
-        let result = self.store.get(&self.path(&relative)).await.map_err(|e| store_error("get", &relative, e))?;
-        let bytes = result.bytes().await.map_err(|e| store_error("get", &relative, e))?;
+        let result = self
+            .store
+            .get(&self.path(&relative))
+            .await
+            .map_err(|e| store_error("get", &relative, e))?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| store_error("get", &relative, e))?;
         Ok(BlobBytes::from_vec(bytes.to_vec()))
     }
 
@@ -294,11 +346,17 @@ impl BlobStore {
             Err(e) => return Err(store_error("get", ANNOUNCED, e)),
         };
         let meta = result.meta.clone();
-        let bytes = result.bytes().await.map_err(|e| store_error("get", ANNOUNCED, e))?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| store_error("get", ANNOUNCED, e))?;
         let token = if self.local_dir.is_some() {
             VersionToken::Content(xxhash_rust::xxh3::xxh3_64(&bytes))
         } else {
-            VersionToken::Store(UpdateVersion { e_tag: meta.e_tag, version: meta.version })
+            VersionToken::Store(UpdateVersion {
+                e_tag: meta.e_tag,
+                version: meta.version,
+            })
         };
         let announcement = parse_announcement(&bytes)?;
         Ok(Some((announcement, AnnouncementVersion(token))))
@@ -306,28 +364,49 @@ impl BlobStore {
 
     /// Moves the announcement to `next` if the store still holds `expected` (`None`: no
     /// announcement yet). Anything else is `Error::Conflict`.
-    pub async fn announce(&self, expected: Option<&AnnouncementVersion>, next: &Announcement) -> Result<AnnouncementVersion> {
+    pub async fn announce(
+        &self,
+        expected: Option<&AnnouncementVersion>,
+        next: &Announcement,
+    ) -> Result<AnnouncementVersion> {
         let bytes = serde_json::to_vec_pretty(&next.to_json()).unwrap_or_default();
         if let Some(dir) = &self.local_dir {
             let dir = dir.clone();
             let expected = expected.cloned();
-            return tokio::task::spawn_blocking(move || announce_local(&dir, expected.as_ref(), &bytes))
-                .await
-                .map_err(|e| Error::io(ANNOUNCED, std::io::Error::other(e)))?;
+            return tokio::task::spawn_blocking(move || {
+                announce_local(&dir, expected.as_ref(), &bytes)
+            })
+            .await
+            .map_err(|e| Error::io(ANNOUNCED, std::io::Error::other(e)))?;
         }
         let mode = match expected {
             None => PutMode::Create,
             Some(AnnouncementVersion(VersionToken::Store(v))) => PutMode::Update(v.clone()),
             Some(AnnouncementVersion(VersionToken::Content(_))) => {
-                return Err(Error::Conflict { reason: "announcement token from another store".into() });
+                return Err(Error::Conflict {
+                    reason: "announcement token from another store".into(),
+                });
             }
         };
-        let opts = PutOptions { mode, ..PutOptions::default() };
-        match self.store.put_opts(&self.path(ANNOUNCED), PutPayload::from(bytes), opts).await {
-            Ok(r) => Ok(AnnouncementVersion(VersionToken::Store(UpdateVersion { e_tag: r.e_tag, version: r.version }))),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                Err(Error::Conflict { reason: "another producer announced first".into() })
-            }
+        let opts = PutOptions {
+            mode,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(ANNOUNCED), PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(r) => Ok(AnnouncementVersion(VersionToken::Store(UpdateVersion {
+                e_tag: r.e_tag,
+                version: r.version,
+            }))),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Err(Error::Conflict {
+                reason: "another producer announced first".into(),
+            }),
             Err(e) => Err(store_error("announce", ANNOUNCED, e)),
         }
     }
@@ -341,7 +420,11 @@ fn parse_announcement(bytes: &[u8]) -> Result<Announcement> {
 
 /// Compare-and-swap on a local directory: an exclusive lock on `announced.lock` around reading,
 /// comparing and atomically renaming the announcement.
-fn announce_local(dir: &FsPath, expected: Option<&AnnouncementVersion>, bytes: &[u8]) -> Result<AnnouncementVersion> {
+fn announce_local(
+    dir: &FsPath,
+    expected: Option<&AnnouncementVersion>,
+    bytes: &[u8],
+) -> Result<AnnouncementVersion> {
     let lock_path = dir.join("announced.lock");
     let lock = std::fs::OpenOptions::new()
         .create(true)
@@ -352,12 +435,16 @@ fn announce_local(dir: &FsPath, expected: Option<&AnnouncementVersion>, bytes: &
     lock.lock().map_err(|e| Error::io(&lock_path, e))?;
     let path = dir.join(ANNOUNCED);
     let current = match std::fs::read(&path) {
-        Ok(b) => Some(AnnouncementVersion(VersionToken::Content(xxhash_rust::xxh3::xxh3_64(&b)))),
+        Ok(b) => Some(AnnouncementVersion(VersionToken::Content(
+            xxhash_rust::xxh3::xxh3_64(&b),
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(&path, e)),
     };
     if current.as_ref() != expected {
-        return Err(Error::Conflict { reason: "another producer announced first".into() });
+        return Err(Error::Conflict {
+            reason: "another producer announced first".into(),
+        });
     }
     let tmp = dir.join(format!("{ANNOUNCED}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -369,7 +456,9 @@ fn announce_local(dir: &FsPath, expected: Option<&AnnouncementVersion>, bytes: &
     };
     write().map_err(|e| Error::io(&path, e))?;
     drop(lock);
-    Ok(AnnouncementVersion(VersionToken::Content(xxhash_rust::xxh3::xxh3_64(bytes))))
+    Ok(AnnouncementVersion(VersionToken::Content(
+        xxhash_rust::xxh3::xxh3_64(bytes),
+    )))
 }
 
 #[cfg(test)]
@@ -379,14 +468,28 @@ mod tests {
     #[test]
     fn blob_keys_round_trip() {
         for key in [
-            BlobKey::Snapshot { version: 7, tag: 0xabc },
-            BlobKey::Delta { from: 6, to: 7, tag: u64::MAX },
-            BlobKey::ReverseDelta { from: 7, to: 6, tag: 1 },
+            BlobKey::Snapshot {
+                version: 7,
+                tag: 0xabc,
+            },
+            BlobKey::Delta {
+                from: 6,
+                to: 7,
+                tag: u64::MAX,
+            },
+            BlobKey::ReverseDelta {
+                from: 7,
+                to: 6,
+                tag: 1,
+            },
         ] {
             assert_eq!(BlobKey::parse(&key.relative()), Some(key));
         }
         assert_eq!(BlobKey::parse("snapshots/7-1.blob"), None);
-        assert_eq!(BlobKey::parse("other/00000000000000000007-0000000000000001.blob"), None);
+        assert_eq!(
+            BlobKey::parse("other/00000000000000000007-0000000000000001.blob"),
+            None
+        );
     }
 
     #[test]
@@ -399,8 +502,16 @@ mod tests {
             published_at_millis: 99,
             previous: Some((2, 0xbeef)),
             snapshot: None,
-            delta: Some(BlobKey::Delta { from: 2, to: 3, tag: 0xfeed }),
-            reverse_delta: Some(BlobKey::ReverseDelta { from: 3, to: 2, tag: 0xfeed }),
+            delta: Some(BlobKey::Delta {
+                from: 2,
+                to: 3,
+                tag: 0xfeed,
+            }),
+            reverse_delta: Some(BlobKey::ReverseDelta {
+                from: 3,
+                to: 2,
+                tag: 0xfeed,
+            }),
             latest_snapshot: Some(BlobKey::Snapshot { version: 1, tag: 5 }),
         };
         assert_eq!(Announcement::from_json(&a.to_json()), Some(a));
@@ -422,10 +533,19 @@ mod tests {
         };
         assert!(store.announcement().await.expect("read").is_none());
         let v1 = store.announce(None, &a).await.expect("first announce");
-        assert!(matches!(store.announce(None, &a).await, Err(Error::Conflict { .. })), "create twice");
+        assert!(
+            matches!(store.announce(None, &a).await, Err(Error::Conflict { .. })),
+            "create twice"
+        );
         a.version = 2;
         let v2 = store.announce(Some(&v1), &a).await.expect("swap from v1");
-        assert!(matches!(store.announce(Some(&v1), &a).await, Err(Error::Conflict { .. })), "stale token");
+        assert!(
+            matches!(
+                store.announce(Some(&v1), &a).await,
+                Err(Error::Conflict { .. })
+            ),
+            "stale token"
+        );
         let (read, token) = store.announcement().await.expect("read").expect("present");
         assert_eq!(read.version, 2);
         assert_eq!(token, v2);
@@ -433,8 +553,14 @@ mod tests {
         let key = BlobKey::Snapshot { version: 2, tag: 2 };
         let bytes = BlobBytes::from_vec(vec![1, 2, 3]);
         store.put_blob(&key, &bytes).await.expect("put");
-        assert!(matches!(store.put_blob(&key, &bytes).await, Err(Error::Conflict { .. })));
-        assert_eq!(store.get_blob(&key).await.expect("get").as_slice(), &[1, 2, 3]);
+        assert!(matches!(
+            store.put_blob(&key, &bytes).await,
+            Err(Error::Conflict { .. })
+        ));
+        assert_eq!(
+            store.get_blob(&key).await.expect("get").as_slice(),
+            &[1, 2, 3]
+        );
         assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
     }
 
@@ -446,6 +572,9 @@ mod tests {
     #[tokio::test]
     async fn local_store_honours_the_contract() {
         let dir = tempfile::tempdir().expect("tempdir");
-        cas_contract(BlobStore::from_url(&format!("file://{}", dir.path().display())).expect("local")).await;
+        cas_contract(
+            BlobStore::from_url(&format!("file://{}", dir.path().display())).expect("local"),
+        )
+        .await;
     }
 }

@@ -19,14 +19,19 @@ pub(crate) struct PopulatedBitmap {
 impl PopulatedBitmap {
     /// Reads a section of little-endian words.
     pub(crate) fn new(bytes: &[u8]) -> Self {
-        let words = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))).collect();
+        let words = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
         Self { words }
     }
 
     /// True when `ordinal` is populated (false beyond the bitmap).
     #[inline]
     pub(crate) fn contains(&self, ordinal: u32) -> bool {
-        self.words.get((ordinal / 64) as usize).is_some_and(|w| w & (1 << (ordinal % 64)) != 0)
+        self.words
+            .get((ordinal / 64) as usize)
+            .is_some_and(|w| w & (1 << (ordinal % 64)) != 0)
     }
 
     /// Word `i` of the bitmap (ordinals `64 i .. 64 i + 63`), 0 beyond the end.

@@ -43,19 +43,35 @@ pub struct DeltaType {
     shard_bits: u8,
 }
 
-fn u32_list(bytes: &[u8], what: &str, section: &SectionEntry, blob: &str, type_name: &str) -> Result<Vec<u32>> {
+fn u32_list(
+    bytes: &[u8],
+    what: &str,
+    section: &SectionEntry,
+    blob: &str,
+    type_name: &str,
+) -> Result<Vec<u32>> {
     let fail = |reason: String| Error::corrupt(blob, section.describe(Some(type_name)), reason);
     // A count, the values, then zero padding to a multiple of 8 bytes.
-    let count = bytes.get(..4).map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])) as usize;
-    let end = count.checked_mul(4).and_then(|n| n.checked_add(4)).filter(|end| *end <= bytes.len());
+    let count = bytes
+        .get(..4)
+        .map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])) as usize;
+    let end = count
+        .checked_mul(4)
+        .and_then(|n| n.checked_add(4))
+        .filter(|end| *end <= bytes.len());
     let Some(end) = end else {
-        return Err(fail(format!("{count} {what} do not fit {} bytes", bytes.len())));
+        return Err(fail(format!(
+            "{count} {what} do not fit {} bytes",
+            bytes.len()
+        )));
     };
     if bytes.len() - end >= 8 || bytes[end..].iter().any(|b| *b != 0) {
         return Err(fail(format!("bytes after the {what}")));
     }
-    let values: Vec<u32> =
-        bytes[4..end].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let values: Vec<u32> = bytes[4..end]
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
     if values.windows(2).any(|w| w[0] >= w[1]) {
         return Err(fail(format!("{what} are not strictly ascending")));
     }
@@ -69,7 +85,11 @@ impl ReadDelta {
         let parsed = parse_blob(blob, name)?;
         let header = parsed.layout.header;
         if header.kind == BlobKind::Snapshot {
-            return Err(Error::corrupt(name, "header", "expected a delta, found a snapshot"));
+            return Err(Error::corrupt(
+                name,
+                "header",
+                "expected a delta, found a snapshot",
+            ));
         }
         for s in &parsed.layout.sections {
             s.verify(blob, name, None)?;
@@ -130,32 +150,69 @@ impl DeltaType {
     /// `(ordinal, record)` for every record the delta adds or replaces.
     pub(crate) fn upserts(&self) -> impl Iterator<Item = Result<(u32, StructReader<'_>)>> + '_ {
         self.upserted.iter().enumerate().map(move |(i, o)| {
-            self.record(i).map(|r| (*o, r)).ok_or_else(|| Error::corrupt("<delta>", format!("{} records", self.name), format!("record {i} is missing")))
+            self.record(i).map(|r| (*o, r)).ok_or_else(|| {
+                Error::corrupt(
+                    "<delta>",
+                    format!("{} records", self.name),
+                    format!("record {i} is missing"),
+                )
+            })
         })
     }
 }
 
 fn delta_type(bytes: &BlobBytes, blob: &str, t: ManifestType) -> Result<DeltaType> {
-    let section_bytes = |s: &SectionEntry| bytes.slice(s.range()).ok_or_else(|| t.corrupt(blob, "section out of bounds".into()));
+    let section_bytes = |s: &SectionEntry| {
+        bytes
+            .slice(s.range())
+            .ok_or_else(|| t.corrupt(blob, "section out of bounds".into()))
+    };
     let removed = match t.single(blob, SectionKind::DeltaRemoved)? {
-        Some(s) => u32_list(section_bytes(&s)?.as_slice(), "removed ordinals", &s, blob, &t.name)?,
+        Some(s) => u32_list(
+            section_bytes(&s)?.as_slice(),
+            "removed ordinals",
+            &s,
+            blob,
+            &t.name,
+        )?,
         None => Vec::new(),
     };
     let upserted = match t.single(blob, SectionKind::DeltaUpserted)? {
-        Some(s) => u32_list(section_bytes(&s)?.as_slice(), "upserted ordinals", &s, blob, &t.name)?,
+        Some(s) => u32_list(
+            section_bytes(&s)?.as_slice(),
+            "upserted ordinals",
+            &s,
+            blob,
+            &t.name,
+        )?,
         None => Vec::new(),
     };
     let per_part = 1usize << t.shard_bits;
     if u64::from(t.record_parts) != (upserted.len() as u64).div_ceil(per_part as u64) {
-        return Err(t.corrupt(blob, format!("{} record parts for {} records", t.record_parts, upserted.len())));
+        return Err(t.corrupt(
+            blob,
+            format!(
+                "{} record parts for {} records",
+                t.record_parts,
+                upserted.len()
+            ),
+        ));
     }
     let mut parts = Vec::new();
     for (i, s) in t.records_parts(blob)?.iter().enumerate() {
-        let arena = SegmentArena::new(section_bytes(s)?).ok_or_else(|| t.corrupt(blob, "records part is not whole words".into()))?;
-        let list = ShardList::new(arena).map_err(|e| t.corrupt(blob, format!("records part {i}: {e}")))?;
+        let arena = SegmentArena::new(section_bytes(s)?)
+            .ok_or_else(|| t.corrupt(blob, "records part is not whole words".into()))?;
+        let list =
+            ShardList::new(arena).map_err(|e| t.corrupt(blob, format!("records part {i}: {e}")))?;
         let expected = (upserted.len() - i * per_part).min(per_part);
         if list.len() as usize != expected {
-            return Err(t.corrupt(blob, format!("records part {i} holds {} records, expected {expected}", list.len())));
+            return Err(t.corrupt(
+                blob,
+                format!(
+                    "records part {i} holds {} records, expected {expected}",
+                    list.len()
+                ),
+            ));
         }
         parts.push(list);
     }
@@ -173,7 +230,12 @@ fn delta_type(bytes: &BlobBytes, blob: &str, t: ManifestType) -> Result<DeltaTyp
             if op > 1 {
                 return Err(t.corrupt(blob, format!("key change operation {op}")));
             }
-            key_changes.push(KeyChange { added: op == 1, hash: u64_at(0), inline_key: u64_at(8), ordinal: u32_at(16) });
+            key_changes.push(KeyChange {
+                added: op == 1,
+                hash: u64_at(0),
+                inline_key: u64_at(8),
+                ordinal: u32_at(16),
+            });
         }
     }
     Ok(DeltaType {

@@ -59,16 +59,27 @@ impl ManifestType {
     /// The records parts (shards) of the type, in part order, exactly `record_parts` of them.
     pub(crate) fn records_parts(&self, blob: &str) -> Result<Vec<SectionEntry>> {
         let mut parts: Vec<Option<SectionEntry>> = vec![None; self.record_parts as usize];
-        for s in self.sections.iter().filter(|s| s.kind == SectionKind::Records) {
+        for s in self
+            .sections
+            .iter()
+            .filter(|s| s.kind == SectionKind::Records)
+        {
             match parts.get_mut(s.part as usize) {
                 Some(slot @ None) => *slot = Some(*s),
-                _ => return Err(self.corrupt(blob, format!("unexpected or repeated records part {}", s.part))),
+                _ => {
+                    return Err(self.corrupt(
+                        blob,
+                        format!("unexpected or repeated records part {}", s.part),
+                    ));
+                }
             }
         }
         parts
             .into_iter()
             .enumerate()
-            .map(|(i, s)| s.ok_or_else(|| self.corrupt(blob, format!("records part {i} is missing"))))
+            .map(|(i, s)| {
+                s.ok_or_else(|| self.corrupt(blob, format!("records part {i} is missing")))
+            })
             .collect()
     }
 
@@ -97,7 +108,11 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
     let schema = Schema::from_segment(&blob[schema_entry.range()])
         .map_err(|e| Error::corrupt(name, "schema", e.to_string()))?;
     if schema.fingerprint() != layout.header.schema_fingerprint {
-        return Err(Error::corrupt(name, "schema", "schema does not match the header's fingerprint"));
+        return Err(Error::corrupt(
+            name,
+            "schema",
+            "schema does not match the header's fingerprint",
+        ));
     }
 
     // The manifest is small: copy it into aligned words (the blob may be any byte slice).
@@ -114,10 +129,17 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
     let dataset = text(manifest.get_dataset(), name, "dataset")?;
     let mut header_tags = Vec::new();
     for t in manifest.get_header_tags().map_err(bad)?.iter() {
-        header_tags.push((text(t.get_key(), name, "tag key")?, text(t.get_value(), name, "tag value")?));
+        header_tags.push((
+            text(t.get_key(), name, "tag key")?,
+            text(t.get_value(), name, "tag value")?,
+        ));
     }
     if header_tags.windows(2).any(|w| w[0].0 >= w[1].0) {
-        return Err(Error::corrupt(name, "manifest", "header tags are not sorted by unique key"));
+        return Err(Error::corrupt(
+            name,
+            "manifest",
+            "header tags are not sorted by unique key",
+        ));
     }
 
     let manifest_types = manifest.get_types().map_err(bad)?;
@@ -126,29 +148,53 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
         .iter()
         .find(|s| s.type_index != NO_TYPE && s.type_index >= manifest_types.len());
     if let Some(s) = stray {
-        let reason = format!("a {} section names type {} of {}", s.kind.name(), s.type_index, manifest_types.len());
+        let reason = format!(
+            "a {} section names type {} of {}",
+            s.kind.name(),
+            s.type_index,
+            manifest_types.len()
+        );
         return Err(Error::corrupt(name, "section table", reason));
     }
     let mut types: Vec<ManifestType> = Vec::with_capacity(manifest_types.len() as usize);
     for (ti, t) in (0u32..).zip(manifest_types.iter()) {
         let type_name = text(t.get_name(), name, "type name")?;
-        let corrupt = |reason: String| Error::corrupt(name, format!("manifest entry of {type_name}"), reason);
+        let corrupt =
+            |reason: String| Error::corrupt(name, format!("manifest entry of {type_name}"), reason);
         let info = schema
             .struct_by_id(t.get_type_id())
-            .ok_or_else(|| corrupt(format!("type id {:#x} is not in the schema", t.get_type_id())))?
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "type id {:#x} is not in the schema",
+                    t.get_type_id()
+                ))
+            })?
             .clone();
         if info.name != type_name {
-            return Err(corrupt(format!("schema calls type {:#x} {}", info.id, info.name)));
+            return Err(corrupt(format!(
+                "schema calls type {:#x} {}",
+                info.id, info.name
+            )));
         }
-        if types.iter().any(|t| t.info.id == info.id || t.name == type_name) {
+        if types
+            .iter()
+            .any(|t| t.info.id == info.id || t.name == type_name)
+        {
             return Err(corrupt("the type appears twice".into()));
         }
-        let key_paths: Vec<String> =
-            t.get_primary_key().map_err(bad)?.iter().map(|p| text(p, name, "key path")).collect::<Result<_>>()?;
+        let key_paths: Vec<String> = t
+            .get_primary_key()
+            .map_err(bad)?
+            .iter()
+            .map(|p| text(p, name, "key path"))
+            .collect::<Result<_>>()?;
         let key = if key_paths.is_empty() {
             None
         } else {
-            Some(KeyPath::resolve(&schema, &info, &key_paths.join(",")).map_err(|e| corrupt(e.to_string()))?)
+            Some(
+                KeyPath::resolve(&schema, &info, &key_paths.join(","))
+                    .map_err(|e| corrupt(e.to_string()))?,
+            )
         };
         let shard_bits = t.get_shard_bits();
         if shard_bits > 28 {
@@ -157,9 +203,17 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
         let record_parts = t.get_shard_count();
         // Every part needs its own section: bound the count by the table before allocating.
         if record_parts as usize > layout.sections.len() {
-            return Err(corrupt(format!("{record_parts} record parts but only {} sections", layout.sections.len())));
+            return Err(corrupt(format!(
+                "{record_parts} record parts but only {} sections",
+                layout.sections.len()
+            )));
         }
-        let sections = layout.sections.iter().filter(|s| s.type_index == ti).copied().collect();
+        let sections = layout
+            .sections
+            .iter()
+            .filter(|s| s.type_index == ti)
+            .copied()
+            .collect();
         types.push(ManifestType {
             name: type_name,
             info,
@@ -172,7 +226,13 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
             sections,
         });
     }
-    Ok(ParsedBlob { layout, dataset, header_tags, schema, types })
+    Ok(ParsedBlob {
+        layout,
+        dataset,
+        header_tags,
+        schema,
+        types,
+    })
 }
 
 pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
@@ -182,13 +242,22 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
         return Err(Error::corrupt(
             name,
             "header",
-            format!("expected a snapshot, found a {}", parsed.layout.header.kind.name()),
+            format!(
+                "expected a snapshot, found a {}",
+                parsed.layout.header.kind.name()
+            ),
         ));
     }
     let mut types = Vec::with_capacity(parsed.types.len());
     for t in parsed.types {
         if u64::from(t.record_parts) != u64::from(t.capacity).div_ceil(1 << t.shard_bits) {
-            return Err(t.corrupt(name, format!("{} shards cannot hold {} ordinals", t.record_parts, t.capacity)));
+            return Err(t.corrupt(
+                name,
+                format!(
+                    "{} shards cannot hold {} ordinals",
+                    t.record_parts, t.capacity
+                ),
+            ));
         }
         let shards = t.records_parts(name)?;
         let populated = t
@@ -213,7 +282,12 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
             loaded: OnceLock::new(),
         });
     }
-    tracing::debug!(blob = name, types = types.len(), bytes = blob.len(), "opened snapshot");
+    tracing::debug!(
+        blob = name,
+        types = types.len(),
+        bytes = blob.len(),
+        "opened snapshot"
+    );
     Ok(ReadState {
         name: name.to_string(),
         header: parsed.layout.header,

@@ -30,23 +30,33 @@ impl WriteState {
             ty.populated = 0;
             ty.checksum = crate::state_checksum::TypeChecksum::default();
             let (id, name) = (ty.info.id, ty.info.name.clone());
-            let Some(summary) = snapshot.types().into_iter().find(|t| t.type_id == id) else { continue };
+            let Some(summary) = snapshot.types().into_iter().find(|t| t.type_id == id) else {
+                continue;
+            };
             let table = snapshot.dyn_table(&name)?;
             for (ordinal, record) in table.iter() {
                 let staged = self.stage(index, record.raw())?;
                 self.insert_at(index, ordinal, staged);
             }
-            self.types[index].records.resize_with(summary.ordinal_capacity as usize, || None);
+            self.types[index]
+                .records
+                .resize_with(summary.ordinal_capacity as usize, || None);
             let checksum = self.types[index].checksum.value();
             if checksum != summary.checksum {
                 return Err(Error::corrupt(
                     snapshot.blob_name(),
                     format!("{name} records"),
-                    format!("records hash to state checksum {checksum:#x}, the manifest says {:#x}", summary.checksum),
+                    format!(
+                        "records hash to state checksum {checksum:#x}, the manifest says {:#x}",
+                        summary.checksum
+                    ),
                 ));
             }
         }
-        self.current = Some(SnapshotInfo { version: snapshot.version(), tag: snapshot.tag() });
+        self.current = Some(SnapshotInfo {
+            version: snapshot.version(),
+            tag: snapshot.tag(),
+        });
         Ok(())
     }
 
@@ -56,7 +66,12 @@ impl WriteState {
     pub fn apply_delta(&mut self, delta: &ReadDelta) -> Result<()> {
         let header = delta.header();
         let at = self.current;
-        if at != Some(SnapshotInfo { version: header.from_version, tag: header.from_tag }) {
+        if at
+            != Some(SnapshotInfo {
+                version: header.from_version,
+                tag: header.from_tag,
+            })
+        {
             return Err(Error::WrongState {
                 blob: delta.blob_name().to_string(),
                 expected: (header.from_version, header.from_tag),
@@ -77,7 +92,11 @@ impl WriteState {
             let section = format!("{} changes", change.name);
             for &o in &change.removed {
                 if self.remove_at(index, o).is_none() {
-                    return Err(Error::corrupt(blob, &section, format!("removes empty ordinal {o}")));
+                    return Err(Error::corrupt(
+                        blob,
+                        &section,
+                        format!("removes empty ordinal {o}"),
+                    ));
                 }
             }
             for upsert in change.upserts() {
@@ -86,17 +105,29 @@ impl WriteState {
                 if let Some(old) = self.remove_at(index, o)
                     && old.key.as_ref().map(|k| &k.1) != staged.key.as_ref().map(|k| &k.1)
                 {
-                    return Err(Error::corrupt(blob, &section, format!("replaces ordinal {o} with a different key")));
+                    return Err(Error::corrupt(
+                        blob,
+                        &section,
+                        format!("replaces ordinal {o} with a different key"),
+                    ));
                 }
                 if staged.key.is_some() && self.ordinal_of(index, &staged).is_some() {
-                    return Err(Error::corrupt(blob, &section, format!("ordinal {o} duplicates a key")));
+                    return Err(Error::corrupt(
+                        blob,
+                        &section,
+                        format!("ordinal {o} duplicates a key"),
+                    ));
                 }
                 self.insert_at(index, o, staged);
             }
             let ty = &mut self.types[index];
             let capacity = change.capacity as usize;
             if ty.records.len() > capacity && ty.records[capacity..].iter().any(Option::is_some) {
-                return Err(Error::corrupt(blob, &section, "records beyond the target capacity"));
+                return Err(Error::corrupt(
+                    blob,
+                    &section,
+                    "records beyond the target capacity",
+                ));
             }
             ty.records.resize_with(capacity, || None);
             if ty.populated != change.record_count || ty.checksum.value() != change.checksum {
@@ -113,7 +144,10 @@ impl WriteState {
                 ));
             }
         }
-        self.current = Some(SnapshotInfo { version: header.to_version, tag: header.to_tag });
+        self.current = Some(SnapshotInfo {
+            version: header.to_version,
+            tag: header.to_tag,
+        });
         Ok(())
     }
 }

@@ -64,7 +64,9 @@ pub struct TypeChangeCounts {
 impl Applied {
     /// True when nothing changed.
     pub(crate) fn is_empty(&self) -> bool {
-        self.types.iter().all(|t| t.removed.is_empty() && t.changed.is_empty() && t.added.is_empty())
+        self.types
+            .iter()
+            .all(|t| t.removed.is_empty() && t.changed.is_empty() && t.added.is_empty())
     }
 
     /// Per-type counts.
@@ -101,7 +103,10 @@ impl<'w> Cycle<'w> {
         let types = state
             .types
             .iter()
-            .map(|t| TypeCycle { seen: vec![0; t.records.len().div_ceil(64)], ..TypeCycle::default() })
+            .map(|t| TypeCycle {
+                seen: vec![0; t.records.len().div_ceil(64)],
+                ..TypeCycle::default()
+            })
             .collect();
         Self { state, types }
     }
@@ -113,10 +118,15 @@ impl<'w> Cycle<'w> {
     }
 
     /// Adds a record of the registered type `type_name` from any struct reader.
-    pub fn add_dynamic(&mut self, type_name: &str, record: capnp::any_pointer::Reader<'_>) -> Result<()> {
+    pub fn add_dynamic(
+        &mut self,
+        type_name: &str,
+        record: capnp::any_pointer::Reader<'_>,
+    ) -> Result<()> {
         let index = self.state.type_index_by_name(type_name)?;
-        let reader: AnyStructReader<'_> =
-            record.get_as().map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
+        let reader: AnyStructReader<'_> = record
+            .get_as()
+            .map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
         self.add_struct(index, reader.raw())
     }
 
@@ -125,10 +135,13 @@ impl<'w> Cycle<'w> {
         let ty = &self.state.types[index];
         let cycle = &mut self.types[index];
         let duplicate = |staged: &Staged| match (&ty.key, &staged.key) {
-            (Some(key), Some((_, bytes))) => {
-                Error::DuplicateKey { type_name: ty.info.name.clone(), key: key.render(bytes) }
-            }
-            _ => Error::InvalidSchema { reason: "duplicate without a key".into() },
+            (Some(key), Some((_, bytes))) => Error::DuplicateKey {
+                type_name: ty.info.name.clone(),
+                key: key.render(bytes),
+            },
+            _ => Error::InvalidSchema {
+                reason: "duplicate without a key".into(),
+            },
         };
         if let Some(o) = self.state.ordinal_of(index, &staged) {
             let (word, bit) = ((o / 64) as usize, 1u64 << (o % 64));
@@ -139,9 +152,13 @@ impl<'w> Cycle<'w> {
             if let Some(w) = cycle.seen.get_mut(word) {
                 *w |= bit;
             }
-            let unchanged = ty.records.get(o as usize).and_then(Option::as_ref).is_some_and(|r| {
-                r.hash == staged.record.hash && r.canonical == staged.record.canonical
-            });
+            let unchanged = ty
+                .records
+                .get(o as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|r| {
+                    r.hash == staged.record.hash && r.canonical == staged.record.canonical
+                });
             if !unchanged && !seen {
                 cycle.changes.changed.push((o, staged));
             }
@@ -157,7 +174,11 @@ impl<'w> Cycle<'w> {
             }
             None => {
                 let added = &cycle.changes.added;
-                let same = |i: u32| added.get(i as usize).is_some_and(|a| a.record.canonical == staged.record.canonical);
+                let same = |i: u32| {
+                    added
+                        .get(i as usize)
+                        .is_some_and(|a| a.record.canonical == staged.record.canonical)
+                };
                 if cycle.added_content.find(staged.record.hash, same).is_some() {
                     return Ok(()); // identical keyless records are one record
                 }
@@ -178,7 +199,11 @@ impl<'w> Cycle<'w> {
                 cycle.changes.removed = (0u32..)
                     .zip(&ty.records)
                     .filter(|(o, r)| {
-                        r.is_some() && cycle.seen.get((o / 64) as usize).is_none_or(|w| w & (1 << (o % 64)) == 0)
+                        r.is_some()
+                            && cycle
+                                .seen
+                                .get((o / 64) as usize)
+                                .is_none_or(|w| w & (1 << (o % 64)) == 0)
                     })
                     .map(|(o, _)| o)
                     .collect();
@@ -280,39 +305,336 @@ impl WriteState {
             let ty = &self.types[index];
             forward_targets.push(self.target(index));
             reverse_targets.push(t.before.unwrap_or_else(|| self.target(index)));
-            let current = |o: u32| ty.records.get(o as usize).and_then(Option::as_ref).map(|r| &r.canonical[..]);
+            let current = |o: u32| {
+                ty.records
+                    .get(o as usize)
+                    .and_then(Option::as_ref)
+                    .map(|r| &r.canonical[..])
+            };
             let key_change = |added: bool, o: u32, staged: Option<&Staged>| {
                 let (hash, inline_key) = match staged.and_then(|s| s.key.as_ref()) {
                     Some((hash, bytes)) => (*hash, crate::schema::inline_key(bytes)),
                     None => ty.pk_entries.get(o as usize).copied().unwrap_or((0, 0)),
                 };
-                KeyChange { added, hash, inline_key, ordinal: o }
+                KeyChange {
+                    added,
+                    hash,
+                    inline_key,
+                    ordinal: o,
+                }
             };
             let keyed = ty.key.is_some();
 
-            let mut f = TypeDelta { removed: t.removed.iter().map(|(o, _)| *o).collect(), ..TypeDelta::default() };
-            let mut upserts: Vec<u32> = t.changed.iter().map(|(o, _)| *o).chain(t.added.iter().copied()).collect();
+            let mut f = TypeDelta {
+                removed: t.removed.iter().map(|(o, _)| *o).collect(),
+                ..TypeDelta::default()
+            };
+            let mut upserts: Vec<u32> = t
+                .changed
+                .iter()
+                .map(|(o, _)| *o)
+                .chain(t.added.iter().copied())
+                .collect();
             upserts.sort_unstable();
-            f.upserts = upserts.iter().filter_map(|o| current(*o).map(|r| (*o, r))).collect();
+            f.upserts = upserts
+                .iter()
+                .filter_map(|o| current(*o).map(|r| (*o, r)))
+                .collect();
             if keyed {
-                f.key_changes.extend(t.removed.iter().map(|(o, old)| key_change(false, *o, Some(old))));
-                f.key_changes.extend(t.added.iter().map(|o| key_change(true, *o, None)));
+                f.key_changes.extend(
+                    t.removed
+                        .iter()
+                        .map(|(o, old)| key_change(false, *o, Some(old))),
+                );
+                f.key_changes
+                    .extend(t.added.iter().map(|o| key_change(true, *o, None)));
             }
 
-            let mut r = TypeDelta { removed: t.added.clone(), ..TypeDelta::default() };
-            let mut olds: Vec<(u32, &[u64])> =
-                t.removed.iter().chain(&t.changed).map(|(o, old)| (*o, &old.record.canonical[..])).collect();
+            let mut r = TypeDelta {
+                removed: t.added.clone(),
+                ..TypeDelta::default()
+            };
+            let mut olds: Vec<(u32, &[u64])> = t
+                .removed
+                .iter()
+                .chain(&t.changed)
+                .map(|(o, old)| (*o, &old.record.canonical[..]))
+                .collect();
             olds.sort_unstable_by_key(|(o, _)| *o);
             r.upserts = olds;
             if keyed {
-                r.key_changes.extend(t.added.iter().map(|o| key_change(false, *o, None)));
-                r.key_changes.extend(t.removed.iter().map(|(o, old)| key_change(true, *o, Some(old))));
+                r.key_changes
+                    .extend(t.added.iter().map(|o| key_change(false, *o, None)));
+                r.key_changes.extend(
+                    t.removed
+                        .iter()
+                        .map(|(o, old)| key_change(true, *o, Some(old))),
+                );
             }
             forward.push(f);
             reverse.push(r);
         }
         let delta = self.write_delta(BlobKind::Delta, from, to, &forward_targets, &forward)?;
-        let reverse = self.write_delta(BlobKind::ReverseDelta, to, from, &reverse_targets, &reverse)?;
+        let reverse =
+            self.write_delta(BlobKind::ReverseDelta, to, from, &reverse_targets, &reverse)?;
         Ok((delta, reverse))
+    }
+}
+
+impl WriteState {
+    /// The integrity check before announcement: proves, from the bytes of the written blobs
+    /// and content hashes alone, that `prev + delta = new` and `new + reverse = prev` (the state
+    /// is at `new`). Every record a blob carries is re-canonicalized and hashed; the resulting
+    /// state checksums and counts must equal the states' own and what the blobs promise.
+    pub(crate) fn verify_deltas(
+        &self,
+        applied: &Applied,
+        delta: &BlobBytes,
+        reverse: &BlobBytes,
+    ) -> Result<()> {
+        let forward = crate::read::ReadDelta::from_bytes(delta.clone(), "<new delta>")?;
+        let backward = crate::read::ReadDelta::from_bytes(reverse.clone(), "<new reverse delta>")?;
+        for (index, t) in applied.types.iter().enumerate() {
+            let ty = &self.types[index];
+            let before = t.before.unwrap_or_else(|| self.target(index));
+            let after = self.target(index);
+            let olds: std::collections::HashMap<u32, u64> = t
+                .removed
+                .iter()
+                .chain(&t.changed)
+                .map(|(o, s)| (*o, s.record.hash))
+                .collect();
+            let added: std::collections::HashSet<u32> = t.added.iter().copied().collect();
+            let current = |o: u32| {
+                ty.records
+                    .get(o as usize)
+                    .and_then(Option::as_ref)
+                    .map(|r| r.hash)
+            };
+            // Hash of ordinal `o` in the previous state and in the new state.
+            let prev_hash = |o: u32| {
+                olds.get(&o)
+                    .copied()
+                    .or_else(|| if added.contains(&o) { None } else { current(o) })
+            };
+            let new_hash = current;
+            self.check_one(&forward, index, before, after, prev_hash)?;
+            self.check_one(&backward, index, after, before, new_hash)?;
+        }
+        Ok(())
+    }
+
+    fn check_one(
+        &self,
+        delta: &crate::read::ReadDelta,
+        index: usize,
+        from: TypeTarget,
+        to: TypeTarget,
+        hash_in_from: impl Fn(u32) -> Option<u64>,
+    ) -> Result<()> {
+        let ty = &self.types[index];
+        let fail = |reason: String| Error::Integrity {
+            type_name: ty.info.name.clone(),
+            reason,
+        };
+        let Some(change) = delta.types().iter().find(|c| c.type_id == ty.info.id) else {
+            return Err(fail(format!(
+                "{} has no entry for the type",
+                delta.blob_name()
+            )));
+        };
+        let mut checksum = crate::state_checksum::TypeChecksum::from_value(from.checksum);
+        let mut count = i64::from(from.record_count);
+        for &o in &change.removed {
+            let h = hash_in_from(o)
+                .ok_or_else(|| fail(format!("{} removes empty ordinal {o}", delta.blob_name())))?;
+            checksum.remove(o, h);
+            count -= 1;
+        }
+        for upsert in change.upserts() {
+            let (o, record) = upsert?;
+            match hash_in_from(o) {
+                Some(h) => checksum.remove(o, h),
+                None => count += 1,
+            }
+            let size = record
+                .total_size()
+                .map_err(|e| Error::capnp("measuring a delta record", e))?
+                .word_count;
+            let words = crate::capnp_raw::canonical_words::<crate::capnp_raw::AnyStruct, _>(
+                AnyStructReader::from(record),
+                size,
+            )
+            .map_err(|e| Error::capnp("canonicalizing a delta record", e))?;
+            checksum.add(
+                o,
+                xxhash_rust::xxh3::xxh3_64(capnp::Word::words_to_bytes(&words)),
+            );
+        }
+        let promised = (change.record_count, change.checksum);
+        let computed = (u32::try_from(count).unwrap_or(u32::MAX), checksum.value());
+        if computed != (to.record_count, to.checksum) || promised != computed {
+            return Err(fail(format!(
+                "{} applied to {} records (checksum {:#x}) gives {} records (checksum {:#x}); the state has {} ({:#x}) and the blob promises {} ({:#x})",
+                delta.blob_name(),
+                from.record_count,
+                from.checksum,
+                computed.0,
+                computed.1,
+                to.record_count,
+                to.checksum,
+                promised.0,
+                promised.1
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Per-type bookkeeping of an incremental cycle.
+#[derive(Default)]
+struct TypeIncremental {
+    removed: std::collections::BTreeSet<u32>,
+    changed: std::collections::BTreeMap<u32, Staged>,
+    added: Vec<Option<Staged>>,
+    added_keys: KeyMap,
+}
+
+/// An incremental cycle: upserts and deletes by primary key; every other record stays. Obtained
+/// from `Producer::run_incremental`; costs O(changes).
+pub struct Incremental<'w> {
+    state: &'w mut WriteState,
+    types: Vec<TypeIncremental>,
+}
+
+impl<'w> Incremental<'w> {
+    pub(crate) fn new(state: &'w mut WriteState) -> Self {
+        let types = state
+            .types
+            .iter()
+            .map(|_| TypeIncremental::default())
+            .collect();
+        Self { state, types }
+    }
+
+    /// Adds or replaces a record of a registered generated type (by primary key; a keyless type
+    /// gains the record unless an identical one exists).
+    pub fn upsert<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<()> {
+        let index = self.state.type_index::<T>()?;
+        self.upsert_struct(index, record.into_internal_struct_reader())
+    }
+
+    /// Adds or replaces a record of the registered type `type_name` from any struct reader.
+    pub fn upsert_dynamic(
+        &mut self,
+        type_name: &str,
+        record: capnp::any_pointer::Reader<'_>,
+    ) -> Result<()> {
+        let index = self.state.type_index_by_name(type_name)?;
+        let reader: AnyStructReader<'_> = record
+            .get_as()
+            .map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
+        self.upsert_struct(index, reader.raw())
+    }
+
+    fn upsert_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<()> {
+        let staged = self.state.stage(index, record)?;
+        let inc = &mut self.types[index];
+        if let Some(o) = self.state.ordinal_of(index, &staged) {
+            inc.removed.remove(&o);
+            let ty = &self.state.types[index];
+            let same = ty
+                .records
+                .get(o as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|r| r.canonical == staged.record.canonical);
+            if same {
+                inc.changed.remove(&o);
+            } else {
+                inc.changed.insert(o, staged);
+            }
+            return Ok(());
+        }
+        match &staged.key {
+            Some((hash, bytes)) => {
+                if let Some(i) = inc.added_keys.get(*hash, bytes) {
+                    inc.added[i as usize] = Some(staged); // a later upsert of a new key wins
+                } else {
+                    let next = u32::try_from(inc.added.len()).unwrap_or(u32::MAX);
+                    inc.added_keys.insert(*hash, bytes, next);
+                    inc.added.push(Some(staged));
+                }
+            }
+            None => {
+                let exists = inc
+                    .added
+                    .iter()
+                    .flatten()
+                    .any(|a| a.record.canonical == staged.record.canonical);
+                if !exists {
+                    inc.added.push(Some(staged));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the record of the generated type `T` whose single-field primary key is `key`;
+    /// returns whether there was one.
+    pub fn delete<'k, T: OwnedStruct>(
+        &mut self,
+        key: impl Into<crate::schema::KeyValue<'k>>,
+    ) -> Result<bool> {
+        let index = self.state.type_index::<T>()?;
+        self.delete_at(index, &[key.into()])
+    }
+
+    /// Deletes the record of `type_name` whose primary key equals `values` (in key field order);
+    /// returns whether there was one.
+    pub fn delete_key(
+        &mut self,
+        type_name: &str,
+        values: &[crate::schema::KeyValue<'_>],
+    ) -> Result<bool> {
+        let index = self.state.type_index_by_name(type_name)?;
+        self.delete_at(index, values)
+    }
+
+    fn delete_at(&mut self, index: usize, values: &[crate::schema::KeyValue<'_>]) -> Result<bool> {
+        let ty = &self.state.types[index];
+        let key = ty.key.as_ref().ok_or_else(|| Error::InvalidKey {
+            type_name: ty.info.name.clone(),
+            reason: "the type has no primary key: delete by omission in a full cycle".into(),
+        })?;
+        let mut bytes = crate::schema::KeyBytes::new();
+        key.encode_values(values, &mut bytes)?;
+        let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+        let inc = &mut self.types[index];
+        if let Some(i) = inc.added_keys.get(hash, &bytes) {
+            let had = inc
+                .added
+                .get_mut(i as usize)
+                .and_then(Option::take)
+                .is_some();
+            return Ok(had);
+        }
+        match ty.by_key.get(hash, &bytes) {
+            Some(o) => {
+                inc.changed.remove(&o);
+                Ok(inc.removed.insert(o))
+            }
+            None => Ok(false),
+        }
+    }
+
+    pub(crate) fn finish(self) -> Vec<TypeChanges> {
+        self.types
+            .into_iter()
+            .map(|t| TypeChanges {
+                removed: t.removed.into_iter().collect(),
+                changed: t.changed.into_iter().collect(),
+                added: t.added.into_iter().flatten().collect(),
+            })
+            .collect()
     }
 }

@@ -40,7 +40,10 @@ impl TypeDelta<'_> {
 /// A `u32` list section: the count, then the values (then zero padding to 8 bytes).
 fn u32s(values: &[u32]) -> Vec<u8> {
     let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
-    std::iter::once(count).chain(values.iter().copied()).flat_map(u32::to_le_bytes).collect()
+    std::iter::once(count)
+        .chain(values.iter().copied())
+        .flat_map(u32::to_le_bytes)
+        .collect()
 }
 
 impl WriteState {
@@ -64,8 +67,18 @@ impl WriteState {
             })
             .collect();
         let mut writer = BlobWriter::new();
-        writer.add(SectionKind::Manifest, NO_TYPE, 0, self.manifest_bytes(&targets)?);
-        writer.add(SectionKind::Schema, NO_TYPE, 0, self.schema.segment_bytes().to_vec());
+        writer.add(
+            SectionKind::Manifest,
+            NO_TYPE,
+            0,
+            self.manifest_bytes(&targets)?,
+        );
+        writer.add(
+            SectionKind::Schema,
+            NO_TYPE,
+            0,
+            self.schema.segment_bytes().to_vec(),
+        );
         for ((ti, ty), change) in (0u32..).zip(&self.types).zip(changes) {
             if change.is_empty() {
                 continue;
@@ -75,7 +88,8 @@ impl WriteState {
             writer.add(SectionKind::DeltaUpserted, ti, 0, u32s(&ordinals));
             for (part, chunk) in (0u32..).zip(change.upserts.chunks(per_part)) {
                 let slots = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
-                let words = self.encode_records(ty, chunk.iter().map(|(o, r)| (*o, Some(*r))), slots)?;
+                let words =
+                    self.encode_records(ty, chunk.iter().map(|(o, r)| (*o, Some(*r))), slots)?;
                 writer.add_words(SectionKind::Records, ti, part, words);
             }
             if ty.key.is_some() {

@@ -5,7 +5,8 @@ mod cycle;
 mod delta;
 mod snapshot;
 
-pub use cycle::{Cycle, TypeChangeCounts};
+pub(crate) use cycle::{Applied, TypeChanges};
+pub use cycle::{Cycle, Incremental, TypeChangeCounts};
 pub use delta::KeyChange;
 
 use std::collections::{BTreeMap, HashMap};
@@ -299,13 +300,25 @@ impl WriteState {
         Ok(ordinal)
     }
 
+    /// The dataset name.
+    pub fn dataset(&self) -> &str {
+        &self.dataset
+    }
+
+    /// Names of the registered types, in registration order.
+    pub fn type_names(&self) -> impl Iterator<Item = &str> {
+        self.types.iter().map(|t| t.info.name.as_str())
+    }
+
     /// Index of the registered generated type `T`.
     pub(crate) fn type_index<T: OwnedStruct>(&self) -> Result<usize> {
         let id = crate::capnp_raw::struct_type_id::<T>().unwrap_or(0);
         self.by_id
             .get(&id)
             .copied()
-            .ok_or_else(|| Error::UnknownType { name: format!("id {id:#x} (not registered)") })
+            .ok_or_else(|| Error::UnknownType {
+                name: format!("id {id:#x} (not registered)"),
+            })
     }
 
     /// Index of the registered type called `name`.
@@ -313,7 +326,9 @@ impl WriteState {
         self.types
             .iter()
             .position(|t| t.info.name == name)
-            .ok_or_else(|| Error::UnknownType { name: name.to_string() })
+            .ok_or_else(|| Error::UnknownType {
+                name: name.to_string(),
+            })
     }
 
     /// Canonicalizes `record`, hashes it and extracts its key, without assigning an ordinal.
@@ -328,7 +343,10 @@ impl WriteState {
             }
             None => None,
         };
-        Ok(Staged { record: StoredRecord { hash, canonical }, key })
+        Ok(Staged {
+            record: StoredRecord { hash, canonical },
+            key,
+        })
     }
 
     /// The ordinal that holds the identity of `staged`: the same key (keyed types) or the same
@@ -377,7 +395,11 @@ impl WriteState {
         let ty = &mut self.types[index];
         let record = ty.records.get_mut(ordinal as usize)?.take()?;
         let key = if ty.key.is_some() {
-            let (hash, _) = ty.pk_entries.get(ordinal as usize).copied().unwrap_or((0, 0));
+            let (hash, _) = ty
+                .pk_entries
+                .get(ordinal as usize)
+                .copied()
+                .unwrap_or((0, 0));
             let bytes = KeyBytes::from_slice(ty.by_key.key_of(ordinal));
             ty.by_key.remove(hash, ordinal);
             Some((hash, bytes))

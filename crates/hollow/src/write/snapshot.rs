@@ -28,12 +28,7 @@ impl WriteState {
             })
             .collect();
         let manifest = self.manifest_bytes(&targets)?;
-        writer.add(
-            SectionKind::Manifest,
-            NO_TYPE,
-            0,
-            manifest,
-        );
+        writer.add(SectionKind::Manifest, NO_TYPE, 0, manifest);
         writer.add(
             SectionKind::Schema,
             NO_TYPE,
@@ -164,13 +159,28 @@ impl WriteState {
         slots: u32,
     ) -> Result<Vec<u64>> {
         let step = usize::from(ty.info.data_words) + usize::from(ty.info.pointer_count);
-        let capacity = 2 + slots as usize * step + records.clone().filter_map(|(_, r)| r.map(<[u64]>::len)).sum::<usize>();
-        let mismatch = |reason: String| Error::SchemaMismatch { type_name: ty.info.name.clone(), reason };
-        let mut enc = ShardEncoder::new(slots, ty.info.data_words, ty.info.pointer_count, self.options.dedup, capacity)
-            .map_err(|e| mismatch(e.to_string()))?;
+        let capacity = 2
+            + slots as usize * step
+            + records
+                .clone()
+                .filter_map(|(_, r)| r.map(<[u64]>::len))
+                .sum::<usize>();
+        let mismatch = |reason: String| Error::SchemaMismatch {
+            type_name: ty.info.name.clone(),
+            reason,
+        };
+        let mut enc = ShardEncoder::new(
+            slots,
+            ty.info.data_words,
+            ty.info.pointer_count,
+            self.options.dedup,
+            capacity,
+        )
+        .map_err(|e| mismatch(e.to_string()))?;
         for (slot, (o, r)) in (0u32..).zip(records) {
             if let Some(r) = r {
-                enc.set(slot, r).map_err(|e| mismatch(format!("ordinal {o}: {e}")))?;
+                enc.set(slot, r)
+                    .map_err(|e| mismatch(format!("ordinal {o}: {e}")))?;
             }
         }
         Ok(enc.finish())
@@ -188,7 +198,9 @@ impl WriteState {
         let first = u32::try_from(start).unwrap_or(u32::MAX);
         self.encode_records(
             ty,
-            (first..).zip(records).map(|(o, r)| (o, r.as_ref().map(|r| &r.canonical[..]))),
+            (first..)
+                .zip(records)
+                .map(|(o, r)| (o, r.as_ref().map(|r| &r.canonical[..]))),
             slots,
         )
     }

@@ -1,0 +1,491 @@
+//! The producer: turns each full population (or set of changes) into a new version, publishes
+//! its blobs and announces it.
+//!
+//! A cycle runs in stages: **populate** (the caller adds records; nothing changes yet),
+//! **apply** (the changes are applied to the write state with an undo log), **validate**,
+//! **encode** (delta, reverse delta, and a snapshot on the cadence), **verify** (the integrity
+//! check on the written bytes), **publish** (blobs, `PutMode::Create`) and **announce**
+//! (compare-and-swap). Any failure after apply undoes the changes: the state is the last
+//! announced one, nothing partial is announced, and the next cycle starts from there.
+
+mod validate;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tracing::{info, info_span, warn};
+
+pub use validate::{
+    FnValidator, MaxChangeRatio, MinRecordCount, TypeValidation, ValidationInput, Validator,
+};
+
+use crate::bytes::BlobBytes;
+use crate::error::{Error, Result};
+use crate::read::{ReadDelta, ReadState};
+use crate::schema::Schema;
+use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
+use crate::write::{
+    Cycle, Incremental, SnapshotInfo, TypeChangeCounts, WriteOptions, WriteState, WriteStateBuilder,
+};
+
+/// Default number of cycles between snapshots.
+pub const DEFAULT_SNAPSHOT_EVERY: u32 = 10;
+
+/// Builds a [`Producer`].
+pub struct ProducerBuilder {
+    store: BlobStore,
+    state: WriteStateBuilder,
+    snapshot_every: u32,
+    validators: Vec<Arc<dyn Validator>>,
+}
+
+impl ProducerBuilder {
+    /// Registers a generated type as a type of the dataset.
+    pub fn register<T: capnp::traits::OwnedStruct>(mut self) -> Self {
+        self.state = self.state.register::<T>();
+        self
+    }
+
+    /// Uses a run-time schema; register its types with [`ProducerBuilder::register_name`].
+    pub fn schema(mut self, schema: Schema) -> Self {
+        self.state = self.state.schema(schema);
+        self
+    }
+
+    /// Registers a struct of the run-time schema by name.
+    pub fn register_name(mut self, name: &str) -> Self {
+        self.state = self.state.register_name(name);
+        self
+    }
+
+    /// Write options (shard size, dedup).
+    pub fn options(mut self, options: WriteOptions) -> Self {
+        self.state = self.state.options(options);
+        self
+    }
+
+    /// A user header tag carried in every blob.
+    pub fn header_tag(mut self, key: &str, value: &str) -> Self {
+        self.state = self.state.header_tag(key, value);
+        self
+    }
+
+    /// Writes a snapshot every `n` cycles (and always for the first version). At least 1.
+    pub fn snapshot_every(mut self, n: u32) -> Self {
+        self.snapshot_every = n.max(1);
+        self
+    }
+
+    /// Adds a validator run before every announcement.
+    pub fn validator(mut self, validator: impl Validator + 'static) -> Self {
+        self.validators.push(Arc::new(validator));
+        self
+    }
+
+    /// Builds the producer, restoring the announced version from the store if there is one
+    /// (latest snapshot, then deltas along the announced chain; ordinals are kept).
+    pub async fn build(self) -> Result<Producer> {
+        let mut state = self.state.build()?;
+        let announced = self.store.announcement().await?;
+        let mut since_snapshot = 0;
+        if let Some((announcement, _)) = &announced {
+            since_snapshot = restore(&self.store, &mut state, announcement).await?;
+            info!(
+                version = announcement.version,
+                "restored producer state from the announced version"
+            );
+        }
+        Ok(Producer {
+            store: self.store,
+            snapshot_every: self.snapshot_every,
+            validators: self.validators,
+            inner: tokio::sync::Mutex::new(ProducerInner {
+                state,
+                announced,
+                since_snapshot,
+            }),
+        })
+    }
+}
+
+async fn restore(
+    store: &BlobStore,
+    state: &mut WriteState,
+    announcement: &Announcement,
+) -> Result<u32> {
+    let snapshot_key = announcement.latest_snapshot.ok_or_else(|| {
+        Error::corrupt(
+            "announced.json",
+            "announcement",
+            "the announced version names no snapshot",
+        )
+    })?;
+    let BlobKey::Snapshot {
+        version: snapshot_version,
+        tag: snapshot_tag,
+    } = snapshot_key
+    else {
+        return Err(Error::corrupt(
+            "announced.json",
+            "announcement",
+            "latestSnapshot is not a snapshot",
+        ));
+    };
+    let keys = store.list_blobs().await?;
+    // Walk the chain back from the announced version to the snapshot.
+    let mut chain = Vec::new();
+    let (mut version, mut tag) = (announcement.version, announcement.tag);
+    while (version, tag) != (snapshot_version, snapshot_tag) {
+        if version <= snapshot_version {
+            return Err(Error::corrupt(
+                snapshot_key.relative(),
+                "chain",
+                "the announced chain does not reach the latest snapshot",
+            ));
+        }
+        let key = keys
+            .iter()
+            .find(|k| matches!(k, BlobKey::Delta { to, tag: t, .. } if *to == version && *t == tag))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    format!("deltas/*-{version:020}-{tag:016x}"),
+                    "chain",
+                    "a delta of the announced chain is missing",
+                )
+            })?;
+        let delta = ReadDelta::from_bytes(store.get_blob(key).await?, &key.relative())?;
+        (version, tag) = (delta.header().from_version, delta.header().from_tag);
+        chain.push(delta);
+    }
+    let snapshot = ReadState::from_bytes(
+        store.get_blob(&snapshot_key).await?,
+        &snapshot_key.relative(),
+    )?;
+    state.load_snapshot(&snapshot)?;
+    for delta in chain.iter().rev() {
+        state.apply_delta(delta)?;
+    }
+    Ok(u32::try_from(chain.len()).unwrap_or(u32::MAX))
+}
+
+struct ProducerInner {
+    state: WriteState,
+    announced: Option<(Announcement, AnnouncementVersion)>,
+    since_snapshot: u32,
+}
+
+/// Publishes versions of a dataset to a [`BlobStore`]. Cycles on one producer are serialised.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> hollow::Result<()> {
+/// use hollow::{BlobStore, CycleOutcome, Producer};
+/// use hollow_movies::movies_capnp::movie;
+///
+/// let producer = Producer::builder(BlobStore::memory(), "movies").register::<movie::Owned>().build().await?;
+/// let outcome = producer
+///     .run_cycle(|cycle| {
+///         let mut message = capnp::message::Builder::new_default();
+///         let mut m = message.init_root::<movie::Builder>();
+///         m.set_id(1);
+///         m.set_title("One");
+///         cycle.add::<movie::Owned>(m.into_reader())
+///     })
+///     .await?;
+/// assert!(matches!(outcome, CycleOutcome::Published(ref r) if r.version == 1));
+/// # Ok(()) }
+/// ```
+pub struct Producer {
+    store: BlobStore,
+    snapshot_every: u32,
+    validators: Vec<Arc<dyn Validator>>,
+    inner: tokio::sync::Mutex<ProducerInner>,
+}
+
+/// What a cycle did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CycleOutcome {
+    /// A new version was announced.
+    Published(CycleReport),
+    /// Nothing changed: no blob, no announcement.
+    Unchanged {
+        /// The current (announced) version.
+        version: u64,
+    },
+}
+
+/// The report of a published cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CycleReport {
+    /// The announced version.
+    pub version: u64,
+    /// Its tag.
+    pub tag: u64,
+    /// Per type: name and counts.
+    pub types: Vec<(String, TypeChangeCounts)>,
+    /// Bytes of the snapshot, if one was written.
+    pub snapshot_bytes: Option<u64>,
+    /// Bytes of the delta, if one was written.
+    pub delta_bytes: Option<u64>,
+    /// Bytes of the reverse delta, if one was written.
+    pub reverse_delta_bytes: Option<u64>,
+    /// Stage timings.
+    pub timings: CycleTimings,
+}
+
+/// How long each stage of a cycle took.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CycleTimings {
+    /// The caller adding records and change detection.
+    pub populate: Duration,
+    /// Validators.
+    pub validate: Duration,
+    /// Writing the blobs in memory.
+    pub encode: Duration,
+    /// The integrity check.
+    pub verify: Duration,
+    /// Writing the blobs to the store.
+    pub publish: Duration,
+    /// The compare-and-swap of the announcement.
+    pub announce: Duration,
+}
+
+fn new_tag() -> u64 {
+    use std::hash::BuildHasher;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // RandomState is seeded from the OS per process: tags differ across producers.
+    std::collections::hash_map::RandomState::new().hash_one((nanos, n, std::process::id())) | 1
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Producer {
+    /// Starts a producer for dataset `dataset` in `store`.
+    pub fn builder(store: BlobStore, dataset: &str) -> ProducerBuilder {
+        ProducerBuilder {
+            store,
+            state: WriteState::builder(dataset),
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY,
+            validators: Vec::new(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    /// The announced version, if any.
+    pub async fn version(&self) -> Option<u64> {
+        self.inner
+            .lock()
+            .await
+            .announced
+            .as_ref()
+            .map(|(a, _)| a.version)
+    }
+
+    /// Runs a full-population cycle: `populate` adds every record of the new version; records
+    /// of keyed types it does not add are deleted.
+    pub async fn run_cycle(
+        &self,
+        populate: impl FnOnce(&mut Cycle<'_>) -> Result<()>,
+    ) -> Result<CycleOutcome> {
+        let mut inner = self.inner.lock().await;
+        let started = Instant::now();
+        let changes = {
+            let _span = info_span!("populate").entered();
+            let mut cycle = Cycle::new(&mut inner.state);
+            populate(&mut cycle)?;
+            cycle.finish()
+        };
+        self.finish_cycle(&mut inner, changes, started).await
+    }
+
+    /// Runs an incremental cycle: `change` upserts and deletes records by primary key; every
+    /// other record stays. Costs O(changes).
+    pub async fn run_incremental(
+        &self,
+        change: impl FnOnce(&mut Incremental<'_>) -> Result<()>,
+    ) -> Result<CycleOutcome> {
+        let mut inner = self.inner.lock().await;
+        let started = Instant::now();
+        let changes = {
+            let _span = info_span!("populate").entered();
+            let mut inc = Incremental::new(&mut inner.state);
+            change(&mut inc)?;
+            inc.finish()
+        };
+        self.finish_cycle(&mut inner, changes, started).await
+    }
+
+    async fn finish_cycle(
+        &self,
+        inner: &mut ProducerInner,
+        changes: Vec<crate::write::TypeChanges>,
+        started: Instant,
+    ) -> Result<CycleOutcome> {
+        let applied = inner.state.apply_changes(changes);
+        let populate = started.elapsed();
+        if applied.is_empty()
+            && let Some((a, _)) = &inner.announced
+        {
+            info!(version = a.version, "cycle unchanged: nothing published");
+            return Ok(CycleOutcome::Unchanged { version: a.version });
+        }
+        match self.publish(inner, &applied, populate).await {
+            Ok(report) => Ok(CycleOutcome::Published(report)),
+            Err(e) => {
+                warn!(error = %e, "cycle failed: rolled back to the announced version");
+                inner.state.undo(applied);
+                Err(e)
+            }
+        }
+    }
+
+    async fn publish(
+        &self,
+        inner: &mut ProducerInner,
+        applied: &crate::write::Applied,
+        populate: Duration,
+    ) -> Result<CycleReport> {
+        let mut timings = CycleTimings {
+            populate,
+            ..CycleTimings::default()
+        };
+        let prev = inner.announced.as_ref().map(|(a, _)| SnapshotInfo {
+            version: a.version,
+            tag: a.tag,
+        });
+        let version = prev.map_or(1, |p| p.version + 1);
+        let to = SnapshotInfo {
+            version,
+            tag: new_tag(),
+        };
+        let counts = applied.counts();
+        let names: Vec<String> = inner.state.type_names().map(str::to_string).collect();
+
+        let t = Instant::now();
+        let input = ValidationInput {
+            version,
+            types: names
+                .iter()
+                .zip(&counts)
+                .enumerate()
+                .map(|(i, (name, c))| TypeValidation {
+                    name: name.clone(),
+                    before: applied.types[i].before.map_or(0, |b| b.record_count),
+                    after: inner.state.target(i).record_count,
+                    changes: *c,
+                })
+                .collect(),
+        };
+        for v in &self.validators {
+            v.validate(&input).map_err(|reason| Error::Validation {
+                validator: v.name().to_string(),
+                reason,
+            })?;
+        }
+        timings.validate = t.elapsed();
+
+        let t = Instant::now();
+        let write_snapshot = prev.is_none() || inner.since_snapshot + 1 >= self.snapshot_every;
+        let snapshot = if write_snapshot {
+            Some(inner.state.write_snapshot(&to)?)
+        } else {
+            None
+        };
+        let deltas = match prev {
+            Some(from) => Some(inner.state.write_deltas(applied, from, to)?),
+            None => None,
+        };
+        timings.encode = t.elapsed();
+
+        let t = Instant::now();
+        if let Some((delta, reverse)) = &deltas {
+            inner.state.verify_deltas(applied, delta, reverse)?;
+        }
+        timings.verify = t.elapsed();
+
+        let t = Instant::now();
+        let snapshot_key = snapshot.as_ref().map(|_| BlobKey::Snapshot {
+            version,
+            tag: to.tag,
+        });
+        let (delta_key, reverse_key) = match prev {
+            Some(from) => (
+                Some(BlobKey::Delta {
+                    from: from.version,
+                    to: version,
+                    tag: to.tag,
+                }),
+                Some(BlobKey::ReverseDelta {
+                    from: version,
+                    to: from.version,
+                    tag: to.tag,
+                }),
+            ),
+            None => (None, None),
+        };
+        let blobs: Vec<(BlobKey, &BlobBytes)> = snapshot_key
+            .iter()
+            .copied()
+            .zip(snapshot.iter())
+            .chain(delta_key.iter().copied().zip(deltas.iter().map(|d| &d.0)))
+            .chain(reverse_key.iter().copied().zip(deltas.iter().map(|d| &d.1)))
+            .collect();
+        for (key, bytes) in &blobs {
+            let _span = info_span!("publish", key = %key.relative(), bytes = bytes.len()).entered();
+            self.store.put_blob(key, bytes).await?;
+        }
+        timings.publish = t.elapsed();
+
+        let t = Instant::now();
+        let announcement = Announcement {
+            dataset: inner.state.dataset().to_string(),
+            version,
+            tag: to.tag,
+            schema_fingerprint: inner.state.schema().fingerprint(),
+            published_at_millis: now_millis(),
+            previous: prev.map(|p| (p.version, p.tag)),
+            snapshot: snapshot_key,
+            delta: delta_key,
+            reverse_delta: reverse_key,
+            latest_snapshot: snapshot_key.or_else(|| {
+                inner
+                    .announced
+                    .as_ref()
+                    .and_then(|(a, _)| a.latest_snapshot)
+            }),
+        };
+        let expected = inner.announced.as_ref().map(|(_, token)| token);
+        let token = self.store.announce(expected, &announcement).await?;
+        timings.announce = t.elapsed();
+
+        inner.state.set_current(Some(to));
+        inner.since_snapshot = if write_snapshot {
+            0
+        } else {
+            inner.since_snapshot + 1
+        };
+        inner.announced = Some((announcement, token));
+        info!(version, "announced");
+        Ok(CycleReport {
+            version,
+            tag: to.tag,
+            types: names.into_iter().zip(counts).collect(),
+            snapshot_bytes: snapshot.as_ref().map(|b| b.len() as u64),
+            delta_bytes: deltas.as_ref().map(|d| d.0.len() as u64),
+            reverse_delta_bytes: deltas.as_ref().map(|d| d.1.len() as u64),
+            timings,
+        })
+    }
+}

@@ -1,0 +1,617 @@
+//! The producer: cycles with identity, deltas and reverse deltas checked by the reference
+//! applier, validation and rollback, store failures, racing producers, restore.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hollow::{
+    BlobKey, BlobStore, CycleOutcome, Error, MaxChangeRatio, MinRecordCount, Producer, ReadDelta,
+    ReadState, WriteState,
+};
+use hollow_movies::Dataset;
+use hollow_movies::movies_capnp::{actor, movie};
+
+fn movies_producer(store: BlobStore) -> hollow::ProducerBuilder {
+    Producer::builder(store, "movies")
+        .register::<movie::Owned>()
+        .register::<actor::Owned>()
+}
+
+/// Adds cycle `c` of the movies dataset.
+fn populate(data: Dataset, c: u64) -> impl FnOnce(&mut hollow::Cycle<'_>) -> hollow::Result<()> {
+    move |cycle| {
+        let mut message = capnp::message::Builder::new_default();
+        for a in data.actors(c) {
+            a.build(message.init_root::<actor::Builder>());
+            cycle.add::<actor::Owned>(message.get_root_as_reader().expect("reader"))?;
+        }
+        for m in data.movies(c) {
+            m.build(message.init_root::<movie::Builder>());
+            cycle.add::<movie::Owned>(message.get_root_as_reader().expect("reader"))?;
+        }
+        Ok(())
+    }
+}
+
+fn published(outcome: CycleOutcome) -> hollow::CycleReport {
+    match outcome {
+        CycleOutcome::Published(r) => r,
+        other => panic!("expected a published cycle, got {other:?}"),
+    }
+}
+
+/// Every record of every type with its ordinal, as JSON: the whole observable state.
+fn dump(state: &ReadState) -> Vec<(String, u32, serde_json::Value)> {
+    let mut out = Vec::new();
+    for t in state.types() {
+        for (o, r) in state.dyn_table(&t.name).expect("type").iter() {
+            out.push((t.name.clone(), o, r.to_json().expect("json")));
+        }
+    }
+    out
+}
+
+async fn snapshot_of(store: &BlobStore, version: u64) -> ReadState {
+    let key = store
+        .list_blobs()
+        .await
+        .expect("list")
+        .into_iter()
+        .find(|k| matches!(k, BlobKey::Snapshot { version: v, .. } if *v == version))
+        .expect("snapshot of the version");
+    ReadState::from_bytes(store.get_blob(&key).await.expect("get"), &key.relative()).expect("open")
+}
+
+async fn announced_blob(
+    store: &BlobStore,
+    which: fn(&hollow::Announcement) -> Option<BlobKey>,
+) -> ReadDelta {
+    let (a, _) = store
+        .announcement()
+        .await
+        .expect("read")
+        .expect("announced");
+    let key = which(&a).expect("blob named by the announcement");
+    ReadDelta::from_bytes(store.get_blob(&key).await.expect("get"), &key.relative()).expect("parse")
+}
+
+/// Loads `snapshot` into a fresh movies write state, applies `delta`, and re-encodes.
+fn apply(snapshot: &ReadState, delta: &ReadDelta) -> hollow::Result<ReadState> {
+    let mut state = WriteState::builder("movies")
+        .register::<movie::Owned>()
+        .register::<actor::Owned>()
+        .build()?;
+    state.load_snapshot(snapshot)?;
+    state.apply_delta(delta)?;
+    let current = state.current().expect("versioned");
+    ReadState::from_bytes(state.write_snapshot(&current)?, "<applied>")
+}
+
+#[tokio::test]
+async fn movies_cycles_publish_deltas_that_the_reference_applier_checks() {
+    let store = BlobStore::memory();
+    let producer = movies_producer(store.clone())
+        .snapshot_every(1)
+        .build()
+        .await
+        .expect("producer");
+    let data = Dataset::new(600);
+    let first = published(
+        producer
+            .run_cycle(populate(data, 0))
+            .await
+            .expect("cycle 0"),
+    );
+    assert_eq!(first.version, 1);
+    assert!(first.snapshot_bytes.is_some() && first.delta_bytes.is_none());
+    let v1 = snapshot_of(&store, 1).await;
+    let keep_id = 100_000u64 + 3;
+    let ordinal_before = v1
+        .table::<movie::Owned>()
+        .expect("t")
+        .ordinal_of_key(&[keep_id.into()])
+        .expect("k");
+
+    for c in 1..=5u64 {
+        let report = published(producer.run_cycle(populate(data, c)).await.expect("cycle"));
+        assert_eq!(report.version, c + 1);
+        let movies = &report
+            .types
+            .iter()
+            .find(|(n, _)| n == "Movie")
+            .expect("Movie")
+            .1;
+        assert!(
+            movies.added + movies.updated + movies.removed > 0,
+            "cycle {c} changes movies: {movies:?}"
+        );
+        let prev = snapshot_of(&store, c).await;
+        let next = snapshot_of(&store, c + 1).await;
+        // Forward: previous snapshot + delta == next snapshot, record for record, ordinal for ordinal.
+        let delta = announced_blob(&store, |a| a.delta).await;
+        assert_eq!(
+            dump(&apply(&prev, &delta).expect("apply delta")),
+            dump(&next),
+            "cycle {c} forward"
+        );
+        // Backward: next snapshot + reverse delta == previous snapshot.
+        let reverse = announced_blob(&store, |a| a.reverse_delta).await;
+        assert_eq!(
+            dump(&apply(&next, &reverse).expect("apply reverse")),
+            dump(&prev),
+            "cycle {c} backward"
+        );
+        // A delta applied to the wrong state is refused.
+        assert!(matches!(
+            apply(&next, &delta),
+            Err(Error::WrongState { .. })
+        ));
+        // Every record of the generator is there.
+        let expected: Vec<u64> = data.movies(c).map(|m| m.id).collect();
+        let got: Vec<u64> = next
+            .table::<movie::Owned>()
+            .expect("t")
+            .iter()
+            .map(|(_, m)| m.get_id())
+            .collect();
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, expected);
+    }
+    // An unchanged movie kept its ordinal through five cycles of adds, updates and removals.
+    let last = snapshot_of(&store, 6).await;
+    let movies = last.table::<movie::Owned>().expect("t");
+    if let Some(o) = movies.ordinal_of_key(&[keep_id.into()]).expect("lookup") {
+        assert_eq!(Some(o), ordinal_before);
+    }
+    // Identical cycle: nothing published.
+    assert_eq!(
+        producer.run_cycle(populate(data, 5)).await.expect("same"),
+        CycleOutcome::Unchanged { version: 6 }
+    );
+    assert_eq!(store.list_blobs().await.expect("list").len(), 6 + 5 + 5);
+}
+
+#[tokio::test]
+async fn empty_dataset_and_errors_that_publish_nothing() {
+    let store = BlobStore::memory();
+    let producer = movies_producer(store.clone())
+        .build()
+        .await
+        .expect("producer");
+    let r = published(producer.run_cycle(|_| Ok(())).await.expect("empty cycle"));
+    assert_eq!(r.version, 1);
+    assert_eq!(
+        producer.run_cycle(|_| Ok(())).await.expect("again"),
+        CycleOutcome::Unchanged { version: 1 }
+    );
+
+    // A duplicate key fails the cycle, naming the type and key; nothing is published.
+    let dup = producer
+        .run_cycle(|cycle| {
+            let mut message = capnp::message::Builder::new_default();
+            for _ in 0..2 {
+                let mut m = message.init_root::<movie::Builder>();
+                m.set_id(42);
+                cycle.add::<movie::Owned>(message.get_root_as_reader()?)?;
+            }
+            Ok(())
+        })
+        .await;
+    match dup {
+        Err(Error::DuplicateKey { type_name, key }) => {
+            assert_eq!((type_name.as_str(), key.as_str()), ("Movie", "42"))
+        }
+        other => panic!("expected DuplicateKey, got {other:?}"),
+    }
+    assert_eq!(producer.version().await, Some(1));
+    assert_eq!(
+        store
+            .announcement()
+            .await
+            .expect("read")
+            .expect("announced")
+            .0
+            .version,
+        1
+    );
+    // The next cycle is fine.
+    let data = Dataset::new(50);
+    assert_eq!(
+        published(producer.run_cycle(populate(data, 0)).await.expect("cycle")).version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn validators_roll_back_and_the_next_cycle_is_correct() {
+    let store = BlobStore::memory();
+    let producer = movies_producer(store.clone())
+        .snapshot_every(1)
+        .validator(MaxChangeRatio {
+            type_name: Some("Movie".into()),
+            max_ratio: 0.2,
+        })
+        .validator(MinRecordCount {
+            type_name: "Movie".into(),
+            min: 10,
+        })
+        .build()
+        .await
+        .expect("producer");
+    let data = Dataset::new(200);
+    published(
+        producer
+            .run_cycle(populate(data, 0))
+            .await
+            .expect("cycle 0"),
+    );
+    // Dropping every movie breaks both rules: refused, rolled back.
+    let refused = producer
+        .run_cycle(|cycle| populate(Dataset::new(4), 0)(cycle))
+        .await;
+    assert!(
+        matches!(refused, Err(Error::Validation { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(producer.version().await, Some(1));
+    // The next cycle's delta starts from the announced state.
+    published(
+        producer
+            .run_cycle(populate(data, 1))
+            .await
+            .expect("cycle 1"),
+    );
+    let delta = announced_blob(&store, |a| a.delta).await;
+    let v1 = snapshot_of(&store, 1).await;
+    assert_eq!(
+        dump(&apply(&v1, &delta).expect("apply")),
+        dump(&snapshot_of(&store, 2).await)
+    );
+}
+
+#[tokio::test]
+async fn incremental_cycles_upsert_and_delete_by_key() {
+    let store = BlobStore::memory();
+    let producer = movies_producer(store.clone())
+        .snapshot_every(1)
+        .build()
+        .await
+        .expect("producer");
+    let data = Dataset::new(100);
+    published(
+        producer
+            .run_cycle(populate(data, 0))
+            .await
+            .expect("cycle 0"),
+    );
+    let report = published(
+        producer
+            .run_incremental(|inc| {
+                let mut message = capnp::message::Builder::new_default();
+                let mut m = message.init_root::<movie::Builder>();
+                m.set_id(100_005);
+                m.set_title("Renamed");
+                inc.upsert::<movie::Owned>(message.get_root_as_reader()?)?;
+                let mut m = message.init_root::<movie::Builder>();
+                m.set_id(7);
+                m.set_title("Brand new");
+                inc.upsert::<movie::Owned>(message.get_root_as_reader()?)?;
+                assert!(inc.delete::<movie::Owned>(100_010u64)?);
+                assert!(!inc.delete::<movie::Owned>(1u64)?, "absent key");
+                Ok(())
+            })
+            .await
+            .expect("incremental"),
+    );
+    let movies = report
+        .types
+        .iter()
+        .find(|(n, _)| n == "Movie")
+        .expect("Movie")
+        .1;
+    assert_eq!((movies.added, movies.updated, movies.removed), (1, 1, 1));
+    let v2 = snapshot_of(&store, 2).await;
+    let t = v2.table::<movie::Owned>().expect("t");
+    assert_eq!(t.len(), 100);
+    let title = |id: u64| {
+        t.get_by_key(id)
+            .expect("lookup")
+            .map(|m| m.get_title().expect("t").to_str().expect("s").to_string())
+    };
+    assert_eq!(title(100_005).as_deref(), Some("Renamed"));
+    assert_eq!(title(7).as_deref(), Some("Brand new"));
+    assert_eq!(title(100_010), None);
+    assert!(title(100_011).is_some());
+    let delta = announced_blob(&store, |a| a.delta).await;
+    assert_eq!(
+        dump(&apply(&snapshot_of(&store, 1).await, &delta).expect("apply")),
+        dump(&v2)
+    );
+}
+
+#[tokio::test]
+async fn two_producers_race_and_exactly_one_wins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let first = movies_producer(store.clone()).build().await.expect("a");
+    published(
+        first
+            .run_cycle(populate(Dataset::new(50), 0))
+            .await
+            .expect("v1"),
+    );
+    let a = movies_producer(BlobStore::local(dir.path()).expect("store"))
+        .build()
+        .await
+        .expect("a");
+    let b = movies_producer(BlobStore::local(dir.path()).expect("store"))
+        .build()
+        .await
+        .expect("b");
+    let (ra, rb) = tokio::join!(
+        a.run_cycle(populate(Dataset::new(60), 0)),
+        b.run_cycle(populate(Dataset::new(70), 0))
+    );
+    let wins = [&ra, &rb]
+        .iter()
+        .filter(|r| matches!(r, Ok(CycleOutcome::Published(_))))
+        .count();
+    let conflicts = [&ra, &rb]
+        .iter()
+        .filter(|r| matches!(r, Err(Error::Conflict { .. })))
+        .count();
+    assert_eq!((wins, conflicts), (1, 1), "{ra:?} / {rb:?}");
+    assert_eq!(
+        store
+            .announcement()
+            .await
+            .expect("read")
+            .expect("announced")
+            .0
+            .version,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_restored_producer_continues_the_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = Dataset::new(300);
+    {
+        let producer = movies_producer(BlobStore::local(dir.path()).expect("store"))
+            .snapshot_every(3)
+            .build()
+            .await
+            .expect("p");
+        for c in 0..4 {
+            published(producer.run_cycle(populate(data, c)).await.expect("cycle"));
+        }
+    }
+    // A new process: restore from snapshot 4 (cadence 3: versions 1 and 4) … or 1 + deltas.
+    let store = BlobStore::local(dir.path()).expect("store");
+    let producer = movies_producer(store.clone())
+        .snapshot_every(100)
+        .build()
+        .await
+        .expect("restored");
+    assert_eq!(producer.version().await, Some(4));
+    assert_eq!(
+        producer
+            .run_cycle(populate(data, 3))
+            .await
+            .expect("same data"),
+        CycleOutcome::Unchanged { version: 4 }
+    );
+    published(
+        producer
+            .run_cycle(populate(data, 4))
+            .await
+            .expect("cycle 4"),
+    );
+    // Its first delta applies to version 4 (rebuilt by the reference applier from the chain).
+    let mut state = WriteState::builder("movies")
+        .register::<movie::Owned>()
+        .register::<actor::Owned>()
+        .build()
+        .expect("s");
+    let keys = store.list_blobs().await.expect("list");
+    let snap = keys
+        .iter()
+        .find(|k| matches!(k, BlobKey::Snapshot { version: 4, .. }))
+        .expect("snapshot 4");
+    state
+        .load_snapshot(
+            &ReadState::from_bytes(store.get_blob(snap).await.expect("get"), "s4").expect("open"),
+        )
+        .expect("load");
+    let delta = announced_blob(&store, |a| a.delta).await;
+    state
+        .apply_delta(&delta)
+        .expect("the restored producer's first delta applies");
+    let expected: Vec<u64> = data.movies(4).map(|m| m.id).collect();
+    assert_eq!(
+        state.record_count("Movie"),
+        Some(u32::try_from(expected.len()).expect("fits"))
+    );
+}
+
+/// An object store that fails its N-th call (counting every call); `fail_at` can be moved.
+#[derive(Debug)]
+struct FailNth {
+    inner: object_store::memory::InMemory,
+    calls: AtomicUsize,
+    fail_at: AtomicUsize,
+}
+
+impl FailNth {
+    fn new() -> Self {
+        Self {
+            inner: object_store::memory::InMemory::new(),
+            calls: AtomicUsize::new(0),
+            fail_at: AtomicUsize::new(usize::MAX),
+        }
+    }
+
+    fn check(&self) -> object_store::Result<()> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at.load(Ordering::SeqCst) {
+            return Err(object_store::Error::Generic {
+                store: "FailNth",
+                source: "injected failure".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for FailNth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FailNth")
+    }
+}
+#[async_trait::async_trait]
+impl object_store::ObjectStore for FailNth {
+    async fn put_opts(
+        &self,
+        location: &object_store::path::Path,
+        payload: object_store::PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        self.check()?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &object_store::path::Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.check()?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &object_store::path::Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        self.check()?;
+        self.inner.get_opts(location, options).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures_util::stream::BoxStream<
+            'static,
+            object_store::Result<object_store::path::Path>,
+        >,
+    ) -> futures_util::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>
+    {
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> futures_util::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+    {
+        if let Err(e) = self.check() {
+            return Box::pin(futures_util::stream::once(async move { Err(e) }));
+        }
+        self.inner.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&object_store::path::Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.check()?;
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &object_store::path::Path,
+        to: &object_store::path::Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.check()?;
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test]
+async fn a_store_failure_on_any_call_of_a_publish_announces_nothing() {
+    let data = Dataset::new(80);
+    // Count the store calls of one publish, then fail each of them in turn.
+    let calls_of_publish = {
+        let store = Arc::new(FailNth::new());
+        let producer = movies_producer(BlobStore::new(store.clone(), "ds"))
+            .build()
+            .await
+            .expect("p");
+        published(producer.run_cycle(populate(data, 0)).await.expect("v1"));
+        let before = store.calls.load(Ordering::SeqCst);
+        published(producer.run_cycle(populate(data, 1)).await.expect("v2"));
+        store.calls.load(Ordering::SeqCst) - before
+    };
+    assert!(
+        calls_of_publish >= 3,
+        "delta, reverse delta, announcement: {calls_of_publish}"
+    );
+    for n in 1..=calls_of_publish {
+        let store = Arc::new(FailNth::new());
+        let blob_store = BlobStore::new(store.clone(), "ds");
+        let producer = movies_producer(blob_store.clone())
+            .snapshot_every(1)
+            .build()
+            .await
+            .expect("p");
+        published(producer.run_cycle(populate(data, 0)).await.expect("v1"));
+        store
+            .fail_at
+            .store(store.calls.load(Ordering::SeqCst) + n, Ordering::SeqCst);
+        let failed = producer.run_cycle(populate(data, 1)).await;
+        assert!(
+            matches!(failed, Err(Error::Store { .. })),
+            "call {n}: {failed:?}"
+        );
+        assert_eq!(
+            blob_store
+                .announcement()
+                .await
+                .expect("read")
+                .expect("announced")
+                .0
+                .version,
+            1,
+            "call {n}"
+        );
+        assert_eq!(producer.version().await, Some(1));
+        // The producer stays usable: the retry publishes version 2 with a correct delta.
+        let report = published(producer.run_cycle(populate(data, 1)).await.expect("retry"));
+        assert_eq!(report.version, 2);
+        let delta = announced_blob(&blob_store, |a| a.delta).await;
+        let v1 = snapshot_of(&blob_store, 1).await;
+        let (a, _) = blob_store
+            .announcement()
+            .await
+            .expect("read")
+            .expect("announced");
+        let v2 = ReadState::from_bytes(
+            blob_store
+                .get_blob(&a.snapshot.expect("snapshot"))
+                .await
+                .expect("get"),
+            "v2",
+        )
+        .expect("open");
+        assert_eq!(
+            dump(&apply(&v1, &delta).expect("apply")),
+            dump(&v2),
+            "call {n}"
+        );
+    }
+}
