@@ -1,12 +1,13 @@
-//! `hollow demo`: the README's main job. Generates the movies dataset in-process, writes a
-//! snapshot into a local directory, reads it back through a memory mapping and reports.
+//! `hollow demo`: the README's main job. A producer publishes several cycles of the movies
+//! dataset (generated in-process) into a local directory; then the newest snapshot is mapped
+//! back and read. Counts, bytes and timings are printed along the way.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use hollow::{ReadState, SnapshotInfo, WriteOptions, WriteState};
+use hollow::{BlobStore, CycleOutcome, Producer, ReadState, WriteOptions};
 use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -17,12 +18,16 @@ pub struct DemoArgs {
     /// Movies in the dataset (actors are a quarter of that).
     #[arg(long, default_value_t = 100_000)]
     movies: u64,
-    /// Cycle of the dataset to write (0 is the initial catalog).
-    #[arg(long, default_value_t = 0)]
-    cycle: u64,
-    /// Directory to write the snapshot into.
+    /// Cycles to produce (each later cycle updates ~1%, removes ~0.5%, adds ~0.5% of movies).
+    #[arg(long, default_value_t = 4)]
+    cycles: u64,
+    /// Directory of the dataset (a local store). An existing dataset there is restored and
+    /// continued.
     #[arg(long, default_value = "hollow-data/demo")]
     dir: PathBuf,
+    /// Write a snapshot every N cycles (deltas in between).
+    #[arg(long, default_value_t = 4)]
+    snapshot_every: u32,
     /// Write without pointer-aliasing dedup (to compare sizes).
     #[arg(long)]
     no_dedup: bool,
@@ -49,95 +54,139 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Writes `bytes` to `path` atomically (temporary file, then rename).
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
-
 /// Runs the demo, printing the report to `out`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(run_async(args, out))
+}
+
+async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
+    let store = BlobStore::local(&args.dir)?;
     let data = Dataset::new(args.movies);
-    writeln!(
-        out,
-        "hollow demo: {} movies + {} actors (cycle {})",
-        args.movies,
-        data.actor_count(),
-        args.cycle
-    )?;
-
-    // Produce: records -> write state -> snapshot blob.
     let started = Instant::now();
-    let mut state = WriteState::builder("movies")
+    let producer = Producer::builder(store.clone(), "movies")
         .register::<movie::Owned>()
         .register::<actor::Owned>()
         .options(WriteOptions {
             dedup: !args.no_dedup,
             ..WriteOptions::default()
         })
+        .snapshot_every(args.snapshot_every)
         .header_tag("source", "hollow demo")
-        .build()?;
-    let bar = progress(args.movies + data.actor_count(), "encoding");
-    let mut message = capnp::message::Builder::new_default();
-    let mut added = 0u64;
-    let mut tick = |bar: &ProgressBar| {
-        added += 1;
-        if added.is_multiple_of(4096) {
-            bar.set_position(added);
-        }
-    };
-    for a in data.actors(args.cycle) {
-        a.build(message.init_root::<actor::Builder>());
-        state.add::<actor::Owned>(message.get_root_as_reader()?)?;
-        tick(&bar);
-    }
-    for m in data.movies(args.cycle) {
-        m.build(message.init_root::<movie::Builder>());
-        state.add::<movie::Owned>(message.get_root_as_reader()?)?;
-        tick(&bar);
-    }
-    bar.finish_and_clear();
-    let populated = started.elapsed();
-    let blob = state.write_snapshot(&SnapshotInfo {
-        version: args.cycle + 1,
-        tag: 0x5eed ^ args.cycle,
-    })?;
-    let written = started.elapsed();
-    let path = args
-        .dir
-        .join(format!("snapshot-{:08}.blob", args.cycle + 1));
-    write_atomically(&path, blob.as_slice())?;
-    let compressed = zstd::bulk::compress(blob.as_slice(), 3)
-        .context("compressing with zstd")?
-        .len();
-    writeln!(out, "wrote {}", path.display())?;
+        .build()
+        .await?;
+    let first_cycle = producer.version().await.unwrap_or(0);
     writeln!(
         out,
-        "  populate {}  write snapshot {}  blob {} raw, {} zstd-3",
-        ms(populated),
-        ms(written - populated),
-        mib(blob.len() as u64),
-        mib(compressed as u64)
+        "hollow demo: {} movies + {} actors into {}",
+        args.movies,
+        data.actor_count(),
+        args.dir.display()
     )?;
-    drop(blob);
-    drop(state);
+    if first_cycle > 0 {
+        writeln!(
+            out,
+            "  restored the producer at version {first_cycle} in {}",
+            ms(started.elapsed())
+        )?;
+    }
 
-    // Consume: map, verify what a lookup touches, look up.
+    for cycle in first_cycle..first_cycle + args.cycles {
+        let bar = progress(args.movies + data.actor_count(), &format!("cycle {cycle}"));
+        let started = Instant::now();
+        let outcome = producer
+            .run_cycle(|c| {
+                let mut message = capnp::message::Builder::new_default();
+                let mut added = 0u64;
+                for a in data.actors(cycle) {
+                    a.build(message.init_root::<actor::Builder>());
+                    c.add::<actor::Owned>(message.get_root_as_reader()?)?;
+                    added += 1;
+                }
+                for m in data.movies(cycle) {
+                    m.build(message.init_root::<movie::Builder>());
+                    c.add::<movie::Owned>(message.get_root_as_reader()?)?;
+                    added += 1;
+                    if added.is_multiple_of(8192) {
+                        bar.set_position(added);
+                    }
+                }
+                Ok(())
+            })
+            .await?;
+        bar.finish_and_clear();
+        let total = started.elapsed();
+        match outcome {
+            CycleOutcome::Unchanged { version } => {
+                writeln!(out, "cycle {cycle}: unchanged (version {version})")?
+            }
+            CycleOutcome::Published(r) => {
+                let changes: Vec<String> = r
+                    .types
+                    .iter()
+                    .map(|(name, c)| format!("{name} +{} ~{} -{}", c.added, c.updated, c.removed))
+                    .collect();
+                writeln!(
+                    out,
+                    "cycle {cycle}: version {} in {} ({})",
+                    r.version,
+                    ms(total),
+                    changes.join(", ")
+                )?;
+                let mut blobs = Vec::new();
+                if let Some(b) = r.snapshot_bytes {
+                    blobs.push(format!("snapshot {}", mib(b)));
+                }
+                if let Some(b) = r.delta_bytes {
+                    blobs.push(format!("delta {}", mib(b)));
+                }
+                if let Some(b) = r.reverse_delta_bytes {
+                    blobs.push(format!("reverse delta {}", mib(b)));
+                }
+                let t = r.timings;
+                writeln!(
+                    out,
+                    "  {}; populate {}, encode {}, verify {}, publish {}, announce {}",
+                    blobs.join(", "),
+                    ms(t.populate),
+                    ms(t.encode),
+                    ms(t.verify),
+                    ms(t.publish),
+                    ms(t.announce)
+                )?;
+            }
+        }
+    }
+
+    // Read: map the newest snapshot in place.
+    let (announcement, _) = store
+        .announcement()
+        .await?
+        .context("nothing was announced")?;
+    let snapshot = announcement
+        .latest_snapshot
+        .context("the announcement names no snapshot")?;
+    let path = args.dir.join(snapshot.relative());
     let started = Instant::now();
     let read = ReadState::open(&path)?;
     let movies = read.table::<movie::Owned>()?;
-    let first_id = 100_000u64;
-    let first = movies.get_by_key(first_id)?;
+    let first = movies.get_by_key(100_000u64)?;
     let to_first_lookup = started.elapsed();
-    writeln!(out, "opened {} (memory-mapped)", path.display())?;
     writeln!(
         out,
-        "  open to first primary-key lookup {} (verifies the Movie sections)",
+        "announced version {}; newest snapshot {}",
+        announcement.version,
+        snapshot.relative()
+    )?;
+    writeln!(
+        out,
+        "  open (memory-mapped) to first primary-key lookup {} (verifies the Movie sections)",
         ms(to_first_lookup)
     )?;
     for t in read.types() {
@@ -154,12 +203,11 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     if let Some(m) = first {
         writeln!(
             out,
-            "  movie {first_id}: {:?} ({})",
+            "  movie 100000: {:?} ({})",
             m.get_title()?.to_str()?,
             m.get_year()
         )?;
     }
-
     let started = Instant::now();
     let mut year_sum = 0u64;
     for (_, m) in movies.iter() {
@@ -174,12 +222,11 @@ pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         movies.len(),
         ms(scan)
     )?;
-
     let started = Instant::now();
     let mut found = 0u32;
     let lookups = 10_000u64;
     for i in 0..lookups {
-        let id = first_id + (i * 7919) % args.movies.max(1);
+        let id = 100_000 + (i * 7919) % args.movies.max(1);
         found += u32::from(movies.get_by_key(id)?.is_some());
     }
     #[allow(clippy::cast_precision_loss)]

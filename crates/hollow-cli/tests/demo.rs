@@ -7,48 +7,73 @@ fn hollow() -> Command {
 }
 
 #[test]
-fn demo_writes_a_snapshot_that_reads_back() {
+fn demo_publishes_cycles_that_read_back_and_continues_after_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = hollow()
-        .args(["demo", "--movies", "2000", "--dir"])
-        .arg(dir.path())
-        .output()
-        .expect("run hollow demo");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run = |cycles: &str| {
+        let out = hollow()
+            .args([
+                "demo",
+                "--movies",
+                "2000",
+                "--cycles",
+                cycles,
+                "--snapshot-every",
+                "2",
+                "--dir",
+            ])
+            .arg(dir.path())
+            .output()
+            .expect("run hollow demo");
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "demo failed: {}\n{}",
+            stdout,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let stdout = run("3");
     assert!(
-        out.status.success(),
-        "demo failed: {}\n{}",
-        stdout,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        stdout.contains("hollow demo: 2000 movies + 500 actors (cycle 0)"),
+        stdout.contains("hollow demo: 2000 movies + 500 actors"),
         "{stdout}"
     );
-    assert!(
-        stdout.contains("10000 primary-key lookups: 10000 found"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("cycle 0: version 1 in"), "{stdout}");
+    assert!(stdout.contains("cycle 2: version 3 in"), "{stdout}");
+    assert!(stdout.contains("delta"), "{stdout}");
+    assert!(stdout.contains("10000 primary-key lookups:"), "{stdout}");
     assert!(
         stdout.contains("movie 100000: \"The Paper River 0\""),
         "{stdout}"
     );
 
-    let blob = dir.path().join("snapshot-00000001.blob");
-    let state = hollow::ReadState::open(&blob).expect("the demo's snapshot opens");
+    // A second run restores the producer and continues the chain.
+    let stdout = run("1");
+    assert!(
+        stdout.contains("restored the producer at version 3"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("cycle 3: version 4 in"), "{stdout}");
+
+    // What it published reads back through the library.
+    let store = hollow::BlobStore::local(dir.path()).expect("store");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let (announcement, _) = runtime
+        .block_on(store.announcement())
+        .expect("read")
+        .expect("announced");
+    assert_eq!(announcement.version, 4);
+    let snapshot = announcement.latest_snapshot.expect("snapshot");
+    let state =
+        hollow::ReadState::open(dir.path().join(snapshot.relative())).expect("the snapshot opens");
     let counts: Vec<(String, u32)> = state
         .types()
         .into_iter()
         .map(|t| (t.name, t.record_count))
         .collect();
-    assert_eq!(
-        counts,
-        [("Movie".to_string(), 2000), ("Actor".to_string(), 500)]
-    );
-    assert!(
-        !dir.path().join("snapshot-00000001.tmp").exists(),
-        "no temporary file left behind"
-    );
+    assert_eq!(counts[1], ("Actor".to_string(), 500));
 }
 
 #[test]
