@@ -31,6 +31,9 @@ pub struct DemoArgs {
     /// Write without pointer-aliasing dedup (to compare sizes).
     #[arg(long)]
     no_dedup: bool,
+    /// After the cycles, one incremental cycle that renames this many movies (0: none).
+    #[arg(long, default_value_t = 1000)]
+    upserts: u64,
 }
 
 fn ms(d: Duration) -> String {
@@ -161,6 +164,37 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
                     ms(t.announce)
                 )?;
             }
+        }
+    }
+
+    if args.upserts > 0 {
+        let started = Instant::now();
+        let last = first_cycle + args.cycles.saturating_sub(1);
+        let renamed: Vec<hollow_movies::Movie> = data
+            .movies(last)
+            .take(usize::try_from(args.upserts).unwrap_or(usize::MAX))
+            .collect();
+        let outcome = producer
+            .run_incremental(|inc| {
+                let mut message = capnp::message::Builder::new_default();
+                for m in &renamed {
+                    let mut m = m.clone();
+                    m.title = format!("{} (director's cut {})", m.title, first_cycle + args.cycles);
+                    m.build(message.init_root::<movie::Builder>());
+                    inc.upsert::<movie::Owned>(message.get_root_as_reader()?)?;
+                }
+                Ok(())
+            })
+            .await?;
+        if let CycleOutcome::Published(r) = outcome {
+            writeln!(
+                out,
+                "incremental: {} movies upserted, version {} in {} (delta {})",
+                renamed.len(),
+                r.version,
+                ms(started.elapsed()),
+                mib(r.delta_bytes.unwrap_or(0))
+            )?;
         }
     }
 

@@ -43,6 +43,10 @@ fn demo_publishes_cycles_that_read_back_and_continues_after_a_restart() {
     assert!(stdout.contains("delta"), "{stdout}");
     assert!(stdout.contains("10000 primary-key lookups:"), "{stdout}");
     assert!(
+        stdout.contains("incremental: 1000 movies upserted, version 4"),
+        "{stdout}"
+    );
+    assert!(
         stdout.contains("movie 100000: \"The Paper River 0\""),
         "{stdout}"
     );
@@ -64,7 +68,7 @@ fn demo_publishes_cycles_that_read_back_and_continues_after_a_restart() {
         .block_on(store.announcement())
         .expect("read")
         .expect("announced");
-    assert_eq!(announcement.version, 4);
+    assert_eq!(announcement.version, 6);
     let snapshot = announcement.latest_snapshot.expect("snapshot");
     let state =
         hollow::ReadState::open(dir.path().join(snapshot.relative())).expect("the snapshot opens");

@@ -240,11 +240,16 @@ impl WriteState {
                 applied.types.push(t);
                 continue;
             }
-            let holes: Vec<u32> = (0u32..)
-                .zip(&self.types[index].records)
-                .filter(|(_, r)| r.is_none())
-                .map(|(o, _)| o)
-                .collect();
+            // Ordinals that were already empty before this cycle (scanned only when needed).
+            let holes: Vec<u32> = if change.added.is_empty() {
+                Vec::new()
+            } else {
+                (0u32..)
+                    .zip(&self.types[index].records)
+                    .filter(|(_, r)| r.is_none())
+                    .map(|(o, _)| o)
+                    .collect()
+            };
             for o in change.removed {
                 if let Some(old) = self.remove_at(index, o) {
                     t.removed.push((o, old));
