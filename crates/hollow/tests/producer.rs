@@ -615,3 +615,124 @@ async fn a_store_failure_on_any_call_of_a_publish_announces_nothing() {
         );
     }
 }
+
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, unused, missing_docs)]
+#[rustfmt::skip]
+#[path = "generated/test_types_capnp.rs"]
+mod test_types_capnp;
+
+#[tokio::test]
+async fn composite_keys_keep_their_ordinals_across_updates() {
+    use test_types_capnp::place;
+    let store = BlobStore::memory();
+    let producer = Producer::builder(store.clone(), "places")
+        .register::<place::Owned>()
+        .snapshot_every(1)
+        .build()
+        .await
+        .expect("p");
+    let cycle = |names: &'static [(&'static str, u32, &'static str)]| {
+        move |c: &mut hollow::Cycle<'_>| {
+            let mut message = capnp::message::Builder::new_default();
+            for (country, code, name) in names {
+                let mut p = message.init_root::<place::Builder>();
+                p.set_country(*country);
+                p.set_code(*code);
+                p.set_name(*name);
+                c.add::<place::Owned>(message.get_root_as_reader()?)?;
+            }
+            Ok(())
+        }
+    };
+    published(
+        producer
+            .run_cycle(cycle(&[("US", 1, "a"), ("US", 2, "b"), ("FR", 1, "c")]))
+            .await
+            .expect("v1"),
+    );
+    let ordinals = |state: &ReadState| {
+        let t = state.table::<place::Owned>().expect("t");
+        ["US", "US", "FR"]
+            .iter()
+            .zip([1u32, 2, 1])
+            .map(|(c, n)| t.ordinal_of_key(&[(*c).into(), n.into()]).expect("lookup"))
+            .collect::<Vec<_>>()
+    };
+    let before = ordinals(&snapshot_of(&store, 1).await);
+    let report = published(
+        producer
+            .run_cycle(cycle(&[("FR", 1, "c2"), ("US", 2, "b"), ("US", 1, "a2")]))
+            .await
+            .expect("v2"),
+    );
+    assert_eq!(
+        report.types[0].1,
+        hollow::TypeChangeCounts {
+            added: 0,
+            updated: 2,
+            removed: 0
+        }
+    );
+    let after = snapshot_of(&store, 2).await;
+    assert_eq!(ordinals(&after), before, "updates keep ordinals");
+    let t = after.table::<place::Owned>().expect("t");
+    let fr = t
+        .get_by_key_values(&["FR".into(), 1u32.into()])
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(fr.get_name().expect("n").to_str().expect("s"), "c2");
+    // A missing key field names the type and field; nothing is published.
+    let missing = producer
+        .run_cycle(|c| {
+            let mut message = capnp::message::Builder::new_default();
+            message.init_root::<place::Builder>().set_code(3);
+            c.add::<place::Owned>(message.get_root_as_reader()?)
+        })
+        .await;
+    match missing {
+        Err(Error::MissingKey { type_name, field }) => {
+            assert_eq!((type_name.as_str(), field.as_str()), ("Place", "country"))
+        }
+        other => panic!("expected MissingKey, got {other:?}"),
+    }
+    assert_eq!(producer.version().await, Some(2));
+}
+
+#[tokio::test]
+async fn concurrent_cycles_on_one_producer_are_serialised() {
+    let store = BlobStore::memory();
+    let producer = movies_producer(store.clone())
+        .snapshot_every(1)
+        .build()
+        .await
+        .expect("p");
+    published(
+        producer
+            .run_cycle(populate(Dataset::new(40), 0))
+            .await
+            .expect("v1"),
+    );
+    let (a, b) = tokio::join!(
+        producer.run_cycle(populate(Dataset::new(50), 0)),
+        producer.run_cycle(populate(Dataset::new(60), 0))
+    );
+    let mut versions = vec![
+        published(a.expect("a")).version,
+        published(b.expect("b")).version,
+    ];
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        [2, 3],
+        "one after the other, each from the state the other announced"
+    );
+    // Each delta starts from the version before it.
+    for v in [2u64, 3] {
+        let keys = store.list_blobs().await.expect("list");
+        assert!(
+            keys.iter().any(
+                |k| matches!(k, BlobKey::Delta { from, to, .. } if *from == v - 1 && *to == v)
+            )
+        );
+    }
+}

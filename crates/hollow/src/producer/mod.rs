@@ -374,6 +374,7 @@ impl Producer {
         let names: Vec<String> = inner.state.type_names().map(str::to_string).collect();
 
         let t = Instant::now();
+        let span = info_span!("validate", version).entered();
         let input = ValidationInput {
             version,
             types: names
@@ -394,9 +395,11 @@ impl Producer {
                 reason,
             })?;
         }
+        drop(span);
         timings.validate = t.elapsed();
 
         let t = Instant::now();
+        let span = info_span!("encode", version).entered();
         let write_snapshot = prev.is_none() || inner.since_snapshot + 1 >= self.snapshot_every;
         let snapshot = if write_snapshot {
             Some(inner.state.write_snapshot(&to)?)
@@ -407,10 +410,12 @@ impl Producer {
             Some(from) => Some(inner.state.write_deltas(applied, from, to)?),
             None => None,
         };
+        drop(span);
         timings.encode = t.elapsed();
 
         let t = Instant::now();
         if let Some((delta, reverse)) = &deltas {
+            let _span = info_span!("verify", version).entered();
             inner.state.verify_deltas(applied, delta, reverse)?;
         }
         timings.verify = t.elapsed();
@@ -467,7 +472,10 @@ impl Producer {
             }),
         };
         let expected = inner.announced.as_ref().map(|(_, token)| token);
-        let token = self.store.announce(expected, &announcement).await?;
+        let token = {
+            let _span = info_span!("announce", version).entered();
+            self.store.announce(expected, &announcement).await?
+        };
         timings.announce = t.elapsed();
 
         inner.state.set_current(Some(to));
