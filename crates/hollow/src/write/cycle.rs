@@ -643,3 +643,87 @@ impl<'w> Incremental<'w> {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hollow_movies::movies_capnp::movie;
+
+    use super::*;
+
+    fn state_with(titles: &[(u64, &str)]) -> (WriteState, Vec<TypeChanges>) {
+        let mut state = WriteState::builder("t")
+            .register::<movie::Owned>()
+            .build()
+            .expect("state");
+        let mut message = capnp::message::Builder::new_default();
+        for id in 1..=3u64 {
+            let mut m = message.init_root::<movie::Builder>();
+            m.set_id(id);
+            m.set_title("original");
+            state.add::<movie::Owned>(m.into_reader()).expect("add");
+        }
+        state.set_current(Some(SnapshotInfo { version: 1, tag: 1 }));
+        let mut cycle = Cycle::new(&mut state);
+        for (id, title) in titles {
+            let mut m = message.init_root::<movie::Builder>();
+            m.set_id(*id);
+            m.set_title(*title);
+            cycle.add::<movie::Owned>(m.into_reader()).expect("add");
+        }
+        let changes = cycle.finish();
+        (state, changes)
+    }
+
+    #[test]
+    fn verify_deltas_accepts_its_own_blobs_and_refuses_foreign_ones() {
+        let edits = [(1, "original"), (2, "changed"), (4, "new")];
+        let (mut state, changes) = state_with(&edits);
+        let applied = state.apply_changes(changes);
+        assert_eq!(
+            applied.counts()[0],
+            TypeChangeCounts {
+                added: 1,
+                updated: 1,
+                removed: 1
+            }
+        );
+        let (from, to) = (
+            SnapshotInfo { version: 1, tag: 1 },
+            SnapshotInfo { version: 2, tag: 2 },
+        );
+        let (delta, reverse) = state.write_deltas(&applied, from, to).expect("deltas");
+        state
+            .verify_deltas(&applied, &delta, &reverse)
+            .expect("its own deltas verify");
+
+        // Blobs of a different change (record 2 got another title) must not verify.
+        let (mut other, other_changes) =
+            state_with(&[(1, "original"), (2, "something else"), (4, "new")]);
+        let other_applied = other.apply_changes(other_changes);
+        let (bad_delta, bad_reverse) = other
+            .write_deltas(&other_applied, from, to)
+            .expect("deltas");
+        assert!(matches!(
+            state.verify_deltas(&applied, &bad_delta, &reverse),
+            Err(Error::Integrity { .. })
+        ));
+        // The other reverse delta restores the same old records, so it is a valid reverse here;
+        // a forward delta passed as the reverse is not.
+        state
+            .verify_deltas(&applied, &delta, &bad_reverse)
+            .expect("same old records");
+        assert!(matches!(
+            state.verify_deltas(&applied, &delta, &delta),
+            Err(Error::Integrity { .. })
+        ));
+
+        // Undo restores the previous state exactly.
+        let before = state.types[0].checksum;
+        state.undo(applied);
+        assert_ne!(state.types[0].checksum, before);
+        assert_eq!(state.types[0].populated, 3);
+        let (fresh, _) = state_with(&[]);
+        assert_eq!(state.types[0].checksum, fresh.types[0].checksum);
+        assert_eq!(state.types[0].records.len(), 3);
+    }
+}
