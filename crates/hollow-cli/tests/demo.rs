@@ -54,10 +54,10 @@ fn demo_publishes_cycles_that_read_back_and_continues_after_a_restart() {
     // A second run restores the producer and continues the chain.
     let stdout = run("1");
     assert!(
-        stdout.contains("restored the producer at version 3"),
+        stdout.contains("restored the producer at version 4"),
         "{stdout}"
     );
-    assert!(stdout.contains("cycle 3: version 4 in"), "{stdout}");
+    assert!(stdout.contains("cycle 4: version 5 in"), "{stdout}");
 
     // What it published reads back through the library.
     let store = hollow::BlobStore::local(dir.path()).expect("store");
