@@ -1,8 +1,12 @@
 //! Model-based property test: random sequences of full cycles over a keyed type. After every
 //! cycle the published snapshot equals the model, ordinals of surviving keys never move, and
-//! the delta and reverse delta turn each snapshot into its neighbour exactly.
+//! the delta and reverse delta turn each snapshot into its neighbour exactly, both through the
+//! write-side reference applier and through read states that overlay deltas on a snapshot
+//! (forward from the first snapshot, then backward with reverse deltas).
 
 use std::collections::BTreeMap;
+
+use std::sync::Arc;
 
 use hollow::{BlobKey, BlobStore, CycleOutcome, Producer, ReadDelta, ReadState, WriteState};
 use hollow_movies::movies_capnp::movie;
@@ -65,6 +69,9 @@ proptest! {
             let store = BlobStore::memory();
             let producer = Producer::builder(store.clone(), "m").register::<movie::Owned>().snapshot_every(1).build().await.expect("producer");
             let mut previous: Option<(ReadState, BTreeMap<u64, u32>)> = None;
+            // A consumer-like read state: the first snapshot, then every delta overlaid on it.
+            let mut overlaid: Option<ReadState> = None;
+            let mut history: Vec<((Model, BTreeMap<u64, u32>), Option<Arc<ReadDelta>>)> = Vec::new();
             for model in &cycles {
                 let outcome = producer
                     .run_cycle(|cycle| {
@@ -98,10 +105,39 @@ proptest! {
                     prop_assert_eq!(applied(prev, &delta), (got.clone(), ordinals.clone()));
                     let reverse = ReadDelta::from_bytes(blob(&store, announcement.reverse_delta.expect("reverse")).await, "r").expect("reverse");
                     prop_assert_eq!(applied(&snapshot, &reverse), contents(prev));
+                    let next = overlaid.as_ref().expect("state").apply_delta(Arc::new(delta)).expect("overlay a delta");
+                    prop_assert_eq!(contents(&next), (got.clone(), ordinals.clone()));
+                    check_lookups(&next, &got)?;
+                    overlaid = Some(next);
+                    history.push(((got.clone(), ordinals.clone()), Some(Arc::new(reverse))));
+                } else {
+                    overlaid = Some(ReadState::from_bytes(blob(&store, announcement.snapshot.expect("snapshot")).await, "first").expect("open"));
+                    history.push(((got.clone(), ordinals.clone()), None));
                 }
                 previous = Some((snapshot, ordinals));
+            }
+            // Walk back with reverse deltas overlaid on the newest state.
+            let mut state = overlaid.expect("at least one version");
+            for i in (1..history.len()).rev() {
+                let reverse = history[i].1.clone().expect("a reverse delta after the first version");
+                state = state.apply_delta(reverse).expect("overlay a reverse delta");
+                prop_assert_eq!(&contents(&state), &history[i - 1].0);
+                check_lookups(&state, &history[i - 1].0.0)?;
             }
             Ok(())
         })?;
     }
+}
+
+fn check_lookups(state: &ReadState, model: &Model) -> Result<(), TestCaseError> {
+    let table = state.table::<movie::Owned>().expect("movies");
+    prop_assert_eq!(table.len() as usize, model.len());
+    for id in 0u64..45 {
+        let found = table
+            .get_by_key(id)
+            .expect("lookup")
+            .map(|m| m.get_title().expect("t").to_str().expect("s").to_string());
+        prop_assert_eq!(found.as_ref(), model.get(&id), "key {}", id);
+    }
+    Ok(())
 }

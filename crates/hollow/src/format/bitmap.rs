@@ -45,6 +45,37 @@ impl PopulatedBitmap {
         self.words.len()
     }
 
+    /// An empty bitmap over `capacity` ordinals.
+    pub(crate) fn empty(capacity: u32) -> Self {
+        Self {
+            words: vec![0; bitmap_words(capacity)].into_boxed_slice(),
+        }
+    }
+
+    /// Grows or shrinks to `capacity` ordinals (bits beyond it are dropped).
+    pub(crate) fn resize(&mut self, capacity: u32) {
+        let mut words = std::mem::take(&mut self.words).into_vec();
+        words.resize(bitmap_words(capacity), 0);
+        if !capacity.is_multiple_of(64)
+            && let Some(last) = words.last_mut()
+        {
+            *last &= (1u64 << (capacity % 64)) - 1;
+        }
+        self.words = words.into_boxed_slice();
+    }
+
+    /// Sets or clears the bit of `ordinal` (ignored beyond the bitmap).
+    pub(crate) fn set(&mut self, ordinal: u32, on: bool) {
+        if let Some(w) = self.words.get_mut((ordinal / 64) as usize) {
+            let bit = 1u64 << (ordinal % 64);
+            if on {
+                *w |= bit;
+            } else {
+                *w &= !bit;
+            }
+        }
+    }
+
     /// Number of populated ordinals.
     pub(crate) fn count(&self) -> u64 {
         self.words.iter().map(|w| u64::from(w.count_ones())).sum()

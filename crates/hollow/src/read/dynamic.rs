@@ -63,7 +63,7 @@ impl<'s> DynTable<'s> {
 
     /// Number of records.
     pub fn len(&self) -> u32 {
-        self.view.ty.record_count
+        self.view.record_count
     }
 
     /// True when the type has no records.

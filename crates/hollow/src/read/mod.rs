@@ -3,9 +3,10 @@
 mod delta;
 mod dynamic;
 pub(crate) mod open;
+mod overlay;
 
 use std::marker::PhantomData;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use capnp::private::layout::StructReader;
 use capnp::traits::OwnedStruct;
@@ -33,7 +34,18 @@ pub struct ReadState {
     dataset: String,
     header_tags: Vec<(String, String)>,
     schema: Schema,
-    types: Vec<ReadType>,
+    types: Vec<StateType>,
+}
+
+/// One type as a state sees it: the snapshot's sections, shared by every state derived from
+/// the snapshot, and the overlay of the deltas applied since.
+#[derive(Clone)]
+pub(crate) struct StateType {
+    pub(crate) base: Arc<ReadType>,
+    pub(crate) overlay: Option<Arc<overlay::TypeOverlay>>,
+    pub(crate) capacity: u32,
+    pub(crate) record_count: u32,
+    pub(crate) checksum: u64,
 }
 
 /// What a state knows of one type before its sections are loaded.
@@ -49,6 +61,8 @@ pub(crate) struct ReadType {
     pub(crate) shards: Vec<SectionEntry>,
     pub(crate) populated: SectionEntry,
     pub(crate) pk_index: Option<SectionEntry>,
+    pub(crate) blob: BlobBytes,
+    pub(crate) blob_name: String,
     loaded: OnceLock<Result<LoadedType, (String, String)>>,
 }
 
@@ -137,17 +151,18 @@ impl ReadState {
     pub fn types(&self) -> Vec<TypeSummary> {
         self.types
             .iter()
-            .map(|t| TypeSummary {
+            .map(|st| (st, &st.base))
+            .map(|(st, t)| TypeSummary {
                 name: t.name.clone(),
                 type_id: t.type_id,
-                record_count: t.record_count,
-                ordinal_capacity: t.capacity,
+                record_count: st.record_count,
+                ordinal_capacity: st.capacity,
                 primary_key: t
                     .key
                     .iter()
                     .flat_map(|k| k.fields.iter().map(|f| f.path.clone()))
                     .collect(),
-                checksum: t.checksum,
+                checksum: st.checksum,
                 record_bytes: t.shards.iter().map(|s| s.len).sum(),
                 index_bytes: t.pk_index.map_or(0, |s| s.len),
             })
@@ -160,7 +175,7 @@ impl ReadState {
         let ty = self
             .types
             .iter()
-            .find(|t| t.type_id == id)
+            .find(|t| t.base.type_id == id)
             .ok_or_else(|| Error::UnknownType {
                 name: format!("id {id:#x}"),
             })?;
@@ -175,7 +190,7 @@ impl ReadState {
         let ty = self
             .types
             .iter()
-            .find(|t| t.name == name)
+            .find(|t| t.base.name == name)
             .ok_or_else(|| Error::UnknownType {
                 name: name.to_string(),
             })?;
@@ -190,13 +205,20 @@ impl ReadState {
         Ok(())
     }
 
-    fn view<'s>(&'s self, ty: &'s ReadType) -> Result<TypeView<'s>> {
+    fn view<'s>(&'s self, st: &'s StateType) -> Result<TypeView<'s>> {
+        let ty = &*st.base;
         let loaded = ty
             .loaded
-            .get_or_init(|| open::load_type(&self.bytes, &self.name, ty));
+            .get_or_init(|| open::load_type(&ty.blob, &ty.blob_name, ty));
         match loaded {
-            Ok(loaded) => Ok(TypeView { ty, loaded }),
-            Err((section, reason)) => Err(Error::corrupt(&self.name, section, reason)),
+            Ok(loaded) => Ok(TypeView {
+                ty,
+                loaded,
+                overlay: st.overlay.as_deref(),
+                capacity: st.capacity,
+                record_count: st.record_count,
+            }),
+            Err((section, reason)) => Err(Error::corrupt(&ty.blob_name, section, reason)),
         }
     }
 }
@@ -206,14 +228,26 @@ impl ReadState {
 pub(crate) struct TypeView<'s> {
     pub(crate) ty: &'s ReadType,
     loaded: &'s LoadedType,
+    overlay: Option<&'s overlay::TypeOverlay>,
+    pub(crate) capacity: u32,
+    pub(crate) record_count: u32,
 }
 
 impl<'s> TypeView<'s> {
     #[inline]
     pub(crate) fn get(&self, ordinal: u32) -> Option<StructReader<'s>> {
+        if let Some(overlay) = self.overlay {
+            return overlay.get(ordinal, |o| self.base_record(o));
+        }
         if !self.loaded.populated.contains(ordinal) {
             return None;
         }
+        self.base_record(ordinal)
+    }
+
+    /// The record at `ordinal` in the snapshot's shards (no populated check).
+    #[inline]
+    fn base_record(&self, ordinal: u32) -> Option<StructReader<'s>> {
         let shard = (ordinal >> self.ty.shard_bits) as usize;
         let index = ordinal & ((1u32 << self.ty.shard_bits) - 1);
         self.loaded.shards.get(shard)?.get(index)
@@ -248,6 +282,18 @@ impl<'s> TypeView<'s> {
     fn find_encoded(&self, key: &KeyPath, encoded: &[u8]) -> Option<u32> {
         let index = self.loaded.pk_index.as_ref()?;
         let hash = xxhash_rust::xxh3::xxh3_64(encoded);
+        if let Some(overlay) = self.overlay {
+            let confirm = |o: u32| {
+                let mut record_key = KeyBytes::new();
+                self.get(o).is_some_and(|r| {
+                    key.encode_record(r, &mut record_key).is_ok()
+                        && record_key.as_slice() == encoded
+                })
+            };
+            return overlay.find_key(hash, encoded, index.is_inline(), confirm, |confirm| {
+                index.find(hash, crate::schema::inline_key(encoded), confirm)
+            });
+        }
         let mut record_key = KeyBytes::new();
         // Inline layout: whole keys compare, no record is read. Tagged layout: a hash match is
         // only a candidate; confirm it against the record's own key. Callers fetch the record
@@ -286,22 +332,30 @@ impl<'s> Iterator for RecordIter<'s> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let populated = &self.view.loaded.populated;
-        while self.bits == 0 {
-            if self.word_index >= populated.word_count() {
-                return None;
+        let populated = match self.view.overlay {
+            Some(overlay) => overlay.populated(),
+            None => &self.view.loaded.populated,
+        };
+        loop {
+            while self.bits == 0 {
+                if self.word_index >= populated.word_count() {
+                    return None;
+                }
+                self.bits = populated.word(self.word_index);
+                self.word_index += 1;
             }
-            self.bits = populated.word(self.word_index);
-            self.word_index += 1;
+            let ordinal =
+                u32::try_from((self.word_index - 1) * 64).ok()? + self.bits.trailing_zeros();
+            self.bits &= self.bits - 1;
+            let record = match self.view.overlay {
+                Some(_) => self.view.get(ordinal),
+                None => self.view.base_record(ordinal),
+            };
+            // Load and apply checked that every populated ordinal has a record.
+            if let Some(r) = record {
+                return Some((ordinal, r));
+            }
         }
-        // Load checked that no bit lies beyond the ordinal capacity, so every bit has a slot.
-        let ordinal = u32::try_from((self.word_index - 1) * 64).ok()? + self.bits.trailing_zeros();
-        self.bits &= self.bits - 1;
-        let bits = self.view.ty.shard_bits;
-        let shard = self.view.loaded.shards.get((ordinal >> bits) as usize)?;
-        shard
-            .get(ordinal & ((1u32 << bits) - 1))
-            .map(|r| (ordinal, r))
     }
 }
 
@@ -317,7 +371,7 @@ pub struct Table<'s, T> {
 impl<'s, T: OwnedStruct> Table<'s, T> {
     /// Number of records.
     pub fn len(&self) -> u32 {
-        self.view.ty.record_count
+        self.view.record_count
     }
 
     /// True when the type has no records.
@@ -327,7 +381,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
 
     /// Every ordinal is below this bound.
     pub fn ordinal_capacity(&self) -> u32 {
-        self.view.ty.capacity
+        self.view.capacity
     }
 
     /// The record at `ordinal`, or `None` when the ordinal holds no record.

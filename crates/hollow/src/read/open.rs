@@ -2,7 +2,7 @@
 
 use std::sync::OnceLock;
 
-use super::{LoadedType, ReadState, ReadType};
+use super::{LoadedType, ReadState, ReadType, StateType};
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::{SegmentArena, ShardList};
 use crate::error::{Error, Result};
@@ -279,6 +279,8 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
             shards,
             populated,
             pk_index,
+            blob: bytes.clone(),
+            blob_name: name.to_string(),
             loaded: OnceLock::new(),
         });
     }
@@ -295,7 +297,16 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
         dataset: parsed.dataset,
         header_tags: parsed.header_tags,
         schema: parsed.schema,
-        types,
+        types: types
+            .into_iter()
+            .map(|t| StateType {
+                capacity: t.capacity,
+                record_count: t.record_count,
+                checksum: t.checksum,
+                base: std::sync::Arc::new(t),
+                overlay: None,
+            })
+            .collect(),
     })
 }
 
