@@ -13,6 +13,8 @@ use hollow_movies::movies_capnp::movie;
 use proptest::prelude::*;
 
 type Model = BTreeMap<u64, String>;
+/// A version's contents and ordinals, and the reverse delta that leads back from it.
+type History = Vec<((Model, BTreeMap<u64, u32>), Option<Arc<ReadDelta>>)>;
 
 fn cycles() -> impl Strategy<Value = Vec<Model>> {
     let record = (
@@ -71,7 +73,7 @@ proptest! {
             let mut previous: Option<(ReadState, BTreeMap<u64, u32>)> = None;
             // A consumer-like read state: the first snapshot, then every delta overlaid on it.
             let mut overlaid: Option<ReadState> = None;
-            let mut history: Vec<((Model, BTreeMap<u64, u32>), Option<Arc<ReadDelta>>)> = Vec::new();
+            let mut history: History = Vec::new();
             for model in &cycles {
                 let outcome = producer
                     .run_cycle(|cycle| {
