@@ -110,6 +110,20 @@ pub enum Error {
         /// Its reason.
         reason: String,
     },
+    /// A version that is not on the announced chain.
+    #[error("version {version} is not on the announced chain")]
+    NoSuchVersion {
+        /// The version asked for.
+        version: u64,
+    },
+    /// No blobs lead from the current state to the target (a snapshot and deltas, or deltas).
+    #[error("no blobs lead from {} to version {to}", from.map_or("nothing".to_string(), |v| format!("version {v}")))]
+    NoPath {
+        /// The current version.
+        from: Option<u64>,
+        /// The target version.
+        to: u64,
+    },
     /// A store operation failed.
     #[error("store {operation} of {key} failed: {source}")]
     Store {

@@ -42,6 +42,7 @@ compile_error!(
 
 mod bytes;
 mod capnp_raw;
+mod consumer;
 mod error;
 pub mod format;
 #[doc(hidden)]
@@ -71,6 +72,9 @@ pub mod generated {
 
 pub use bytes::BlobBytes;
 pub use capnp_raw::{AnyStruct, AnyStructReader};
+pub use consumer::{
+    Consumer, ConsumerBuilder, DEFAULT_MAX_DELTAS, RefreshEvent, RefreshListener, RefreshPolicy,
+};
 pub use error::{Error, Result};
 pub use producer::{
     CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,

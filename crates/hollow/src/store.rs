@@ -27,24 +27,27 @@ pub enum BlobKey {
         /// Tag of that state.
         tag: u64,
     },
-    /// The changes from `from` to the newer `to`, written by the attempt that produced state
-    /// `to` with tag `tag`.
+    /// The changes from state `(from, from_tag)` to the newer state `(to, to_tag)`.
     Delta {
         /// Older version.
         from: u64,
+        /// Tag of the older state.
+        from_tag: u64,
         /// Newer version.
         to: u64,
         /// Tag of the newer state.
-        tag: u64,
+        to_tag: u64,
     },
-    /// The changes from the newer `from` back to `to`; `tag` is the newer state's tag.
+    /// The changes from the newer state `(from, from_tag)` back to `(to, to_tag)`.
     ReverseDelta {
         /// Newer version.
         from: u64,
+        /// Tag of the newer state.
+        from_tag: u64,
         /// Older version.
         to: u64,
-        /// Tag of the newer state.
-        tag: u64,
+        /// Tag of the older state.
+        to_tag: u64,
     },
 }
 
@@ -55,11 +58,21 @@ impl BlobKey {
             BlobKey::Snapshot { version, tag } => {
                 format!("snapshots/{version:020}-{tag:016x}.blob")
             }
-            BlobKey::Delta { from, to, tag } => {
-                format!("deltas/{from:020}-{to:020}-{tag:016x}.blob")
+            BlobKey::Delta {
+                from,
+                from_tag,
+                to,
+                to_tag,
+            } => {
+                format!("deltas/{from:020}-{from_tag:016x}-{to:020}-{to_tag:016x}.blob")
             }
-            BlobKey::ReverseDelta { from, to, tag } => {
-                format!("reverse-deltas/{from:020}-{to:020}-{tag:016x}.blob")
+            BlobKey::ReverseDelta {
+                from,
+                from_tag,
+                to,
+                to_tag,
+            } => {
+                format!("reverse-deltas/{from:020}-{from_tag:016x}-{to:020}-{to_tag:016x}.blob")
             }
         }
     }
@@ -80,15 +93,17 @@ impl BlobKey {
                 version: num(v)?,
                 tag: tag(t)?,
             }),
-            ("deltas", [f, to, t]) => Some(BlobKey::Delta {
+            ("deltas", [f, ft, t, tt]) => Some(BlobKey::Delta {
                 from: num(f)?,
-                to: num(to)?,
-                tag: tag(t)?,
+                from_tag: tag(ft)?,
+                to: num(t)?,
+                to_tag: tag(tt)?,
             }),
-            ("reverse-deltas", [f, to, t]) => Some(BlobKey::ReverseDelta {
+            ("reverse-deltas", [f, ft, t, tt]) => Some(BlobKey::ReverseDelta {
                 from: num(f)?,
-                to: num(to)?,
-                tag: tag(t)?,
+                from_tag: tag(ft)?,
+                to: num(t)?,
+                to_tag: tag(tt)?,
             }),
             _ => None,
         }
@@ -193,9 +208,16 @@ pub struct BlobStore {
     prefix: Path,
     /// The directory, when the store is a local file system rooted at the dataset.
     local_dir: Option<PathBuf>,
+    /// Announced versions, for consumers in the same process (clones of a `BlobStore` share it).
+    announced: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 const ANNOUNCED: &str = "announced.json";
+const PINNED: &str = "pinned.json";
+
+fn watch() -> Arc<tokio::sync::watch::Sender<u64>> {
+    Arc::new(tokio::sync::watch::Sender::new(0))
+}
 
 fn store_error(operation: &str, key: &str, source: object_store::Error) -> Error {
     Error::Store {
@@ -235,6 +257,7 @@ impl BlobStore {
                     store: Arc::from(store),
                     prefix,
                     local_dir: None,
+                    announced: watch(),
                 })
             }
         }
@@ -256,6 +279,7 @@ impl BlobStore {
             store: Arc::new(fs),
             prefix: Path::default(),
             local_dir: Some(dir),
+            announced: watch(),
         })
     }
 
@@ -266,6 +290,7 @@ impl BlobStore {
             store,
             prefix: Path::from(prefix),
             local_dir: None,
+            announced: watch(),
         }
     }
 
@@ -298,6 +323,67 @@ impl BlobStore {
                 reason: format!("blob {relative} already exists"),
             }),
             Err(e) => Err(store_error("put", &relative, e)),
+        }
+    }
+
+    /// A blob's bytes for reading: mapped in place from a local directory, else read into
+    /// memory.
+    pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+        match &self.local_dir {
+            Some(dir) => BlobBytes::map_file(&dir.join(key.relative())),
+            None => self.get_blob(key).await,
+        }
+    }
+
+    /// Subscribes to the versions this process announces through this store (or a clone):
+    /// consumers sharing the producer's `BlobStore` wake at once instead of at their next poll.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.announced.subscribe()
+    }
+
+    /// The pinned version and tag, if any.
+    pub async fn pinned(&self) -> Result<Option<(u64, u64)>> {
+        match self.store.get(&self.path(PINNED)).await {
+            Ok(r) => {
+                let bytes = r.bytes().await.map_err(|e| store_error("get", PINNED, e))?;
+                let corrupt = |reason: &str| Error::corrupt(PINNED, "pin", reason.to_string());
+                let v: Value =
+                    serde_json::from_slice(&bytes).map_err(|e| corrupt(&e.to_string()))?;
+                let version = v
+                    .get("version")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| corrupt("no version"))?;
+                let tag = v
+                    .get("tag")
+                    .and_then(parse_hex)
+                    .ok_or_else(|| corrupt("no tag"))?;
+                Ok(Some((version, tag)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error("get", PINNED, e)),
+        }
+    }
+
+    /// Pins consumers to the state `(version, tag)`.
+    pub async fn pin(&self, version: u64, tag: u64) -> Result<()> {
+        let body = serde_json::to_vec_pretty(&json!({"version": version, "tag": hex(tag)}))
+            .unwrap_or_default();
+        self.store
+            .put(&self.path(PINNED), PutPayload::from(body))
+            .await
+            .map_err(|e| store_error("put", PINNED, e))?;
+        self.announced.send_modify(|_| {});
+        Ok(())
+    }
+
+    /// Removes the pin: consumers follow the announced version again.
+    pub async fn unpin(&self) -> Result<()> {
+        match self.store.delete(&self.path(PINNED)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                self.announced.send_modify(|_| {});
+                Ok(())
+            }
+            Err(e) => Err(store_error("delete", PINNED, e)),
         }
     }
 
@@ -370,14 +456,17 @@ impl BlobStore {
         next: &Announcement,
     ) -> Result<AnnouncementVersion> {
         let bytes = serde_json::to_vec_pretty(&next.to_json()).unwrap_or_default();
+        let version = next.version;
         if let Some(dir) = &self.local_dir {
             let dir = dir.clone();
             let expected = expected.cloned();
-            return tokio::task::spawn_blocking(move || {
+            let token = tokio::task::spawn_blocking(move || {
                 announce_local(&dir, expected.as_ref(), &bytes)
             })
             .await
-            .map_err(|e| Error::io(ANNOUNCED, std::io::Error::other(e)))?;
+            .map_err(|e| Error::io(ANNOUNCED, std::io::Error::other(e)))??;
+            self.announced.send_replace(version);
+            return Ok(token);
         }
         let mode = match expected {
             None => PutMode::Create,
@@ -397,10 +486,13 @@ impl BlobStore {
             .put_opts(&self.path(ANNOUNCED), PutPayload::from(bytes), opts)
             .await
         {
-            Ok(r) => Ok(AnnouncementVersion(VersionToken::Store(UpdateVersion {
-                e_tag: r.e_tag,
-                version: r.version,
-            }))),
+            Ok(r) => {
+                self.announced.send_replace(version);
+                Ok(AnnouncementVersion(VersionToken::Store(UpdateVersion {
+                    e_tag: r.e_tag,
+                    version: r.version,
+                })))
+            }
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
@@ -474,13 +566,15 @@ mod tests {
             },
             BlobKey::Delta {
                 from: 6,
+                from_tag: 2,
                 to: 7,
-                tag: u64::MAX,
+                to_tag: u64::MAX,
             },
             BlobKey::ReverseDelta {
                 from: 7,
+                from_tag: u64::MAX,
                 to: 6,
-                tag: 1,
+                to_tag: 2,
             },
         ] {
             assert_eq!(BlobKey::parse(&key.relative()), Some(key));
@@ -504,13 +598,15 @@ mod tests {
             snapshot: None,
             delta: Some(BlobKey::Delta {
                 from: 2,
+                from_tag: 0xbeef,
                 to: 3,
-                tag: 0xfeed,
+                to_tag: 0xfeed,
             }),
             reverse_delta: Some(BlobKey::ReverseDelta {
                 from: 3,
+                from_tag: 0xfeed,
                 to: 2,
-                tag: 0xfeed,
+                to_tag: 0xbeef,
             }),
             latest_snapshot: Some(BlobKey::Snapshot { version: 1, tag: 5 }),
         };

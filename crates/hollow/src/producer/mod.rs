@@ -145,7 +145,7 @@ async fn restore(
         }
         let key = keys
             .iter()
-            .find(|k| matches!(k, BlobKey::Delta { to, tag: t, .. } if *to == version && *t == tag))
+            .find(|k| matches!(k, BlobKey::Delta { to, to_tag, .. } if *to == version && *to_tag == tag))
             .ok_or_else(|| {
                 Error::corrupt(
                     format!("deltas/*-{version:020}-{tag:016x}"),
@@ -429,13 +429,15 @@ impl Producer {
             Some(from) => (
                 Some(BlobKey::Delta {
                     from: from.version,
+                    from_tag: from.tag,
                     to: version,
-                    tag: to.tag,
+                    to_tag: to.tag,
                 }),
                 Some(BlobKey::ReverseDelta {
                     from: version,
+                    from_tag: to.tag,
                     to: from.version,
-                    tag: to.tag,
+                    to_tag: from.tag,
                 }),
             ),
             None => (None, None),

@@ -1,0 +1,531 @@
+//! The consumer: follows a dataset's versions and serves the current one as an
+//! `Arc<ReadState>`, swapped atomically on refresh.
+//!
+//! A refresh plans a path over the blobs in the store: from the current state forward by
+//! deltas or backward by reverse deltas; from nothing, or when the chain is broken, a blob is
+//! missing or failed before, or the path is longer than the limit, a snapshot (loaded beside
+//! the current state: a double snapshot) and then deltas. The new state is built on the side
+//! (deltas are overlaid on the snapshot's mapping, see `ReadState::apply_delta`) and swapped in
+//! only when complete: a failed refresh leaves the current state serving.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use tracing::{info, warn};
+
+use crate::error::{Error, Result};
+use crate::read::{ReadDelta, ReadState};
+use crate::store::{BlobKey, BlobStore};
+
+/// Default longest delta path before a refresh prefers a snapshot.
+pub const DEFAULT_MAX_DELTAS: usize = 32;
+
+/// When a consumer refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    /// Only when [`Consumer::refresh`] or [`Consumer::refresh_to`] is called.
+    Manual,
+    /// On every new announcement or pin: polled at `poll_interval`, and at once when a producer
+    /// in this process announces through the same `BlobStore` (or a clone of it).
+    OnAnnouncement {
+        /// How often to read the announcement.
+        poll_interval: Duration,
+    },
+}
+
+/// What happened during a refresh, for [`RefreshListener`]s.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RefreshEvent {
+    /// A refresh starts from `from` (None: no state yet) towards `to`.
+    Started {
+        /// Current version.
+        from: Option<u64>,
+        /// Target version.
+        to: u64,
+        /// The plan, e.g. `snapshot 1, delta 1→2, delta 2→3`.
+        plan: String,
+    },
+    /// A snapshot was loaded.
+    SnapshotLoaded {
+        /// Its version.
+        version: u64,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// A delta (or reverse delta) was applied.
+    DeltaApplied {
+        /// From version.
+        from: u64,
+        /// To version.
+        to: u64,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// The new state is serving.
+    Succeeded {
+        /// Its version.
+        version: u64,
+        /// Whole refresh.
+        elapsed: Duration,
+    },
+    /// The refresh failed; the previous state keeps serving.
+    Failed {
+        /// The error, rendered.
+        error: String,
+    },
+}
+
+/// Receives [`RefreshEvent`]s. Called on the refreshing task: keep it quick.
+pub trait RefreshListener: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: &RefreshEvent);
+}
+
+impl<F: Fn(&RefreshEvent) + Send + Sync> RefreshListener for F {
+    fn on_event(&self, event: &RefreshEvent) {
+        self(event);
+    }
+}
+
+/// Builds a [`Consumer`].
+pub struct ConsumerBuilder {
+    store: BlobStore,
+    policy: RefreshPolicy,
+    listeners: Vec<Arc<dyn RefreshListener>>,
+    max_deltas: usize,
+}
+
+impl ConsumerBuilder {
+    /// When to refresh (default: manual).
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Adds a listener.
+    pub fn listener(mut self, listener: impl RefreshListener + 'static) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// Longest delta path before a refresh loads a snapshot instead (default 32).
+    pub fn max_deltas(mut self, n: usize) -> Self {
+        self.max_deltas = n.max(1);
+        self
+    }
+
+    /// Builds the consumer. With [`RefreshPolicy::OnAnnouncement`] it refreshes at once and
+    /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
+    /// no state until the first refresh.
+    pub async fn build(self) -> Result<Consumer> {
+        let inner = Arc::new(Inner {
+            store: self.store,
+            current: ArcSwapOption::empty(),
+            refreshing: tokio::sync::Mutex::new(Failures::default()),
+            listeners: self.listeners,
+            max_deltas: self.max_deltas,
+        });
+        let watcher = match self.policy {
+            RefreshPolicy::Manual => None,
+            RefreshPolicy::OnAnnouncement { poll_interval } => {
+                // Subscribe before the first refresh, so no announcement falls in between.
+                let announced = inner.store.subscribe();
+                if let Err(e) = inner.refresh(None).await {
+                    warn!(error = %e, "initial refresh failed; the watcher retries");
+                }
+                Some(tokio::spawn(watch(
+                    Arc::downgrade(&inner),
+                    announced,
+                    poll_interval,
+                )))
+            }
+        };
+        Ok(Consumer { inner, watcher })
+    }
+}
+
+#[derive(Default)]
+struct Failures {
+    /// Blobs that failed to load or apply: plans avoid them.
+    blobs: HashSet<BlobKey>,
+}
+
+struct Inner {
+    store: BlobStore,
+    current: ArcSwapOption<ReadState>,
+    refreshing: tokio::sync::Mutex<Failures>,
+    listeners: Vec<Arc<dyn RefreshListener>>,
+    max_deltas: usize,
+}
+
+/// Follows a dataset and serves its current state.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> hollow::Result<()> {
+/// use hollow::{BlobStore, Consumer, Producer};
+/// use hollow_movies::movies_capnp::movie;
+///
+/// let store = BlobStore::memory();
+/// let producer = Producer::builder(store.clone(), "movies").register::<movie::Owned>().build().await?;
+/// producer.run_cycle(|cycle| {
+///     let mut message = capnp::message::Builder::new_default();
+///     message.init_root::<movie::Builder>().set_id(7);
+///     cycle.add::<movie::Owned>(message.get_root_as_reader()?)
+/// }).await?;
+///
+/// let consumer = Consumer::builder(store).build().await?;
+/// consumer.refresh().await?;
+/// let state = consumer.state().expect("refreshed");
+/// assert!(state.table::<movie::Owned>()?.get_by_key(7u64)?.is_some());
+/// # Ok(()) }
+/// ```
+pub struct Consumer {
+    inner: Arc<Inner>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
+    }
+}
+
+impl Consumer {
+    /// Starts a consumer of the dataset in `store`.
+    pub fn builder(store: BlobStore) -> ConsumerBuilder {
+        ConsumerBuilder {
+            store,
+            policy: RefreshPolicy::Manual,
+            listeners: Vec::new(),
+            max_deltas: DEFAULT_MAX_DELTAS,
+        }
+    }
+
+    /// The current state: consistent for as long as the caller holds it (lock-free).
+    pub fn state(&self) -> Option<Arc<ReadState>> {
+        self.inner.current.load_full()
+    }
+
+    /// The current version.
+    pub fn version(&self) -> Option<u64> {
+        self.inner.current.load().as_ref().map(|s| s.version())
+    }
+
+    /// Refreshes to the pinned version if there is a pin, else to the announced one. Returns
+    /// the version now served (`None` when nothing was ever announced).
+    pub async fn refresh(&self) -> Result<Option<u64>> {
+        self.inner.refresh(None).await
+    }
+
+    /// Refreshes to `version`, forward or backward, on the announced chain.
+    pub async fn refresh_to(&self, version: u64) -> Result<u64> {
+        self.inner
+            .refresh(Some(version))
+            .await?
+            .ok_or_else(|| Error::NoSuchVersion { version })
+    }
+}
+
+async fn watch(
+    inner: Weak<Inner>,
+    mut announced: tokio::sync::watch::Receiver<u64>,
+    poll_interval: Duration,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(poll_interval) => {}
+            changed = announced.changed() => if changed.is_err() { return },
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        if let Err(e) = inner.refresh(None).await {
+            warn!(error = %e, "refresh on announcement failed; the current state keeps serving");
+        }
+    }
+}
+
+/// The versions of the announced chain and the blobs that join them.
+struct Chain {
+    /// `(version, tag)` from the oldest reachable to the announced one.
+    states: Vec<(u64, u64)>,
+    snapshots: HashMap<(u64, u64), BlobKey>,
+    deltas: HashMap<(u64, u64), BlobKey>,
+    reverse: HashMap<(u64, u64), BlobKey>,
+}
+
+enum Step {
+    Snapshot(BlobKey),
+    Delta(BlobKey),
+}
+
+impl Inner {
+    fn emit(&self, event: &RefreshEvent) {
+        for l in &self.listeners {
+            l.on_event(event);
+        }
+    }
+
+    async fn chain(&self, head: (u64, u64), failed: &HashSet<BlobKey>) -> Result<Chain> {
+        let keys = self.store.list_blobs().await?;
+        let mut snapshots = HashMap::new();
+        let mut deltas = HashMap::new();
+        let mut reverse = HashMap::new();
+        // Each state's predecessor, from forward deltas (to → from) and reverse deltas
+        // (from → to): either is enough to link the chain.
+        let mut back: HashMap<(u64, u64), (u64, u64)> = HashMap::new();
+        for k in keys.into_iter().filter(|k| !failed.contains(k)) {
+            match k {
+                BlobKey::Snapshot { version, tag } => {
+                    snapshots.insert((version, tag), k);
+                }
+                BlobKey::Delta {
+                    from,
+                    from_tag,
+                    to,
+                    to_tag,
+                } => {
+                    deltas.insert(((from, from_tag), (to, to_tag)), k);
+                    back.insert((to, to_tag), (from, from_tag));
+                }
+                BlobKey::ReverseDelta {
+                    from,
+                    from_tag,
+                    to,
+                    to_tag,
+                } => {
+                    reverse.insert((from, from_tag), k);
+                    back.entry((from, from_tag)).or_insert((to, to_tag));
+                }
+            }
+        }
+        let mut states = vec![head];
+        let mut at = head;
+        while let Some(prev) = back.get(&at) {
+            if prev.0 >= at.0 {
+                break; // versions only grow along a chain; anything else is not one
+            }
+            states.push(*prev);
+            at = *prev;
+        }
+        states.reverse();
+        // The forward delta out of each state on the chain, when it exists (failed attempts may
+        // have left other deltas out of the same state).
+        let deltas: HashMap<(u64, u64), BlobKey> = states
+            .windows(2)
+            .filter_map(|w| deltas.get(&(w[0], w[1])).map(|k| (w[0], *k)))
+            .collect();
+        // Reverse deltas must lead to the previous state on the chain.
+        let previous: HashMap<(u64, u64), (u64, u64)> =
+            states.windows(2).map(|w| (w[1], w[0])).collect();
+        reverse.retain(|from, k| {
+            matches!(k, BlobKey::ReverseDelta { to, to_tag, .. } if previous.get(from) == Some(&(*to, *to_tag)))
+        });
+        Ok(Chain {
+            states,
+            snapshots,
+            deltas,
+            reverse,
+        })
+    }
+
+    fn plan(&self, chain: &Chain, current: Option<(u64, u64)>, target: usize) -> Option<Vec<Step>> {
+        let position = current.and_then(|c| chain.states.iter().position(|s| *s == c));
+        // From the current state, along the chain.
+        if let Some(at) = position {
+            if at <= target && target - at <= self.max_deltas {
+                let steps: Option<Vec<Step>> = chain.states[at..target]
+                    .iter()
+                    .map(|s| chain.deltas.get(s).copied().map(Step::Delta))
+                    .collect();
+                if steps.is_some() {
+                    return steps;
+                }
+            }
+            if at > target && at - target <= self.max_deltas {
+                let steps: Option<Vec<Step>> = chain.states[target + 1..=at]
+                    .iter()
+                    .rev()
+                    .map(|s| chain.reverse.get(s).copied().map(Step::Delta))
+                    .collect();
+                if steps.is_some() {
+                    return steps;
+                }
+            }
+        }
+        // A snapshot at or before the target, then deltas; else one after it, then reverse deltas.
+        for snap in (0..=target).rev().take(self.max_deltas + 1) {
+            if let Some(key) = chain.snapshots.get(&chain.states[snap]) {
+                let deltas: Option<Vec<Step>> = chain.states[snap..target]
+                    .iter()
+                    .map(|s| chain.deltas.get(s).copied().map(Step::Delta))
+                    .collect();
+                if let Some(deltas) = deltas {
+                    return Some(
+                        std::iter::once(Step::Snapshot(*key))
+                            .chain(deltas)
+                            .collect(),
+                    );
+                }
+            }
+        }
+        for snap in target + 1..chain.states.len().min(target + 1 + self.max_deltas) {
+            if let Some(key) = chain.snapshots.get(&chain.states[snap]) {
+                let reverses: Option<Vec<Step>> = chain.states[target + 1..=snap]
+                    .iter()
+                    .rev()
+                    .map(|s| chain.reverse.get(s).copied().map(Step::Delta))
+                    .collect();
+                if let Some(reverses) = reverses {
+                    return Some(
+                        std::iter::once(Step::Snapshot(*key))
+                            .chain(reverses)
+                            .collect(),
+                    );
+                }
+            }
+        }
+        None
+    }
+
+    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>> {
+        let mut failures = self.refreshing.lock().await;
+        let started = Instant::now();
+        let Some((announcement, _)) = self.store.announcement().await? else {
+            return Ok(None);
+        };
+        let head = (announcement.version, announcement.tag);
+        let chain = self.chain(head, &failures.blobs).await?;
+        let target = match version {
+            Some(v) => chain
+                .states
+                .iter()
+                .position(|s| s.0 == v)
+                .ok_or(Error::NoSuchVersion { version: v })?,
+            None => match self.store.pinned().await? {
+                Some(pin) => chain
+                    .states
+                    .iter()
+                    .position(|s| *s == pin)
+                    .ok_or(Error::NoSuchVersion { version: pin.0 })?,
+                None => chain.states.len() - 1,
+            },
+        };
+        let current = self.current.load_full();
+        let current_at = current.as_ref().map(|s| (s.version(), s.tag()));
+        if current_at == Some(chain.states[target]) {
+            return Ok(current_at.map(|c| c.0));
+        }
+        let steps = self
+            .plan(&chain, current_at, target)
+            .ok_or_else(|| Error::NoPath {
+                from: current_at.map(|c| c.0),
+                to: chain.states[target].0,
+            })?;
+        let describe: Vec<String> = steps
+            .iter()
+            .map(|s| match s {
+                Step::Snapshot(BlobKey::Snapshot { version, .. }) => format!("snapshot {version}"),
+                Step::Delta(
+                    BlobKey::Delta { from, to, .. } | BlobKey::ReverseDelta { from, to, .. },
+                ) => {
+                    format!("delta {from}→{to}")
+                }
+                _ => String::new(),
+            })
+            .collect();
+        let plan = describe.join(", ");
+        info!(from = ?current_at.map(|c| c.0), to = chain.states[target].0, %plan, "refresh");
+        self.emit(&RefreshEvent::Started {
+            from: current_at.map(|c| c.0),
+            to: chain.states[target].0,
+            plan,
+        });
+        match self.execute(&steps, current).await {
+            Ok(state) => {
+                let version = state.version();
+                self.current.store(Some(Arc::new(state)));
+                self.emit(&RefreshEvent::Succeeded {
+                    version,
+                    elapsed: started.elapsed(),
+                });
+                Ok(Some(version))
+            }
+            Err((key, e)) => {
+                if let Some(key) = key {
+                    failures.blobs.insert(key);
+                }
+                self.emit(&RefreshEvent::Failed {
+                    error: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        steps: &[Step],
+        current: Option<Arc<ReadState>>,
+    ) -> Result<ReadState, (Option<BlobKey>, Error)> {
+        let mut state: Option<ReadState> = None;
+        for step in steps {
+            let t = Instant::now();
+            match step {
+                Step::Snapshot(key) => {
+                    let bytes = self
+                        .store
+                        .open_blob(key)
+                        .await
+                        .map_err(|e| (Some(*key), e))?;
+                    let snapshot = ReadState::from_bytes(bytes, &key.relative())
+                        .map_err(|e| (Some(*key), e))?;
+                    snapshot.verify_all().map_err(|e| (Some(*key), e))?;
+                    self.emit(&RefreshEvent::SnapshotLoaded {
+                        version: snapshot.version(),
+                        elapsed: t.elapsed(),
+                    });
+                    state = Some(snapshot);
+                }
+                Step::Delta(key) => {
+                    let bytes = self
+                        .store
+                        .open_blob(key)
+                        .await
+                        .map_err(|e| (Some(*key), e))?;
+                    let delta = Arc::new(
+                        ReadDelta::from_bytes(bytes, &key.relative())
+                            .map_err(|e| (Some(*key), e))?,
+                    );
+                    let base = match (&state, &current) {
+                        (Some(s), _) => s,
+                        (None, Some(c)) => c.as_ref(),
+                        (None, None) => {
+                            return Err((
+                                None,
+                                Error::NoPath {
+                                    from: None,
+                                    to: delta.header().to_version,
+                                },
+                            ));
+                        }
+                    };
+                    let next = base
+                        .apply_delta(Arc::clone(&delta))
+                        .map_err(|e| (Some(*key), e))?;
+                    self.emit(&RefreshEvent::DeltaApplied {
+                        from: delta.header().from_version,
+                        to: delta.header().to_version,
+                        elapsed: t.elapsed(),
+                    });
+                    state = Some(next);
+                }
+            }
+        }
+        state.ok_or((None, Error::NoPath { from: None, to: 0 }))
+    }
+}

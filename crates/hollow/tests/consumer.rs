@@ -1,0 +1,298 @@
+//! The consumer: refresh planning over a store, forward and backward, snapshots when the chain
+//! is broken, failures that leave the current state serving, pins, announcement watching, and
+//! readers holding old states through many refreshes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use hollow::{
+    BlobKey, BlobStore, Consumer, Error, Producer, ReadState, RefreshEvent, RefreshPolicy,
+};
+use hollow_movies::Dataset;
+use hollow_movies::movies_capnp::{actor, movie};
+
+fn populate(data: Dataset, c: u64) -> impl FnOnce(&mut hollow::Cycle<'_>) -> hollow::Result<()> {
+    move |cycle| {
+        let mut message = capnp::message::Builder::new_default();
+        for a in data.actors(c) {
+            a.build(message.init_root::<actor::Builder>());
+            cycle.add::<actor::Owned>(message.get_root_as_reader()?)?;
+        }
+        for m in data.movies(c) {
+            m.build(message.init_root::<movie::Builder>());
+            cycle.add::<movie::Owned>(message.get_root_as_reader()?)?;
+        }
+        Ok(())
+    }
+}
+
+/// id → title of every movie, and id → ordinal.
+fn movies(state: &ReadState) -> (BTreeMap<u64, String>, BTreeMap<u64, u32>) {
+    let t = state.table::<movie::Owned>().expect("movies");
+    let mut titles = BTreeMap::new();
+    let mut ordinals = BTreeMap::new();
+    for (o, m) in t.iter() {
+        titles.insert(
+            m.get_id(),
+            m.get_title().expect("t").to_str().expect("s").to_string(),
+        );
+        ordinals.insert(m.get_id(), o);
+    }
+    (titles, ordinals)
+}
+
+fn expected(data: Dataset, c: u64) -> BTreeMap<u64, String> {
+    data.movies(c).map(|m| (m.id, m.title)).collect()
+}
+
+/// Publishes cycles 0..n of `data` with a snapshot every `every` cycles; returns the producer.
+async fn publish(store: &BlobStore, data: Dataset, n: u64, every: u32) -> Producer {
+    let producer = Producer::builder(store.clone(), "movies")
+        .register::<movie::Owned>()
+        .register::<actor::Owned>()
+        .snapshot_every(every)
+        .build()
+        .await
+        .expect("producer");
+    for c in 0..n {
+        producer.run_cycle(populate(data, c)).await.expect("cycle");
+    }
+    producer
+}
+
+fn check(state: &ReadState, data: Dataset, c: u64) {
+    let (titles, _) = movies(state);
+    assert_eq!(titles, expected(data, c), "version {}", c + 1);
+    let t = state.table::<movie::Owned>().expect("movies");
+    for (id, title) in expected(data, c).iter().take(50) {
+        let m = t.get_by_key(*id).expect("lookup").expect("found");
+        assert_eq!(m.get_title().expect("t").to_str().expect("s"), title);
+    }
+}
+
+#[tokio::test]
+async fn a_consumer_follows_every_cycle_with_stable_ordinals() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(400);
+    let producer = publish(&store, data, 1, 3).await;
+    let consumer = Consumer::builder(store.clone())
+        .build()
+        .await
+        .expect("consumer");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(1));
+    let mut ordinals = movies(&consumer.state().expect("state")).1;
+    for c in 1..7 {
+        producer.run_cycle(populate(data, c)).await.expect("cycle");
+        assert_eq!(consumer.refresh().await.expect("refresh"), Some(c + 1));
+        let state = consumer.state().expect("state");
+        check(&state, data, c);
+        let (_, now) = movies(&state);
+        for (id, o) in &now {
+            if let Some(before) = ordinals.get(id) {
+                assert_eq!(o, before, "movie {id} moved");
+            }
+        }
+        ordinals = now;
+    }
+}
+
+#[tokio::test]
+async fn refresh_to_goes_forward_and_backward_across_snapshots() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(300);
+    publish(&store, data, 8, 3).await; // snapshots at versions 1, 4, 7
+    let plans = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&plans);
+    let consumer = Consumer::builder(store.clone())
+        .listener(move |e: &RefreshEvent| {
+            if let RefreshEvent::Started { plan, .. } = e {
+                seen.lock().expect("lock").push(plan.clone());
+            }
+        })
+        .build()
+        .await
+        .expect("consumer");
+    for v in [2u64, 6, 8, 3, 1, 5] {
+        assert_eq!(consumer.refresh_to(v).await.expect("refresh_to"), v);
+        check(&consumer.state().expect("state"), data, v - 1);
+    }
+    let plans = plans.lock().expect("lock").clone();
+    assert_eq!(plans[0], "snapshot 1, delta 1→2");
+    assert_eq!(plans[1], "delta 2→3, delta 3→4, delta 4→5, delta 5→6");
+    assert_eq!(
+        plans[3],
+        "delta 8→7, delta 7→6, delta 6→5, delta 5→4, delta 4→3"
+    );
+    assert!(matches!(
+        consumer.refresh_to(99).await,
+        Err(Error::NoSuchVersion { version: 99 })
+    ));
+}
+
+#[tokio::test]
+async fn a_deleted_delta_is_bridged_by_a_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let data = Dataset::new(300);
+    publish(&store, data, 6, 4).await; // snapshots at 1 and 5
+    let consumer = Consumer::builder(store.clone())
+        .build()
+        .await
+        .expect("consumer");
+    consumer.refresh_to(2).await.expect("to 2");
+    // Delete the forward delta 3 → 4: the chain is still linked by the reverse delta.
+    let keys = store.list_blobs().await.expect("list");
+    let gone = keys
+        .iter()
+        .find(|k| matches!(k, BlobKey::Delta { from: 3, to: 4, .. }))
+        .expect("delta 3→4");
+    std::fs::remove_file(dir.path().join(gone.relative())).expect("delete");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(6));
+    check(&consumer.state().expect("state"), data, 5);
+}
+
+#[tokio::test]
+async fn a_corrupt_delta_fails_the_refresh_and_a_later_one_recovers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let data = Dataset::new(300);
+    publish(&store, data, 3, 2).await; // snapshots at 1 and 3
+    let consumer = Consumer::builder(store.clone())
+        .build()
+        .await
+        .expect("consumer");
+    consumer.refresh_to(1).await.expect("to 1");
+    let held = consumer.state().expect("state");
+    let keys = store.list_blobs().await.expect("list");
+    let delta = keys
+        .iter()
+        .find(|k| matches!(k, BlobKey::Delta { from: 1, to: 2, .. }))
+        .expect("delta 1→2");
+    let path = dir.path().join(delta.relative());
+    let mut bytes = std::fs::read(&path).expect("read");
+    let last = bytes.len() - 9;
+    bytes[last] ^= 0x40; // a bit flip inside the last section
+    std::fs::remove_file(&path).expect("replace");
+    std::fs::write(&path, &bytes).expect("write");
+    let failed = consumer.refresh_to(2).await;
+    assert!(matches!(failed, Err(Error::Corrupt { .. })), "{failed:?}");
+    assert_eq!(consumer.version(), Some(1), "the old state keeps serving");
+    check(&held, data, 0);
+    // The failed blob is remembered: the next refresh goes through the snapshot of version 3.
+    assert_eq!(consumer.refresh().await.expect("recover"), Some(3));
+    check(&consumer.state().expect("state"), data, 2);
+}
+
+#[tokio::test]
+async fn pins_hold_consumers_on_a_version() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(200);
+    publish(&store, data, 4, 2).await;
+    let consumer = Consumer::builder(store.clone())
+        .build()
+        .await
+        .expect("consumer");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(4));
+    // Pin version 2 (its tag from a delta key of the chain).
+    let keys = store.list_blobs().await.expect("list");
+    let tag = keys
+        .iter()
+        .find_map(|k| match k {
+            BlobKey::Delta {
+                from: 2, from_tag, ..
+            } => Some(*from_tag),
+            _ => None,
+        })
+        .expect("delta out of version 2");
+    store.pin(2, tag).await.expect("pin");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(2));
+    check(&consumer.state().expect("state"), data, 1);
+    store.unpin().await.expect("unpin");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(4));
+}
+
+#[tokio::test]
+async fn an_in_process_announcement_wakes_the_watcher() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(200);
+    let producer = publish(&store, data, 1, 10).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let consumer = Consumer::builder(store.clone())
+        .refresh_policy(RefreshPolicy::OnAnnouncement {
+            poll_interval: std::time::Duration::from_secs(3600),
+        })
+        .listener(move |e: &RefreshEvent| {
+            if let RefreshEvent::Succeeded { version, .. } = e {
+                let _ = tx.send(*version);
+            }
+        })
+        .build()
+        .await
+        .expect("consumer");
+    assert_eq!(
+        consumer.version(),
+        Some(1),
+        "the first refresh happens in build"
+    );
+    assert_eq!(rx.recv().await, Some(1));
+    producer.run_cycle(populate(data, 1)).await.expect("cycle");
+    // No poll for an hour: only the in-process notification can wake the watcher.
+    assert_eq!(rx.recv().await, Some(2));
+    assert_eq!(consumer.version(), Some(2));
+}
+
+#[test]
+fn readers_keep_their_states_through_a_thousand_refreshes() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let store = BlobStore::memory();
+    let data = Dataset::new(100);
+    let consumer = runtime.block_on(async {
+        publish(&store, data, 6, 3).await;
+        let consumer = Consumer::builder(store.clone())
+            .build()
+            .await
+            .expect("consumer");
+        consumer.refresh_to(1).await.expect("to 1");
+        consumer
+    });
+    let held = consumer.state().expect("state");
+    let expected_titles = movies(&held).0;
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(std::sync::Barrier::new(3));
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let (held, expected_titles, done, started) = (
+                Arc::clone(&held),
+                expected_titles.clone(),
+                Arc::clone(&done),
+                Arc::clone(&started),
+            );
+            std::thread::spawn(move || {
+                started.wait();
+                let mut rounds = 0u64;
+                while !done.load(Ordering::Acquire) || rounds == 0 {
+                    assert_eq!(movies(&held).0, expected_titles);
+                    rounds += 1;
+                }
+                rounds
+            })
+        })
+        .collect();
+    started.wait();
+    runtime.block_on(async {
+        for i in 0..1000u64 {
+            let v = 1 + (i * 7 + 3) % 6;
+            assert_eq!(consumer.refresh_to(v).await.expect("refresh"), v);
+        }
+    });
+    done.store(true, Ordering::Release);
+    for r in readers {
+        assert!(r.join().expect("reader") > 0);
+    }
+    check(&held, data, 0);
+}
