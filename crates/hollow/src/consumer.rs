@@ -333,8 +333,21 @@ impl Inner {
         })
     }
 
-    fn plan(&self, chain: &Chain, current: Option<(u64, u64)>, target: usize) -> Option<Vec<Step>> {
-        let position = current.and_then(|c| chain.states.iter().position(|s| *s == c));
+    fn plan(&self, chain: &Chain, current: Option<&ReadState>, target: usize) -> Option<Vec<Step>> {
+        let position = current.and_then(|c| {
+            chain
+                .states
+                .iter()
+                .position(|s| *s == (c.version(), c.tag()))
+        });
+        // Compaction: a state already carrying many overlaid deltas moves to a newer snapshot
+        // when the chain has one on the way.
+        if let Some(c) = current
+            && c.overlay_depth() + 1 > self.max_deltas
+            && let Some(plan) = self.snapshot_plan(chain, target, Some(c.base_version()))
+        {
+            return Some(plan);
+        }
         // From the current state, along the chain.
         if let Some(at) = position {
             if at <= target && target - at <= self.max_deltas {
@@ -357,8 +370,19 @@ impl Inner {
                 }
             }
         }
-        // A snapshot at or before the target, then deltas; else one after it, then reverse deltas.
-        for snap in (0..=target).rev().take(self.max_deltas + 1) {
+        self.snapshot_plan(chain, target, None)
+    }
+
+    /// A snapshot at or before the target then deltas, else one after it then reverse deltas;
+    /// with `newer_than`, only snapshots of a later version count.
+    fn snapshot_plan(
+        &self,
+        chain: &Chain,
+        target: usize,
+        newer_than: Option<u64>,
+    ) -> Option<Vec<Step>> {
+        let newer = |snap: &usize| newer_than.is_none_or(|v| chain.states[*snap].0 > v);
+        for snap in (0..=target).rev().take(self.max_deltas + 1).filter(newer) {
             if let Some(key) = chain.snapshots.get(&chain.states[snap]) {
                 let deltas: Option<Vec<Step>> = chain.states[snap..target]
                     .iter()
@@ -373,7 +397,8 @@ impl Inner {
                 }
             }
         }
-        for snap in target + 1..chain.states.len().min(target + 1 + self.max_deltas) {
+        for snap in (target + 1..chain.states.len().min(target + 1 + self.max_deltas)).filter(newer)
+        {
             if let Some(key) = chain.snapshots.get(&chain.states[snap]) {
                 let reverses: Option<Vec<Step>> = chain.states[target + 1..=snap]
                     .iter()
@@ -421,7 +446,7 @@ impl Inner {
             return Ok(current_at.map(|c| c.0));
         }
         let steps = self
-            .plan(&chain, current_at, target)
+            .plan(&chain, current.as_deref(), target)
             .ok_or_else(|| Error::NoPath {
                 from: current_at.map(|c| c.0),
                 to: chain.states[target].0,

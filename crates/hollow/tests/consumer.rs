@@ -296,3 +296,33 @@ fn readers_keep_their_states_through_a_thousand_refreshes() {
     }
     check(&held, data, 0);
 }
+
+#[tokio::test]
+async fn long_overlays_compact_onto_newer_snapshots() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(200);
+    let producer = publish(&store, data, 1, 3).await; // snapshots at 1, 4, 7, 10
+    let consumer = Consumer::builder(store.clone())
+        .max_deltas(4)
+        .build()
+        .await
+        .expect("consumer");
+    consumer.refresh().await.expect("refresh");
+    for c in 1..11 {
+        producer.run_cycle(populate(data, c)).await.expect("cycle");
+        consumer.refresh().await.expect("refresh");
+        let state = consumer.state().expect("state");
+        check(&state, data, c);
+        assert!(
+            state.overlay_depth() <= 4,
+            "version {}: depth {}",
+            c + 1,
+            state.overlay_depth()
+        );
+    }
+    let state = consumer.state().expect("state");
+    assert!(
+        state.base_version() > 1,
+        "the consumer moved to a newer snapshot"
+    );
+}

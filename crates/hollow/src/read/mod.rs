@@ -35,6 +35,7 @@ pub struct ReadState {
     header_tags: Vec<(String, String)>,
     schema: Schema,
     types: Vec<StateType>,
+    base_version: u64,
 }
 
 /// One type as a state sees it: the snapshot's sections, shared by every state derived from
@@ -140,6 +141,22 @@ impl ReadState {
     /// The schema the state was written with.
     pub fn schema(&self) -> &Schema {
         &self.schema
+    }
+
+    /// Deltas overlaid on the snapshot this state was opened from (the most of any type): 0
+    /// for a state read straight from a snapshot.
+    pub fn overlay_depth(&self) -> usize {
+        self.types
+            .iter()
+            .filter_map(|t| t.overlay.as_ref())
+            .map(|o| o.depth())
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Version of the snapshot this state's records come from (before any overlaid delta).
+    pub fn base_version(&self) -> u64 {
+        self.base_version
     }
 
     /// Size of the blob in bytes.

@@ -292,6 +292,7 @@ pub(super) fn open(bytes: BlobBytes, name: &str) -> Result<ReadState> {
     );
     Ok(ReadState {
         name: name.to_string(),
+        base_version: parsed.layout.header.to_version,
         header: parsed.layout.header,
         bytes,
         dataset: parsed.dataset,

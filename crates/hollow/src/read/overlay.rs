@@ -7,13 +7,13 @@
 //! the snapshot's mapping, or in the mapping of the delta that brought them. The state the
 //! overlay was derived from is untouched, so readers holding it keep reading it.
 //!
-//! Cost of applying a delta: the changed records (map updates) plus copies of the three
-//! bitmaps (one bit per ordinal each, 125 KiB at 1M records) and of the maps of changes since
-//! the snapshot. A snapshot load starts over with no overlay. Persistent (structurally shared)
-//! maps, so that the cost no longer grows with the changes accumulated since the snapshot, are
-//! the next step.
+//! Cost of applying a delta: O(changed records · log) for the maps, which are persistent
+//! (`imbl`: a new version shares every untouched node with the old one), plus copies of the
+//! three bitmaps (one bit per ordinal each: 125 KiB at 1M records, ≈ 10 µs; a 1% change touches
+//! every page of any practical page size, so paging them would not copy less). A snapshot load
+//! starts over with no overlay; consumers compact by loading a newer snapshot once an overlay
+//! holds `max_deltas` deltas.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use capnp::private::layout::StructReader;
@@ -36,16 +36,21 @@ struct DeltaRecord {
 pub(crate) struct TypeOverlay {
     populated: PopulatedBitmap,
     from_delta: PopulatedBitmap,
-    records: HashMap<u32, DeltaRecord>,
+    records: imbl::HashMap<u32, DeltaRecord>,
     /// Deltas that records point into, with the index of this type in each.
     deltas: Vec<(Arc<ReadDelta>, usize)>,
     /// Ordinals whose key in the snapshot's index no longer holds.
     stale_base_key: PopulatedBitmap,
     /// Keys added since the snapshot: key hash → (inline key or 0, ordinal).
-    added_keys: HashMap<u64, SmallVec<[(u64, u32); 1]>>,
+    added_keys: imbl::HashMap<u64, SmallVec<[(u64, u32); 1]>>,
 }
 
 impl TypeOverlay {
+    /// Deltas this overlay holds records of.
+    pub(crate) fn depth(&self) -> usize {
+        self.deltas.len()
+    }
+
     pub(crate) fn populated(&self) -> &PopulatedBitmap {
         &self.populated
     }
@@ -138,6 +143,7 @@ impl ReadState {
             header_tags: self.header_tags.clone(),
             schema: self.schema.clone(),
             types,
+            base_version: self.base_version,
         };
         next.header.to_version = header.to_version;
         next.header.to_tag = header.to_tag;
@@ -165,10 +171,10 @@ fn apply_type(
         None => TypeOverlay {
             populated: view.loaded.populated.clone(),
             from_delta: PopulatedBitmap::empty(st.capacity),
-            records: HashMap::new(),
+            records: imbl::HashMap::new(),
             deltas: Vec::new(),
             stale_base_key: PopulatedBitmap::empty(st.capacity),
-            added_keys: HashMap::new(),
+            added_keys: imbl::HashMap::new(),
         },
     };
     let capacity = change.capacity.max(st.capacity);
