@@ -96,7 +96,11 @@ pub struct ConsumerBuilder {
     policy: RefreshPolicy,
     listeners: Vec<Arc<dyn RefreshListener>>,
     max_deltas: usize,
+    cache: Option<std::path::PathBuf>,
+    type_filter: Option<TypeFilter>,
 }
+
+type TypeFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 impl ConsumerBuilder {
     /// When to refresh (default: manual).
@@ -111,6 +115,20 @@ impl ConsumerBuilder {
         self
     }
 
+    /// A directory where blobs of a remote store are kept after their first download (written
+    /// under a temporary name, then renamed) and mapped from. Files the current state no longer
+    /// uses are removed after each refresh. Local directory stores are mapped in place instead.
+    pub fn local_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cache = Some(dir.into());
+        self
+    }
+
+    /// Loads only the types for which `keep(name)` holds; others are never mapped or verified.
+    pub fn type_filter(mut self, keep: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.type_filter = Some(Arc::new(keep));
+        self
+    }
+
     /// Longest delta path before a refresh loads a snapshot instead (default 32).
     pub fn max_deltas(mut self, n: usize) -> Self {
         self.max_deltas = n.max(1);
@@ -121,12 +139,17 @@ impl ConsumerBuilder {
     /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
     /// no state until the first refresh.
     pub async fn build(self) -> Result<Consumer> {
+        if let Some(dir) = &self.cache {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
         let inner = Arc::new(Inner {
             store: self.store,
             current: ArcSwapOption::empty(),
             refreshing: tokio::sync::Mutex::new(Failures::default()),
             listeners: self.listeners,
             max_deltas: self.max_deltas,
+            cache: self.cache,
+            type_filter: self.type_filter,
         });
         let watcher = match self.policy {
             RefreshPolicy::Manual => None,
@@ -151,6 +174,8 @@ impl ConsumerBuilder {
 struct Failures {
     /// Blobs that failed to load or apply: plans avoid them.
     blobs: HashSet<BlobKey>,
+    /// Blobs the current state is built from (what the cache must keep).
+    live: Vec<BlobKey>,
 }
 
 struct Inner {
@@ -159,6 +184,8 @@ struct Inner {
     refreshing: tokio::sync::Mutex<Failures>,
     listeners: Vec<Arc<dyn RefreshListener>>,
     max_deltas: usize,
+    cache: Option<std::path::PathBuf>,
+    type_filter: Option<TypeFilter>,
 }
 
 /// Follows a dataset and serves its current state.
@@ -204,6 +231,8 @@ impl Consumer {
             policy: RefreshPolicy::Manual,
             listeners: Vec::new(),
             max_deltas: DEFAULT_MAX_DELTAS,
+            cache: None,
+            type_filter: None,
         }
     }
 
@@ -237,14 +266,42 @@ async fn watch(
     mut announced: tokio::sync::watch::Receiver<u64>,
     poll_interval: Duration,
 ) {
+    let mut seen: Option<(crate::store::AnnouncementVersion, Option<(u64, u64)>)> = None;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(poll_interval) => {}
-            changed = announced.changed() => if changed.is_err() { return },
-        }
+        let woken = tokio::select! {
+            _ = tokio::time::sleep(poll_interval) => false,
+            changed = announced.changed() => if changed.is_err() { return } else { true },
+        };
         let Some(inner) = inner.upgrade() else { return };
-        if let Err(e) = inner.refresh(None).await {
-            warn!(error = %e, "refresh on announcement failed; the current state keeps serving");
+        // A poll reads the announcement with a conditional GET, and the pin; when neither
+        // changed (and the last refresh did not fail) there is nothing to do.
+        if !woken && let Some((token, pin)) = &seen {
+            let changed = inner
+                .store
+                .announcement_changed(Some(token))
+                .await
+                .unwrap_or(true);
+            let pin_now = inner.store.pinned().await.unwrap_or(None);
+            if !changed && pin_now == *pin {
+                continue;
+            }
+        }
+        match inner.refresh(None).await {
+            Ok(_) => {
+                let token = inner
+                    .store
+                    .announcement()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(_, t)| t);
+                let pin = inner.store.pinned().await.unwrap_or(None);
+                seen = token.map(|t| (t, pin));
+            }
+            Err(e) => {
+                seen = None;
+                warn!(error = %e, "refresh on announcement failed; the current state keeps serving");
+            }
         }
     }
 }
@@ -474,6 +531,15 @@ impl Inner {
             Ok(state) => {
                 let version = state.version();
                 self.current.store(Some(Arc::new(state)));
+                let keys = steps.iter().map(|s| match s {
+                    Step::Snapshot(k) | Step::Delta(k) => *k,
+                });
+                if matches!(steps.first(), Some(Step::Snapshot(_))) {
+                    failures.live = keys.collect();
+                } else {
+                    failures.live.extend(keys);
+                }
+                self.clean_cache(&failures.live);
                 self.emit(&RefreshEvent::Succeeded {
                     version,
                     elapsed: started.elapsed(),
@@ -492,6 +558,49 @@ impl Inner {
         }
     }
 
+    /// A blob's bytes: mapped in place from a local store, mapped from the cache (downloading
+    /// it once), or read into memory.
+    async fn open(&self, key: &BlobKey) -> Result<crate::bytes::BlobBytes> {
+        let Some(dir) = self
+            .cache
+            .as_ref()
+            .filter(|_| self.store.local_dir().is_none())
+        else {
+            return self.store.open_blob(key).await;
+        };
+        let path = dir.join(key.relative().replace('/', "_"));
+        if !path.exists() {
+            let bytes = self.store.get_blob(key).await?;
+            let tmp = dir.join(format!(
+                ".{}.{}.tmp",
+                key.relative().replace('/', "_"),
+                std::process::id()
+            ));
+            std::fs::write(&tmp, bytes.as_slice()).map_err(|e| Error::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        }
+        crate::bytes::BlobBytes::map_file(&path)
+    }
+
+    /// Removes cached blobs the current state does not use. States still held by readers keep
+    /// their mappings (an unlinked file stays mapped until its last mapping goes).
+    fn clean_cache(&self, live: &[BlobKey]) {
+        let Some(dir) = &self.cache else { return };
+        let keep: HashSet<String> = live
+            .iter()
+            .map(|k| k.relative().replace('/', "_"))
+            .collect();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".blob") && !keep.contains(&name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+
     async fn execute(
         &self,
         steps: &[Step],
@@ -502,13 +611,12 @@ impl Inner {
             let t = Instant::now();
             match step {
                 Step::Snapshot(key) => {
-                    let bytes = self
-                        .store
-                        .open_blob(key)
-                        .await
+                    let bytes = self.open(key).await.map_err(|e| (Some(*key), e))?;
+                    let mut snapshot = ReadState::from_bytes(bytes, &key.relative())
                         .map_err(|e| (Some(*key), e))?;
-                    let snapshot = ReadState::from_bytes(bytes, &key.relative())
-                        .map_err(|e| (Some(*key), e))?;
+                    if let Some(keep) = &self.type_filter {
+                        snapshot = snapshot.retain_types(|name| keep(name));
+                    }
                     snapshot.verify_all().map_err(|e| (Some(*key), e))?;
                     self.emit(&RefreshEvent::SnapshotLoaded {
                         version: snapshot.version(),
@@ -517,11 +625,7 @@ impl Inner {
                     state = Some(snapshot);
                 }
                 Step::Delta(key) => {
-                    let bytes = self
-                        .store
-                        .open_blob(key)
-                        .await
-                        .map_err(|e| (Some(*key), e))?;
+                    let bytes = self.open(key).await.map_err(|e| (Some(*key), e))?;
                     let delta = Arc::new(
                         ReadDelta::from_bytes(bytes, &key.relative())
                             .map_err(|e| (Some(*key), e))?,

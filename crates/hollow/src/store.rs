@@ -448,6 +448,29 @@ impl BlobStore {
         Ok(Some((announcement, AnnouncementVersion(token))))
     }
 
+    /// Whether the announcement differs from the one `seen` names, with a conditional GET
+    /// (`If-None-Match` on the ETag) where the store supports it.
+    pub async fn announcement_changed(&self, seen: Option<&AnnouncementVersion>) -> Result<bool> {
+        let etag = match seen {
+            Some(AnnouncementVersion(VersionToken::Store(v))) => v.e_tag.clone(),
+            _ => None,
+        };
+        let Some(etag) = etag else {
+            let now = self.announcement().await?.map(|(_, token)| token);
+            return Ok(now.as_ref() != seen);
+        };
+        let options = object_store::GetOptions {
+            if_none_match: Some(etag),
+            ..object_store::GetOptions::default()
+        };
+        match self.store.get_opts(&self.path(ANNOUNCED), options).await {
+            Err(object_store::Error::NotModified { .. }) => Ok(false),
+            Err(object_store::Error::NotFound { .. }) => Ok(true),
+            Err(e) => Err(store_error("get", ANNOUNCED, e)),
+            Ok(_) => Ok(true),
+        }
+    }
+
     /// Moves the announcement to `next` if the store still holds `expected` (`None`: no
     /// announcement yet). Anything else is `Error::Conflict`.
     pub async fn announce(

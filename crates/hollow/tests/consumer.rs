@@ -326,3 +326,60 @@ async fn long_overlays_compact_onto_newer_snapshots() {
         "the consumer moved to a newer snapshot"
     );
 }
+
+#[tokio::test]
+async fn remote_blobs_are_cached_once_and_the_cache_keeps_only_what_the_state_uses() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(200);
+    publish(&store, data, 3, 2).await; // snapshots at 1 and 3
+    let cache = tempfile::tempdir().expect("tempdir");
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(cache.path())
+            .expect("cache dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let consumer = Consumer::builder(store.clone())
+        .local_cache(cache.path())
+        .max_deltas(1)
+        .build()
+        .await
+        .expect("c");
+    consumer.refresh_to(2).await.expect("to 2");
+    check(&consumer.state().expect("state"), data, 1);
+    let cached = files();
+    assert_eq!(cached.len(), 2, "snapshot 1 and delta 1→2: {cached:?}");
+    assert!(cached[0].starts_with("deltas_") && cached[1].starts_with("snapshots_"));
+    // max_deltas 1: the next refresh compacts onto snapshot 3; the cache drops what it no longer needs.
+    let held = consumer.state().expect("state");
+    consumer.refresh().await.expect("to 3");
+    check(&consumer.state().expect("state"), data, 2);
+    let cached = files();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with("snapshots_00000000000000000003"));
+    // The state built from the removed files still reads (the mappings outlive the files).
+    check(&held, data, 1);
+}
+
+#[tokio::test]
+async fn a_type_filter_loads_only_the_chosen_types() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(200);
+    publish(&store, data, 3, 2).await;
+    let consumer = Consumer::builder(store.clone())
+        .type_filter(|name| name == "Movie")
+        .build()
+        .await
+        .expect("c");
+    consumer.refresh_to(2).await.expect("to 2");
+    let state = consumer.state().expect("state");
+    let names: Vec<String> = state.types().into_iter().map(|t| t.name).collect();
+    assert_eq!(names, ["Movie"]);
+    assert!(matches!(
+        state.table::<actor::Owned>(),
+        Err(Error::UnknownType { .. })
+    ));
+    check(&state, data, 1);
+}

@@ -143,6 +143,13 @@ impl ReadState {
         &self.schema
     }
 
+    /// Keeps only the types for which `keep(name)` holds; the others are never loaded,
+    /// verified or mapped in by this state (a consumer's type filter).
+    pub fn retain_types(mut self, keep: impl Fn(&str) -> bool) -> Self {
+        self.types.retain(|t| keep(&t.base.name));
+        self
+    }
+
     /// Deltas overlaid on the snapshot this state was opened from (the most of any type): 0
     /// for a state read straight from a snapshot.
     pub fn overlay_depth(&self) -> usize {
