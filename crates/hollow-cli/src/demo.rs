@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use hollow::{BlobStore, CycleOutcome, Producer, ReadState, WriteOptions};
+use hollow::{BlobStore, Consumer, CycleOutcome, Producer, RefreshEvent, WriteOptions};
 use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -198,30 +198,61 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         }
     }
 
-    // Read: map the newest snapshot in place.
+    // Consume: a consumer loads the first version of this run, then follows every delta.
     let (announcement, _) = store
         .announcement()
         .await?
         .context("nothing was announced")?;
-    let snapshot = announcement
-        .latest_snapshot
-        .context("the announcement names no snapshot")?;
-    let path = args.dir.join(snapshot.relative());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let consumer = Consumer::builder(store.clone())
+        .listener(move |e: &RefreshEvent| {
+            let _ = tx.send(e.clone());
+        })
+        .build()
+        .await?;
+    let first_version = first_cycle.max(1);
     let started = Instant::now();
-    let read = ReadState::open(&path)?;
-    let movies = read.table::<movie::Owned>()?;
-    let first = movies.get_by_key(100_000u64)?;
+    consumer.refresh_to(first_version).await?;
+    let read = consumer.state().context("the consumer holds no state")?;
+    let found = read
+        .table::<movie::Owned>()?
+        .get_by_key(100_000u64)?
+        .is_some();
     let to_first_lookup = started.elapsed();
     writeln!(
         out,
-        "announced version {}; newest snapshot {}",
-        announcement.version,
-        snapshot.relative()
+        "consumer: version {first_version} (movie 100000 {}) ",
+        if found { "found" } else { "absent" }
     )?;
     writeln!(
         out,
-        "  open (memory-mapped) to first primary-key lookup {} (verifies the Movie sections)",
+        "  version {first_version} (memory-mapped) to first primary-key lookup in {}",
         ms(to_first_lookup)
+    )?;
+    for version in first_version + 1..=announcement.version {
+        rx.try_iter().for_each(drop);
+        let started = Instant::now();
+        consumer.refresh_to(version).await?;
+        let elapsed = started.elapsed();
+        let plan = rx.try_iter().find_map(|e| match e {
+            RefreshEvent::Started { plan, .. } => Some(plan),
+            _ => None,
+        });
+        writeln!(
+            out,
+            "  refresh to version {version} in {} ({})",
+            ms(elapsed),
+            plan.unwrap_or_default()
+        )?;
+    }
+    let read = consumer.state().context("the consumer holds no state")?;
+    let movies = read.table::<movie::Owned>()?;
+    let first = movies.get_by_key(100_000u64)?;
+    writeln!(
+        out,
+        "announced version {}; the consumer serves version {}",
+        announcement.version,
+        read.version()
     )?;
     for t in read.types() {
         writeln!(

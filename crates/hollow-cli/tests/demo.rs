@@ -46,8 +46,12 @@ fn demo_publishes_cycles_that_read_back_and_continues_after_a_restart() {
         stdout.contains("incremental: 1000 movies upserted, version 4"),
         "{stdout}"
     );
+    // The consumer follows the deltas to the newest version, where the incremental cycle
+    // renamed the first movies.
+    assert!(stdout.contains("refresh to version 2 in"), "{stdout}");
+    assert!(stdout.contains("the consumer serves version 4"), "{stdout}");
     assert!(
-        stdout.contains("movie 100000: \"The Paper River 0\""),
+        stdout.contains("movie 100000: \"The Paper River 0 (director's cut 3)\""),
         "{stdout}"
     );
 
