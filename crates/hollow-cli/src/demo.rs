@@ -57,6 +57,18 @@ fn progress(len: u64, what: &str) -> ProgressBar {
     bar
 }
 
+/// Resident and file-backed resident memory of this process in MiB (Linux `/proc`), if known.
+fn resident_mib() -> Option<(f64, f64)> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let mut fields = statm
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse::<f64>().ok());
+    let (resident, shared) = (fields.next()??, fields.next()??);
+    let page_mib = 4096.0 / (1024.0 * 1024.0);
+    Some((resident * page_mib, shared * page_mib))
+}
+
 /// Runs the demo, printing the report to `out`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -246,6 +258,12 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         )?;
     }
     let read = consumer.state().context("the consumer holds no state")?;
+    if let Some((resident, shared)) = resident_mib() {
+        writeln!(
+            out,
+            "  process resident memory {resident:.1} MiB, of which file-backed (blob mappings) {shared:.1} MiB"
+        )?;
+    }
     let movies = read.table::<movie::Owned>()?;
     let first = movies.get_by_key(100_000u64)?;
     writeln!(
