@@ -129,9 +129,10 @@ impl ConsumerBuilder {
         self
     }
 
-    /// Longest delta path before a refresh loads a snapshot instead (default 32).
+    /// Longest delta path before a refresh loads a snapshot instead, and most deltas a state
+    /// carries before the consumer compacts it onto a newer snapshot (default 32, at most 255).
     pub fn max_deltas(mut self, n: usize) -> Self {
-        self.max_deltas = n.max(1);
+        self.max_deltas = n.clamp(1, crate::read::MAX_OVERLAY_DELTAS);
         self
     }
 
@@ -397,11 +398,13 @@ impl Inner {
                 .iter()
                 .position(|s| *s == (c.version(), c.tag()))
         });
-        // Compaction: a state already carrying many overlaid deltas moves to a newer snapshot
-        // when the chain has one on the way.
+        // Compaction: a state already carrying max_deltas overlaid deltas is rebuilt from a
+        // snapshot (a newer one when the chain has one on the way), which resets its overlay.
         if let Some(c) = current
             && c.overlay_depth() + 1 > self.max_deltas
-            && let Some(plan) = self.snapshot_plan(chain, target, Some(c.base_version()))
+            && let Some(plan) = self
+                .snapshot_plan(chain, target, Some(c.base_version()))
+                .or_else(|| self.snapshot_plan(chain, target, None))
         {
             return Some(plan);
         }

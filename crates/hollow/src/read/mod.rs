@@ -5,6 +5,8 @@ mod dynamic;
 pub(crate) mod open;
 mod overlay;
 
+pub(crate) use overlay::MAX_OVERLAY_DELTAS;
+
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
