@@ -77,6 +77,16 @@ pub enum Error {
         /// What does not fit.
         reason: String,
     },
+    /// A schema that cannot continue a dataset written with an earlier one.
+    #[error("incompatible schema change in {type_name}{}: {rule}", if field.is_empty() { String::new() } else { format!(" field {field}") })]
+    IncompatibleSchema {
+        /// The type.
+        type_name: String,
+        /// The field, or empty for a type-level rule.
+        field: String,
+        /// The rule the change breaks.
+        rule: String,
+    },
     /// A schema that hollow cannot use (bad annotation, unsupported field type as a key…).
     #[error("invalid schema: {reason}")]
     InvalidSchema {

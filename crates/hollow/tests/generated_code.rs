@@ -27,6 +27,36 @@ const GENERATED: &[Generated] = &[
         output: "crates/hollow/tests/generated/test_types_capnp.rs",
     },
     Generated {
+        schema: "evolution/evo_v1.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/evo_v1_capnp.rs",
+    },
+    Generated {
+        schema: "evolution/evo_v2.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/evo_v2_capnp.rs",
+    },
+    Generated {
+        schema: "evolution/evo_retype.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/evo_retype_capnp.rs",
+    },
+    Generated {
+        schema: "evolution/evo_removed.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/evo_removed_capnp.rs",
+    },
+    Generated {
+        schema: "evolution/evo_pk.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/evo_pk_capnp.rs",
+    },
+    Generated {
+        schema: "evolution/evo_enum_shrink.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/evo_enum_shrink_capnp.rs",
+    },
+    Generated {
         schema: "movies.capnp",
         parent_module: &[],
         output: "crates/hollow-movies/src/movies_capnp.rs",

@@ -161,6 +161,19 @@ async fn restore(
         store.get_blob(&snapshot_key).await?,
         &snapshot_key.relative(),
     )?;
+    // The producer's schema must be able to continue the dataset (docs/SCHEMA-EVOLUTION.md).
+    let registered: Vec<String> = state.type_names().map(str::to_string).collect();
+    for t in snapshot.types() {
+        if t.record_count > 0 && !registered.contains(&t.name) {
+            return Err(Error::IncompatibleSchema {
+                type_name: t.name,
+                field: String::new(),
+                rule: "the dataset holds records of this type: register it".into(),
+            });
+        }
+    }
+    let ids: Vec<u64> = snapshot.types().iter().map(|t| t.type_id).collect();
+    crate::schema::check_compatible(snapshot.schema(), state.schema(), &ids)?;
     state.load_snapshot(&snapshot)?;
     for delta in chain.iter().rev() {
         state.apply_delta(delta)?;

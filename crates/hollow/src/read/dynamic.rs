@@ -56,6 +56,14 @@ impl<'s> DynTable<'s> {
         Self { view, schema }
     }
 
+    /// The type as the state's current schema describes it (a delta written with a grown
+    /// schema makes its new fields visible here), else as the snapshot's.
+    fn info(&self) -> &'s StructInfo {
+        self.schema
+            .struct_by_id(self.view.ty.type_id)
+            .unwrap_or(&self.view.ty.info)
+    }
+
     /// Type name.
     pub fn name(&self) -> &'s str {
         &self.view.ty.name
@@ -73,7 +81,7 @@ impl<'s> DynTable<'s> {
 
     /// The record at `ordinal`.
     pub fn get(&self, ordinal: u32) -> Option<DynRecord<'s>> {
-        let info = &self.view.ty.info;
+        let info = self.info();
         let schema = self.schema;
         self.view.get(ordinal).map(|reader| DynRecord {
             schema,
@@ -84,7 +92,7 @@ impl<'s> DynTable<'s> {
 
     /// Records with their ordinals, in ordinal order.
     pub fn iter(&self) -> impl Iterator<Item = (u32, DynRecord<'s>)> + 's {
-        let (schema, info) = (self.schema, &self.view.ty.info);
+        let (schema, info) = (self.schema, self.info());
         self.view.records().map(move |(o, reader)| {
             (
                 o,

@@ -115,15 +115,10 @@ impl ReadState {
                 actual: Some((self.version(), self.tag())),
             });
         }
-        if delta.schema().fingerprint() != self.schema.fingerprint() {
-            return Err(Error::SchemaMismatch {
-                type_name: delta.dataset().to_string(),
-                reason: format!(
-                    "{} was written with another schema (evolution is not supported yet)",
-                    delta.blob_name()
-                ),
-            });
-        }
+        // A delta written with a grown schema continues the chain (Cap'n Proto's rules keep old
+        // records readable); the state adopts the newer schema for schema-driven reads.
+        let ids: Vec<u64> = self.types.iter().map(|t| t.base.type_id).collect();
+        crate::schema::check_compatible(&self.schema, delta.schema(), &ids)?;
         let mut types = Vec::with_capacity(self.types.len());
         for st in &self.types {
             let Some(type_index) = delta
@@ -142,7 +137,7 @@ impl ReadState {
             header: self.header,
             dataset: self.dataset.clone(),
             header_tags: self.header_tags.clone(),
-            schema: self.schema.clone(),
+            schema: delta.schema().clone(),
             types,
             base_version: self.base_version,
         };

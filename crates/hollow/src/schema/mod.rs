@@ -7,6 +7,7 @@
 //! re-encoded as one canonical `CodeGeneratorRequest` message (nodes sorted by id): that message is
 //! what a snapshot embeds, and its xxh3-64 is the schema [fingerprint](Schema::fingerprint).
 
+mod compat;
 mod key;
 mod nodes;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 
 use capnp::schema_capnp::{field, node, type_};
 
+pub use compat::check_compatible;
 pub(crate) use key::inline_key;
 pub use key::{KeyBytes, KeyField, KeyPath, KeyValue};
 
@@ -127,6 +129,8 @@ pub struct FieldInfo {
     pub name: String,
     /// Position in the schema's code order.
     pub code_order: u16,
+    /// The field's number (`@N`); `None` for a group or named union, whose members carry theirs.
+    pub ordinal: Option<u16>,
     /// Union discriminant value, when the field is a union member.
     pub discriminant: Option<u16>,
     /// Where and what the field is.

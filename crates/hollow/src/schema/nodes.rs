@@ -107,9 +107,14 @@ pub(super) fn read_struct(n: node::Reader<'_>, s: node::struct_::Reader<'_>) -> 
             0xffff => None,
             d => Some(d),
         };
+        let ordinal = match f.get_ordinal().which() {
+            Ok(capnp::schema_capnp::field::ordinal::Explicit(n)) => Some(n),
+            _ => None,
+        };
         fields.push(FieldInfo {
             name,
             code_order: f.get_code_order(),
+            ordinal,
             discriminant,
             kind: field_kind(f)?,
         });

@@ -1,0 +1,136 @@
+//! Schema compatibility between versions of a dataset (docs/SCHEMA-EVOLUTION.md).
+//!
+//! Cap'n Proto's rules make growth safe: new fields with new numbers, new types, new
+//! enumerants. What breaks readers is refused, with the type, the field and the rule: a field
+//! whose number now has another type or place, a field that disappeared (its number could be
+//! reused), a primary key that changed, a dataset type that is gone.
+
+use super::{FieldInfo, FieldKind, Schema, StructInfo};
+use crate::error::{Error, Result};
+
+fn refuse(type_name: &str, field: &str, rule: &str) -> Error {
+    Error::IncompatibleSchema {
+        type_name: type_name.to_string(),
+        field: field.to_string(),
+        rule: rule.to_string(),
+    }
+}
+
+/// Checks that `new` may continue a dataset written with `old`, for the dataset types named by
+/// `type_ids` (struct ids in `old`) and every struct and enum they reach.
+pub fn check_compatible(old: &Schema, new: &Schema, type_ids: &[u64]) -> Result<()> {
+    if old.fingerprint() == new.fingerprint() {
+        return Ok(());
+    }
+    let mut pending: Vec<u64> = type_ids.to_vec();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(id) = pending.pop() {
+        if !seen.insert(id) {
+            continue;
+        }
+        if let Some(old_enum) = old.enum_by_id(id) {
+            let new_enum = new
+                .enum_by_id(id)
+                .ok_or_else(|| refuse(&old_enum.name, "", "an enum the data uses was removed"))?;
+            if new_enum.enumerants.len() < old_enum.enumerants.len() {
+                return Err(refuse(
+                    &old_enum.name,
+                    "",
+                    "enumerants may be added, never removed",
+                ));
+            }
+            continue;
+        }
+        let Some(old_struct) = old.struct_by_id(id) else {
+            continue;
+        };
+        let new_struct = new
+            .struct_by_id(id)
+            .ok_or_else(|| refuse(&old_struct.name, "", "a type with records was removed"))?;
+        check_struct(old_struct, new_struct, &mut pending)?;
+        if !old_struct.is_group && type_ids.contains(&id) {
+            let key = |s: &StructInfo| {
+                s.primary_key_annotation
+                    .as_ref()
+                    .map(|k| k.replace(' ', ""))
+            };
+            if key(old_struct) != key(new_struct) {
+                return Err(refuse(
+                    &old_struct.name,
+                    "",
+                    "the primary key is the record's identity and cannot change",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn same_place(old: &FieldInfo, new: &FieldInfo) -> bool {
+    match (&old.kind, &new.kind) {
+        (
+            FieldKind::Slot {
+                offset: a, ty: ta, ..
+            },
+            FieldKind::Slot {
+                offset: b, ty: tb, ..
+            },
+        ) => a == b && ta == tb,
+        (FieldKind::Group { type_id: a }, FieldKind::Group { type_id: b }) => a == b,
+        _ => false,
+    }
+}
+
+fn check_struct(old: &StructInfo, new: &StructInfo, pending: &mut Vec<u64>) -> Result<()> {
+    for f in &old.fields {
+        // Fields are matched by number; groups and named unions (no number) by name.
+        let counterpart = match f.ordinal {
+            Some(n) => new.fields.iter().find(|g| g.ordinal == Some(n)),
+            None => new
+                .fields
+                .iter()
+                .find(|g| g.ordinal.is_none() && g.name == f.name),
+        };
+        let Some(g) = counterpart else {
+            return Err(refuse(
+                &old.name,
+                &f.name,
+                "a field was removed (its number could be reused): keep it, renamed if you like",
+            ));
+        };
+        if !same_place(f, g) {
+            return Err(refuse(
+                &old.name,
+                &f.name,
+                &format!("field {} was retyped or moved (as {})", f.name, g.name),
+            ));
+        }
+        if f.discriminant != g.discriminant {
+            return Err(refuse(
+                &old.name,
+                &f.name,
+                "a field moved into or out of a union",
+            ));
+        }
+        match &f.kind {
+            FieldKind::Group { type_id } => pending.push(*type_id),
+            FieldKind::Slot { ty, .. } => push_referenced(ty, pending),
+        }
+    }
+    if new.data_words < old.data_words || new.pointer_count < old.pointer_count {
+        return Err(refuse(
+            &old.name,
+            "",
+            "a struct can only grow (fields are added, never removed)",
+        ));
+    }
+    Ok(())
+}
+
+fn push_referenced(ty: &super::FieldType, pending: &mut Vec<u64>) {
+    match ty {
+        super::FieldType::Struct(id) | super::FieldType::Enum(id) => pending.push(*id),
+        super::FieldType::List(inner) => push_referenced(inner, pending),
+        _ => {}
+    }
+}

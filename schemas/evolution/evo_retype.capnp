@@ -1,0 +1,14 @@
+@0xf6d28b1d8d82fd44;
+# Refused: title retyped from Text to Data.
+using Hollow = import "../hollow.capnp";
+
+enum Genre {
+  drama @0;
+  comedy @1;
+}
+
+struct Movie $Hollow.primaryKey("id") {
+  id @0 :UInt64;
+  title @1 :Data;
+  genre @2 :Genre;
+}
