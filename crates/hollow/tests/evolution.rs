@@ -256,3 +256,34 @@ async fn a_breaking_schema_is_refused_before_anything_is_published() {
         .expect("announced");
     assert_eq!(announcement.version, 1);
 }
+
+#[tokio::test]
+async fn typed_access_refuses_generated_code_that_disagrees_with_the_data() {
+    let store = BlobStore::memory();
+    let v1 = Producer::builder(store.clone(), "evo")
+        .register::<evo_v1_capnp::movie::Owned>()
+        .build()
+        .await
+        .expect("v1");
+    v1.run_cycle(|c| v1_movies(c, &[(1, "one")]))
+        .await
+        .expect("v1 cycle");
+    let consumer = Consumer::builder(store).build().await.expect("consumer");
+    consumer.refresh().await.expect("refresh");
+    let state = consumer.state().expect("state");
+    assert!(
+        state.table::<evo_v2_capnp::movie::Owned>().is_ok(),
+        "newer code reads older data"
+    );
+    assert!(
+        state.table::<evo_removed_capnp::movie::Owned>().is_ok(),
+        "code that lacks a field still reads the rest"
+    );
+    match state.table::<evo_retype_capnp::movie::Owned>() {
+        Err(Error::IncompatibleSchema {
+            type_name, field, ..
+        }) => assert_eq!((type_name.as_str(), field.as_str()), ("Movie", "title")),
+        Err(other) => panic!("expected IncompatibleSchema, got {other}"),
+        Ok(_) => panic!("retyped generated code must be refused"),
+    }
+}

@@ -205,6 +205,10 @@ impl ReadState {
             .ok_or_else(|| Error::UnknownType {
                 name: format!("id {id:#x}"),
             })?;
+        // Generated code older or newer than the data is fine; code that disagrees with it about
+        // a field's type or place is not (docs/SCHEMA-EVOLUTION.md).
+        let info = self.schema.struct_by_id(id).unwrap_or(&ty.base.info);
+        crate::schema::check_generated::<T>(info)?;
         Ok(Table {
             view: self.view(ty)?,
             _type: PhantomData,

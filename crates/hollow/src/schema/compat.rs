@@ -134,3 +134,50 @@ fn push_referenced(ty: &super::FieldType, pending: &mut Vec<u64>) {
         _ => {}
     }
 }
+
+/// Checks generated code for a struct against the struct as the data's schema describes it:
+/// every field number both know must have the same type and place. Either side may have
+/// fields the other lacks (older or newer code).
+pub(crate) fn check_generated<T: capnp::introspect::Introspect>(data: &StructInfo) -> Result<()> {
+    let capnp::introspect::TypeVariant::Struct(raw) = T::introspect().which() else {
+        return Ok(());
+    };
+    let proto = capnp::schema::StructSchema::new(raw).get_proto();
+    let Ok(capnp::schema_capnp::node::Struct(code)) = proto.which() else {
+        return Ok(());
+    };
+    let fields = code
+        .get_fields()
+        .map_err(|e| Error::capnp("reading generated schema fields", e))?;
+    for f in fields.iter() {
+        let Ok(capnp::schema_capnp::field::ordinal::Explicit(n)) = f.get_ordinal().which() else {
+            continue;
+        };
+        let Some(theirs) = data.fields.iter().find(|d| d.ordinal == Some(n)) else {
+            continue;
+        };
+        let ours = FieldInfo {
+            name: f
+                .get_name()
+                .ok()
+                .and_then(|n| n.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            code_order: f.get_code_order(),
+            ordinal: Some(n),
+            discriminant: None,
+            kind: super::field_kind(f)?,
+        };
+        if !same_place(theirs, &ours) {
+            return Err(refuse(
+                &data.name,
+                &theirs.name,
+                &format!(
+                    "the generated code has field @{n} as {} with another type or place",
+                    ours.name
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use capnp::schema_capnp::{field, node, type_};
 
 pub use compat::check_compatible;
+pub(crate) use compat::check_generated;
 pub(crate) use key::inline_key;
 pub use key::{KeyBytes, KeyField, KeyPath, KeyValue};
 
