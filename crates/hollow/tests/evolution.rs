@@ -131,6 +131,7 @@ async fn a_grown_schema_continues_the_chain_for_producers_and_consumers() {
     // A producer with schema v2 restores from the v1 chain.
     let v2 = Producer::builder(store.clone(), "evo")
         .register::<evo_v2_capnp::movie::Owned>()
+        .register::<evo_v2_capnp::studio::Owned>()
         .build()
         .await
         .expect("v2 restores");
@@ -161,6 +162,10 @@ async fn a_grown_schema_continues_the_chain_for_producers_and_consumers() {
             m.set_rating(rating);
             c.add::<evo_v2_capnp::movie::Owned>(message.get_root_as_reader()?)?;
         }
+        let mut studio = message.init_root::<evo_v2_capnp::studio::Builder>();
+        studio.set_id(77);
+        studio.set_name("Ealing");
+        c.add::<evo_v2_capnp::studio::Owned>(message.get_root_as_reader()?)?;
         Ok(())
     })
     .await
@@ -213,6 +218,23 @@ async fn a_grown_schema_continues_the_chain_for_producers_and_consumers() {
         three.field_json("name").expect("name"),
         serde_json::json!("three")
     );
+    // A type that first appears in a v2 delta reaches the consumer with that delta.
+    let studios = state
+        .table::<evo_v2_capnp::studio::Owned>()
+        .expect("Studio arrived with the delta");
+    assert_eq!(studios.len(), 1);
+    let ealing = studios.get_by_key(77u32).expect("k").expect("77");
+    assert_eq!(ealing.get_name().expect("n").to_str().expect("s"), "Ealing");
+    let (_, ealing) = state
+        .dyn_table("Studio")
+        .expect("dyn")
+        .get_by_key_strings(&["77"])
+        .expect("k")
+        .expect("77");
+    assert_eq!(
+        ealing.to_json().expect("json"),
+        serde_json::json!({"id": 77, "name": "Ealing"})
+    );
     // And backwards across the schema change with reverse deltas.
     assert_eq!(consumer.refresh_to(2).await.expect("back"), 2);
     let back = consumer.state().expect("state");
@@ -225,6 +247,8 @@ async fn a_grown_schema_continues_the_chain_for_producers_and_consumers() {
             .get_rating(),
         0.0
     );
+    let studios = back.table::<evo_v2_capnp::studio::Owned>().expect("t");
+    assert_eq!(studios.len(), 0, "the reverse delta removes the studio");
 }
 
 #[tokio::test]

@@ -66,14 +66,14 @@ pub(crate) struct ReadType {
     pub(crate) pk_index: Option<SectionEntry>,
     pub(crate) blob: BlobBytes,
     pub(crate) blob_name: String,
-    loaded: OnceLock<Result<LoadedType, (String, String)>>,
+    pub(crate) loaded: OnceLock<Result<LoadedType, (String, String)>>,
 }
 
 /// The verified sections of a type.
 pub(crate) struct LoadedType {
-    shards: Vec<ShardList>,
-    populated: PopulatedBitmap,
-    pk_index: Option<PrimaryKeyIndex>,
+    pub(crate) shards: Vec<ShardList>,
+    pub(crate) populated: PopulatedBitmap,
+    pub(crate) pk_index: Option<PrimaryKeyIndex>,
 }
 
 /// Summary of one type of a state.
@@ -310,9 +310,10 @@ impl<'s> TypeView<'s> {
     /// Looks up the ordinal whose primary key has the canonical bytes `encoded`.
     #[inline]
     fn find_encoded(&self, key: &KeyPath, encoded: &[u8]) -> Option<u32> {
-        let index = self.loaded.pk_index.as_ref()?;
         let hash = xxhash_rust::xxh3::xxh3_64(encoded);
         if let Some(overlay) = self.overlay {
+            // A type that first appeared in a delta has no snapshot index.
+            let inline = key.inline_width().is_some();
             let confirm = |o: u32| {
                 let mut record_key = KeyBytes::new();
                 self.get(o).is_some_and(|r| {
@@ -320,10 +321,13 @@ impl<'s> TypeView<'s> {
                         && record_key.as_slice() == encoded
                 })
             };
-            return overlay.find_key(hash, encoded, index.is_inline(), confirm, |confirm| {
-                index.find(hash, crate::schema::inline_key(encoded), confirm)
+            let index = self.loaded.pk_index.as_ref();
+            return overlay.find_key(hash, encoded, inline, confirm, |confirm| {
+                index
+                    .and_then(|index| index.find(hash, crate::schema::inline_key(encoded), confirm))
             });
         }
+        let index = self.loaded.pk_index.as_ref()?;
         let mut record_key = KeyBytes::new();
         // Inline layout: whole keys compare, no record is read. Tagged layout: a hash match is
         // only a candidate; confirm it against the record's own key. Callers fetch the record

@@ -131,6 +131,17 @@ impl ReadState {
             };
             types.push(apply_type(self, st, &delta, type_index)?);
         }
+        // Types that first appear in this delta (a grown schema): an empty base, the delta's
+        // records as the overlay.
+        for (type_index, change) in delta.types().iter().enumerate() {
+            if self.types.iter().any(|t| t.base.type_id == change.type_id)
+                || change.upserted.is_empty()
+            {
+                continue;
+            }
+            let empty = new_type(&delta, change)?;
+            types.push(apply_type(self, &empty, &delta, type_index)?);
+        }
         let mut next = ReadState {
             name: self.name.clone(),
             bytes: self.bytes.clone(),
@@ -236,5 +247,61 @@ fn apply_type(
         capacity: change.capacity,
         record_count: change.record_count,
         checksum: change.checksum,
+    })
+}
+
+/// A type the state has no snapshot sections for: empty, with nothing to load.
+fn new_type(delta: &ReadDelta, change: &super::DeltaType) -> Result<StateType> {
+    let schema = delta.schema();
+    let info = schema
+        .struct_by_id(change.type_id)
+        .ok_or_else(|| {
+            Error::corrupt(
+                delta.blob_name(),
+                "schema",
+                format!("type {} is not in the schema", change.name),
+            )
+        })?
+        .clone();
+    let key = match &info.primary_key_annotation {
+        Some(text) => Some(crate::schema::KeyPath::resolve(schema, &info, text)?),
+        None => None,
+    };
+    let loaded = std::sync::OnceLock::new();
+    let _ = loaded.set(Ok(super::LoadedType {
+        shards: Vec::new(),
+        populated: PopulatedBitmap::empty(0),
+        pk_index: None,
+    }));
+    let empty_section = crate::format::SectionEntry {
+        kind: crate::format::SectionKind::Populated,
+        type_index: 0,
+        part: 0,
+        offset: 0,
+        len: 0,
+        checksum: 0,
+    };
+    let base = super::ReadType {
+        name: change.name.clone(),
+        type_id: change.type_id,
+        info,
+        key,
+        capacity: 0,
+        record_count: 0,
+        shard_bits: 0,
+        checksum: 0,
+        shards: Vec::new(),
+        populated: empty_section,
+        pk_index: None,
+        blob: crate::bytes::BlobBytes::from_vec(Vec::new()),
+        blob_name: delta.blob_name().to_string(),
+        loaded,
+    };
+    Ok(StateType {
+        base: Arc::new(base),
+        overlay: None,
+        capacity: 0,
+        record_count: 0,
+        checksum: 0,
     })
 }
