@@ -311,3 +311,174 @@ async fn typed_access_refuses_generated_code_that_disagrees_with_the_data() {
         Ok(_) => panic!("retyped generated code must be refused"),
     }
 }
+
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, unused, missing_docs)]
+#[rustfmt::skip]
+#[path = "generated/movies_v2_capnp.rs"]
+mod movies_v2_capnp;
+
+fn build_v2(
+    m: &hollow_movies::Movie,
+    tagline: Option<&str>,
+    mut b: movies_v2_capnp::movie::Builder<'_>,
+) {
+    b.set_id(m.id);
+    b.set_title(m.title.as_str());
+    b.set_year(m.year);
+    b.set_runtime_min(m.runtime_min);
+    #[allow(clippy::cast_possible_truncation)]
+    b.set_rating(m.rating as f32);
+    let mut genres = b
+        .reborrow()
+        .init_genres(u32::try_from(m.genres.len()).expect("fits"));
+    for (i, g) in (0u32..).zip(&m.genres) {
+        genres.set(i, *g);
+    }
+    let mut cast = b
+        .reborrow()
+        .init_cast_ids(u32::try_from(m.cast_ids.len()).expect("fits"));
+    for (i, c) in (0u32..).zip(&m.cast_ids) {
+        cast.set(i, *c);
+    }
+    b.set_country_code(m.country_code);
+    if let Some(t) = tagline {
+        b.set_tagline(t);
+    }
+}
+
+/// Every type's state checksum in `state`.
+fn checksums(state: &hollow::ReadState) -> Vec<(String, u64, u32)> {
+    let mut out: Vec<_> = state
+        .types()
+        .into_iter()
+        .map(|t| (t.name, t.checksum, t.record_count))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn the_movies_schema_grows_mid_chain_with_checksums_equal_at_every_version() {
+    use hollow_movies::movies_capnp::{actor, movie};
+    let store = BlobStore::memory();
+    let data = hollow_movies::Dataset::new(300);
+    let v1 = Producer::builder(store.clone(), "movies")
+        .register::<movie::Owned>()
+        .register::<actor::Owned>()
+        .snapshot_every(1)
+        .build()
+        .await
+        .expect("v1");
+    for c in 0..2 {
+        v1.run_cycle(|cycle| {
+            let mut message = capnp::message::Builder::new_default();
+            for a in data.actors(c) {
+                a.build(message.init_root::<actor::Builder>());
+                cycle.add::<actor::Owned>(message.get_root_as_reader()?)?;
+            }
+            for m in data.movies(c) {
+                m.build(message.init_root::<movie::Builder>());
+                cycle.add::<movie::Owned>(message.get_root_as_reader()?)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("v1 cycle");
+    }
+    let consumer = Consumer::builder(store.clone())
+        .build()
+        .await
+        .expect("consumer");
+    consumer.refresh_to(1).await.expect("v1 snapshot");
+
+    let v2 = Producer::builder(store.clone(), "movies")
+        .register::<movies_v2_capnp::movie::Owned>()
+        .register::<movies_v2_capnp::actor::Owned>()
+        .register::<movies_v2_capnp::studio::Owned>()
+        .snapshot_every(1)
+        .build()
+        .await
+        .expect("v2 restores from the v1 chain");
+    for c in 2..4u64 {
+        v2.run_cycle(|cycle| {
+            let mut message = capnp::message::Builder::new_default();
+            for a in data.actors(c) {
+                let mut b = message.init_root::<movies_v2_capnp::actor::Builder>();
+                b.set_id(a.id);
+                b.set_name(a.name.as_str());
+                b.set_birth_year(a.birth_year);
+                cycle.add::<movies_v2_capnp::actor::Owned>(message.get_root_as_reader()?)?;
+            }
+            for m in data.movies(c) {
+                let tagline = (m.id % 50 == 0).then_some("Now with taglines");
+                build_v2(
+                    &m,
+                    tagline,
+                    message.init_root::<movies_v2_capnp::movie::Builder>(),
+                );
+                cycle.add::<movies_v2_capnp::movie::Owned>(message.get_root_as_reader()?)?;
+            }
+            let mut s = message.init_root::<movies_v2_capnp::studio::Builder>();
+            s.set_id(u32::try_from(c).expect("small"));
+            s.set_name("Studio");
+            cycle.add::<movies_v2_capnp::studio::Owned>(message.get_root_as_reader()?)?;
+            Ok(())
+        })
+        .await
+        .expect("v2 cycle");
+    }
+    // Consumers follow from the v1 snapshot through v1 and v2 deltas; at every version their
+    // state checksums equal those of the snapshot the producer wrote for it.
+    for version in 2..=4u64 {
+        consumer.refresh_to(version).await.expect("refresh");
+        let state = consumer.state().expect("state");
+        let keys = store.list_blobs().await.expect("list");
+        let snap = keys
+            .iter()
+            .find(|k| matches!(k, hollow::BlobKey::Snapshot { version: v, .. } if *v == version))
+            .expect("snapshot");
+        let snapshot = hollow::ReadState::from_bytes(store.get_blob(snap).await.expect("get"), "s")
+            .expect("open");
+        assert_eq!(checksums(&state), checksums(&snapshot), "version {version}");
+    }
+    let state = consumer.state().expect("state");
+    let old_code = state.table::<movie::Owned>().expect("v1 code");
+    let new_code = state
+        .table::<movies_v2_capnp::movie::Owned>()
+        .expect("v2 code");
+    let tagged = new_code
+        .get_by_key(100_050u64)
+        .expect("k")
+        .expect("present");
+    assert_eq!(
+        tagged.get_tagline().expect("t").to_str().expect("s"),
+        "Now with taglines"
+    );
+    assert!(
+        !new_code
+            .get_by_key(100_051u64)
+            .expect("k")
+            .expect("present")
+            .has_tagline()
+    );
+    assert_eq!(
+        old_code
+            .get_by_key(100_050u64)
+            .expect("k")
+            .expect("present")
+            .get_id(),
+        100_050
+    );
+    // Back across the schema change.
+    consumer.refresh_to(1).await.expect("back to v1");
+    let back = consumer.state().expect("state");
+    assert!(
+        !back
+            .table::<movies_v2_capnp::movie::Owned>()
+            .expect("t")
+            .get_by_key(100_050u64)
+            .expect("k")
+            .expect("p")
+            .has_tagline()
+    );
+}

@@ -57,6 +57,11 @@ const GENERATED: &[Generated] = &[
         output: "crates/hollow/tests/generated/evo_enum_shrink_capnp.rs",
     },
     Generated {
+        schema: "evolution/movies_v2.capnp",
+        parent_module: &[],
+        output: "crates/hollow/tests/generated/movies_v2_capnp.rs",
+    },
+    Generated {
         schema: "movies.capnp",
         parent_module: &[],
         output: "crates/hollow-movies/src/movies_capnp.rs",

@@ -77,3 +77,39 @@ fn the_writer_is_deterministic() {
     let b = common::movies_snapshot(300, 1, WriteOptions::default());
     assert_eq!(a.as_slice(), b.as_slice());
 }
+
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, unused, missing_docs)]
+#[rustfmt::skip]
+#[path = "generated/movies_v2_capnp.rs"]
+mod movies_v2_capnp;
+
+#[test]
+fn the_golden_v1_blob_reads_with_v2_generated_code() {
+    let state = ReadState::open(golden_dir().join("v1-movies-snapshot.blob")).expect("open");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(golden_dir().join("v1-movies-snapshot.json"))
+            .expect("golden json"),
+    )
+    .expect("parse");
+    let movies = state
+        .table::<movies_v2_capnp::movie::Owned>()
+        .expect("v2 code reads v1 data");
+    let records = expected["types"]["Movie"]["records"]
+        .as_array()
+        .expect("records");
+    assert_eq!(movies.len() as usize, records.len());
+    for r in records {
+        let ordinal = u32::try_from(r["ordinal"].as_u64().expect("ordinal")).expect("fits");
+        let m = movies.get(ordinal).expect("record");
+        assert_eq!(serde_json::json!(m.get_id()), r["record"]["id"]);
+        assert_eq!(
+            serde_json::json!(m.get_title().expect("t").to_str().expect("s")),
+            r["record"]["title"]
+        );
+        assert_eq!(serde_json::json!(m.get_year()), r["record"]["year"]);
+        assert!(
+            !m.has_tagline(),
+            "a field added in v2 is unset on v1 records"
+        );
+    }
+}

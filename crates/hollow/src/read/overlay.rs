@@ -115,10 +115,17 @@ impl ReadState {
                 actual: Some((self.version(), self.tag())),
             });
         }
-        // A delta written with a grown schema continues the chain (Cap'n Proto's rules keep old
-        // records readable); the state adopts the newer schema for schema-driven reads.
-        let ids: Vec<u64> = self.types.iter().map(|t| t.base.type_id).collect();
-        crate::schema::check_compatible(&self.schema, delta.schema(), &ids)?;
+        // Schemas only grow along a chain: a delta may carry a grown schema (the state adopts
+        // it), a reverse delta the older schema of the state it returns to (the state adopts
+        // that too, and drops types that did not exist then, which must be empty by now).
+        let reverse = header.kind == crate::format::BlobKind::ReverseDelta;
+        if reverse {
+            let ids: Vec<u64> = delta.types().iter().map(|t| t.type_id).collect();
+            crate::schema::check_compatible(delta.schema(), &self.schema, &ids)?;
+        } else {
+            let ids: Vec<u64> = self.types.iter().map(|t| t.base.type_id).collect();
+            crate::schema::check_compatible(&self.schema, delta.schema(), &ids)?;
+        }
         let mut types = Vec::with_capacity(self.types.len());
         for st in &self.types {
             let Some(type_index) = delta
@@ -126,6 +133,19 @@ impl ReadState {
                 .iter()
                 .position(|t| t.type_id == st.base.type_id)
             else {
+                if reverse && delta.schema().struct_by_id(st.base.type_id).is_none() {
+                    if st.record_count > 0 {
+                        return Err(Error::corrupt(
+                            delta.blob_name(),
+                            "manifest",
+                            format!(
+                                "returns to a schema without {} while it holds records",
+                                st.base.name
+                            ),
+                        ));
+                    }
+                    continue;
+                }
                 types.push(st.clone());
                 continue;
             };
