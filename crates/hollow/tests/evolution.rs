@@ -482,3 +482,81 @@ async fn the_movies_schema_grows_mid_chain_with_checksums_equal_at_every_version
             .has_tagline()
     );
 }
+
+/// A v1 dataset, then a producer with a breaking schema: refused naming the type and field,
+/// and nothing published.
+async fn refused_producer<T: capnp::traits::OwnedStruct>() -> (String, String) {
+    let store = BlobStore::memory();
+    let v1 = Producer::builder(store.clone(), "evo")
+        .register::<evo_v1_capnp::movie::Owned>()
+        .build()
+        .await
+        .expect("v1");
+    v1.run_cycle(|c| v1_movies(c, &[(1, "one"), (2, "two")]))
+        .await
+        .expect("v1 cycle");
+    let refused = Producer::builder(store.clone(), "evo")
+        .register::<T>()
+        .build()
+        .await;
+    let (announcement, _) = store
+        .announcement()
+        .await
+        .expect("read")
+        .expect("announced");
+    assert_eq!(announcement.version, 1, "nothing published");
+    assert_eq!(
+        store.list_blobs().await.expect("list").len(),
+        1,
+        "no blob written"
+    );
+    match refused {
+        Err(Error::IncompatibleSchema {
+            type_name, field, ..
+        }) => (type_name, field),
+        Err(other) => panic!("expected IncompatibleSchema, got {other}"),
+        Ok(_) => panic!("the breaking schema must be refused"),
+    }
+}
+
+#[tokio::test]
+async fn a_retyped_field_is_refused() {
+    assert_eq!(
+        refused_producer::<evo_retype_capnp::movie::Owned>().await,
+        ("Movie".into(), "title".into())
+    );
+}
+
+#[tokio::test]
+async fn a_removed_field_is_refused() {
+    assert_eq!(
+        refused_producer::<evo_removed_capnp::movie::Owned>().await,
+        ("Movie".into(), "genre".into())
+    );
+}
+
+#[tokio::test]
+async fn a_changed_primary_key_is_refused() {
+    assert_eq!(
+        refused_producer::<evo_pk_capnp::movie::Owned>().await,
+        ("Movie".into(), String::new())
+    );
+}
+
+#[tokio::test]
+async fn a_removed_enumerant_is_refused() {
+    assert_eq!(
+        refused_producer::<evo_enum_shrink_capnp::movie::Owned>()
+            .await
+            .0,
+        "Genre"
+    );
+}
+
+#[tokio::test]
+async fn a_type_with_records_left_unregistered_is_refused() {
+    assert_eq!(
+        refused_producer::<evo_v2_capnp::studio::Owned>().await,
+        ("Movie".into(), String::new())
+    );
+}
