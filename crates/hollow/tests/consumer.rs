@@ -235,10 +235,20 @@ async fn an_in_process_announcement_wakes_the_watcher() {
         Some(1),
         "the first refresh happens in build"
     );
-    assert_eq!(rx.recv().await, Some(1));
+    assert_eq!(
+        tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv())
+            .await
+            .expect("a refresh event (guard against a hang, not a synchronisation)"),
+        Some(1)
+    );
     producer.run_cycle(populate(data, 1)).await.expect("cycle");
     // No poll for an hour: only the in-process notification can wake the watcher.
-    assert_eq!(rx.recv().await, Some(2));
+    assert_eq!(
+        tokio::time::timeout(std::time::Duration::from_secs(120), rx.recv())
+            .await
+            .expect("a refresh event (guard against a hang, not a synchronisation)"),
+        Some(2)
+    );
     assert_eq!(consumer.version(), Some(2));
 }
 
