@@ -262,6 +262,39 @@ impl Consumer {
     }
 }
 
+/// What identifies a verified blob: its length and its header checksum, which covers the
+/// header and every section checksum.
+fn blob_identity(bytes: &[u8]) -> Option<String> {
+    let checksum = bytes.get(72..80)?;
+    Some(format!(
+        "{} {}",
+        bytes.len(),
+        checksum
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ))
+}
+
+fn verified_before(marker: &std::path::Path, bytes: &[u8]) -> bool {
+    std::fs::read_to_string(marker)
+        .ok()
+        .zip(blob_identity(bytes))
+        .is_some_and(|(m, id)| m.trim() == id)
+}
+
+fn remember_verified(marker: &std::path::Path, bytes: &[u8]) {
+    if let Some(id) = blob_identity(bytes) {
+        let tmp = marker.with_extension("verified.tmp");
+        if std::fs::write(&tmp, id)
+            .and_then(|()| std::fs::rename(&tmp, marker))
+            .is_err()
+        {
+            warn!(marker = %marker.display(), "could not record a verified blob; it will be verified again");
+        }
+    }
+}
+
 async fn watch(
     inner: Weak<Inner>,
     mut announced: tokio::sync::watch::Receiver<u64>,
@@ -585,6 +618,16 @@ impl Inner {
         crate::bytes::BlobBytes::map_file(&path)
     }
 
+    /// Where the verification record of a cached snapshot lives (only for remote stores with a
+    /// cache: a local store's files belong to the producer).
+    fn verified_marker(&self, key: &BlobKey) -> Option<std::path::PathBuf> {
+        let dir = self
+            .cache
+            .as_ref()
+            .filter(|_| self.store.local_dir().is_none())?;
+        Some(dir.join(format!("{}.verified", key.relative().replace('/', "_"))))
+    }
+
     /// Removes cached blobs the current state does not use. States still held by readers keep
     /// their mappings (an unlinked file stays mapped until its last mapping goes).
     fn clean_cache(&self, live: &[BlobKey]) {
@@ -598,7 +641,8 @@ impl Inner {
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".blob") && !keep.contains(&name) {
+            let blob_name = name.strip_suffix(".verified").unwrap_or(&name);
+            if blob_name.ends_with(".blob") && !keep.contains(blob_name) {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -615,12 +659,39 @@ impl Inner {
             match step {
                 Step::Snapshot(key) => {
                     let bytes = self.open(key).await.map_err(|e| (Some(*key), e))?;
-                    let mut snapshot = ReadState::from_bytes(bytes, &key.relative())
-                        .map_err(|e| (Some(*key), e))?;
+                    let marker = self.verified_marker(key);
+                    let trusted = marker
+                        .as_ref()
+                        .is_some_and(|m| verified_before(m, bytes.as_slice()));
+                    let mut snapshot = if trusted {
+                        ReadState::from_verified_cache(bytes.clone(), &key.relative())
+                    } else {
+                        ReadState::from_bytes(bytes.clone(), &key.relative())
+                    }
+                    .map_err(|e| (Some(*key), e))?;
                     if let Some(keep) = &self.type_filter {
                         snapshot = snapshot.retain_types(|name| keep(name));
                     }
-                    snapshot.verify_all().map_err(|e| (Some(*key), e))?;
+                    let named = match key {
+                        BlobKey::Snapshot { version, tag } => (*version, *tag),
+                        _ => (0, 0),
+                    };
+                    if (snapshot.version(), snapshot.tag()) != named {
+                        let reason = format!(
+                            "holds version {} (tag {:#x}), not the one its key names",
+                            snapshot.version(),
+                            snapshot.tag()
+                        );
+                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                    }
+                    if !trusted {
+                        snapshot.verify_all().map_err(|e| (Some(*key), e))?;
+                        // Remember the verification next to the cached blob, so reopening it
+                        // (this process or the next) skips the section checksums.
+                        if let Some(marker) = &marker {
+                            remember_verified(marker, bytes.as_slice());
+                        }
+                    }
                     self.emit(&RefreshEvent::SnapshotLoaded {
                         version: snapshot.version(),
                         elapsed: t.elapsed(),
@@ -633,6 +704,26 @@ impl Inner {
                         ReadDelta::from_bytes(bytes, &key.relative())
                             .map_err(|e| (Some(*key), e))?,
                     );
+                    let h = delta.header();
+                    let joins = match key {
+                        BlobKey::Delta {
+                            from,
+                            from_tag,
+                            to,
+                            to_tag,
+                        }
+                        | BlobKey::ReverseDelta {
+                            from,
+                            from_tag,
+                            to,
+                            to_tag,
+                        } => (*from, *from_tag, *to, *to_tag),
+                        BlobKey::Snapshot { .. } => (0, 0, 0, 0),
+                    };
+                    if (h.from_version, h.from_tag, h.to_version, h.to_tag) != joins {
+                        let reason = "joins other states than its key names".to_string();
+                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                    }
                     let base = match (&state, &current) {
                         (Some(s), _) => s,
                         (None, Some(c)) => c.as_ref(),

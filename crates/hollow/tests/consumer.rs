@@ -347,6 +347,7 @@ async fn remote_blobs_are_cached_once_and_the_cache_keeps_only_what_the_state_us
         let mut names: Vec<String> = std::fs::read_dir(cache.path())
             .expect("cache dir")
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".blob"))
             .collect();
         names.sort();
         names
@@ -392,4 +393,62 @@ async fn a_type_filter_loads_only_the_chosen_types() {
         Err(Error::UnknownType { .. })
     ));
     check(&state, data, 1);
+}
+
+#[tokio::test]
+async fn a_cached_snapshot_verified_once_is_reopened_without_checksumming_again() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(300);
+    publish(&store, data, 2, 1).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let first = Consumer::builder(store.clone())
+        .local_cache(cache.path())
+        .build()
+        .await
+        .expect("c");
+    first.refresh_to(2).await.expect("refresh");
+    assert!(
+        !first.state().expect("state").reopened_verified(),
+        "first open verifies every section"
+    );
+    let markers: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("dir")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|n| n.ends_with(".verified"))
+        .collect();
+    assert_eq!(markers.len(), 1, "{markers:?}");
+    // A new consumer (a restarted process) on the same cache trusts the recorded verification.
+    let second = Consumer::builder(store.clone())
+        .local_cache(cache.path())
+        .build()
+        .await
+        .expect("c");
+    second.refresh_to(2).await.expect("refresh");
+    let state = second.state().expect("state");
+    assert!(state.reopened_verified());
+    check(&state, data, 1);
+    // A different file under the same name does not match the record: verified again.
+    let cached = cache.path().join(markers[0].trim_end_matches(".verified"));
+    let keys = store.list_blobs().await.expect("list");
+    let other = keys
+        .iter()
+        .find(|k| matches!(k, BlobKey::Snapshot { version: 1, .. }))
+        .expect("snapshot 1");
+    std::fs::remove_file(&cached).expect("remove");
+    std::fs::write(
+        &cached,
+        store.get_blob(other).await.expect("get").as_slice(),
+    )
+    .expect("replace");
+    let third = Consumer::builder(store.clone())
+        .local_cache(cache.path())
+        .build()
+        .await
+        .expect("c");
+    let swapped = third.refresh_to(2).await;
+    assert!(
+        matches!(swapped, Err(Error::Corrupt { .. })),
+        "a blob that is not the one its key names: {swapped:?}"
+    );
+    assert_eq!(third.version(), None);
 }

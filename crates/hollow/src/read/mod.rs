@@ -66,6 +66,8 @@ pub(crate) struct ReadType {
     pub(crate) pk_index: Option<SectionEntry>,
     pub(crate) blob: BlobBytes,
     pub(crate) blob_name: String,
+    /// Sections were verified when the blob entered the consumer's cache.
+    pub(crate) trusted: bool,
     pub(crate) loaded: OnceLock<Result<LoadedType, (String, String)>>,
 }
 
@@ -107,7 +109,17 @@ impl ReadState {
 
     /// Reads a snapshot from bytes; `name` names the blob in errors.
     pub fn from_bytes(bytes: BlobBytes, name: &str) -> Result<Self> {
-        open::open(bytes, name)
+        open::open(bytes, name, false)
+    }
+
+    /// Reads a snapshot whose every section was verified against its checksum when it entered
+    /// a consumer's local cache, and which has not changed since (same length and header
+    /// checksum, which covers every section checksum): the header, table, manifest and schema
+    /// are verified as always; the sections are not verified again. This is what makes
+    /// reopening a cached dataset near-instant; a byte changed inside a section after it was
+    /// cached would go unnoticed.
+    pub(crate) fn from_verified_cache(bytes: BlobBytes, name: &str) -> Result<Self> {
+        open::open(bytes, name, true)
     }
 
     /// The blob's name (its path, or the name given to [`ReadState::from_bytes`]).
@@ -150,6 +162,14 @@ impl ReadState {
     pub fn retain_types(mut self, keep: impl Fn(&str) -> bool) -> Self {
         self.types.retain(|t| keep(&t.base.name));
         self
+    }
+
+    /// True when this state's snapshot sections were not checksummed again because a
+    /// consumer's cache recorded their verification earlier.
+    pub fn reopened_verified(&self) -> bool {
+        self.types
+            .iter()
+            .any(|t| t.base.trusted && !t.base.shards.is_empty())
     }
 
     /// Deltas overlaid on the snapshot this state was opened from (the most of any type): 0

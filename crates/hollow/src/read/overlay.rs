@@ -315,6 +315,7 @@ fn new_type(delta: &ReadDelta, change: &super::DeltaType) -> Result<StateType> {
         pk_index: None,
         blob: crate::bytes::BlobBytes::from_vec(Vec::new()),
         blob_name: delta.blob_name().to_string(),
+        trusted: true,
         loaded,
     };
     Ok(StateType {
