@@ -13,7 +13,10 @@ use hollow_movies::movies_capnp::{actor, movie};
 
 #[tokio::main]
 async fn main() -> hollow::Result<()> {
-    let movies: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100_000);
+    let movies: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(100_000);
     let store = BlobStore::memory();
     let data = Dataset::new(movies);
     let producer = Producer::builder(store.clone(), "movies")
@@ -35,13 +38,22 @@ async fn main() -> hollow::Result<()> {
             Ok(())
         })
         .await?;
-    let cache = tempfile::tempdir().map_err(|e| hollow::Error::Io { path: "tempdir".into(), source: e })?;
+    let cache = tempfile::tempdir().map_err(|e| hollow::Error::Io {
+        path: "tempdir".into(),
+        source: e,
+    })?;
     for start in 0..5 {
         let t = Instant::now();
-        let consumer = Consumer::builder(store.clone()).local_cache(cache.path()).build().await?;
+        let consumer = Consumer::builder(store.clone())
+            .local_cache(cache.path())
+            .build()
+            .await?;
         consumer.refresh().await?;
         let state = consumer.state().expect("refreshed");
-        let found = state.table::<movie::Owned>()?.get_by_key(100_000u64)?.is_some();
+        let found = state
+            .table::<movie::Owned>()?
+            .get_by_key(100_000u64)?
+            .is_some();
         println!(
             "start {start}: consumer build + refresh + first primary-key lookup {:?} (reopened on a recorded verification: {}, found: {found})",
             t.elapsed(),

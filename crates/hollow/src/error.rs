@@ -134,6 +134,13 @@ pub enum Error {
         /// The target version.
         to: u64,
     },
+    /// A state already carries the most deltas an overlay can hold: rebuild it from a snapshot
+    /// (consumers do this on their own, see `ConsumerBuilder::max_deltas`).
+    #[error("the state already carries {limit} overlaid deltas; load a snapshot")]
+    TooManyDeltas {
+        /// The limit.
+        limit: usize,
+    },
     /// A store operation failed.
     #[error("store {operation} of {key} failed: {source}")]
     Store {

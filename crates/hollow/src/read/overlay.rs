@@ -233,9 +233,8 @@ fn apply_type(
     }
     if !change.upserted.is_empty() {
         if overlay.deltas.len() >= MAX_OVERLAY_DELTAS {
-            return Err(Error::NoPath {
-                from: Some(state.version()),
-                to: delta.header().to_version,
+            return Err(Error::TooManyDeltas {
+                limit: MAX_OVERLAY_DELTAS,
             });
         }
         overlay.deltas.push((Arc::clone(delta), type_index));
