@@ -154,7 +154,23 @@ async fn restore(
                 )
             })?;
         let delta = ReadDelta::from_bytes(store.get_blob(key).await?, &key.relative())?;
-        (version, tag) = (delta.header().from_version, delta.header().from_tag);
+        let h = delta.header();
+        let named = match key {
+            BlobKey::Delta { from, from_tag, .. } => (*from, *from_tag),
+            _ => (u64::MAX, 0),
+        };
+        // Versions strictly decrease walking back; a delta that says otherwise ends the walk.
+        if (h.from_version, h.from_tag) != named
+            || h.from_version >= version
+            || (h.to_version, h.to_tag) != (version, tag)
+        {
+            return Err(Error::corrupt(
+                key.relative(),
+                "header",
+                "the delta does not join the states its key names",
+            ));
+        }
+        (version, tag) = named;
         chain.push(delta);
     }
     let snapshot = ReadState::from_bytes(
