@@ -78,3 +78,20 @@ pub fn parse_schema_segment(data: &[u8]) -> Result<crate::schema::Schema> {
 pub fn xxh3(data: &[u8]) -> u64 {
     xxhash_rust::xxh3::xxh3_64(data)
 }
+
+/// Opens `data` as a delta or reverse delta and walks every record it carries; returns the
+/// number of records. Any input must give `Ok` or a typed error, never a panic.
+pub fn read_delta_everything(data: &[u8]) -> Result<usize> {
+    let delta = crate::read::ReadDelta::from_bytes(BlobBytes::from_vec(data.to_vec()), "<fuzz>")?;
+    let mut records = 0;
+    for t in delta.types() {
+        for upsert in t.upserts() {
+            let (_, record) = upsert?;
+            record
+                .total_size()
+                .map_err(|e| crate::error::Error::capnp("walking a delta record", e))?;
+            records += 1;
+        }
+    }
+    Ok(records)
+}

@@ -103,3 +103,80 @@ fn resealed_mutations_never_panic() {
     // that none panicked. The count guards against the test silently checking nothing.
     assert!(ok > 0);
 }
+
+/// A small delta from the producer (cycle 0 → 1 of 40 movies).
+fn small_delta() -> Vec<u8> {
+    use hollow::{BlobStore, Producer};
+    use hollow_movies::Dataset;
+    use hollow_movies::movies_capnp::{actor, movie};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = BlobStore::memory();
+        let producer = Producer::builder(store.clone(), "movies")
+            .register::<movie::Owned>()
+            .register::<actor::Owned>()
+            .build()
+            .await
+            .expect("producer");
+        for (n, c) in [(40u64, 0u64), (52, 0)] {
+            let data = Dataset::new(n);
+            producer
+                .run_cycle(|cycle| {
+                    let mut message = capnp::message::Builder::new_default();
+                    for m in data.movies(c) {
+                        m.build(message.init_root::<movie::Builder>());
+                        cycle.add::<movie::Owned>(message.get_root_as_reader()?)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .expect("cycle");
+        }
+        let (a, _) = store
+            .announcement()
+            .await
+            .expect("read")
+            .expect("announced");
+        store
+            .get_blob(&a.delta.expect("delta"))
+            .await
+            .expect("get")
+            .as_slice()
+            .to_vec()
+    })
+}
+
+#[test]
+fn every_flipped_byte_of_a_delta_is_a_typed_error() {
+    use hollow::fuzzing::read_delta_everything;
+    let delta = small_delta();
+    // Another dataset size changes every cast list: 40 movies updated, 12 added.
+    assert_eq!(read_delta_everything(&delta).expect("valid"), 52);
+    for i in 0..delta.len() {
+        let mut bad = delta.clone();
+        bad[i] ^= 0x01;
+        match read_delta_everything(&bad) {
+            Err(Error::Corrupt { .. } | Error::UnsupportedFormat { .. }) => {}
+            other => panic!("byte {i}: {other:?}"),
+        }
+    }
+    for len in 0..delta.len() {
+        assert!(
+            read_delta_everything(&delta[..len]).is_err(),
+            "truncated to {len}"
+        );
+    }
+    let mut state = 0x1234_5678u64;
+    for i in 0..delta.len() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut bad = delta.clone();
+        bad[i] ^= u8::try_from(state & 0xff).unwrap_or(1) | 1;
+        if reseal(&mut bad) {
+            let _ = read_delta_everything(&bad); // must not panic
+        }
+    }
+}
