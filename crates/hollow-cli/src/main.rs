@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 error, 2 usage error (from clap). A closed pipe (`hollow … | head`)
 //! ends the program quietly.
 
+mod data;
 mod demo;
 
 use std::io::Write;
@@ -30,6 +31,69 @@ enum Command {
     ///
     /// Example: hollow demo --movies 100000 --dir ./hollow-data/demo
     Demo(demo::DemoArgs),
+    /// Show the announced version, the pin, every blob, and the types of the newest version;
+    /// `inspect blob KEY` shows one blob's header and sections and verifies its checksums.
+    ///
+    /// Example: hollow inspect --store hollow-data/demo
+    Inspect {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        #[command(subcommand)]
+        what: Option<data::InspectWhat>,
+    },
+    /// Print records by primary key as JSON (one value per key field, several records in a row).
+    ///
+    /// Example: hollow get Movie 100042 --version 3
+    Get {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// The type.
+        type_name: String,
+        /// Key values.
+        #[arg(required = true)]
+        keys: Vec<String>,
+        /// The version to read (default: the pinned or announced one).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Print records in ordinal order, one JSON object per line.
+    ///
+    /// Example: hollow scan Actor --limit 10
+    Scan {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// The type.
+        type_name: String,
+        /// Most records to print.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// The version to read (default: the pinned or announced one).
+        #[arg(long)]
+        version: Option<u64>,
+    },
+    /// Print the state checksum of every type at a version.
+    ///
+    /// Example: hollow checksum 3
+    Checksum {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// The version (default: the pinned or announced one).
+        version: Option<u64>,
+    },
+    /// Pin consumers to a version (they move there, backwards if needed, and stay).
+    ///
+    /// Example: hollow pin 2
+    Pin {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// The version.
+        version: u64,
+    },
+    /// Remove the pin: consumers follow the announced version again.
+    Unpin {
+        #[command(flatten)]
+        store: data::StoreArgs,
+    },
 }
 
 fn init_logging(verbose: u8) {
@@ -46,6 +110,33 @@ fn init_logging(verbose: u8) {
         .init();
 }
 
+fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match command {
+            Command::Demo(_) => Ok(()),
+            Command::Inspect { store, what } => data::inspect(&store, what.as_ref(), out).await,
+            Command::Get {
+                store,
+                type_name,
+                keys,
+                version,
+            } => data::get(&store, &type_name, &keys, version, out).await,
+            Command::Scan {
+                store,
+                type_name,
+                limit,
+                version,
+            } => data::scan(&store, &type_name, limit, version, out).await,
+            Command::Checksum { store, version } => data::checksum(&store, version, out).await,
+            Command::Pin { store, version } => data::pin(&store, Some(version), out).await,
+            Command::Unpin { store } => data::pin(&store, None, out).await,
+        }
+    })
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
@@ -60,6 +151,7 @@ fn main() -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args, &mut out),
+        command => run_data_command(command, &mut out),
     };
     let result = result.and_then(|()| out.flush().map_err(anyhow::Error::from));
     match result {
