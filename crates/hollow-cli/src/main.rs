@@ -89,6 +89,20 @@ enum Command {
         /// The version.
         version: u64,
     },
+    /// Re-verify every blob of a version range: every section checksum and the structure
+    /// behind it.
+    ///
+    /// Example: hollow validate --from 2 --to 5
+    Validate {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// Lowest version (default: all).
+        #[arg(long)]
+        from: Option<u64>,
+        /// Highest version (default: all).
+        #[arg(long)]
+        to: Option<u64>,
+    },
     /// Remove the pin: consumers follow the announced version again.
     Unpin {
         #[command(flatten)]
@@ -133,6 +147,7 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
             Command::Checksum { store, version } => data::checksum(&store, version, out).await,
             Command::Pin { store, version } => data::pin(&store, Some(version), out).await,
             Command::Unpin { store } => data::pin(&store, None, out).await,
+            Command::Validate { store, from, to } => data::validate(&store, from, to, out).await,
         }
     })
 }

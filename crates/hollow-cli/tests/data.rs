@@ -97,6 +97,8 @@ fn data_commands_read_what_the_demo_published() {
     assert_eq!(at_pin["title"], "The Paper River 0");
     stdout(&hollow(&["unpin"], dir.path()));
 
+    let valid = stdout(&hollow(&["validate"], dir.path()));
+    assert!(valid.trim_end().ends_with("7 blobs, 0 failed"), "{valid}");
     // A missing key is an error (exit 1) that names the type and key.
     let missing = hollow(&["get", "Movie", "7"], dir.path());
     assert_eq!(missing.status.code(), Some(1));
@@ -106,4 +108,19 @@ fn data_commands_read_what_the_demo_published() {
     let nothing = hollow(&["inspect"], empty.path());
     assert_eq!(nothing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing has been announced"));
+    // A flipped byte in a delta is found and named.
+    let delta = inspect["blobs"][1]["key"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let path = dir.path().join(&delta);
+    let mut bytes = std::fs::read(&path).expect("read");
+    let at = bytes.len() - 3;
+    bytes[at] ^= 1;
+    std::fs::remove_file(&path).expect("remove");
+    std::fs::write(&path, bytes).expect("write");
+    let invalid = hollow(&["validate", "--json"], dir.path());
+    assert_eq!(invalid.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&invalid.stdout).expect("json");
+    assert_eq!(report["failed"], 1);
 }
