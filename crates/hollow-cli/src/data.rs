@@ -370,3 +370,101 @@ pub async fn validate(
     }
     Ok(())
 }
+
+/// `hollow diff V1 V2 [--type T]`: counts first, then each added, removed and changed record.
+pub async fn diff(
+    args: &StoreArgs,
+    v1: u64,
+    v2: u64,
+    only: Option<&str>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let store = store(args)?;
+    let a = state_at(&store, Some(v1)).await?;
+    let b = state_at(&store, Some(v2)).await?;
+    let diffs = hollow::tools::diff(&a, &b, only)?;
+    let field = |f: &hollow::tools::FieldChange| json!({"field": f.field, "before": f.before, "after": f.after});
+    let value = json!({
+        "from": v1, "to": v2,
+        "types": diffs.iter().map(|d| json!({
+            "type": d.name,
+            "added": d.added, "removed": d.removed,
+            "changed": d.changed.iter().map(|c| json!({"key": c.key, "fields": c.fields.iter().map(field).collect::<Vec<_>>()})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    print(out, args, &value, |out| {
+        writeln!(out, "version {v1} → {v2}")?;
+        for d in &diffs {
+            writeln!(
+                out,
+                "  {:<16} +{} added  -{} removed  ~{} changed",
+                d.name,
+                d.added.len(),
+                d.removed.len(),
+                d.changed.len()
+            )?;
+        }
+        for d in &diffs {
+            for r in &d.added {
+                writeln!(out, "+ {} {}", d.name, r)?;
+            }
+            for r in &d.removed {
+                writeln!(out, "- {} {}", d.name, r)?;
+            }
+            for c in &d.changed {
+                writeln!(out, "~ {} ({})", d.name, c.key.join(", "))?;
+                for f in &c.fields {
+                    writeln!(out, "    {}: {} → {}", f.field, f.before, f.after)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `hollow history TYPE KEY…`: every version in which the record was added, changed or removed.
+pub async fn history(
+    args: &StoreArgs,
+    type_name: &str,
+    key: &[String],
+    out: &mut impl Write,
+) -> Result<()> {
+    let store = store(args)?;
+    let refs: Vec<&str> = key.iter().map(String::as_str).collect();
+    let entries = hollow::tools::history(&store, type_name, &refs).await?;
+    let value = json!(entries
+        .iter()
+        .map(|e| match &e.event {
+            hollow::tools::HistoryEvent::Added(r) => json!({"version": e.version, "added": r}),
+            hollow::tools::HistoryEvent::Removed => json!({"version": e.version, "removed": true}),
+            hollow::tools::HistoryEvent::Changed(fields) => json!({"version": e.version, "changed":
+                fields.iter().map(|f| json!({"field": f.field, "before": f.before, "after": f.after})).collect::<Vec<_>>()}),
+        })
+        .collect::<Vec<_>>());
+    print(out, args, &value, |out| {
+        if entries.is_empty() {
+            writeln!(
+                out,
+                "no {type_name} with key {} in any version",
+                key.join(", ")
+            )?;
+        }
+        for e in &entries {
+            match &e.event {
+                hollow::tools::HistoryEvent::Added(r) => {
+                    writeln!(out, "version {}: added {r}", e.version)?
+                }
+                hollow::tools::HistoryEvent::Removed => {
+                    writeln!(out, "version {}: removed", e.version)?
+                }
+                hollow::tools::HistoryEvent::Changed(fields) => {
+                    writeln!(out, "version {}: changed", e.version)?;
+                    for f in fields {
+                        writeln!(out, "    {}: {} → {}", f.field, f.before, f.after)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -103,6 +103,34 @@ enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
+    /// Records added, removed and changed (with field-level differences) between two versions;
+    /// counts first.
+    ///
+    /// Example: hollow diff 1 3 --type Movie
+    Diff {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// The first version.
+        from: u64,
+        /// The second version.
+        to: u64,
+        /// Only this type.
+        #[arg(long = "type")]
+        type_name: Option<String>,
+    },
+    /// Every version in which a record was added, changed (with the field changes) or removed,
+    /// following the deltas.
+    ///
+    /// Example: hollow history Movie 100042
+    History {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// The type.
+        type_name: String,
+        /// Key values (one per key field).
+        #[arg(required = true)]
+        key: Vec<String>,
+    },
     /// Remove the pin: consumers follow the announced version again.
     Unpin {
         #[command(flatten)]
@@ -148,6 +176,17 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
             Command::Pin { store, version } => data::pin(&store, Some(version), out).await,
             Command::Unpin { store } => data::pin(&store, None, out).await,
             Command::Validate { store, from, to } => data::validate(&store, from, to, out).await,
+            Command::Diff {
+                store,
+                from,
+                to,
+                type_name,
+            } => data::diff(&store, from, to, type_name.as_deref(), out).await,
+            Command::History {
+                store,
+                type_name,
+                key,
+            } => data::history(&store, &type_name, &key, out).await,
         }
     })
 }

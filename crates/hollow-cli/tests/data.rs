@@ -73,6 +73,22 @@ fn data_commands_read_what_the_demo_published() {
     let then: serde_json::Value = serde_json::from_str(then.trim()).expect("json");
     assert_eq!(then["title"], "The Paper River 0");
 
+    let d: serde_json::Value = serde_json::from_str(&stdout(&hollow(
+        &["diff", "3", "4", "--type", "Movie", "--json"],
+        dir.path(),
+    )))
+    .expect("json");
+    let changed = d["types"][0]["changed"].as_array().expect("changed");
+    assert_eq!(
+        changed.len(),
+        5,
+        "the incremental cycle renamed five movies"
+    );
+    assert_eq!(changed[0]["fields"][0]["field"], "title");
+    let h = stdout(&hollow(&["history", "Movie", "100000"], dir.path()));
+    assert!(h.starts_with("version 1: added"), "{h}");
+    assert!(h.contains("version 4: changed"), "{h}");
+
     let scan = stdout(&hollow(&["scan", "Actor", "--limit", "3"], dir.path()));
     assert_eq!(scan.lines().count(), 3);
     assert!(
