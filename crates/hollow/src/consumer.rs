@@ -302,6 +302,8 @@ async fn watch(
 ) {
     let mut seen: Option<(crate::store::AnnouncementVersion, Option<(u64, u64)>)> = None;
     loop {
+        // The poll timer of RefreshPolicy::OnAnnouncement (a remote store cannot push), raced
+        // with the in-process announcement channel.
         let woken = tokio::select! {
             _ = tokio::time::sleep(poll_interval) => false,
             changed = announced.changed() => if changed.is_err() { return } else { true },
