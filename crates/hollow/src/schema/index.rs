@@ -471,8 +471,12 @@ impl Schema {
         Ok(schema)
     }
 
-    /// This schema with one more unique index on `type_name` (comma-separated field paths).
+    /// This schema with one more unique index on `type_name` (comma-separated field paths);
+    /// unchanged when the schema already declares it.
     pub fn with_unique_index(&self, type_name: &str, fields: &str) -> Result<Schema> {
+        if self.declares(type_name, IndexKind::Unique, fields)? {
+            return Ok(self.clone());
+        }
         let schema =
             self.with_annotation(type_name, super::UNIQUE_KEY_ANNOTATION_ID, fields, true)?;
         let id = schema.struct_id(type_name)?;
@@ -480,13 +484,31 @@ impl Schema {
         Ok(schema)
     }
 
-    /// This schema with one more hash index on `type_name` (comma-separated field paths).
+    /// This schema with one more hash index on `type_name` (comma-separated field paths);
+    /// unchanged when the schema already declares it.
     pub fn with_hash_index(&self, type_name: &str, fields: &str) -> Result<Schema> {
+        if self.declares(type_name, IndexKind::Hash, fields)? {
+            return Ok(self.clone());
+        }
         let schema =
             self.with_annotation(type_name, super::HASH_INDEX_ANNOTATION_ID, fields, true)?;
         let id = schema.struct_id(type_name)?;
         schema.indexes(id)?;
         Ok(schema)
+    }
+
+    /// True when `type_name` already declares this index (adding it again changes nothing).
+    fn declares(&self, type_name: &str, kind: IndexKind, fields: &str) -> Result<bool> {
+        let info = self
+            .struct_by_name(type_name)
+            .ok_or_else(|| Error::UnknownType {
+                name: type_name.to_string(),
+            })?;
+        let wanted = IndexPath::resolve(self, info, kind, fields)?;
+        Ok(self
+            .indexes(info.id)?
+            .iter()
+            .any(|i| i.name() == wanted.name() && i.kind() == kind))
     }
 
     fn struct_id(&self, type_name: &str) -> Result<u64> {
