@@ -262,6 +262,66 @@ pub async fn get(
     Ok(())
 }
 
+/// `hollow query TYPE FIELD=VALUE…`: records whose fields equal the values, through the primary
+/// key or a secondary index when one covers exactly these fields, else a scan. The plan goes to
+/// stderr (text) or into the JSON document (`--json`).
+pub async fn query(
+    args: &StoreArgs,
+    type_name: &str,
+    conditions: &[String],
+    limit: Option<usize>,
+    version: Option<u64>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let mut pairs = Vec::with_capacity(conditions.len());
+    for c in conditions {
+        let Some((field, value)) = c.split_once('=') else {
+            bail!("\"{c}\" is not FIELD=VALUE (for example genres=Drama)");
+        };
+        pairs.push((field.trim(), value));
+    }
+    let state = state_at(&store(args)?, version).await?;
+    let table = state.dyn_table(type_name)?;
+    let started = std::time::Instant::now();
+    let found = table.query(&pairs)?;
+    let plan = found.plan.clone();
+    let mut records = Vec::new();
+    let mut total = 0usize;
+    for (_, record) in found {
+        total += 1;
+        if limit.is_none_or(|l| records.len() < l) {
+            records.push(record.to_json()?);
+        }
+    }
+    let elapsed = started.elapsed();
+    if args.json {
+        let value = json!({
+            "version": state.version(),
+            "type": type_name,
+            "plan": plan.to_string(),
+            "uses_index": !matches!(plan, hollow::QueryPlan::Scan | hollow::QueryPlan::Index { shipped: false, .. }),
+            "matches": total,
+            "records": records,
+        });
+        writeln!(out, "{}", serde_json::to_string(&value)?)?;
+    } else {
+        for r in &records {
+            writeln!(out, "{}", serde_json::to_string(r)?)?;
+        }
+        eprintln!(
+            "{total} {type_name} record(s) at version {} via {plan} in {:.3} ms{}",
+            state.version(),
+            elapsed.as_secs_f64() * 1e3,
+            if records.len() < total {
+                format!(" (showing {})", records.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
 /// `hollow scan TYPE`: records in ordinal order, one JSON object per line.
 pub async fn scan(
     args: &StoreArgs,

@@ -56,6 +56,29 @@ enum Command {
         #[arg(long)]
         version: Option<u64>,
     },
+    /// Print the records whose fields equal the given values, one JSON object per line. Uses the
+    /// primary key or a secondary index when one covers exactly these fields and scans otherwise;
+    /// says which on stderr (or in the JSON document). A field path through a list matches any
+    /// element; enums take names; a composite index takes one FIELD=VALUE per field.
+    ///
+    /// Examples: hollow query Movie genres=Drama --limit 5
+    ///           hollow query Movie castIds=42 --json
+    ///           hollow query Movie year=1999 countryCode=US
+    Query {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// The type.
+        type_name: String,
+        /// Conditions, FIELD=VALUE.
+        #[arg(required = true)]
+        conditions: Vec<String>,
+        /// Most records to print (all are counted).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// The version to read (default: the pinned or announced one).
+        #[arg(long)]
+        version: Option<u64>,
+    },
     /// Print records in ordinal order, one JSON object per line.
     ///
     /// Example: hollow scan Actor --limit 10
@@ -172,6 +195,13 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
                 limit,
                 version,
             } => data::scan(&store, &type_name, limit, version, out).await,
+            Command::Query {
+                store,
+                type_name,
+                conditions,
+                limit,
+                version,
+            } => data::query(&store, &type_name, &conditions, limit, version, out).await,
             Command::Checksum { store, version } => data::checksum(&store, version, out).await,
             Command::Pin { store, version } => data::pin(&store, Some(version), out).await,
             Command::Unpin { store } => data::pin(&store, None, out).await,

@@ -89,6 +89,52 @@ fn data_commands_read_what_the_demo_published() {
     assert!(h.starts_with("version 1: added"), "{h}");
     assert!(h.contains("version 4: changed"), "{h}");
 
+    // query: through the genres index, the primary key, or a scan; the plan says which, and
+    // every answer agrees with a scan of all movies.
+    let all: Vec<serde_json::Value> = stdout(&hollow(
+        &["scan", "Movie", "--limit", "1000000"],
+        dir.path(),
+    ))
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("json"))
+    .collect();
+    let q = |conditions: &[&str]| -> serde_json::Value {
+        let mut args = vec!["query", "Movie"];
+        args.extend_from_slice(conditions);
+        args.push("--json");
+        serde_json::from_str(&stdout(&hollow(&args, dir.path()))).expect("json")
+    };
+    let drama = q(&["genres=Drama"]);
+    assert_eq!(drama["plan"], "hash index genres");
+    assert_eq!(drama["uses_index"], true);
+    let want = all
+        .iter()
+        .filter(|m| {
+            m["genres"]
+                .as_array()
+                .is_some_and(|g| g.iter().any(|x| x == "Drama"))
+        })
+        .count();
+    assert!(want > 0);
+    assert_eq!(drama["matches"], want);
+    assert_eq!(drama["records"].as_array().map(Vec::len), Some(want));
+    let by_id = q(&["id=100000"]);
+    assert_eq!(by_id["plan"], "primary-key index");
+    assert_eq!(by_id["matches"], 1);
+    let year = all[0]["year"].to_string();
+    let by_year = q(&[&format!("year={year}")]);
+    assert_eq!(by_year["uses_index"], false);
+    assert_eq!(
+        by_year["matches"],
+        all.iter().filter(|m| m["year"].to_string() == year).count()
+    );
+    let bad = hollow(&["query", "Movie", "genres"], dir.path());
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("FIELD=VALUE"));
+    let unknown = hollow(&["query", "Movie", "nope=1"], dir.path());
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope"));
+
     let scan = stdout(&hollow(&["scan", "Actor", "--limit", "3"], dir.path()));
     assert_eq!(scan.lines().count(), 3);
     assert!(
