@@ -121,12 +121,12 @@ fn data_commands_read_what_the_demo_published() {
     let by_id = q(&["id=100000"]);
     assert_eq!(by_id["plan"], "primary-key index");
     assert_eq!(by_id["matches"], 1);
-    let year = all[0]["year"].to_string();
+    let year = all[0]["year"].clone();
     let by_year = q(&[&format!("year={year}")]);
     assert_eq!(by_year["uses_index"], false);
     assert_eq!(
         by_year["matches"],
-        all.iter().filter(|m| m["year"].to_string() == year).count()
+        all.iter().filter(|m| m["year"] == year).count()
     );
     let bad = hollow(&["query", "Movie", "genres"], dir.path());
     assert_eq!(bad.status.code(), Some(1));
