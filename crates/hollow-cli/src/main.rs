@@ -154,7 +154,9 @@ enum Command {
     /// restores the announced version, and records of a type missing from the file are
     /// removed. With --incremental, lines are upserts by primary key and
     /// `{"type":"Movie","$delete":{"id":5}}` deletes by key (the key's fields, nested
-    /// objects for dotted key paths). Any error publishes nothing.
+    /// objects for dotted key paths). Any error publishes nothing. The report gives the
+    /// version, records added/updated/removed per type, blob bytes and stage timings; --json
+    /// prints it as one JSON object per cycle, one per line.
     ///
     /// Examples:
     ///   hollow produce --schema schemas/movies.capnp --input cycle-0000.jsonl --store ./movies

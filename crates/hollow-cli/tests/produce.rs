@@ -551,3 +551,27 @@ fn watch_a_directory_with_a_precompiled_schema() {
     assert_eq!(inspect["announcement"]["dataset"], "films");
     assert_eq!(inspect["announcement"]["version"], 3);
 }
+
+#[test]
+fn without_capnp_a_capnp_file_says_what_to_install() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"type\":\"Movie\",\"id\":1}\n").expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(["produce", "--schema", MOVIES_CAPNP, "--input"])
+        .arg(&input)
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .env("PATH", dir.path())
+        .output()
+        .expect("run hollow");
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for needle in [
+        "apt install capnproto",
+        "brew install capnp",
+        "capnp compile -o-",
+    ] {
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}
