@@ -1,10 +1,12 @@
 @0xb1c4a3f5e2d90817;
 # Schema of the benchmark dataset written by ../shared/datasets/movies.py.
-# Movie.id and Actor.id are the primary keys.
+# Movie.id and Actor.id are the primary keys; movies are indexed by genre and by cast member
+# (each element of the lists), so "all movies with genre X" and "all movies with actor Y" are
+# one lookup each.
 
 using Hollow = import "hollow.capnp";
 
-struct Movie $Hollow.primaryKey("id") {
+struct Movie $Hollow.primaryKey("id") $Hollow.hashIndex("genres; castIds") {
   id @0 :UInt64;
   title @1 :Text;
   year @2 :UInt16;

@@ -275,7 +275,7 @@ pub mod movie {
     impl Pipeline  {
     }
     mod _private {
-        pub(crate) static ENCODED_NODE: [::capnp::Word; 156] = [
+        pub(crate) static ENCODED_NODE: [::capnp::Word; 165] = [
             ::capnp::word(0, 0, 0, 0, 5, 0, 6, 0),
             ::capnp::word(231, 200, 50, 80, 65, 70, 172, 206),
             ::capnp::word(13, 0, 0, 0, 1, 0, 2, 0),
@@ -284,22 +284,31 @@ pub mod movie {
             ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
             ::capnp::word(21, 0, 0, 0, 154, 0, 0, 0),
             ::capnp::word(29, 0, 0, 0, 7, 0, 0, 0),
-            ::capnp::word(29, 0, 0, 0, 31, 0, 0, 0),
-            ::capnp::word(61, 0, 0, 0, 199, 1, 0, 0),
+            ::capnp::word(29, 0, 0, 0, 55, 0, 0, 0),
+            ::capnp::word(97, 0, 0, 0, 199, 1, 0, 0),
             ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
             ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
             ::capnp::word(109, 111, 118, 105, 101, 115, 46, 99),
             ::capnp::word(97, 112, 110, 112, 58, 77, 111, 118),
             ::capnp::word(105, 101, 0, 0, 0, 0, 0, 0),
             ::capnp::word(0, 0, 0, 0, 1, 0, 1, 0),
-            ::capnp::word(4, 0, 0, 0, 1, 0, 2, 0),
+            ::capnp::word(8, 0, 0, 0, 1, 0, 2, 0),
             ::capnp::word(165, 9, 250, 150, 209, 201, 164, 164),
-            ::capnp::word(4, 0, 0, 0, 2, 0, 1, 0),
-            ::capnp::word(16, 0, 0, 0, 0, 0, 1, 0),
+            ::capnp::word(16, 0, 0, 0, 2, 0, 1, 0),
+            ::capnp::word(28, 0, 0, 0, 0, 0, 1, 0),
+            ::capnp::word(75, 199, 134, 7, 137, 131, 45, 151),
+            ::capnp::word(24, 0, 0, 0, 2, 0, 1, 0),
+            ::capnp::word(40, 0, 0, 0, 0, 0, 1, 0),
             ::capnp::word(12, 0, 0, 0, 0, 0, 0, 0),
             ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
             ::capnp::word(1, 0, 0, 0, 26, 0, 0, 0),
             ::capnp::word(105, 100, 0, 0, 0, 0, 0, 0),
+            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+            ::capnp::word(12, 0, 0, 0, 0, 0, 0, 0),
+            ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
+            ::capnp::word(1, 0, 0, 0, 130, 0, 0, 0),
+            ::capnp::word(103, 101, 110, 114, 101, 115, 59, 32),
+            ::capnp::word(99, 97, 115, 116, 73, 100, 115, 0),
             ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
             ::capnp::word(32, 0, 0, 0, 3, 0, 4, 0),
             ::capnp::word(0, 0, 0, 0, 0, 0, 0, 0),
@@ -449,6 +458,7 @@ pub mod movie {
         pub(crate) fn get_annotation_types(child_index: Option<u16>, index: u32) -> ::capnp::introspect::Type {
                 match (child_index, index) {
                     (None, 0) => <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect(),
+                    (None, 1) => <::capnp::text::Owned as ::capnp::introspect::Introspect>::introspect(),
                     _ => ::capnp::introspect::panic_invalid_annotation_indices(child_index, index),
                 }
         }

@@ -53,6 +53,16 @@ pub enum Error {
         /// The key, rendered as text.
         key: String,
     },
+    /// Two records of one type would share a key of a unique index.
+    #[error("unique index {index} of type {type_name}: two records have the key {key}")]
+    UniqueViolation {
+        /// The type.
+        type_name: String,
+        /// The index (its field paths).
+        index: String,
+        /// The key, rendered as text.
+        key: String,
+    },
     /// A record has no value for a primary-key field (a null pointer field).
     #[error("record of type {type_name} has no value for primary-key field {field}")]
     MissingKey {

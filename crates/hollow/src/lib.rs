@@ -82,8 +82,11 @@ pub use producer::{
     CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,
     MinRecordCount, Producer, ProducerBuilder, TypeValidation, ValidationInput, Validator,
 };
-pub use read::{DeltaType, DynRecord, DynTable, ReadDelta, ReadState, Table, TypeSummary};
-pub use schema::{KeyValue, Schema};
+pub use read::{
+    DeltaType, DynIndex, DynRecord, DynTable, Index, IndexSource, Matches, QueryPlan, QueryResult,
+    ReadDelta, ReadState, Table, TypeSummary,
+};
+pub use schema::{IndexKind, KeyValue, Schema};
 pub use state_checksum::TypeChecksum;
 pub use store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 pub use write::{

@@ -71,6 +71,11 @@ pub enum SectionKind {
     DeltaUpserted,
     /// Delta: primary-key index changes of a type (24-byte entries).
     KeyChanges,
+    /// Snapshot: a secondary (unique or hash) index of a type; the part is the index's position
+    /// in the type's index list.
+    SecondaryIndex,
+    /// Delta: entries a secondary index gains (16-byte entries); the part is the index's position.
+    IndexAdditions,
     /// A kind this build does not know (from a newer writer); skipped.
     Unknown(u16),
 }
@@ -87,6 +92,8 @@ impl SectionKind {
             SectionKind::DeltaRemoved => 6,
             SectionKind::DeltaUpserted => 7,
             SectionKind::KeyChanges => 8,
+            SectionKind::SecondaryIndex => 9,
+            SectionKind::IndexAdditions => 10,
             SectionKind::Unknown(c) => c,
         }
     }
@@ -101,6 +108,8 @@ impl SectionKind {
             6 => SectionKind::DeltaRemoved,
             7 => SectionKind::DeltaUpserted,
             8 => SectionKind::KeyChanges,
+            9 => SectionKind::SecondaryIndex,
+            10 => SectionKind::IndexAdditions,
             c => SectionKind::Unknown(c),
         }
     }
@@ -116,6 +125,8 @@ impl SectionKind {
             SectionKind::DeltaRemoved => "removed ordinals",
             SectionKind::DeltaUpserted => "upserted ordinals",
             SectionKind::KeyChanges => "key changes",
+            SectionKind::SecondaryIndex => "secondary index",
+            SectionKind::IndexAdditions => "index additions",
             SectionKind::Unknown(_) => "unknown section",
         }
     }
@@ -149,7 +160,8 @@ pub struct SectionEntry {
     pub kind: SectionKind,
     /// Index of the type in the manifest, or `u32::MAX`.
     pub type_index: u32,
-    /// Part number (the shard number of a records section, 0 otherwise).
+    /// Part number (the shard number of a records section, the index number of an index
+    /// section, 0 otherwise).
     pub part: u32,
     /// Offset from the start of the blob (a multiple of 8).
     pub offset: u64,
@@ -164,6 +176,9 @@ impl SectionEntry {
     pub fn describe(&self, type_name: Option<&str>) -> String {
         match (type_name, self.kind) {
             (Some(t), SectionKind::Records) => format!("{t} records shard {}", self.part),
+            (Some(t), k @ (SectionKind::SecondaryIndex | SectionKind::IndexAdditions)) => {
+                format!("{t} {} {}", k.name(), self.part)
+            }
             (Some(t), k) => format!("{t} {}", k.name()),
             (None, k) => k.name().to_string(),
         }
@@ -343,7 +358,13 @@ impl BlobLayout {
                     format!("starts at {}, expected {end_of_previous}", entry.offset),
                 ));
             }
-            let one_part = !matches!(entry.kind, SectionKind::Records | SectionKind::Unknown(_));
+            let one_part = !matches!(
+                entry.kind,
+                SectionKind::Records
+                    | SectionKind::SecondaryIndex
+                    | SectionKind::IndexAdditions
+                    | SectionKind::Unknown(_)
+            );
             if entry.part != 0 && one_part {
                 return Err(corrupt(
                     &name,

@@ -2,11 +2,15 @@
 //! This module is the only code that knows byte offsets; docs/FORMAT.md specifies every byte.
 
 mod bitmap;
+mod hash_index;
 mod layout;
 mod pk_index;
 mod shard;
 
 pub(crate) use bitmap::{PopulatedBitmap, bitmap_words};
+pub(crate) use hash_index::{
+    HashIndex, Postings, build_hash_index, decode_additions, encode_additions,
+};
 pub(crate) use layout::BlobWriter;
 pub use layout::{
     BlobHeader, BlobKind, BlobLayout, FORMAT_VERSION, HEADER_LEN, MAGIC, NO_TYPE,

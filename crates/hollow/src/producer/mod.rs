@@ -64,6 +64,24 @@ impl ProducerBuilder {
         self
     }
 
+    /// Adds a unique index on `type_name` over comma-separated field paths, as if the schema
+    /// declared `$Hollow.uniqueKey`: the blobs' schema carries it, so consumers see it too.
+    pub fn unique_index(mut self, type_name: &str, fields: &str) -> Self {
+        self.state = self
+            .state
+            .index(type_name, crate::schema::IndexKind::Unique, fields);
+        self
+    }
+
+    /// Adds a hash index on `type_name` over comma-separated field paths, as if the schema
+    /// declared `$Hollow.hashIndex`.
+    pub fn hash_index(mut self, type_name: &str, fields: &str) -> Self {
+        self.state = self
+            .state
+            .index(type_name, crate::schema::IndexKind::Hash, fields);
+        self
+    }
+
     /// A user header tag carried in every blob.
     pub fn header_tag(mut self, key: &str, value: &str) -> Self {
         self.state = self.state.header_tag(key, value);
@@ -243,6 +261,16 @@ pub enum CycleOutcome {
     },
 }
 
+impl CycleOutcome {
+    /// The version announced after the cycle (the new one, or the unchanged current one).
+    pub fn version(&self) -> u64 {
+        match self {
+            CycleOutcome::Published(report) => report.version,
+            CycleOutcome::Unchanged { version } => *version,
+        }
+    }
+}
+
 /// The report of a published cycle.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CycleReport {
@@ -363,6 +391,11 @@ impl Producer {
         started: Instant,
     ) -> Result<CycleOutcome> {
         let applied = inner.state.apply_changes(changes);
+        if let Err(e) = inner.state.check_unique(&applied) {
+            warn!(error = %e, "cycle refused: rolled back to the announced version");
+            inner.state.undo(applied);
+            return Err(e);
+        }
         let populate = started.elapsed();
         if applied.is_empty()
             && let Some((a, _)) = &inner.announced

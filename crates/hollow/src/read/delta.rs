@@ -39,6 +39,9 @@ pub struct DeltaType {
     pub upserted: Vec<u32>,
     /// Primary-key index changes.
     pub key_changes: Vec<KeyChange>,
+    /// Secondary index additions: `(index number, (key hash, ordinal) pairs)`, the pairs the
+    /// delta's target state has and its source state does not.
+    pub(crate) index_additions: Vec<(u32, Vec<(u64, u32)>)>,
     parts: Vec<ShardList>,
     shard_bits: u8,
 }
@@ -238,7 +241,21 @@ fn delta_type(bytes: &BlobBytes, blob: &str, t: ManifestType) -> Result<DeltaTyp
             });
         }
     }
+    let mut index_additions = Vec::new();
+    for s in t
+        .sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::IndexAdditions)
+    {
+        if index_additions.iter().any(|(p, _)| *p == s.part) {
+            return Err(t.corrupt(blob, format!("repeated index additions {}", s.part)));
+        }
+        let pairs = crate::format::decode_additions(section_bytes(s)?.as_slice())
+            .ok_or_else(|| t.corrupt(blob, format!("index additions {} are malformed", s.part)))?;
+        index_additions.push((s.part, pairs));
+    }
     Ok(DeltaType {
+        index_additions,
         name: t.name,
         type_id: t.info.id,
         capacity: t.capacity,

@@ -105,6 +105,10 @@ impl<'s> DynTable<'s> {
         })
     }
 
+    pub(super) fn view(&self) -> TypeView<'s> {
+        self.view
+    }
+
     /// Primary-key field paths, empty for a keyless type.
     pub fn primary_key(&self) -> Vec<&'s str> {
         self.view

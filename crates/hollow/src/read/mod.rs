@@ -2,8 +2,10 @@
 
 mod delta;
 mod dynamic;
+mod index;
 pub(crate) mod open;
 mod overlay;
+mod query;
 
 pub(crate) use overlay::MAX_OVERLAY_DELTAS;
 
@@ -15,12 +17,14 @@ use capnp::traits::OwnedStruct;
 
 pub use delta::{DeltaType, ReadDelta};
 pub use dynamic::{DynRecord, DynTable};
+pub use index::IndexSource;
+pub use query::{DynIndex, QueryPlan, QueryResult};
 
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::ShardList;
 use crate::error::{Error, Result};
-use crate::format::{BlobHeader, PopulatedBitmap, PrimaryKeyIndex, SectionEntry};
-use crate::schema::{KeyBytes, KeyPath, KeyValue, Schema, StructInfo};
+use crate::format::{BlobHeader, HashIndex, PopulatedBitmap, PrimaryKeyIndex, SectionEntry};
+use crate::schema::{IndexPath, KeyBytes, KeyPath, KeyValue, Schema, StructInfo};
 
 /// A whole state of a dataset, read in place from a snapshot blob.
 ///
@@ -64,6 +68,8 @@ pub(crate) struct ReadType {
     pub(crate) shards: Vec<SectionEntry>,
     pub(crate) populated: SectionEntry,
     pub(crate) pk_index: Option<SectionEntry>,
+    /// Secondary indexes of the snapshot's schema, with their sections (same order).
+    pub(crate) indexes: Vec<(IndexPath, SectionEntry)>,
     pub(crate) blob: BlobBytes,
     pub(crate) blob_name: String,
     /// Sections were verified when the blob entered the consumer's cache.
@@ -76,6 +82,8 @@ pub(crate) struct LoadedType {
     pub(crate) shards: Vec<ShardList>,
     pub(crate) populated: PopulatedBitmap,
     pub(crate) pk_index: Option<PrimaryKeyIndex>,
+    /// Secondary indexes, in the order of `ReadType::indexes`.
+    pub(crate) indexes: Vec<HashIndex>,
 }
 
 /// Summary of one type of a state.
@@ -97,6 +105,8 @@ pub struct TypeSummary {
     pub record_bytes: u64,
     /// Bytes of its primary-key index.
     pub index_bytes: u64,
+    /// Its secondary indexes in the snapshot: `(name, kind, bytes)`.
+    pub secondary_indexes: Vec<(String, crate::schema::IndexKind, u64)>,
 }
 
 impl ReadState {
@@ -211,6 +221,11 @@ impl ReadState {
                 checksum: st.checksum,
                 record_bytes: t.shards.iter().map(|s| s.len).sum(),
                 index_bytes: t.pk_index.map_or(0, |s| s.len),
+                secondary_indexes: t
+                    .indexes
+                    .iter()
+                    .map(|(p, s)| (p.name().to_string(), p.kind(), s.len))
+                    .collect(),
             })
             .collect()
     }
@@ -263,6 +278,7 @@ impl ReadState {
         match loaded {
             Ok(loaded) => Ok(TypeView {
                 ty,
+                schema: &self.schema,
                 loaded,
                 overlay: st.overlay.as_deref(),
                 capacity: st.capacity,
@@ -277,6 +293,8 @@ impl ReadState {
 #[derive(Clone, Copy)]
 pub(crate) struct TypeView<'s> {
     pub(crate) ty: &'s ReadType,
+    /// The state's schema (the types and indexes it declares now).
+    pub(crate) schema: &'s Schema,
     loaded: &'s LoadedType,
     overlay: Option<&'s overlay::TypeOverlay>,
     pub(crate) capacity: u32,
@@ -471,5 +489,142 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     /// Bytes of the type's primary-key index.
     pub fn index_bytes(&self) -> usize {
         self.view.index_bytes()
+    }
+
+    /// The record whose single-field primary key equals `key` (same as [`Table::get_by_key`]).
+    #[inline]
+    pub fn by_key<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Option<T::Reader<'s>>> {
+        self.get_by_key(key)
+    }
+
+    /// The secondary index called `name` (its field paths joined by commas: `"genres"`,
+    /// `"title,year"`), resolved once for many lookups.
+    ///
+    /// ```
+    /// # fn main() -> hollow::Result<()> {
+    /// use hollow::{ReadState, SnapshotInfo, WriteState};
+    /// use hollow_movies::movies_capnp::movie;
+    ///
+    /// let schema = hollow::Schema::builder().add::<movie::Owned>().build()?;
+    /// let schema = schema.with_hash_index("Movie", "genres")?.with_unique_index("Movie", "title")?;
+    /// let mut state = WriteState::builder("demo").schema(schema).register_name("Movie").build()?;
+    /// for (id, title, genres) in [(1, "Alien", ["Horror", "SciFi"]), (2, "Heat", ["Crime", "Drama"])] {
+    ///     let mut message = capnp::message::Builder::new_default();
+    ///     let mut m = message.init_root::<movie::Builder>();
+    ///     m.set_id(id);
+    ///     m.set_title(title);
+    ///     let mut g = m.init_genres(2);
+    ///     g.set(0, genres[0]);
+    ///     g.set(1, genres[1]);
+    ///     state.add_dynamic("Movie", message.get_root_as_reader()?)?;
+    /// }
+    /// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 7 })?, "<memory>")?;
+    /// let movies = read.table::<movie::Owned>()?;
+    /// let drama = movies.index("genres")?;
+    /// let titles: Vec<String> = drama
+    ///     .matching("Drama")?
+    ///     .map(|m| m.get_title().ok().and_then(|t| t.to_str().ok()).unwrap_or("").to_string())
+    ///     .collect();
+    /// assert_eq!(titles, ["Heat"]);
+    /// assert_eq!(movies.unique("title", "Alien")?.map(|m| m.get_id()), Some(1));
+    /// assert!(movies.unique("title", "Brazil")?.is_none());
+    /// # Ok(()) }
+    /// ```
+    pub fn index(&self, name: &str) -> Result<Index<'s, T>> {
+        Ok(Index {
+            index: index::IndexView::new(self.view, name)?,
+            _type: PhantomData,
+        })
+    }
+
+    /// The record whose key under the unique index `name` equals `key` (resolves the index on
+    /// every call: keep an [`Index`] for many lookups).
+    pub fn unique<'k>(
+        &self,
+        name: &str,
+        key: impl Into<KeyValue<'k>>,
+    ) -> Result<Option<T::Reader<'s>>> {
+        self.index(name)?.get(key)
+    }
+
+    /// The records whose key under the index `name` equals `key`, in ordinal order.
+    pub fn matching<'k>(&self, name: &str, key: impl Into<KeyValue<'k>>) -> Result<Matches<'s, T>> {
+        self.index(name)?.matching(key)
+    }
+}
+
+/// The records of one index lookup, in ordinal order; see [`Index::matching`].
+pub struct Matches<'s, T> {
+    ordinals: index::IndexMatches<'s>,
+    view: TypeView<'s>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<'s, T: OwnedStruct> Matches<'s, T> {
+    /// The next match with its ordinal.
+    pub fn next_with_ordinal(&mut self) -> Option<(u32, T::Reader<'s>)> {
+        for o in self.ordinals.by_ref() {
+            if let Some(r) = self.view.get(o) {
+                return Some((o, T::Reader::from(r)));
+            }
+        }
+        None
+    }
+}
+
+impl<'s, T: OwnedStruct> Iterator for Matches<'s, T> {
+    type Item = T::Reader<'s>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_with_ordinal().map(|(_, r)| r)
+    }
+}
+
+/// A secondary (unique or hash) index of a typed table; see [`Table::index`].
+pub struct Index<'s, T> {
+    index: index::IndexView<'s>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<'s, T: OwnedStruct> Index<'s, T> {
+    /// Unique or hash.
+    pub fn kind(&self) -> crate::schema::IndexKind {
+        self.index.kind()
+    }
+
+    /// Whether lookups go through the shipped index or scan (an index declared after the
+    /// snapshot this state was loaded from).
+    pub fn source(&self) -> IndexSource {
+        self.index.source()
+    }
+
+    /// The records whose single-field key equals `key`, in ordinal order.
+    pub fn matching<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Matches<'s, T>> {
+        self.matching_values(&[key.into()])
+    }
+
+    /// The records whose (composite) key equals `values`, in index field order.
+    pub fn matching_values(&self, values: &[KeyValue<'_>]) -> Result<Matches<'s, T>> {
+        let encoded = self.index.path().encode_values(values)?;
+        Ok(Matches {
+            ordinals: self.index.ordinals(encoded),
+            view: self.index.view(),
+            _type: PhantomData,
+        })
+    }
+
+    /// The first record whose single-field key equals `key` (the only one, for a unique index).
+    pub fn get<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Option<T::Reader<'s>>> {
+        self.get_values(&[key.into()])
+    }
+
+    /// The first record whose (composite) key equals `values`.
+    pub fn get_values(&self, values: &[KeyValue<'_>]) -> Result<Option<T::Reader<'s>>> {
+        let encoded = self.index.path().encode_values(values)?;
+        Ok(self
+            .index
+            .first(encoded)
+            .and_then(|o| self.index.view().get(o))
+            .map(T::Reader::from))
     }
 }

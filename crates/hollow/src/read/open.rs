@@ -7,11 +7,11 @@ use crate::bytes::BlobBytes;
 use crate::capnp_raw::{SegmentArena, ShardList};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobKind, BlobLayout, NO_TYPE, PopulatedBitmap, PrimaryKeyIndex, SectionEntry, SectionKind,
-    bitmap_words,
+    BlobKind, BlobLayout, HashIndex, NO_TYPE, PopulatedBitmap, PrimaryKeyIndex, SectionEntry,
+    SectionKind, bitmap_words,
 };
 use crate::generated::hollow_format_capnp::blob_manifest;
-use crate::schema::{KeyPath, Schema, StructInfo};
+use crate::schema::{IndexPath, KeyPath, Schema, StructInfo};
 
 fn single(layout: &BlobLayout, kind: SectionKind, name: &str) -> Result<SectionEntry> {
     let mut found = layout
@@ -267,6 +267,7 @@ pub(super) fn open(bytes: BlobBytes, name: &str, trusted: bool) -> Result<ReadSt
         if t.key.is_some() != pk_index.is_some() {
             return Err(t.corrupt(name, "primary-key index and primary key disagree".into()));
         }
+        let indexes = index_sections(&parsed.schema, &t, name)?;
         types.push(ReadType {
             name: t.name,
             type_id: t.info.id,
@@ -279,6 +280,7 @@ pub(super) fn open(bytes: BlobBytes, name: &str, trusted: bool) -> Result<ReadSt
             shards,
             populated,
             pk_index,
+            indexes,
             blob: bytes.clone(),
             blob_name: name.to_string(),
             trusted,
@@ -389,9 +391,53 @@ pub(super) fn load_type(
             Some(index)
         }
     };
+    let mut indexes = Vec::with_capacity(ty.indexes.len());
+    for (_, s) in &ty.indexes {
+        indexes.push(HashIndex::new(section(s)?).ok_or_else(|| fail(s, "malformed table".into()))?);
+    }
     Ok(LoadedType {
         shards,
         populated,
         pk_index,
+        indexes,
     })
+}
+
+/// The secondary index sections of a snapshot's type: exactly one per index its schema
+/// declares, in declaration order.
+fn index_sections(
+    schema: &Schema,
+    t: &ManifestType,
+    name: &str,
+) -> Result<Vec<(IndexPath, SectionEntry)>> {
+    let paths = schema.indexes(t.info.id)?;
+    let mut sections: Vec<Option<SectionEntry>> = vec![None; paths.len()];
+    for s in t
+        .sections
+        .iter()
+        .filter(|s| s.kind == SectionKind::SecondaryIndex)
+    {
+        match sections.get_mut(s.part as usize) {
+            Some(slot @ None) => *slot = Some(*s),
+            _ => {
+                return Err(t.corrupt(
+                    name,
+                    format!("unexpected or repeated secondary index {}", s.part),
+                ));
+            }
+        }
+    }
+    paths
+        .into_iter()
+        .zip(sections)
+        .map(|(p, s)| {
+            let s = s.ok_or_else(|| {
+                t.corrupt(
+                    name,
+                    format!("the section of index {} is missing", p.name()),
+                )
+            })?;
+            Ok((p, s))
+        })
+        .collect()
 }

@@ -42,6 +42,18 @@ pub(crate) struct TypeOverlay {
     stale_base_key: PopulatedBitmap,
     /// Keys added since the snapshot: key hash → (inline key or 0, ordinal).
     added_keys: HashMap<u64, SmallVec<[(u64, u32); 1]>>,
+    /// Secondary indexes of the state, by name: what they gained since the snapshot.
+    indexes: HashMap<String, IndexOverlay>,
+}
+
+/// What a secondary index gained since the snapshot.
+#[derive(Clone, Default)]
+pub(crate) struct IndexOverlay {
+    /// Key hash → ordinals that gained a key of that hash (candidates, confirmed on lookup).
+    pub(crate) added: HashMap<u64, SmallVec<[u32; 2]>>,
+    /// True when the snapshot's index plus `added` covers every key of the state; false when
+    /// the snapshot or a delta on the way was written without this index (lookups then scan).
+    pub(crate) complete: bool,
 }
 
 impl TypeOverlay {
@@ -52,6 +64,11 @@ impl TypeOverlay {
 
     pub(crate) fn populated(&self) -> &PopulatedBitmap {
         &self.populated
+    }
+
+    /// The overlay of secondary index `name`; `None` when the state's deltas did not carry it.
+    pub(crate) fn index(&self, name: &str) -> Option<&IndexOverlay> {
+        self.indexes.get(name)
     }
 
     #[inline]
@@ -201,8 +218,36 @@ fn apply_type(
             deltas: Vec::new(),
             stale_base_key: PopulatedBitmap::empty(st.capacity),
             added_keys: HashMap::new(),
+            indexes: HashMap::new(),
         },
     };
+    // Secondary indexes: those of the delta's schema, each extended by the delta's additions.
+    // An index absent from the overlay is complete only on a fresh overlay whose snapshot has
+    // it (or holds no records of the type).
+    let fresh = st.overlay.is_none();
+    let mut indexes = HashMap::new();
+    for (position, path) in (0u32..).zip(delta.schema().indexes(change.type_id)?) {
+        let name = path.name().to_string();
+        let mut index = overlay
+            .indexes
+            .remove(&name)
+            .unwrap_or_else(|| IndexOverlay {
+                added: HashMap::new(),
+                complete: fresh
+                    && (st.base.capacity == 0
+                        || st.base.indexes.iter().any(|(p, _)| p.name() == name)),
+            });
+        if let Some((_, pairs)) = change.index_additions.iter().find(|(p, _)| *p == position) {
+            for &(hash, ordinal) in pairs {
+                let list = index.added.entry(hash).or_default();
+                if !list.contains(&ordinal) {
+                    list.push(ordinal);
+                }
+            }
+        }
+        indexes.insert(name, index);
+    }
+    overlay.indexes = indexes;
     let capacity = change.capacity.max(st.capacity);
     overlay.populated.resize(capacity);
     overlay.stale_base_key.resize(capacity);
@@ -291,6 +336,7 @@ fn new_type(delta: &ReadDelta, change: &super::DeltaType) -> Result<StateType> {
         shards: Vec::new(),
         populated: PopulatedBitmap::empty(0),
         pk_index: None,
+        indexes: Vec::new(),
     }));
     let empty_section = crate::format::SectionEntry {
         kind: crate::format::SectionKind::Populated,
@@ -312,6 +358,7 @@ fn new_type(delta: &ReadDelta, change: &super::DeltaType) -> Result<StateType> {
         shards: Vec::new(),
         populated: empty_section,
         pk_index: None,
+        indexes: Vec::new(),
         blob: crate::bytes::BlobBytes::from_vec(Vec::new()),
         blob_name: delta.blob_name().to_string(),
         trusted: true,

@@ -10,14 +10,14 @@ use super::{FieldKind, FieldType, Schema, StructInfo};
 use crate::error::{Error, Result};
 
 /// Length marker of an unset (null) Text/Data key field.
-const NULL_LEN: u32 = u32::MAX;
+pub(super) const NULL_LEN: u32 = u32::MAX;
 /// Canonical NaN bits of a Float32 key.
 const F32_NAN: u32 = 0x7fc0_0000;
 /// Canonical NaN bits of a Float64 key.
 const F64_NAN: u64 = 0x7ff8_0000_0000_0000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct UnionCheck {
+pub(super) struct UnionCheck {
     discriminant_offset: u32,
     value: u16,
 }
@@ -41,6 +41,8 @@ pub struct KeyField {
     last_union: Option<UnionCheck>,
     offset: u32,
     default_bits: u64,
+    /// Enumerant names, for an enum field (lookups may name them).
+    enumerants: Vec<String>,
 }
 
 /// A resolved key: its fields in order.
@@ -110,7 +112,7 @@ impl<'a> From<&'a [u8]> for KeyValue<'a> {
     }
 }
 
-fn union_check(info: &StructInfo, discriminant: Option<u16>) -> Option<UnionCheck> {
+pub(super) fn union_check(info: &StructInfo, discriminant: Option<u16>) -> Option<UnionCheck> {
     match (info.discriminant_offset, discriminant) {
         (Some(discriminant_offset), Some(value)) => Some(UnionCheck {
             discriminant_offset,
@@ -200,6 +202,16 @@ impl KeyPath {
                 }
                 FieldType::Text => KeyValue::Text(s),
                 FieldType::Data => KeyValue::Data(s.as_bytes()),
+                FieldType::Enum(_) if s.parse::<i128>().is_err() => {
+                    let Some(n) = f.enumerants.iter().position(|e| e == s) else {
+                        return Err(self.parse_error(
+                            f,
+                            s,
+                            &format!("expected one of {}", f.enumerants.join(", ")),
+                        ));
+                    };
+                    KeyValue::Int(n as i128)
+                }
                 _ => KeyValue::Int(
                     s.parse::<i128>()
                         .map_err(|e| self.parse_error(f, s, &e.to_string()))?,
@@ -290,23 +302,7 @@ fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyFi
                 default_bits,
             } => {
                 if last {
-                    let keyable = matches!(
-                        ty,
-                        FieldType::Bool
-                            | FieldType::Int8
-                            | FieldType::Int16
-                            | FieldType::Int32
-                            | FieldType::Int64
-                            | FieldType::UInt8
-                            | FieldType::UInt16
-                            | FieldType::UInt32
-                            | FieldType::UInt64
-                            | FieldType::Float32
-                            | FieldType::Float64
-                            | FieldType::Enum(_)
-                            | FieldType::Text
-                            | FieldType::Data
-                    );
+                    let keyable = is_keyable(ty);
                     if !keyable {
                         return Err(Error::InvalidSchema {
                             reason: format!(
@@ -322,6 +318,7 @@ fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyFi
                         last_union: check,
                         offset: *offset,
                         default_bits: *default_bits,
+                        enumerants: enumerants_of(schema, ty),
                     });
                 }
                 let FieldType::Struct(id) = ty else {
@@ -341,12 +338,12 @@ fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyFi
     Err(unknown())
 }
 
-enum Missing {
+pub(super) enum Missing {
     Field,
     Capnp(capnp::Error),
 }
 
-fn union_matches(reader: &StructReader<'_>, check: Option<UnionCheck>) -> bool {
+pub(super) fn union_matches(reader: &StructReader<'_>, check: Option<UnionCheck>) -> bool {
     match check {
         None => true,
         Some(c) => reader.get_data_field::<u16>(c.discriminant_offset as usize) == c.value,
@@ -382,51 +379,62 @@ impl KeyField {
         if !union_matches(&reader, self.last_union) {
             return Err(Missing::Field);
         }
-        let off = self.offset as usize;
-        let d = self.default_bits;
-        // Stored primitive values are XORed with the field's default (Cap'n Proto encoding).
-        match self.ty {
-            FieldType::Bool => out.push(u8::from(reader.get_bool_field(off) ^ (d != 0))),
-            FieldType::Int8 | FieldType::UInt8 => {
-                out.push(reader.get_data_field::<u8>(off) ^ d.to_le_bytes()[0]);
-            }
-            FieldType::Int16 | FieldType::UInt16 | FieldType::Enum(_) => {
-                let v = reader.get_data_field::<u16>(off)
-                    ^ u16::from_le_bytes([d.to_le_bytes()[0], d.to_le_bytes()[1]]);
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            FieldType::Int32 | FieldType::UInt32 => {
-                let v = reader.get_data_field::<u32>(off) ^ low32(d);
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            FieldType::Int64 | FieldType::UInt64 => {
-                let v = reader.get_data_field::<u64>(off) ^ d;
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            FieldType::Float32 => {
-                let v = f32::from_bits(reader.get_data_field::<u32>(off) ^ low32(d));
-                out.extend_from_slice(&canonical_f32(v).to_le_bytes());
-            }
-            FieldType::Float64 => {
-                let v = f64::from_bits(reader.get_data_field::<u64>(off) ^ d);
-                out.extend_from_slice(&canonical_f64(v).to_le_bytes());
-            }
-            FieldType::Text | FieldType::Data => {
-                let ptr = reader.get_pointer_field(off);
-                if ptr.is_null() {
-                    return Err(Missing::Field);
-                }
-                let bytes = if self.ty == FieldType::Text {
-                    ptr.get_text(None).map_err(Missing::Capnp)?.as_bytes()
-                } else {
-                    ptr.get_data(None).map_err(Missing::Capnp)?
-                };
-                push_len_prefixed(bytes, out);
-            }
-            _ => return Err(Missing::Field),
-        }
-        Ok(())
+        encode_slot(&reader, &self.ty, self.offset, self.default_bits, out)
     }
+}
+
+/// Appends the canonical bytes of the primitive, Text or Data slot at `offset` of `reader`.
+pub(super) fn encode_slot(
+    reader: &StructReader<'_>,
+    ty: &FieldType,
+    offset: u32,
+    default_bits: u64,
+    out: &mut KeyBytes,
+) -> Result<(), Missing> {
+    let off = offset as usize;
+    let d = default_bits;
+    // Stored primitive values are XORed with the field's default (Cap'n Proto encoding).
+    match ty {
+        FieldType::Bool => out.push(u8::from(reader.get_bool_field(off) ^ (d != 0))),
+        FieldType::Int8 | FieldType::UInt8 => {
+            out.push(reader.get_data_field::<u8>(off) ^ d.to_le_bytes()[0]);
+        }
+        FieldType::Int16 | FieldType::UInt16 | FieldType::Enum(_) => {
+            let v = reader.get_data_field::<u16>(off)
+                ^ u16::from_le_bytes([d.to_le_bytes()[0], d.to_le_bytes()[1]]);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        FieldType::Int32 | FieldType::UInt32 => {
+            let v = reader.get_data_field::<u32>(off) ^ low32(d);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        FieldType::Int64 | FieldType::UInt64 => {
+            let v = reader.get_data_field::<u64>(off) ^ d;
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        FieldType::Float32 => {
+            let v = f32::from_bits(reader.get_data_field::<u32>(off) ^ low32(d));
+            out.extend_from_slice(&canonical_f32(v).to_le_bytes());
+        }
+        FieldType::Float64 => {
+            let v = f64::from_bits(reader.get_data_field::<u64>(off) ^ d);
+            out.extend_from_slice(&canonical_f64(v).to_le_bytes());
+        }
+        FieldType::Text | FieldType::Data => {
+            let ptr = reader.get_pointer_field(off);
+            if ptr.is_null() {
+                return Err(Missing::Field);
+            }
+            let bytes = if *ty == FieldType::Text {
+                ptr.get_text(None).map_err(Missing::Capnp)?.as_bytes()
+            } else {
+                ptr.get_data(None).map_err(Missing::Capnp)?
+            };
+            push_len_prefixed(bytes, out);
+        }
+        _ => return Err(Missing::Field),
+    }
+    Ok(())
 }
 
 /// Canonical key bytes of an inline key (at most 8) as a zero-padded little-endian u64.
@@ -441,7 +449,7 @@ fn low32(bits: u64) -> u32 {
     u32::try_from(bits & 0xffff_ffff).unwrap_or(0)
 }
 
-fn push_len_prefixed(bytes: &[u8], out: &mut KeyBytes) {
+pub(super) fn push_len_prefixed(bytes: &[u8], out: &mut KeyBytes) {
     // Keys longer than 4 GiB cannot occur: a Cap'n Proto list holds < 2^29 words.
     let len = u32::try_from(bytes.len()).unwrap_or(NULL_LEN - 1);
     out.extend_from_slice(&len.to_le_bytes());
@@ -562,4 +570,62 @@ fn render_one<'b>(ty: &FieldType, bytes: &'b [u8]) -> (String, &'b [u8]) {
         _ => None,
     };
     rendered.unwrap_or_else(|| ("?".to_string(), &[]))
+}
+
+/// Enumerant names of an enum type (empty for other types).
+pub(super) fn enumerants_of(schema: &Schema, ty: &FieldType) -> Vec<String> {
+    match ty {
+        FieldType::Enum(id) => schema
+            .enum_by_id(*id)
+            .map(|e| e.enumerants.clone())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether `ty` can be (part of) a key: primitives, enums, Text and Data.
+pub(super) fn is_keyable(ty: &FieldType) -> bool {
+    matches!(
+        ty,
+        FieldType::Bool
+            | FieldType::Int8
+            | FieldType::Int16
+            | FieldType::Int32
+            | FieldType::Int64
+            | FieldType::UInt8
+            | FieldType::UInt16
+            | FieldType::UInt32
+            | FieldType::UInt64
+            | FieldType::Float32
+            | FieldType::Float64
+            | FieldType::Enum(_)
+            | FieldType::Text
+            | FieldType::Data
+    )
+}
+
+impl KeyPath {
+    /// A key path used only to encode, parse and render lookup values of the given
+    /// `(path, type)` fields (an index's query shape); it never reads records.
+    pub(super) fn query_shape(
+        schema: &Schema,
+        type_name: &str,
+        fields: &[(String, FieldType)],
+    ) -> Self {
+        Self {
+            type_name: type_name.to_string(),
+            fields: fields
+                .iter()
+                .map(|(path, ty)| KeyField {
+                    path: path.clone(),
+                    ty: ty.clone(),
+                    steps: Vec::new(),
+                    last_union: None,
+                    offset: 0,
+                    default_bits: 0,
+                    enumerants: enumerants_of(schema, ty),
+                })
+                .collect(),
+        }
+    }
 }

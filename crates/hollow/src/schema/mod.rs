@@ -8,6 +8,7 @@
 //! what a snapshot embeds, and its xxh3-64 is the schema [fingerprint](Schema::fingerprint).
 
 mod compat;
+mod index;
 mod key;
 mod nodes;
 
@@ -18,6 +19,7 @@ use capnp::schema_capnp::{field, node, type_};
 
 pub use compat::check_compatible;
 pub(crate) use compat::check_generated;
+pub use index::{IndexKind, IndexPath};
 pub(crate) use key::inline_key;
 pub use key::{KeyBytes, KeyField, KeyPath, KeyValue};
 

@@ -376,6 +376,22 @@ impl WriteState {
                         .map(|(o, old)| key_change(true, *o, Some(old))),
                 );
             }
+            if !ty.indexes.is_empty() {
+                f.index_additions = vec![Vec::new(); ty.indexes.len()];
+                r.index_additions = vec![Vec::new(); ty.indexes.len()];
+                for (o, old) in &t.changed {
+                    let old = Some(&old.record.canonical[..]);
+                    ty.index_additions(*o, old, current(*o), &mut f.index_additions)?;
+                    ty.index_additions(*o, current(*o), old, &mut r.index_additions)?;
+                }
+                for o in &t.added {
+                    ty.index_additions(*o, None, current(*o), &mut f.index_additions)?;
+                }
+                for (o, old) in &t.removed {
+                    let old = Some(&old.record.canonical[..]);
+                    ty.index_additions(*o, None, old, &mut r.index_additions)?;
+                }
+            }
             forward.push(f);
             reverse.push(r);
         }

@@ -28,6 +28,9 @@ pub(crate) struct TypeDelta<'a> {
     pub(crate) upserts: Vec<(u32, &'a [u64])>,
     /// Primary-key index changes (removals first).
     pub(crate) key_changes: Vec<KeyChange>,
+    /// Per secondary index: `(key hash, ordinal)` pairs the target state has and the source
+    /// state does not.
+    pub(crate) index_additions: Vec<Vec<(u64, u32)>>,
 }
 
 impl TypeDelta<'_> {
@@ -101,6 +104,16 @@ impl WriteState {
                     bytes.extend_from_slice(&u32::from(k.added).to_le_bytes());
                 }
                 writer.add(SectionKind::KeyChanges, ti, 0, bytes);
+            }
+            for (part, pairs) in (0u32..).zip(&change.index_additions) {
+                if !pairs.is_empty() {
+                    writer.add(
+                        SectionKind::IndexAdditions,
+                        ti,
+                        part,
+                        crate::format::encode_additions(pairs.clone()),
+                    );
+                }
             }
         }
         writer.finish(&BlobHeader {

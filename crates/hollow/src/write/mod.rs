@@ -3,6 +3,7 @@
 mod apply;
 mod cycle;
 mod delta;
+mod index;
 mod snapshot;
 
 pub(crate) use cycle::{Applied, TypeChanges};
@@ -65,6 +66,8 @@ pub(crate) struct TypeWriteState {
     pub(crate) populated: u32,
     /// State checksum of the type, kept up to date by every insert and removal.
     pub(crate) checksum: TypeChecksum,
+    /// Secondary indexes, in the schema's order.
+    pub(crate) indexes: Vec<index::WriteIndex>,
 }
 
 /// What a blob says of one type's state after the blob is applied.
@@ -94,9 +97,18 @@ pub struct WriteStateBuilder {
     type_names: Vec<String>,
     options: WriteOptions,
     header_tags: BTreeMap<String, String>,
+    indexes: Vec<(String, crate::schema::IndexKind, String)>,
 }
 
 impl WriteStateBuilder {
+    /// Adds a secondary index on `type_name` over comma-separated field paths (as if the schema
+    /// declared it with `$uniqueKey` / `$hashIndex`; the blobs' schema carries it).
+    pub fn index(mut self, type_name: &str, kind: crate::schema::IndexKind, fields: &str) -> Self {
+        self.indexes
+            .push((type_name.to_string(), kind, fields.to_string()));
+        self
+    }
+
     /// Registers a generated type (and the types its fields use) as a type of the dataset.
     pub fn register<T: OwnedStruct>(mut self) -> Self {
         self.schema_builder = self.schema_builder.add::<T>();
@@ -140,6 +152,13 @@ impl WriteStateBuilder {
             }
             None => self.schema_builder.build()?,
         };
+        let mut schema = schema;
+        for (type_name, kind, fields) in &self.indexes {
+            schema = match kind {
+                crate::schema::IndexKind::Unique => schema.with_unique_index(type_name, fields)?,
+                crate::schema::IndexKind::Hash => schema.with_hash_index(type_name, fields)?,
+            };
+        }
         let mut ids = self.type_ids;
         for name in &self.type_names {
             let info = schema
@@ -171,6 +190,11 @@ impl WriteStateBuilder {
                 });
             }
             let key = schema.primary_key(id)?;
+            let indexes = schema
+                .indexes(id)?
+                .into_iter()
+                .map(index::WriteIndex::new)
+                .collect();
             by_id.insert(id, types.len());
             types.push(TypeWriteState {
                 info,
@@ -181,6 +205,7 @@ impl WriteStateBuilder {
                 pk_entries: Vec::new(),
                 populated: 0,
                 checksum: TypeChecksum::default(),
+                indexes,
             });
         }
         Ok(WriteState {
@@ -249,6 +274,7 @@ impl WriteState {
             type_names: Vec::new(),
             options: WriteOptions::default(),
             header_tags: BTreeMap::new(),
+            indexes: Vec::new(),
         }
     }
 
@@ -297,6 +323,11 @@ impl WriteState {
                 reason: format!("type {} has too many records", self.types[index].info.name),
             })?;
         self.insert_at(index, ordinal, staged);
+        if let Err(e) = self.types[index].check_unique([ordinal]) {
+            self.remove_at(index, ordinal);
+            self.types[index].records.truncate(ordinal as usize);
+            return Err(e);
+        }
         Ok(ordinal)
     }
 
@@ -387,6 +418,9 @@ impl WriteState {
         }
         ty.checksum.add(ordinal, staged.record.hash);
         ty.populated += 1;
+        if ty.indexes.iter().any(|i| i.unique.is_some()) {
+            ty.track_unique(ordinal, &staged.record.canonical, true);
+        }
         ty.records[at] = Some(staged.record);
     }
 
@@ -409,6 +443,9 @@ impl WriteState {
         };
         ty.checksum.remove(ordinal, record.hash);
         ty.populated -= 1;
+        if ty.indexes.iter().any(|i| i.unique.is_some()) {
+            ty.track_unique(ordinal, &record.canonical, false);
+        }
         Some(Staged { record, key })
     }
 

@@ -146,6 +146,15 @@ impl WriteState {
                 ),
             );
         }
+        for (part, index) in (0u32..).zip(0..ty.indexes.len()) {
+            let pairs = ty.index_pairs(index)?;
+            writer.add(
+                SectionKind::SecondaryIndex,
+                ti,
+                part,
+                crate::format::build_hash_index(pairs),
+            );
+        }
         Ok(())
     }
 }

@@ -1,0 +1,224 @@
+//! Dynamic lookups by field name with values given as strings: the primary key, a secondary
+//! index, or a scan, whichever answers `FIELD=VALUE…` (the CLI's `query` and the explorer).
+
+use super::dynamic::{DynRecord, DynTable};
+use super::index::{IndexSource, IndexView};
+use crate::error::{Error, Result};
+use crate::schema::{IndexKind, IndexPath};
+
+/// How a [`DynTable::query`] finds its records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueryPlan {
+    /// The primary-key index.
+    PrimaryKey,
+    /// A secondary index; `shipped` is false when the state does not carry it and the lookup
+    /// scans.
+    Index {
+        /// The index name (its field paths).
+        name: String,
+        /// Unique or hash.
+        kind: IndexKind,
+        /// Whether the index shipped in the blobs answers (else a scan).
+        shipped: bool,
+    },
+    /// No index covers these fields: every record is checked.
+    Scan,
+}
+
+impl std::fmt::Display for QueryPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryPlan::PrimaryKey => write!(f, "primary-key index"),
+            QueryPlan::Index {
+                name,
+                kind,
+                shipped: true,
+            } => write!(f, "{} index {name}", kind.name()),
+            QueryPlan::Index {
+                name,
+                kind,
+                shipped: false,
+            } => write!(
+                f,
+                "scan ({} index {name} is not shipped in this state's blobs)",
+                kind.name()
+            ),
+            QueryPlan::Scan => write!(f, "scan (no index on these fields)"),
+        }
+    }
+}
+
+/// The records a query matched, with the plan that found them.
+pub struct QueryResult<'s> {
+    /// How the records were found.
+    pub plan: QueryPlan,
+    records: Box<dyn Iterator<Item = (u32, DynRecord<'s>)> + 's>,
+}
+
+impl<'s> Iterator for QueryResult<'s> {
+    type Item = (u32, DynRecord<'s>);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.records.next()
+    }
+}
+
+/// A secondary index of a [`DynTable`], looked up with string values.
+pub struct DynIndex<'s> {
+    table: DynTable<'s>,
+    index: IndexView<'s>,
+}
+
+impl<'s> DynIndex<'s> {
+    /// Unique or hash.
+    pub fn kind(&self) -> IndexKind {
+        self.index.kind()
+    }
+
+    /// Whether lookups go through the shipped index or scan.
+    pub fn source(&self) -> IndexSource {
+        self.index.source()
+    }
+
+    /// Records whose key equals `values` (one string per index field, parsed by the field's
+    /// type; enums by name or number), in ordinal order.
+    pub fn lookup_strings(
+        &self,
+        values: &[&str],
+    ) -> Result<impl Iterator<Item = (u32, DynRecord<'s>)> + use<'s>> {
+        let encoded = self.index.path().encode_strings(values)?;
+        let table = self.table;
+        Ok(self
+            .index
+            .ordinals(encoded)
+            .filter_map(move |o| table.get(o).map(|r| (o, r))))
+    }
+}
+
+impl<'s> DynTable<'s> {
+    /// The secondary indexes the state declares for this type: `(name, kind)`.
+    pub fn indexes(&self) -> Result<Vec<(String, IndexKind)>> {
+        Ok(self
+            .view()
+            .schema
+            .indexes(self.view().ty.type_id)?
+            .iter()
+            .map(|p| (p.name().to_string(), p.kind()))
+            .collect())
+    }
+
+    /// The secondary index called `name` (its field paths joined by commas).
+    pub fn index(&self, name: &str) -> Result<DynIndex<'s>> {
+        Ok(DynIndex {
+            table: *self,
+            index: IndexView::new(self.view(), name)?,
+        })
+    }
+
+    /// Records whose fields equal the given values (`[("genres", "Drama")]`; a path through a
+    /// list matches any element). Uses the primary key when the fields are exactly its
+    /// fields, a secondary index when they are exactly an index's fields, and scans
+    /// otherwise; [`QueryResult::plan`] says which.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hollow::{QueryPlan, ReadState, SnapshotInfo, WriteState};
+    /// use hollow_movies::movies_capnp::movie;
+    ///
+    /// let schema = hollow::Schema::builder().add::<movie::Owned>().build()?.with_hash_index("Movie", "year")?;
+    /// let mut state = WriteState::builder("movies").schema(schema).register_name("Movie").build()?;
+    /// for (id, year) in [(1u64, 1999u16), (2, 2001), (3, 1999)] {
+    ///     let mut message = capnp::message::Builder::new_default();
+    ///     let mut m = message.init_root::<movie::Builder>();
+    ///     m.set_id(id);
+    ///     m.set_year(year);
+    ///     m.set_title("x");
+    ///     state.add_dynamic("Movie", message.get_root_as_reader()?)?;
+    /// }
+    /// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 1 })?, "<mem>")?;
+    /// let movies = read.dyn_table("Movie")?;
+    /// let found = movies.query(&[("year", "1999")])?;
+    /// assert!(matches!(found.plan, QueryPlan::Index { shipped: true, .. }));
+    /// assert_eq!(found.map(|(o, _)| o).collect::<Vec<_>>(), [0, 2]);
+    /// let by_title = movies.query(&[("title", "x")])?;
+    /// assert_eq!(by_title.plan, QueryPlan::Scan);
+    /// assert_eq!(by_title.count(), 3);
+    /// assert_eq!(movies.query(&[("id", "2")])?.plan, QueryPlan::PrimaryKey);
+    /// # Ok(()) }
+    /// ```
+    pub fn query(&self, conditions: &[(&str, &str)]) -> Result<QueryResult<'s>> {
+        if conditions.is_empty() {
+            return Err(Error::InvalidKey {
+                type_name: self.name().to_string(),
+                reason: "a query needs at least one FIELD=VALUE".into(),
+            });
+        }
+        let fields: Vec<&str> = conditions.iter().map(|(f, _)| f.trim()).collect();
+        let value_of = |field: &str| {
+            conditions
+                .iter()
+                .find(|(f, _)| f.trim() == field)
+                .map(|(_, v)| *v)
+        };
+        let same_fields = |candidate: &[&str]| {
+            candidate.len() == fields.len() && candidate.iter().all(|c| fields.contains(c))
+        };
+        let table = *self;
+        let pk = self.primary_key();
+        if !pk.is_empty() && same_fields(&pk) {
+            let values: Vec<&str> = pk.iter().filter_map(|f| value_of(f)).collect();
+            let found = self.get_by_key_strings(&values)?;
+            return Ok(QueryResult {
+                plan: QueryPlan::PrimaryKey,
+                records: Box::new(found.into_iter()),
+            });
+        }
+        let view = self.view();
+        for path in view.schema.indexes(view.ty.type_id)? {
+            let paths: Vec<&str> = path.field_paths().collect();
+            if !same_fields(&paths) {
+                continue;
+            }
+            let values: Vec<&str> = paths.iter().filter_map(|f| value_of(f)).collect();
+            let encoded = path.encode_strings(&values)?;
+            let plan = QueryPlan::Index {
+                name: path.name().to_string(),
+                kind: path.kind(),
+                shipped: true,
+            };
+            let index = IndexView::from_path(view, path);
+            let plan = match (plan, index.source()) {
+                (QueryPlan::Index { name, kind, .. }, IndexSource::Scan) => QueryPlan::Index {
+                    name,
+                    kind,
+                    shipped: false,
+                },
+                (plan, _) => plan,
+            };
+            return Ok(QueryResult {
+                plan,
+                records: Box::new(
+                    index
+                        .ordinals(encoded)
+                        .filter_map(move |o| table.get(o).map(|r| (o, r))),
+                ),
+            });
+        }
+        let info = view
+            .schema
+            .struct_by_id(view.ty.type_id)
+            .unwrap_or(&view.ty.info);
+        let path = IndexPath::resolve(view.schema, info, IndexKind::Hash, &fields.join(","))?;
+        let values: Vec<&str> = fields.iter().filter_map(|f| value_of(f)).collect();
+        let encoded = path.encode_strings(&values)?;
+        let scan = IndexView::from_path(view, path);
+        Ok(QueryResult {
+            plan: QueryPlan::Scan,
+            records: Box::new(
+                scan.ordinals(encoded)
+                    .filter_map(move |o| table.get(o).map(|r| (o, r))),
+            ),
+        })
+    }
+}
