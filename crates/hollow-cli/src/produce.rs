@@ -57,6 +57,18 @@ pub struct ProduceArgs {
     /// The dataset's name (default: the announced dataset's, else the schema file's stem).
     #[arg(long)]
     dataset: Option<String>,
+    /// Sets (or replaces) a struct's primary key for a schema without `$Hollow.primaryKey`:
+    /// `--primary-key Book=isbn` or `--primary-key Place=country,code`. Repeatable. The key is
+    /// part of the schema the blobs embed.
+    #[arg(long, value_name = "TYPE=FIELD[,FIELD]", value_parser = parse_primary_key)]
+    primary_key: Vec<(String, String)>,
+}
+
+fn parse_primary_key(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((t, f)) if !t.is_empty() && !f.is_empty() => Ok((t.to_string(), f.to_string())),
+        _ => Err(format!("{s:?} is not TYPE=FIELD[,FIELD] (e.g. Book=isbn)")),
+    }
 }
 
 /// The compiled schema and the structs the producer registers.
@@ -657,7 +669,13 @@ fn watched_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// `hollow produce`.
 pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
-    let loaded = load_schema(&args.schema)?;
+    let mut loaded = load_schema(&args.schema)?;
+    for (type_name, fields) in &args.primary_key {
+        loaded.schema = loaded
+            .schema
+            .with_primary_key(type_name, fields)
+            .with_context(|| format!("--primary-key {type_name}={fields}"))?;
+    }
     let names: Vec<String> = match &args.type_name {
         Some(t) => {
             if loaded.schema.struct_by_name(t).is_none() {

@@ -575,3 +575,40 @@ fn without_capnp_a_capnp_file_says_what_to_install() {
         assert!(stderr.contains(needle), "{stderr}");
     }
 }
+
+#[test]
+fn primary_key_given_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = dir.path().join("notes.capnp");
+    std::fs::write(
+        &schema,
+        "@0xc3d1a4f5e2d90818;\nstruct Note { code @0 :Text; body @1 :Text; }\n",
+    )
+    .expect("write");
+    let schema = schema.to_str().expect("utf-8");
+    let input = dir.path().join("notes.jsonl");
+    std::fs::write(
+        &input,
+        "{\"code\":\"a\",\"body\":\"one\"}\n{\"code\":\"b\",\"body\":\"two\"}\n",
+    )
+    .expect("write");
+    let input = input.to_str().expect("utf-8");
+    let store = dir.path().join("store");
+    let args = [
+        "produce", "--schema", schema, "--type", "Note", "--input", input,
+    ];
+    ok(&hollow(
+        &[&args[..], &["--primary-key", "Note=code"]].concat(),
+        &store,
+    ));
+    let b = json_of(&hollow(&["get", "Note", "b", "--json"], &store));
+    assert_eq!(b["body"], "two");
+    // A key naming no field is refused; a malformed flag is a usage error.
+    let o = hollow(
+        &[&args[..], &["--primary-key", "Note=nope"]].concat(),
+        &store,
+    );
+    refused(&o, &store, 1, &["--primary-key Note=nope"]);
+    let o = hollow(&[&args[..], &["--primary-key", "Note"]].concat(), &store);
+    assert_eq!(o.status.code(), Some(2));
+}
