@@ -15,10 +15,10 @@ use serde_json::{Value, json};
 pub struct StoreArgs {
     /// The dataset's store: a local directory, file:///dir, or memory://.
     #[arg(long, global = true, default_value = "hollow-data/demo")]
-    store: String,
+    pub(crate) store: String,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// What `hollow inspect` shows.

@@ -5,6 +5,7 @@
 
 mod data;
 mod demo;
+mod produce;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -154,6 +155,39 @@ enum Command {
         #[arg(required = true)]
         key: Vec<String>,
     },
+    /// Publish a version from your own records: JSONL or CSV through a run-time schema.
+    ///
+    /// The schema is a .capnp file (compiled with the `capnp` tool; `import "hollow.capnp"`
+    /// resolves to the bundled annotations) or a precompiled request (`capnp compile -o-
+    /// schema.capnp > schema.bin`). Its top-level structs are the dataset's types (only the
+    /// --type struct with --type); mark identity with `$Hollow.primaryKey("id")`.
+    ///
+    /// JSONL: one object per line, `{"type":"Movie","id":1,"title":"…","genres":["Drama"]}`;
+    /// "type" names the struct (not needed with --type). Values are what `hollow scan`
+    /// prints: integers range-checked, floats (or "NaN", "Infinity"), strings, Data as base64,
+    /// enums by name, nested objects for structs and groups, one member per union; null or a
+    /// missing field leaves it unset. An unknown field, a wrong type or an out-of-range value is
+    /// an error naming file:line, the field and the value.
+    ///
+    /// CSV: a header row of field names (dotted for nested fields: details.isbn); each cell is
+    /// parsed by its field's type; an empty cell is unset; lists and structs as JSON text.
+    /// Needs --type or a "type" column.
+    ///
+    /// Each file is one cycle. Without --incremental it is the full population: the producer
+    /// restores the announced version, and records of a type missing from the file are
+    /// removed. With --incremental, lines are upserts by primary key and
+    /// `{"type":"Movie","$delete":{"id":5}}` deletes by key (the key's fields, nested
+    /// objects for dotted key paths). Any error publishes nothing. The report gives the
+    /// version, records added/updated/removed per type, blob bytes and stage timings; --json
+    /// prints it as one JSON object per cycle, one per line.
+    ///
+    /// Examples:
+    ///   hollow produce --schema schemas/movies.capnp --input cycle-0000.jsonl --store ./movies
+    ///   hollow produce --schema books.capnp --type Book --input books.csv --json
+    ///   hollow produce --schema schemas/movies.capnp --incremental --input changes.jsonl
+    ///   hollow produce --schema schemas/movies.capnp --watch ./incoming   (Ctrl-C stops)
+    #[command(verbatim_doc_comment)]
+    Produce(produce::ProduceArgs),
     /// Remove the pin: consumers follow the announced version again.
     Unpin {
         #[command(flatten)]
@@ -182,6 +216,7 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
     runtime.block_on(async {
         match command {
             Command::Demo(_) => Ok(()),
+            Command::Produce(args) => produce::run(&args, out).await,
             Command::Inspect { store, what } => data::inspect(&store, what.as_ref(), out).await,
             Command::Get {
                 store,

@@ -43,6 +43,7 @@ compile_error!(
 mod bytes;
 mod capnp_raw;
 mod consumer;
+pub mod encode;
 mod error;
 pub mod format;
 #[doc(hidden)]

@@ -1,0 +1,766 @@
+//! `hollow produce`: publish a version from JSONL or CSV records through a run-time schema
+//! (a `.capnp` file compiled with `capnp`, or a precompiled `CodeGeneratorRequest`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use hollow::encode::{EncodeError, RecordEncoder, parse_cell};
+use hollow::{BlobStore, CycleOutcome, Producer, Schema};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Map, Value, json};
+
+use crate::data::StoreArgs;
+
+/// `schemas/hollow.capnp`, written next to a schema that imports it without having it beside.
+const HOLLOW_CAPNP: &str = include_str!("../../../schemas/hollow.capnp");
+
+/// The member of a JSONL line that names its struct (unless `--type` is given).
+const TYPE_MEMBER: &str = "type";
+/// The member of an incremental JSONL line that deletes by primary key.
+const DELETE_MEMBER: &str = "$delete";
+
+/// Arguments of `hollow produce`.
+#[derive(Debug, clap::Args)]
+pub struct ProduceArgs {
+    #[command(flatten)]
+    pub(crate) store: StoreArgs,
+    /// The schema: a `.capnp` file (compiled with `capnp`) or a precompiled request
+    /// (`capnp compile -o- schema.capnp > schema.bin`).
+    #[arg(long)]
+    schema: PathBuf,
+    /// The input: one `.jsonl` file (one JSON object per line) or `.csv` file (header row of
+    /// field names).
+    #[arg(long, required_unless_present = "watch", conflicts_with = "watch")]
+    input: Option<PathBuf>,
+    /// Every record is of this struct (JSONL lines need no "type" member; CSV needs no
+    /// "type" column). Only this type is registered with the producer.
+    #[arg(long = "type")]
+    type_name: Option<String>,
+    /// Lines are upserts by primary key (and `{"type":"T","$delete":{…key…}}` deletes);
+    /// records not mentioned stay. Without it every file is the full population.
+    #[arg(long)]
+    incremental: bool,
+    /// Watch a directory: run one cycle per `.jsonl` / `.csv` file, in name order (files there
+    /// at start first), polling for new ones until Ctrl-C. Write files atomically (write
+    /// elsewhere, then rename in).
+    #[arg(long, value_name = "DIR")]
+    watch: Option<PathBuf>,
+    /// With --watch: poll interval in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    poll_ms: u64,
+    /// With --watch: stop after this many files.
+    #[arg(long, value_name = "N")]
+    max_cycles: Option<usize>,
+    /// The dataset's name (default: the announced dataset's, else the schema file's stem).
+    #[arg(long)]
+    dataset: Option<String>,
+    /// Sets (or replaces) a struct's primary key for a schema without `$Hollow.primaryKey`:
+    /// `--primary-key Book=isbn` or `--primary-key Place=country,code`. Repeatable. The key is
+    /// part of the schema the blobs embed.
+    #[arg(long, value_name = "TYPE=FIELD[,FIELD]", value_parser = parse_primary_key)]
+    primary_key: Vec<(String, String)>,
+}
+
+fn parse_primary_key(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((t, f)) if !t.is_empty() && !f.is_empty() => Ok((t.to_string(), f.to_string())),
+        _ => Err(format!("{s:?} is not TYPE=FIELD[,FIELD] (e.g. Book=isbn)")),
+    }
+}
+
+/// The compiled schema and the structs the producer registers.
+struct LoadedSchema {
+    schema: Schema,
+    /// Top-level structs of the requested file(s), in schema order.
+    top_level: Vec<String>,
+}
+
+fn capnp_installed() -> bool {
+    std::process::Command::new("capnp")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Compiles a `.capnp` file with `capnp compile -o-`; `hollow.capnp` resolves whether the
+/// schema imports it as `"hollow.capnp"` (a sibling) or `"/hollow.capnp"` (an import path).
+fn compile(path: &Path) -> Result<Vec<u8>> {
+    if !capnp_installed() {
+        bail!(
+            "compiling {} needs the Cap'n Proto compiler `capnp`, which is not installed: \
+             install it (`apt install capnproto` or `brew install capnp`), or pass a precompiled \
+             schema (`capnp compile -o- {} > schema.bin`, then --schema schema.bin)",
+            path.display(),
+            path.display()
+        );
+    }
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let file = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    let tmp = tempfile::tempdir().context("creating a temporary directory")?;
+    std::fs::write(tmp.path().join("hollow.capnp"), HOLLOW_CAPNP)
+        .context("writing hollow.capnp to a temporary directory")?;
+    // A relative import resolves only beside the importing file: without a hollow.capnp there,
+    // compile a copy of the schema's directory (its .capnp files) next to ours.
+    let (src_dir, target) = if dir.join("hollow.capnp").exists() {
+        (dir.to_path_buf(), path.to_path_buf())
+    } else {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let entry = entry?;
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "capnp") && p.is_file() {
+                std::fs::copy(&p, tmp.path().join(entry.file_name()))
+                    .with_context(|| format!("copying {}", p.display()))?;
+            }
+        }
+        (tmp.path().to_path_buf(), tmp.path().join(file))
+    };
+    let out = std::process::Command::new("capnp")
+        .arg("compile")
+        .arg("-o-")
+        .arg(format!("--src-prefix={}", src_dir.display()))
+        .arg("-I")
+        .arg(tmp.path())
+        .arg("-I")
+        .arg(dir)
+        .arg(&target)
+        .output()
+        .context("running capnp compile")?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let tmp_prefix = format!("{}/", src_dir.display());
+        bail!(
+            "capnp could not compile {}:\n{}",
+            path.display(),
+            stderr.replace(&tmp_prefix, "").trim_end()
+        );
+    }
+    Ok(out.stdout)
+}
+
+/// Loads `--schema`: `.capnp` source is compiled, anything else is read as a precompiled
+/// `CodeGeneratorRequest` (and compiled after all if it does not parse but looks like source).
+fn load_schema(path: &Path) -> Result<LoadedSchema> {
+    let is_source = path.extension().is_some_and(|e| e == "capnp");
+    let bytes = if is_source {
+        compile(path)?
+    } else {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("reading schema {}", path.display()))?;
+        let looks_like_source =
+            std::str::from_utf8(&bytes).is_ok_and(|s| s.trim_start().starts_with("@0x"));
+        if Schema::from_code_generator_request(&bytes).is_err() && looks_like_source {
+            compile(path)?
+        } else {
+            bytes
+        }
+    };
+    let schema = Schema::from_code_generator_request(&bytes).with_context(|| {
+        format!(
+            "{} is not a compiled Cap'n Proto schema (capnp compile -o-)",
+            path.display()
+        )
+    })?;
+    let top_level = top_level_structs(&bytes, &schema)?;
+    Ok(LoadedSchema { schema, top_level })
+}
+
+/// Names of the structs declared at the top level of the requested files.
+fn top_level_structs(bytes: &[u8], schema: &Schema) -> Result<Vec<String>> {
+    let mut slice = bytes;
+    let message = capnp::serialize::read_message_from_flat_slice(
+        &mut slice,
+        capnp::message::ReaderOptions::new(),
+    )?;
+    let request: capnp::schema_capnp::code_generator_request::Reader<'_> = message.get_root()?;
+    let files: BTreeSet<u64> = request
+        .get_requested_files()?
+        .iter()
+        .map(|f| f.get_id())
+        .collect();
+    let mut names = Vec::new();
+    for node in request.get_nodes()? {
+        if files.contains(&node.get_scope_id())
+            && let Some(info) = schema.struct_by_id(node.get_id())
+            && !info.is_group
+        {
+            names.push(info.name.clone());
+        }
+    }
+    Ok(names)
+}
+
+/// One input record.
+enum Record {
+    Upsert(String, Value),
+    Delete(String, Value),
+}
+
+/// Where a record came from, for error messages.
+fn at(file: &Path, line: u64) -> String {
+    format!("{}:{line}", file.display())
+}
+
+/// Reads records from a file and hands each (with its line) to `f`.
+struct Input<'a> {
+    path: &'a Path,
+    type_name: Option<&'a str>,
+    incremental: bool,
+    encoders: &'a HashMap<String, RecordEncoder>,
+}
+
+fn progress(len: u64) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {wide_bar} {bytes}/{total_bytes} {eta} {msg}")
+    {
+        bar.set_style(style);
+    }
+    bar
+}
+
+impl Input<'_> {
+    fn encoder(&self, type_name: &str, line: u64) -> Result<&RecordEncoder> {
+        self.encoders.get(type_name).ok_or_else(|| {
+            let mut known: Vec<&str> = self.encoders.keys().map(String::as_str).collect();
+            known.sort_unstable();
+            anyhow!(
+                "{}: type {type_name} is not a type of this dataset (registered: {})",
+                at(self.path, line),
+                known.join(", ")
+            )
+        })
+    }
+
+    fn for_each(&self, mut f: impl FnMut(u64, Record) -> Result<()>) -> Result<u64> {
+        let is_csv = self.path.extension().is_some_and(|e| e == "csv");
+        if is_csv {
+            self.csv(&mut f)
+        } else {
+            self.jsonl(&mut f)
+        }
+    }
+
+    fn jsonl(&self, f: &mut impl FnMut(u64, Record) -> Result<()>) -> Result<u64> {
+        let file = std::fs::File::open(self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        let bar = progress(file.metadata().map_or(0, |m| m.len()));
+        let mut reader = std::io::BufReader::new(file);
+        let mut text = String::new();
+        let mut records = 0;
+        let mut line = 0u64;
+        loop {
+            text.clear();
+            let n = reader
+                .read_line(&mut text)
+                .with_context(|| format!("{}: reading", at(self.path, line + 1)))?;
+            if n == 0 {
+                break;
+            }
+            line += 1;
+            bar.inc(n as u64);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let value: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: malformed JSON", at(self.path, line)))?;
+            let record = self.classify(value, line)?;
+            f(line, record)?;
+            records += 1;
+        }
+        bar.finish_and_clear();
+        Ok(records)
+    }
+
+    /// Splits a JSONL object into its type and an upsert or a delete.
+    fn classify(&self, value: Value, line: u64) -> Result<Record> {
+        let Value::Object(mut object) = value else {
+            bail!(
+                "{}: expected a JSON object, found {}",
+                at(self.path, line),
+                short(&value)
+            );
+        };
+        let type_name = match self.type_name {
+            Some(t) => {
+                // "type" is the discriminator unless the struct has a field of that name.
+                let has_field = self
+                    .encoders
+                    .get(t)
+                    .is_some_and(|e| e.type_info().field(TYPE_MEMBER).is_some());
+                if !has_field
+                    && let Some(named) = object.remove(TYPE_MEMBER)
+                    && named.as_str() != Some(t)
+                {
+                    bail!(
+                        "{}: the line's \"type\" is {} but --type is {t}",
+                        at(self.path, line),
+                        short(&named)
+                    );
+                }
+                t.to_string()
+            }
+            None => match object.remove(TYPE_MEMBER) {
+                Some(Value::String(s)) => s,
+                Some(other) => bail!(
+                    "{}: \"type\" must be a string naming a struct, found {}",
+                    at(self.path, line),
+                    short(&other)
+                ),
+                None => bail!(
+                    "{}: the line has no \"type\" member naming its struct (or pass --type)",
+                    at(self.path, line)
+                ),
+            },
+        };
+        if let Some(key) = object.remove(DELETE_MEMBER) {
+            if !self.incremental {
+                bail!(
+                    "{}: \"$delete\" lines need --incremental (a full cycle deletes by omission)",
+                    at(self.path, line)
+                );
+            }
+            if let Some(extra) = object.keys().next() {
+                bail!(
+                    "{}: a \"$delete\" line holds only \"type\" and \"$delete\", not {extra:?}",
+                    at(self.path, line)
+                );
+            }
+            return Ok(Record::Delete(type_name, key));
+        }
+        Ok(Record::Upsert(type_name, Value::Object(object)))
+    }
+
+    fn csv(&self, f: &mut impl FnMut(u64, Record) -> Result<()>) -> Result<u64> {
+        let file = std::fs::File::open(self.path)
+            .with_context(|| format!("opening {}", self.path.display()))?;
+        let bar = progress(file.metadata().map_or(0, |m| m.len()));
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(file);
+        let headers: Vec<String> = reader
+            .headers()
+            .with_context(|| format!("{}: reading the header row", at(self.path, 1)))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        let type_column = headers.iter().position(|h| h == TYPE_MEMBER);
+        let fixed_type = match (self.type_name, type_column) {
+            (Some(t), _) => Some(t.to_string()),
+            (None, Some(_)) => None,
+            (None, None) => bail!(
+                "{}: CSV input needs --type (or a \"type\" column naming each row's struct)",
+                self.path.display()
+            ),
+        };
+        // A "type" column is the discriminator unless --type's struct has a field "type".
+        let discriminator = type_column.filter(|_| {
+            fixed_type
+                .as_deref()
+                .and_then(|t| self.encoders.get(t))
+                .is_none_or(|e| e.type_info().field(TYPE_MEMBER).is_none())
+        });
+        let mut records = 0;
+        let mut row = csv::StringRecord::new();
+        loop {
+            let more = reader.read_record(&mut row).with_context(|| {
+                format!(
+                    "{}: reading CSV",
+                    at(self.path, reader.position().line() + 1)
+                )
+            })?;
+            if !more {
+                break;
+            }
+            let line = row.position().map_or(0, csv::Position::line);
+            bar.set_position(row.position().map_or(0, csv::Position::byte));
+            let type_name = match (&fixed_type, discriminator) {
+                (Some(t), _) => t.clone(),
+                (None, Some(c)) => row.get(c).unwrap_or_default().to_string(),
+                (None, None) => unreachable!("checked above"),
+            };
+            let encoder = self.encoder(&type_name, line)?;
+            let mut object = Map::new();
+            for (column, (header, cell)) in headers.iter().zip(row.iter()).enumerate() {
+                if Some(column) == discriminator {
+                    continue;
+                }
+                let column_error = |e: &dyn std::fmt::Display| {
+                    anyhow!(
+                        "{}: column {} ({header}): {e}",
+                        at(self.path, line),
+                        column + 1
+                    )
+                };
+                let ty = encoder
+                    .field_type(header)
+                    .ok_or_else(|| column_error(&format!("{type_name} has no field {header}")))?;
+                let Some(value) =
+                    parse_cell(encoder.schema(), ty, header, cell).map_err(|e| column_error(&e))?
+                else {
+                    continue;
+                };
+                insert_path(&mut object, header, value);
+            }
+            // Encode here so that errors name the column.
+            if let Err(e) = encoder.encode(&Value::Object(object.clone())) {
+                let column = headers
+                    .iter()
+                    .position(|h| {
+                        e.path == *h
+                            || e.path.starts_with(&format!("{h}."))
+                            || e.path.starts_with(&format!("{h}["))
+                    })
+                    .map_or(String::new(), |c| {
+                        format!(" column {} ({})", c + 1, headers[c])
+                    });
+                bail!("{}:{column}: {e}", at(self.path, line));
+            }
+            f(line, Record::Upsert(type_name, Value::Object(object)))?;
+            records += 1;
+        }
+        bar.finish_and_clear();
+        Ok(records)
+    }
+}
+
+/// Sets `value` at a dotted path inside `object`, creating nested objects.
+fn insert_path(object: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            object.insert(path.to_string(), value);
+        }
+        Some((head, rest)) => {
+            let child = object
+                .entry(head.to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !child.is_object() {
+                *child = Value::Object(Map::new());
+            }
+            if let Value::Object(map) = child {
+                insert_path(map, rest, value);
+            }
+        }
+    }
+}
+
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// A record error with its place.
+fn encode_error(path: &Path, line: u64, e: &EncodeError) -> anyhow::Error {
+    anyhow!("{}: {e}", at(path, line))
+}
+
+/// The placeholder error that ends a populate closure early; the real error is kept aside.
+fn stop() -> hollow::Error {
+    hollow::Error::InvalidSchema {
+        reason: "input rejected".into(),
+    }
+}
+
+/// Runs one cycle from one file; returns the report as JSON.
+async fn cycle(
+    producer: &Producer,
+    args: &ProduceArgs,
+    encoders: &HashMap<String, RecordEncoder>,
+    file: &Path,
+) -> Result<Value> {
+    let input = Input {
+        path: file,
+        type_name: args.type_name.as_deref(),
+        incremental: args.incremental,
+        encoders,
+    };
+    let started = Instant::now();
+    let mut failure: Option<anyhow::Error> = None;
+    let mut counts = (0u64, 0u64); // records, deletes
+    let outcome = if args.incremental {
+        producer
+            .run_incremental(|inc| {
+                let result = input.for_each(|line, record| match record {
+                    Record::Upsert(t, value) => {
+                        let encoder = input.encoder(&t, line)?;
+                        let message = encoder
+                            .encode(&value)
+                            .map_err(|e| encode_error(file, line, &e))?;
+                        let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
+                        inc.upsert_dynamic(&t, root)
+                            .with_context(|| format!("{}: {t} record", at(file, line)))?;
+                        counts.0 += 1;
+                        Ok(())
+                    }
+                    Record::Delete(t, key) => {
+                        let encoder = input.encoder(&t, line)?;
+                        let values = encoder
+                            .key_values(&key)
+                            .map_err(|e| encode_error(file, line, &e))?;
+                        let refs: Vec<_> = values.iter().map(|v| v.as_key_value()).collect();
+                        inc.delete_key(&t, &refs)
+                            .with_context(|| format!("{}: deleting a {t}", at(file, line)))?;
+                        counts.1 += 1;
+                        Ok(())
+                    }
+                });
+                result.map(|_| ()).map_err(|e| {
+                    failure = Some(e);
+                    stop()
+                })
+            })
+            .await
+    } else {
+        producer
+            .run_cycle(|cycle| {
+                let result = input.for_each(|line, record| match record {
+                    Record::Upsert(t, value) => {
+                        let encoder = input.encoder(&t, line)?;
+                        let message = encoder
+                            .encode(&value)
+                            .map_err(|e| encode_error(file, line, &e))?;
+                        let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
+                        cycle
+                            .add_dynamic(&t, root)
+                            .with_context(|| format!("{}: {t} record", at(file, line)))?;
+                        counts.0 += 1;
+                        Ok(())
+                    }
+                    Record::Delete(..) => unreachable!("rejected without --incremental"),
+                });
+                result.map(|_| ()).map_err(|e| {
+                    failure = Some(e);
+                    stop()
+                })
+            })
+            .await
+    };
+    let outcome = match (outcome, failure) {
+        (_, Some(e)) => return Err(e.context(format!("nothing published for {}", file.display()))),
+        (Err(e), None) => {
+            return Err(
+                anyhow::Error::from(e).context(format!("nothing published for {}", file.display()))
+            );
+        }
+        (Ok(o), None) => o,
+    };
+    let total = started.elapsed();
+    let mut value = json!({
+        "file": file.display().to_string(),
+        "records": counts.0,
+        "deletes": counts.1,
+        "millis": millis(total),
+    });
+    match outcome {
+        CycleOutcome::Unchanged { version } => {
+            value["published"] = json!(false);
+            value["version"] = json!(version);
+        }
+        CycleOutcome::Published(r) => {
+            value["published"] = json!(true);
+            value["version"] = json!(r.version);
+            value["tag"] = json!(format!("{:#018x}", r.tag));
+            value["types"] = r
+                .types
+                .iter()
+                .map(|(name, c)| {
+                    json!({"type": name, "added": c.added, "updated": c.updated, "removed": c.removed})
+                })
+                .collect();
+            value["snapshotBytes"] = json!(r.snapshot_bytes);
+            value["deltaBytes"] = json!(r.delta_bytes);
+            value["reverseDeltaBytes"] = json!(r.reverse_delta_bytes);
+            let t = r.timings;
+            value["timingsMillis"] = json!({
+                "populate": millis(t.populate), "validate": millis(t.validate),
+                "encode": millis(t.encode), "verify": millis(t.verify),
+                "publish": millis(t.publish), "announce": millis(t.announce),
+            });
+        }
+    }
+    Ok(value)
+}
+
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+fn print_report(out: &mut impl Write, json_output: bool, r: &Value) -> Result<()> {
+    if json_output {
+        writeln!(out, "{}", serde_json::to_string(r)?)?;
+        return Ok(());
+    }
+    let file = r["file"].as_str().unwrap_or_default();
+    let records = &r["records"];
+    if r["published"] == json!(false) {
+        writeln!(
+            out,
+            "{file}: {records} records, nothing changed: still version {} (nothing published)",
+            r["version"]
+        )?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{file}: {records} records, {} deletes → version {} (tag {})",
+        r["deletes"],
+        r["version"],
+        r["tag"].as_str().unwrap_or_default()
+    )?;
+    for t in r["types"].as_array().map(Vec::as_slice).unwrap_or_default() {
+        writeln!(
+            out,
+            "  {:<16} +{} added  ~{} updated  -{} removed",
+            t["type"].as_str().unwrap_or_default(),
+            t["added"],
+            t["updated"],
+            t["removed"]
+        )?;
+    }
+    let bytes = |k: &str| match r[k].as_u64() {
+        Some(n) => format!("{n} bytes"),
+        None => "-".into(),
+    };
+    writeln!(
+        out,
+        "  snapshot {}  delta {}  reverse delta {}",
+        bytes("snapshotBytes"),
+        bytes("deltaBytes"),
+        bytes("reverseDeltaBytes")
+    )?;
+    let t = &r["timingsMillis"];
+    writeln!(
+        out,
+        "  timings (ms): read+populate {}  validate {}  encode {}  verify {}  publish {}  announce {}  total {}",
+        t["populate"],
+        t["validate"],
+        t["encode"],
+        t["verify"],
+        t["publish"],
+        t["announce"],
+        r["millis"]
+    )?;
+    Ok(())
+}
+
+/// Input files of a watched directory, in name order.
+fn watched_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.is_file() && path.extension().is_some_and(|e| e == "jsonl" || e == "csv") {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `hollow produce`.
+pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
+    let mut loaded = load_schema(&args.schema)?;
+    for (type_name, fields) in &args.primary_key {
+        loaded.schema = loaded
+            .schema
+            .with_primary_key(type_name, fields)
+            .with_context(|| format!("--primary-key {type_name}={fields}"))?;
+    }
+    let names: Vec<String> = match &args.type_name {
+        Some(t) => {
+            if loaded.schema.struct_by_name(t).is_none() {
+                bail!(
+                    "--type {t}: the schema has no struct {t} (structs: {})",
+                    loaded.schema.struct_names().collect::<Vec<_>>().join(", ")
+                );
+            }
+            vec![t.clone()]
+        }
+        None => loaded.top_level.clone(),
+    };
+    if names.is_empty() {
+        bail!("{} declares no struct", args.schema.display());
+    }
+    let mut encoders = HashMap::new();
+    for name in &names {
+        encoders.insert(
+            name.clone(),
+            RecordEncoder::new(&loaded.schema, name).map_err(|e| anyhow!("{name}: {e}"))?,
+        );
+    }
+    let store = BlobStore::from_url(&args.store.store)
+        .with_context(|| format!("opening the store {}", args.store.store))?;
+    let dataset = match &args.dataset {
+        Some(d) => d.clone(),
+        None => match store.announcement().await? {
+            Some((a, _)) => a.dataset,
+            None => args
+                .schema
+                .file_stem()
+                .map_or("dataset".into(), |s| s.to_string_lossy().into_owned()),
+        },
+    };
+    let mut builder = Producer::builder(store, &dataset).schema(loaded.schema.clone());
+    for name in &names {
+        builder = builder.register_name(name);
+    }
+    let producer = builder.build().await.with_context(|| {
+        format!(
+            "starting a producer for {} (restoring its announced version)",
+            args.store.store
+        )
+    })?;
+
+    let Some(dir) = &args.watch else {
+        let file = args
+            .input
+            .as_deref()
+            .context("--input or --watch is required")?;
+        let report = cycle(&producer, args, &encoders, file).await?;
+        return print_report(out, args.store.json, &report);
+    };
+    let mut done = BTreeSet::new();
+    let (mut cycles, mut failed) = (0usize, 0usize);
+    let limit = args.max_cycles.unwrap_or(usize::MAX);
+    let poll = Duration::from_millis(args.poll_ms.max(10));
+    'watch: while cycles < limit {
+        for file in watched_files(dir)? {
+            if cycles >= limit {
+                break 'watch;
+            }
+            if !done.insert(file.clone()) {
+                continue;
+            }
+            cycles += 1;
+            match cycle(&producer, args, &encoders, &file).await {
+                Ok(report) => print_report(out, args.store.json, &report)?,
+                Err(e) => {
+                    failed += 1;
+                    eprintln!("error: {e:#}");
+                }
+            }
+            out.flush()?;
+        }
+        if cycles >= limit {
+            break;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(poll) => {}
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {cycles} file(s) failed: nothing was published for them");
+    }
+    Ok(())
+}

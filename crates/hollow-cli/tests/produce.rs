@@ -1,0 +1,614 @@
+//! `hollow produce`: the shared movies dataset (JSONL from `../shared/datasets/movies.py`)
+//! published through `schemas/movies.capnp` compiled at run time, checked with the data
+//! commands against counts computed from the files themselves; CSV, incremental, watch,
+//! precompiled schemas, and bad input that must publish nothing. Runs the real binary; needs
+//! `python3` and the `capnp` compiler (CI installs both).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+const MOVIES_PY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/datasets/movies.py"
+);
+const MOVIES_CAPNP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/movies.capnp");
+
+fn hollow(args: &[&str], store: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("run hollow")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_str(ok(o).trim()).expect("json output")
+}
+
+fn produce(store: &Path, input: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["produce", "--schema", MOVIES_CAPNP, "--input"];
+    let input = input.to_str().expect("utf-8 path");
+    args.push(input);
+    args.extend_from_slice(extra);
+    hollow(&args, store)
+}
+
+fn announced(store: &Path) -> u64 {
+    json_of(&hollow(&["inspect", "--json"], store))["announcement"]["version"]
+        .as_u64()
+        .expect("version")
+}
+
+/// Asserts a failed run: exit code 1, stderr containing every `needle`, nothing published.
+fn refused(o: &Output, store: &Path, version: u64, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    for n in needles {
+        assert!(stderr.contains(n), "stderr lacks {n:?}: {stderr}");
+    }
+    assert_eq!(announced(store), version, "nothing may be published");
+}
+
+fn generate(dir: &Path, movies: u32, cycles: u32) -> Vec<PathBuf> {
+    let out = Command::new("python3")
+        .arg(MOVIES_PY)
+        .args([
+            "--movies",
+            &movies.to_string(),
+            "--cycles",
+            &cycles.to_string(),
+            "--out",
+        ])
+        .arg(dir)
+        .output()
+        .expect("python3 movies.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (0..cycles)
+        .map(|c| dir.join(format!("cycle-{c:04}.jsonl")))
+        .collect()
+}
+
+/// Records of a JSONL file: type → id → the record without its "type".
+fn records(path: &Path) -> BTreeMap<String, BTreeMap<u64, Value>> {
+    let mut out: BTreeMap<String, BTreeMap<u64, Value>> = BTreeMap::new();
+    for line in std::fs::read_to_string(path).expect("read").lines() {
+        let mut v: Value = serde_json::from_str(line).expect("json line");
+        let t = v["type"].as_str().expect("type").to_string();
+        v.as_object_mut().expect("object").remove("type");
+        let id = v["id"].as_u64().expect("id");
+        out.entry(t).or_default().insert(id, v);
+    }
+    out
+}
+
+#[test]
+fn three_cycles_of_the_movies_dataset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = generate(&dir.path().join("in"), 300, 3);
+    let store = dir.path().join("store");
+    for (i, f) in files.iter().enumerate() {
+        let report = json_of(&produce(&store, f, &["--json"]));
+        assert_eq!(report["version"], i as u64 + 1);
+        assert_eq!(report["published"], true);
+    }
+    let inspect = json_of(&hollow(&["inspect", "--json"], &store));
+    assert_eq!(inspect["announcement"]["version"], 3);
+    assert_eq!(inspect["announcement"]["dataset"], "movies");
+    let first = records(&files[0]);
+    let last = records(&files[2]);
+    let count = |t: &str| last[t].len() as u64;
+    for t in inspect["types"].as_array().expect("types") {
+        let name = t["name"].as_str().expect("name");
+        assert_eq!(t["records"], count(name), "{name}");
+    }
+
+    // A record reads back as the file has it (Float32 rating compared as f32).
+    let (id, expected) = last["Movie"].iter().next().expect("a movie");
+    let got = json_of(&hollow(
+        &["get", "Movie", &id.to_string(), "--json"],
+        &store,
+    ));
+    for field in [
+        "id",
+        "title",
+        "year",
+        "runtimeMin",
+        "genres",
+        "castIds",
+        "countryCode",
+    ] {
+        assert_eq!(got[field], expected[field], "{field}");
+    }
+    #[allow(clippy::cast_possible_truncation)]
+    let rating = |v: &Value| v.as_f64().expect("rating") as f32;
+    assert_eq!(rating(&got["rating"]), rating(&expected["rating"]));
+
+    // diff 1 3 equals the differences of the files, by id and content.
+    let diff = json_of(&hollow(&["diff", "1", "3", "--json"], &store));
+    for t in diff["types"].as_array().expect("types") {
+        let name = t["type"].as_str().expect("type");
+        let (a, b) = (&first[name], &last[name]);
+        let added = b.keys().filter(|k| !a.contains_key(k)).count();
+        let removed = a.keys().filter(|k| !b.contains_key(k)).count();
+        let changed = b
+            .iter()
+            .filter(|(k, v)| a.get(k).is_some_and(|old| old != *v))
+            .count();
+        assert_eq!(
+            t["added"].as_array().expect("added").len(),
+            added,
+            "{name} added"
+        );
+        assert_eq!(
+            t["removed"].as_array().expect("removed").len(),
+            removed,
+            "{name} removed"
+        );
+        assert_eq!(
+            t["changed"].as_array().expect("changed").len(),
+            changed,
+            "{name} changed"
+        );
+        if name == "Movie" {
+            assert!(
+                added > 0 && removed > 0 && changed > 0,
+                "the dataset changes movies"
+            );
+        }
+    }
+
+    // history of an updated movie and of a removed one.
+    let middle = records(&files[1]);
+    let updated = last["Movie"]
+        .iter()
+        .find(|(k, v)| first["Movie"].get(k).is_some_and(|old| old != *v))
+        .map(|(k, _)| *k)
+        .expect("an updated movie");
+    let h = ok(&hollow(&["history", "Movie", &updated.to_string()], &store));
+    assert!(h.starts_with("version 1: added"), "{h}");
+    assert!(h.contains(": changed") && h.contains("title"), "{h}");
+    let removed = first["Movie"]
+        .keys()
+        .find(|k| !last["Movie"].contains_key(k))
+        .expect("a removed movie");
+    let gone_in = if middle["Movie"].contains_key(removed) {
+        3
+    } else {
+        2
+    };
+    let h = ok(&hollow(&["history", "Movie", &removed.to_string()], &store));
+    assert!(h.contains(&format!("version {gone_in}: removed")), "{h}");
+
+    // The same file again changes nothing and publishes nothing.
+    let again = json_of(&produce(&store, &files[2], &["--json"]));
+    assert_eq!(again["published"], false);
+    assert_eq!(announced(&store), 3);
+
+    bad_input(dir.path(), &store, &files[2]);
+    incremental(dir.path(), &store);
+}
+
+/// Every kind of bad input fails with exit code 1, names the place, and publishes nothing.
+fn bad_input(dir: &Path, store: &Path, good: &Path) {
+    let v = announced(store);
+    let lines: Vec<String> = std::fs::read_to_string(good)
+        .expect("read")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let with = |name: &str, bad_line: &str| {
+        let path = dir.join(name);
+        let mut text = lines[..1].join("\n");
+        text.push('\n');
+        text.push_str(bad_line);
+        text.push('\n');
+        text.push_str(&lines[1..].join("\n"));
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let cases: Vec<(PathBuf, Vec<&str>)> = vec![
+        (
+            with("malformed.jsonl", r#"{"type":"Movie","id":1,"#),
+            vec!["malformed.jsonl:2", "malformed JSON"],
+        ),
+        (
+            with("range.jsonl", r#"{"type":"Movie","id":1,"year":70000}"#),
+            vec![
+                "range.jsonl:2",
+                "field year",
+                "70000",
+                "out of range for UInt16",
+            ],
+        ),
+        (
+            with("negative.jsonl", r#"{"type":"Movie","id":-4}"#),
+            vec![
+                "negative.jsonl:2",
+                "field id",
+                "-4",
+                "out of range for UInt64",
+            ],
+        ),
+        (
+            with("unknown.jsonl", r#"{"type":"Movie","id":1,"titel":"x"}"#),
+            vec!["unknown.jsonl:2", "titel", "\"x\"", "unknown field"],
+        ),
+        (
+            with(
+                "wrongtype.jsonl",
+                r#"{"type":"Movie","id":1,"genres":"Drama"}"#,
+            ),
+            vec![
+                "wrongtype.jsonl:2",
+                "field genres",
+                "\"Drama\"",
+                "expected an array",
+            ],
+        ),
+        (
+            with(
+                "element.jsonl",
+                r#"{"type":"Movie","id":1,"castIds":[1,"two"]}"#,
+            ),
+            vec!["element.jsonl:2", "castIds[1]", "\"two\""],
+        ),
+        (
+            with("type.jsonl", r#"{"type":"Film","id":1}"#),
+            vec!["type.jsonl:2", "type Film is not a type of this dataset"],
+        ),
+        (
+            with("notype.jsonl", r#"{"id":1}"#),
+            vec!["notype.jsonl:2", "no \"type\" member"],
+        ),
+        (
+            with("delete.jsonl", r#"{"type":"Movie","$delete":{"id":1}}"#),
+            vec!["delete.jsonl:2", "--incremental"],
+        ),
+        (
+            with("duplicate.jsonl", &lines[lines.len() - 1]),
+            vec!["duplicate primary key", "Movie"],
+        ),
+    ];
+    for (path, needles) in cases {
+        refused(&produce(store, &path, &[]), store, v, &needles);
+    }
+    // A duplicate names the line of the second record.
+    let dup = produce(store, &dir.join("duplicate.jsonl"), &[]);
+    let n = lines.len() + 1;
+    assert!(String::from_utf8_lossy(&dup.stderr).contains(&format!("duplicate.jsonl:{n}")));
+
+    // A schema that cannot continue the dataset: the library's IncompatibleSchema error.
+    let schemas = dir.join("schemas");
+    std::fs::create_dir_all(&schemas).expect("mkdir");
+    let retyped = std::fs::read_to_string(MOVIES_CAPNP)
+        .expect("schema")
+        .replace("year @2 :UInt16;", "year @2 :Text;")
+        .replace("import \"hollow.capnp\"", "import \"/hollow.capnp\"");
+    let retyped_path = schemas.join("movies.capnp");
+    std::fs::write(&retyped_path, retyped).expect("write");
+    let o = hollow(
+        &[
+            "produce",
+            "--schema",
+            retyped_path.to_str().expect("utf-8"),
+            "--input",
+            good.to_str().expect("utf-8"),
+        ],
+        store,
+    );
+    refused(
+        &o,
+        store,
+        v,
+        &["incompatible schema change in Movie", "year"],
+    );
+
+    // Usage errors exit with 2.
+    let usage = hollow(&["produce", "--schema", MOVIES_CAPNP], store);
+    assert_eq!(usage.status.code(), Some(2));
+    // A schema that does not compile says so.
+    let broken = schemas.join("broken.capnp");
+    std::fs::write(&broken, "@0xb1c4a3f5e2d90818;\nstruct X { a @0 :Nope; }\n").expect("write");
+    let o = hollow(
+        &[
+            "produce",
+            "--schema",
+            broken.to_str().expect("utf-8"),
+            "--input",
+            good.to_str().expect("utf-8"),
+        ],
+        store,
+    );
+    refused(&o, store, v, &["capnp could not compile", "Nope"]);
+}
+
+/// `--incremental`: upserts and `$delete` lines.
+fn incremental(dir: &Path, store: &Path) {
+    let v = announced(store);
+    let path = dir.join("changes.jsonl");
+    std::fs::write(
+        &path,
+        "{\"type\":\"Movie\",\"id\":1,\"title\":\"Brand new\",\"year\":2024}\n\
+         {\"type\":\"Actor\",\"$delete\":{\"id\":1}}\n\
+         {\"type\":\"Movie\",\"$delete\":{\"id\":424242}}\n",
+    )
+    .expect("write");
+    let report = json_of(&produce(store, &path, &["--incremental", "--json"]));
+    assert_eq!(report["version"], v + 1);
+    assert_eq!(report["records"], 1);
+    assert_eq!(report["deletes"], 2);
+    let got = json_of(&hollow(&["get", "Movie", "1", "--json"], store));
+    assert_eq!(got["title"], "Brand new");
+    assert_eq!(hollow(&["get", "Actor", "1"], store).status.code(), Some(1));
+    // A bad key in a delete publishes nothing.
+    std::fs::write(&path, "{\"type\":\"Movie\",\"$delete\":{\"movieId\":1}}\n").expect("write");
+    refused(
+        &produce(store, &path, &["--incremental"]),
+        store,
+        v + 1,
+        &["changes.jsonl:1", "movieId"],
+    );
+}
+
+const BOOKS: &str = r#"@0xc3d1a4f5e2d90817;
+using Hollow = import "hollow.capnp";
+enum Format { paperback @0; hardcover @1; }
+struct Details { isbn @0 :Text; pages @1 :UInt32; }
+struct Book $Hollow.primaryKey("id") {
+  id @0 :UInt32;
+  title @1 :Text;
+  format @2 :Format;
+  price @3 :Float64;
+  tags @4 :List(Text);
+  details @5 :Details;
+  inPrint @6 :Bool;
+}
+"#;
+
+#[test]
+fn csv_with_a_schema_that_imports_hollow_capnp_from_elsewhere() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No hollow.capnp beside books.capnp: the bundled one is used.
+    let schema = dir.path().join("books.capnp");
+    std::fs::write(&schema, BOOKS).expect("write");
+    let schema = schema.to_str().expect("utf-8");
+    let store = dir.path().join("store");
+    let csv = dir.path().join("books.csv");
+    std::fs::write(
+        &csv,
+        "id,title,format,price,tags,details.isbn,details.pages,inPrint\n\
+         1,Dune,paperback,9.5,\"[\"\"sf\"\",\"\"classic\"\"]\",978-0441013593,412,true\n\
+         2,\"Comma, Inc.\",hardcover,,,,,false\n",
+    )
+    .expect("write");
+    let out = ok(&hollow(
+        &[
+            "produce",
+            "--schema",
+            schema,
+            "--type",
+            "Book",
+            "--input",
+            csv.to_str().expect("utf-8"),
+        ],
+        &store,
+    ));
+    assert!(out.contains("→ version 1"), "{out}");
+    assert!(out.contains("+2 added"), "{out}");
+    let dune = json_of(&hollow(&["get", "Book", "1", "--json"], &store));
+    assert_eq!(
+        dune,
+        json!({"id": 1, "title": "Dune", "format": "paperback", "price": 9.5, "tags": ["sf", "classic"],
+               "details": {"isbn": "978-0441013593", "pages": 412}, "inPrint": true})
+    );
+    let two = json_of(&hollow(&["get", "Book", "2", "--json"], &store));
+    assert_eq!(two["title"], "Comma, Inc.");
+    assert_eq!(two["details"], Value::Null);
+    assert_eq!(two["price"], 0.0);
+
+    // A bad cell names the line, the column, the field and the value; nothing is published.
+    std::fs::write(&csv, "id,title,details.pages\n3,Ok,10\n4,Bad,-1\n").expect("write");
+    let o = hollow(
+        &[
+            "produce",
+            "--schema",
+            schema,
+            "--type",
+            "Book",
+            "--input",
+            csv.to_str().expect("utf-8"),
+        ],
+        &store,
+    );
+    refused(
+        &o,
+        &store,
+        1,
+        &[
+            "books.csv:3",
+            "column 3 (details.pages)",
+            "-1",
+            "out of range for UInt32",
+        ],
+    );
+    std::fs::write(&csv, "id,title,colour\n3,Ok,red\n").expect("write");
+    let o = hollow(
+        &[
+            "produce",
+            "--schema",
+            schema,
+            "--type",
+            "Book",
+            "--input",
+            csv.to_str().expect("utf-8"),
+        ],
+        &store,
+    );
+    refused(
+        &o,
+        &store,
+        1,
+        &[
+            "books.csv:2",
+            "column 3 (colour)",
+            "Book has no field colour",
+        ],
+    );
+    std::fs::write(&csv, "id,format\n3,ebook\n").expect("write");
+    let o = hollow(
+        &[
+            "produce",
+            "--schema",
+            schema,
+            "--type",
+            "Book",
+            "--input",
+            csv.to_str().expect("utf-8"),
+        ],
+        &store,
+    );
+    refused(
+        &o,
+        &store,
+        1,
+        &[
+            "books.csv:2",
+            "column 2 (format)",
+            "\"ebook\"",
+            "not an enumerant of Format",
+        ],
+    );
+}
+
+#[test]
+fn watch_a_directory_with_a_precompiled_schema() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let incoming = dir.path().join("incoming");
+    generate(&incoming, 100, 3);
+    let bin = dir.path().join("movies.bin");
+    let schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas");
+    let compiled = Command::new("capnp")
+        .args([
+            "compile",
+            "-o-",
+            &format!("--src-prefix={schemas}"),
+            "-I",
+            schemas,
+            MOVIES_CAPNP,
+        ])
+        .output()
+        .expect("capnp");
+    assert!(compiled.status.success());
+    std::fs::write(&bin, compiled.stdout).expect("write");
+    let store = dir.path().join("store");
+    let o = hollow(
+        &[
+            "produce",
+            "--schema",
+            bin.to_str().expect("utf-8"),
+            "--watch",
+            incoming.to_str().expect("utf-8"),
+            "--max-cycles",
+            "3",
+            "--poll-ms",
+            "50",
+            "--dataset",
+            "films",
+            "--json",
+        ],
+        &store,
+    );
+    let reports: Vec<Value> = ok(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(reports.len(), 3);
+    assert!(
+        reports[0]["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("cycle-0000.jsonl")
+    );
+    assert_eq!(reports[2]["version"], 3);
+    let inspect = json_of(&hollow(&["inspect", "--json"], &store));
+    assert_eq!(inspect["announcement"]["dataset"], "films");
+    assert_eq!(inspect["announcement"]["version"], 3);
+}
+
+#[test]
+fn without_capnp_a_capnp_file_says_what_to_install() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(&input, "{\"type\":\"Movie\",\"id\":1}\n").expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(["produce", "--schema", MOVIES_CAPNP, "--input"])
+        .arg(&input)
+        .arg("--store")
+        .arg(dir.path().join("store"))
+        .env("PATH", dir.path())
+        .output()
+        .expect("run hollow");
+    assert_eq!(o.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    for needle in [
+        "apt install capnproto",
+        "brew install capnp",
+        "capnp compile -o-",
+    ] {
+        assert!(stderr.contains(needle), "{stderr}");
+    }
+}
+
+#[test]
+fn primary_key_given_on_the_command_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let schema = dir.path().join("notes.capnp");
+    std::fs::write(
+        &schema,
+        "@0xc3d1a4f5e2d90818;\nstruct Note { code @0 :Text; body @1 :Text; }\n",
+    )
+    .expect("write");
+    let schema = schema.to_str().expect("utf-8");
+    let input = dir.path().join("notes.jsonl");
+    std::fs::write(
+        &input,
+        "{\"code\":\"a\",\"body\":\"one\"}\n{\"code\":\"b\",\"body\":\"two\"}\n",
+    )
+    .expect("write");
+    let input = input.to_str().expect("utf-8");
+    let store = dir.path().join("store");
+    let args = [
+        "produce", "--schema", schema, "--type", "Note", "--input", input,
+    ];
+    ok(&hollow(
+        &[&args[..], &["--primary-key", "Note=code"]].concat(),
+        &store,
+    ));
+    let b = json_of(&hollow(&["get", "Note", "b", "--json"], &store));
+    assert_eq!(b["body"], "two");
+    // A key naming no field is refused; a malformed flag is a usage error.
+    let o = hollow(
+        &[&args[..], &["--primary-key", "Note=nope"]].concat(),
+        &store,
+    );
+    refused(&o, &store, 1, &["--primary-key Note=nope"]);
+    let o = hollow(&[&args[..], &["--primary-key", "Note"]].concat(), &store);
+    assert_eq!(o.status.code(), Some(2));
+}
