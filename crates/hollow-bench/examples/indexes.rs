@@ -70,13 +70,19 @@ async fn main() -> hollow::Result<()> {
             r.version, r.types, r.snapshot_bytes, r.delta_bytes, r.timings
         );
     }
-    let (announcement, _) = store.announcement().await?.ok_or_else(|| missing("nothing announced"))?;
+    let (announcement, _) = store
+        .announcement()
+        .await?
+        .ok_or_else(|| missing("nothing announced"))?;
     let keys = store.list_blobs().await?;
     let snapshot_key = keys
         .iter()
         .find(|k| matches!(k, hollow::BlobKey::Snapshot { .. }))
         .ok_or_else(|| missing("no snapshot"))?;
-    let delta_key = announcement.delta.clone().ok_or_else(|| missing("no delta"))?;
+    let delta_key = announcement
+        .delta
+        .clone()
+        .ok_or_else(|| missing("no delta"))?;
     let snapshot = store.get_blob(snapshot_key).await?;
     let delta_bytes = store.get_blob(&delta_key).await?;
     let state = ReadState::from_bytes(snapshot, "snapshot")?;
@@ -103,7 +109,9 @@ async fn main() -> hollow::Result<()> {
         let started = Instant::now();
         let mut sum = 0u64;
         for id in &ids {
-            sum += table.get_by_key(*id)?.map_or(0, |m| u64::from(m.get_year()));
+            sum += table
+                .get_by_key(*id)?
+                .map_or(0, |m| u64::from(m.get_year()));
         }
         pk.push(started.elapsed());
         let started = Instant::now();
