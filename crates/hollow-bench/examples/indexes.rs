@@ -79,10 +79,7 @@ async fn main() -> hollow::Result<()> {
         .iter()
         .find(|k| matches!(k, hollow::BlobKey::Snapshot { .. }))
         .ok_or_else(|| missing("no snapshot"))?;
-    let delta_key = announcement
-        .delta
-        .clone()
-        .ok_or_else(|| missing("no delta"))?;
+    let delta_key = announcement.delta.ok_or_else(|| missing("no delta"))?;
     let snapshot = store.get_blob(snapshot_key).await?;
     let delta_bytes = store.get_blob(&delta_key).await?;
     let state = ReadState::from_bytes(snapshot, "snapshot")?;
