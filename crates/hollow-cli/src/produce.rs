@@ -214,6 +214,31 @@ struct Input<'a> {
     type_name: Option<&'a str>,
     incremental: bool,
     encoders: &'a HashMap<String, RecordEncoder>,
+    /// Primary-key field paths by type (keyless types absent).
+    keys: &'a HashMap<String, Vec<String>>,
+}
+
+impl Input<'_> {
+    /// Fails when an upserted record lacks a primary-key field (absent or null): the encoder
+    /// would otherwise store the field's default and silently make it the key.
+    fn check_key(&self, type_name: &str, value: &Value, line: u64) -> Result<()> {
+        let Some(paths) = self.keys.get(type_name) else {
+            return Ok(());
+        };
+        for path in paths {
+            let mut v = value;
+            for part in path.split('.') {
+                v = v.get(part).unwrap_or(&Value::Null);
+            }
+            if v.is_null() {
+                bail!(
+                    "{}: the {type_name} record has no value for its primary-key field {path}",
+                    at(self.path, line)
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 fn progress(len: u64) -> ProgressBar {
@@ -465,9 +490,9 @@ fn encode_error(path: &Path, line: u64, e: &EncodeError) -> anyhow::Error {
     anyhow!("{}: {e}", at(path, line))
 }
 
-/// The placeholder error that ends a populate closure early; the real error is kept aside.
+/// Ends a populate closure early; the detailed error (with its place) is kept aside.
 fn stop() -> hollow::Error {
-    hollow::Error::InvalidSchema {
+    hollow::Error::Aborted {
         reason: "input rejected".into(),
     }
 }
@@ -477,6 +502,7 @@ async fn cycle(
     producer: &Producer,
     args: &ProduceArgs,
     encoders: &HashMap<String, RecordEncoder>,
+    keys: &HashMap<String, Vec<String>>,
     file: &Path,
 ) -> Result<Value> {
     let input = Input {
@@ -484,6 +510,7 @@ async fn cycle(
         type_name: args.type_name.as_deref(),
         incremental: args.incremental,
         encoders,
+        keys,
     };
     let started = Instant::now();
     let mut failure: Option<anyhow::Error> = None;
@@ -494,6 +521,7 @@ async fn cycle(
                 let result = input.for_each(|line, record| match record {
                     Record::Upsert(t, value) => {
                         let encoder = input.encoder(&t, line)?;
+                        input.check_key(&t, &value, line)?;
                         let message = encoder
                             .encode(&value)
                             .map_err(|e| encode_error(file, line, &e))?;
@@ -527,6 +555,7 @@ async fn cycle(
                 let result = input.for_each(|line, record| match record {
                     Record::Upsert(t, value) => {
                         let encoder = input.encoder(&t, line)?;
+                        input.check_key(&t, &value, line)?;
                         let message = encoder
                             .encode(&value)
                             .map_err(|e| encode_error(file, line, &e))?;
@@ -654,6 +683,24 @@ fn print_report(out: &mut impl Write, json_output: bool, r: &Value) -> Result<()
     Ok(())
 }
 
+/// The journal of files a watcher has produced, one name per line, inside the watched directory.
+const WATCH_JOURNAL: &str = ".hollow-produced";
+
+fn remember(journal: &Path, file: &Path) -> Result<()> {
+    use std::io::Write as _;
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(journal)
+        .with_context(|| format!("recording {name} in {}", journal.display()))?;
+    writeln!(f, "{name}")?;
+    Ok(())
+}
+
 /// Input files of a watched directory, in name order.
 fn watched_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
@@ -698,6 +745,20 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             RecordEncoder::new(&loaded.schema, name).map_err(|e| anyhow!("{name}: {e}"))?,
         );
     }
+    let mut keys = HashMap::new();
+    for name in &names {
+        if let Some(info) = loaded.schema.struct_by_name(name)
+            && let Some(key) = loaded.schema.primary_key(info.id)?
+        {
+            keys.insert(
+                name.clone(),
+                key.fields
+                    .iter()
+                    .map(|f| f.path.clone())
+                    .collect::<Vec<_>>(),
+            );
+        }
+    }
     let store = BlobStore::from_url(&args.store.store)
         .with_context(|| format!("opening the store {}", args.store.store))?;
     let dataset = match &args.dataset {
@@ -726,10 +787,19 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             .input
             .as_deref()
             .context("--input or --watch is required")?;
-        let report = cycle(&producer, args, &encoders, file).await?;
+        let report = cycle(&producer, args, &encoders, &keys, file).await?;
         return print_report(out, args.store.json, &report);
     };
-    let mut done = BTreeSet::new();
+    // Files already produced (in an earlier run too) are listed in DIR/.hollow-produced, so a
+    // restarted watcher never publishes an old file again.
+    let journal = dir.join(WATCH_JOURNAL);
+    let mut done: BTreeSet<PathBuf> = match std::fs::read_to_string(&journal) {
+        Ok(text) => text.lines().map(|l| dir.join(l)).collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeSet::new(),
+        Err(e) => {
+            return Err(anyhow::Error::from(e).context(format!("reading {}", journal.display())));
+        }
+    };
     let (mut cycles, mut failed) = (0usize, 0usize);
     let limit = args.max_cycles.unwrap_or(usize::MAX);
     let poll = Duration::from_millis(args.poll_ms.max(10));
@@ -742,7 +812,9 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
                 continue;
             }
             cycles += 1;
-            match cycle(&producer, args, &encoders, &file).await {
+            let result = cycle(&producer, args, &encoders, &keys, &file).await;
+            remember(&journal, &file)?;
+            match result {
                 Ok(report) => print_report(out, args.store.json, &report)?,
                 Err(e) => {
                     failed += 1;

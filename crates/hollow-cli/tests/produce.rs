@@ -229,6 +229,17 @@ fn bad_input(dir: &Path, store: &Path, good: &Path) {
             vec!["malformed.jsonl:2", "malformed JSON"],
         ),
         (
+            with("nokey.jsonl", r#"{"type":"Movie","title":"Keyless"}"#),
+            vec!["nokey.jsonl:2", "Movie", "primary-key field id"],
+        ),
+        (
+            with(
+                "nullkey.jsonl",
+                r#"{"type":"Movie","id":null,"title":"Null"}"#,
+            ),
+            vec!["nullkey.jsonl:2", "primary-key field id"],
+        ),
+        (
             with("range.jsonl", r#"{"type":"Movie","id":1,"year":70000}"#),
             vec![
                 "range.jsonl:2",
@@ -550,6 +561,36 @@ fn watch_a_directory_with_a_precompiled_schema() {
     let inspect = json_of(&hollow(&["inspect", "--json"], &store));
     assert_eq!(inspect["announcement"]["dataset"], "films");
     assert_eq!(inspect["announcement"]["version"], 3);
+    // A restarted watcher skips the files it produced (DIR/.hollow-produced) and takes the
+    // next new one: nothing old is published again.
+    let produced = std::fs::read_to_string(incoming.join(".hollow-produced")).expect("journal");
+    assert_eq!(produced.lines().count(), 3, "{produced}");
+    let newer = generate(&dir.path().join("more"), 100, 4);
+    std::fs::copy(&newer[3], incoming.join("cycle-0003.jsonl")).expect("copy");
+    let again = hollow(
+        &[
+            "produce",
+            "--schema",
+            bin.to_str().expect("utf-8"),
+            "--watch",
+            incoming.to_str().expect("utf-8"),
+            "--max-cycles",
+            "1",
+            "--poll-ms",
+            "50",
+            "--json",
+        ],
+        &store,
+    );
+    let report: Value = serde_json::from_str(ok(&again).trim()).expect("json");
+    assert!(
+        report["file"]
+            .as_str()
+            .expect("file")
+            .ends_with("cycle-0003.jsonl"),
+        "{report}"
+    );
+    assert_eq!(report["version"], 4);
 }
 
 #[test]

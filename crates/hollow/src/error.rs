@@ -53,6 +53,13 @@ pub enum Error {
         /// The key, rendered as text.
         key: String,
     },
+    /// The caller's populate closure gave up (for example on bad input it reports itself);
+    /// the cycle was rolled back and nothing was published.
+    #[error("cycle aborted: {reason}")]
+    Aborted {
+        /// Why.
+        reason: String,
+    },
     /// Two records of one type would share a key of a unique index.
     #[error("unique index {index} of type {type_name}: two records have the key {key}")]
     UniqueViolation {
