@@ -109,3 +109,139 @@ async fn history_follows_a_record_through_the_deltas() {
             .is_empty()
     );
 }
+
+async fn state_of(places: Places) -> std::sync::Arc<hollow::ReadState> {
+    let store = BlobStore::memory();
+    publish(&store, &[places]).await;
+    let consumer = Consumer::builder(store).build().await.expect("c");
+    consumer.refresh().await.expect("refresh");
+    consumer.state().expect("state")
+}
+
+fn rows(state: &hollow::ReadState) -> Vec<(String, u32, String)> {
+    let mut out: Vec<(String, u32, String)> = state
+        .table::<place::Owned>()
+        .expect("places")
+        .iter()
+        .map(|(_, p)| {
+            let s = |r: capnp::Result<capnp::text::Reader<'_>>| {
+                r.expect("t").to_str().expect("s").to_string()
+            };
+            (s(p.get_country()), p.get_code(), s(p.get_name()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn combine_merges_states_by_key_and_the_last_state_wins() {
+    let east = state_of(V1).await;
+    let west = state_of(V2).await;
+    let store = BlobStore::memory();
+    let producer = Producer::builder(store.clone(), "combined")
+        .register::<place::Owned>()
+        .build()
+        .await
+        .expect("p");
+    let mut report = None;
+    producer
+        .run_cycle(|c| {
+            report = Some(hollow::tools::combine(&[&east, &west], c)?);
+            Ok(())
+        })
+        .await
+        .expect("cycle");
+    let report = report.expect("report");
+    // US/2 and FR/1 are in both: west's records win and east's are shadowed.
+    assert_eq!(
+        report["Place"],
+        hollow::tools::CombinedType {
+            records: 4,
+            shadowed: 2
+        }
+    );
+    let consumer = Consumer::builder(store).build().await.expect("c");
+    consumer.refresh().await.expect("refresh");
+    let combined = consumer.state().expect("state");
+    let s = |c: &str, n: u32, t: &str| (c.to_string(), n, t.to_string());
+    assert_eq!(
+        rows(&combined),
+        vec![
+            s("DE", 5, "fünf"),
+            s("FR", 1, "un!"),
+            s("US", 1, "one"),
+            s("US", 2, "two")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn filter_keeps_some_types_with_their_ordinals_and_checksums() {
+    use hollow_movies::movies_capnp::{actor, movie};
+    let data = hollow_movies::Dataset::new(300);
+    let mut state = hollow::WriteState::builder("movies")
+        .register::<movie::Owned>()
+        .register::<actor::Owned>()
+        .header_tag("source", "test")
+        .build()
+        .expect("state");
+    let mut message = capnp::message::Builder::new_default();
+    for a in data.actors(0) {
+        a.build(message.init_root::<actor::Builder>());
+        state
+            .add::<actor::Owned>(message.get_root_as_reader().expect("r"))
+            .expect("add");
+    }
+    for m in data.movies(0) {
+        m.build(message.init_root::<movie::Builder>());
+        state
+            .add::<movie::Owned>(message.get_root_as_reader().expect("r"))
+            .expect("add");
+    }
+    let full = hollow::ReadState::from_bytes(
+        state
+            .write_snapshot(&hollow::SnapshotInfo { version: 7, tag: 9 })
+            .expect("snapshot"),
+        "full",
+    )
+    .expect("open");
+    let only = hollow::ReadState::from_bytes(
+        hollow::tools::filter(&full, |t| t == "Movie").expect("filter"),
+        "filtered",
+    )
+    .expect("open");
+    assert_eq!((only.version(), only.tag()), (7, 9));
+    assert_eq!(only.header_tags(), full.header_tags());
+    let (kept, dropped): (Vec<_>, Vec<_>) =
+        full.types().into_iter().partition(|t| t.name == "Movie");
+    let filtered = only.types();
+    assert_eq!(filtered.len(), 1);
+    assert_eq!(
+        (
+            filtered[0].record_count,
+            filtered[0].ordinal_capacity,
+            filtered[0].checksum
+        ),
+        (
+            kept[0].record_count,
+            kept[0].ordinal_capacity,
+            kept[0].checksum
+        )
+    );
+    assert_eq!(dropped.len(), 1);
+    assert!(only.dyn_table("Actor").is_err());
+    // Same records at the same ordinals; the indexes came along.
+    let a = full.dyn_table("Movie").expect("a");
+    let b = only.dyn_table("Movie").expect("b");
+    for ((oa, ra), (ob, rb)) in a.iter().zip(b.iter()) {
+        assert_eq!(oa, ob);
+        assert_eq!(ra.to_json().expect("a"), rb.to_json().expect("b"));
+        assert_eq!(
+            ra.to_json_string(false).expect("compact"),
+            serde_json::to_string(&ra.to_json().expect("a")).expect("s")
+        );
+    }
+    let movies = only.table::<movie::Owned>().expect("movies");
+    assert!(movies.matching("genres", "Drama").expect("index").count() > 0);
+}

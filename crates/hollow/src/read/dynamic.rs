@@ -129,6 +129,20 @@ impl<'s> DynTable<'s> {
 }
 
 impl<'s> DynRecord<'s> {
+    /// The record as JSON text: compact (one line) or pretty (indented).
+    pub fn to_json_string(&self, pretty: bool) -> Result<String> {
+        let value = self.to_json()?;
+        let text = if pretty {
+            serde_json::to_string_pretty(&value)
+        } else {
+            serde_json::to_string(&value)
+        };
+        text.map_err(|e| Error::InvalidKey {
+            type_name: self.info.name.clone(),
+            reason: format!("JSON: {e}"),
+        })
+    }
+
     /// The record's type.
     pub fn type_info(&self) -> &'s StructInfo {
         self.info

@@ -1,8 +1,12 @@
-//! Tools over states that the CLI and a web explorer share: differences between two states and
-//! the history of one record across versions.
+//! Tools over states that the CLI and a web explorer share: differences between two states, the
+//! history of one record across versions, combining states into one cycle and filtering a state
+//! to some of its types. (JSON stringify is [`crate::DynRecord::to_json_string`]; state
+//! checksums are [`crate::ReadState::types`].)
 
+mod combine;
 mod diff;
 mod history;
 
+pub use combine::{CombinedType, combine, filter};
 pub use diff::{FieldChange, RecordChange, TypeDiff, diff};
 pub use history::{HistoryEntry, HistoryEvent, history};

@@ -130,6 +130,21 @@ impl<'w> Cycle<'w> {
         self.add_struct(index, reader.raw())
     }
 
+    /// Adds a record of the registered type `type_name` from a raw struct reader (the tools'
+    /// way in: records read from other states).
+    pub(crate) fn add_raw(&mut self, type_name: &str, record: StructReader<'_>) -> Result<()> {
+        let index = self.state.type_index_by_name(type_name)?;
+        self.add_struct(index, record)
+    }
+
+    /// The registered types: name and primary key.
+    pub(crate) fn types(&self) -> impl Iterator<Item = (&str, Option<&crate::schema::KeyPath>)> {
+        self.state
+            .types
+            .iter()
+            .map(|t| (t.info.name.as_str(), t.key.as_ref()))
+    }
+
     fn add_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<()> {
         let staged = self.state.stage(index, record)?;
         let ty = &self.state.types[index];
