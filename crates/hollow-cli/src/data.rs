@@ -322,6 +322,45 @@ pub async fn query(
     Ok(())
 }
 
+/// `hollow filter --types A,B --out FILE`: a snapshot of a version with only some types.
+pub async fn filter(
+    args: &StoreArgs,
+    types: &[String],
+    out_path: &std::path::Path,
+    version: Option<u64>,
+    out: &mut impl Write,
+) -> Result<()> {
+    let state = state_at(&store(args)?, version).await?;
+    let known: Vec<String> = state.types().into_iter().map(|t| t.name).collect();
+    if let Some(missing) = types.iter().find(|t| !known.contains(t)) {
+        bail!(
+            "version {} has no type {missing} (types: {})",
+            state.version(),
+            known.join(", ")
+        );
+    }
+    let blob = hollow::tools::filter(&state, |t| types.iter().any(|k| k == t))?;
+    std::fs::write(out_path, blob.as_slice())
+        .with_context(|| format!("writing {}", out_path.display()))?;
+    let value = json!({
+        "version": state.version(),
+        "types": types,
+        "bytes": blob.len(),
+        "path": out_path.display().to_string(),
+    });
+    print(out, args, &value, |out| {
+        writeln!(
+            out,
+            "wrote {} ({} bytes): version {} with {}",
+            out_path.display(),
+            blob.len(),
+            state.version(),
+            types.join(", ")
+        )?;
+        Ok(())
+    })
+}
+
 /// `hollow scan TYPE`: records in ordinal order, one JSON object per line.
 pub async fn scan(
     args: &StoreArgs,

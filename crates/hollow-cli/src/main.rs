@@ -80,6 +80,23 @@ enum Command {
         #[arg(long)]
         version: Option<u64>,
     },
+    /// Write a snapshot of a version holding only some of its types (same version, tag, schema
+    /// and ordinals), readable with `ReadState::open`.
+    ///
+    /// Example: hollow filter --types Movie --out movies-only.blob
+    Filter {
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// Types to keep, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        types: Vec<String>,
+        /// The file to write.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The version to read (default: the pinned or announced one).
+        #[arg(long)]
+        version: Option<u64>,
+    },
     /// Print records in ordinal order, one JSON object per line.
     ///
     /// Example: hollow scan Actor --limit 10
@@ -230,6 +247,12 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
                 limit,
                 version,
             } => data::scan(&store, &type_name, limit, version, out).await,
+            Command::Filter {
+                store,
+                types,
+                out: path,
+                version,
+            } => data::filter(&store, &types, &path, version, out).await,
             Command::Query {
                 store,
                 type_name,

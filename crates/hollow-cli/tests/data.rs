@@ -135,6 +135,27 @@ fn data_commands_read_what_the_demo_published() {
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope"));
 
+    // filter: a snapshot with the movies only, readable on its own.
+    let only = dir.path().join("movies-only.blob");
+    let f: serde_json::Value = serde_json::from_str(&stdout(&hollow(
+        &[
+            "filter",
+            "--types",
+            "Movie",
+            "--out",
+            only.to_str().expect("utf-8"),
+            "--json",
+        ],
+        dir.path(),
+    )))
+    .expect("json");
+    assert_eq!(f["types"], serde_json::json!(["Movie"]));
+    let filtered = hollow::ReadState::open(&only).expect("open");
+    assert_eq!(filtered.types().len(), 1);
+    assert_eq!(filtered.types()[0].record_count as usize, all.len());
+    let unknown_type = hollow(&["filter", "--types", "Nope", "--out", "x"], dir.path());
+    assert_eq!(unknown_type.status.code(), Some(1));
+
     let scan = stdout(&hollow(&["scan", "Actor", "--limit", "3"], dir.path()));
     assert_eq!(scan.lines().count(), 3);
     assert!(
