@@ -196,6 +196,51 @@ fn three_cycles_of_the_movies_dataset() {
     let h = ok(&hollow(&["history", "Movie", &removed.to_string()], &store));
     assert!(h.contains(&format!("version {gone_in}: removed")), "{h}");
 
+    // query through the genres index and the cast index: counts equal the file's.
+    for (condition, field, value) in [
+        ("genres=Drama", "genres", json!("Drama")),
+        ("castIds=3", "castIds", json!(3)),
+    ] {
+        let q = json_of(&hollow(&["query", "Movie", condition, "--json"], &store));
+        assert_eq!(q["uses_index"], true, "{q}");
+        let want = last["Movie"]
+            .values()
+            .filter(|m| m[field].as_array().is_some_and(|l| l.contains(&value)))
+            .count();
+        assert!(want > 0, "{condition}");
+        assert_eq!(q["matches"], want, "{condition}");
+    }
+    let q = json_of(&hollow(
+        &["query", "Movie", "countryCode=NG", "--json"],
+        &store,
+    ));
+    assert_eq!(q["plan"], "scan (no index on these fields)");
+    let want = last["Movie"]
+        .values()
+        .filter(|m| m["countryCode"] == "NG")
+        .count();
+    assert_eq!(q["matches"], want);
+
+    // pin and unpin: readers see the pinned version until it is lifted.
+    ok(&hollow(&["pin", "1"], &store));
+    let pinned = json_of(&hollow(
+        &["get", "Movie", &id.to_string(), "--json"],
+        &store,
+    ));
+    let at_one = &first["Movie"].get(id);
+    assert_eq!(
+        at_one.map(|m| m["title"].clone()),
+        Some(pinned["title"].clone()).filter(|_| at_one.is_some())
+    );
+    ok(&hollow(&["unpin"], &store));
+    assert_eq!(
+        json_of(&hollow(
+            &["get", "Movie", &id.to_string(), "--json"],
+            &store
+        ))["title"],
+        expected["title"]
+    );
+
     // The same file again changes nothing and publishes nothing.
     let again = json_of(&produce(&store, &files[2], &["--json"]));
     assert_eq!(again["published"], false);
