@@ -1,5 +1,5 @@
-//! Commands that read a dataset in a store: `inspect`, `get`, `scan`, `checksum`, `pin`,
-//! `unpin`. Each is a thin layer over the library (store listing, a consumer refreshed to the
+//! Commands that read a dataset in a store: `inspect`, `get`, `scan`, `query`, `diff`,
+//! `history`, `filter`, `checksum`, `pin`, `unpin`, `validate`. Each is a thin layer over the library (store listing, a consumer refreshed to the
 //! asked version, the schema-driven view); `--json` gives machine output.
 
 use std::io::Write;
@@ -51,7 +51,33 @@ fn print(
     Ok(())
 }
 
+/// A spinner on stderr for work that may take a while (loading a version from a remote store,
+/// walking deltas, diffing): drawn only when stderr is a terminal.
+pub fn spinner(message: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        None,
+        indicatif::ProgressDrawTarget::stderr_with_hz(4),
+    );
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_message(message.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    bar
+}
+
 async fn state_at(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadState>> {
+    let bar = spinner(&match version {
+        Some(v) => format!("loading version {v}"),
+        None => "loading the announced version".to_string(),
+    });
+    let state = load_state(store, version).await;
+    bar.finish_and_clear();
+    state
+}
+
+async fn load_state(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadState>> {
     let consumer = Consumer::builder(store.clone()).build().await?;
     match version {
         Some(v) => {
@@ -481,7 +507,10 @@ pub async fn diff(
     let store = store(args)?;
     let a = state_at(&store, Some(v1)).await?;
     let b = state_at(&store, Some(v2)).await?;
-    let diffs = hollow::tools::diff(&a, &b, only)?;
+    let bar = spinner(&format!("comparing versions {v1} and {v2}"));
+    let diffs = hollow::tools::diff(&a, &b, only);
+    bar.finish_and_clear();
+    let diffs = diffs?;
     let field = |f: &hollow::tools::FieldChange| json!({"field": f.field, "before": f.before, "after": f.after});
     let value = json!({
         "from": v1, "to": v2,
@@ -530,7 +559,13 @@ pub async fn history(
 ) -> Result<()> {
     let store = store(args)?;
     let refs: Vec<&str> = key.iter().map(String::as_str).collect();
-    let entries = hollow::tools::history(&store, type_name, &refs).await?;
+    let bar = spinner(&format!(
+        "walking the deltas for {type_name} {}",
+        key.join(", ")
+    ));
+    let entries = hollow::tools::history(&store, type_name, &refs).await;
+    bar.finish_and_clear();
+    let entries = entries?;
     let value = json!(entries
         .iter()
         .map(|e| match &e.event {
