@@ -169,8 +169,12 @@ impl IndexPath {
         Ok(())
     }
 
-    /// True when `record` has the key `encoded` under this index.
+    /// True when `record` has the key `encoded` under this index (no allocation for a
+    /// single-field index).
     pub(crate) fn record_has(&self, record: StructReader<'_>, encoded: &[u8]) -> bool {
+        if let [field] = self.fields.as_slice() {
+            return field.contains(record, encoded);
+        }
         let mut keys = Vec::new();
         self.record_keys(record, &mut keys).is_ok() && keys.iter().any(|k| k.as_slice() == encoded)
     }
@@ -195,20 +199,52 @@ impl IndexPath {
     }
 }
 
+/// A value a record has for one index field: its canonical bytes are `head` then `tail` (a
+/// length prefix then the bytes for Text/Data; the fixed bytes and an empty tail otherwise).
+type Visit<'v> = dyn FnMut(&[u8], &[u8]) -> bool + 'v;
+
 impl IndexField {
+    /// Every value of this field in `record` (with repeats), as `collect` does.
     fn collect(
         &self,
         reader: StructReader<'_>,
         step: usize,
         out: &mut Vec<KeyBytes>,
     ) -> std::result::Result<(), capnp::Error> {
+        self.visit(reader, step, &mut |head, tail| {
+            let mut k = KeyBytes::from_slice(head);
+            k.extend_from_slice(tail);
+            out.push(k);
+            false
+        })
+        .map(|_| ())
+    }
+
+    /// True when one of this field's values in `record` has the canonical bytes `encoded`;
+    /// allocates nothing.
+    fn contains(&self, reader: StructReader<'_>, encoded: &[u8]) -> bool {
+        self.visit(reader, 0, &mut |head, tail| {
+            encoded.len() == head.len() + tail.len()
+                && encoded[..head.len()] == *head
+                && encoded[head.len()..] == *tail
+        })
+        .unwrap_or(false)
+    }
+
+    /// Calls `f` with each value until it returns true; returns whether one did.
+    fn visit(
+        &self,
+        reader: StructReader<'_>,
+        step: usize,
+        f: &mut Visit<'_>,
+    ) -> std::result::Result<bool, capnp::Error> {
         let Some(s) = self.steps.get(step) else {
-            return self.leaf(reader, out);
+            return self.leaf(reader, f);
         };
         match s {
             Step::Group(check) => {
                 if union_matches(&reader, *check) {
-                    self.collect(reader, step + 1, out)?;
+                    return self.visit(reader, step + 1, f);
                 }
             }
             Step::Pointer(check, index) => {
@@ -216,7 +252,7 @@ impl IndexField {
                     let inner = reader
                         .get_pointer_field(usize::from(*index))
                         .get_struct(None)?;
-                    self.collect(inner, step + 1, out)?;
+                    return self.visit(inner, step + 1, f);
                 }
             }
             Step::StructList(check, index) => {
@@ -225,20 +261,22 @@ impl IndexField {
                     if !ptr.is_null() {
                         let list = capnp::struct_list::Reader::<crate::capnp_raw::AnyStruct>::get_from_pointer(&ptr, None)?;
                         for element in list.iter() {
-                            self.collect(element.raw(), step + 1, out)?;
+                            if self.visit(element.raw(), step + 1, f)? {
+                                return Ok(true);
+                            }
                         }
                     }
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     fn leaf(
         &self,
         reader: StructReader<'_>,
-        out: &mut Vec<KeyBytes>,
-    ) -> std::result::Result<(), capnp::Error> {
+        f: &mut Visit<'_>,
+    ) -> std::result::Result<bool, capnp::Error> {
         match &self.leaf {
             Leaf::Slot {
                 check,
@@ -247,99 +285,82 @@ impl IndexField {
                 default_bits,
             } => {
                 if !union_matches(&reader, *check) {
-                    return Ok(());
+                    return Ok(false);
+                }
+                if ty.is_pointer() && reader.get_pointer_field(*offset as usize).is_null() {
+                    return Ok(f(&NULL_LEN.to_le_bytes(), &[]));
                 }
                 let mut k = KeyBytes::new();
-                if ty.is_pointer() && reader.get_pointer_field(*offset as usize).is_null() {
-                    k.extend_from_slice(&NULL_LEN.to_le_bytes());
-                } else {
-                    match encode_slot(&reader, ty, *offset, *default_bits, &mut k) {
-                        Ok(()) => {}
-                        Err(Missing::Capnp(e)) => return Err(e),
-                        Err(Missing::Field) => return Ok(()),
-                    }
+                match encode_slot(&reader, ty, *offset, *default_bits, &mut k) {
+                    Ok(()) => Ok(f(&k, &[])),
+                    Err(Missing::Capnp(e)) => Err(e),
+                    Err(Missing::Field) => Ok(false),
                 }
-                out.push(k);
             }
             Leaf::List { check, ty, pointer } => {
                 if !union_matches(&reader, *check) {
-                    return Ok(());
+                    return Ok(false);
                 }
                 let ptr = reader.get_pointer_field(*pointer as usize);
                 if ptr.is_null() {
-                    return Ok(());
+                    return Ok(false);
                 }
-                list_keys(ptr, ty, out)?;
+                list_values(ptr, ty, f)
             }
         }
-        Ok(())
     }
 }
 
-fn push_fixed(bytes: &[u8], out: &mut Vec<KeyBytes>) {
-    out.push(KeyBytes::from_slice(bytes));
-}
-
-fn list_keys(
+fn list_values(
     ptr: capnp::private::layout::PointerReader<'_>,
     ty: &FieldType,
-    out: &mut Vec<KeyBytes>,
-) -> std::result::Result<(), capnp::Error> {
+    f: &mut Visit<'_>,
+) -> std::result::Result<bool, capnp::Error> {
     use capnp::{data_list, primitive_list, text_list};
     macro_rules! primitives {
-        ($t:ty) => {{
+        ($t:ty, $bits:expr) => {{
             let list = primitive_list::Reader::<$t>::get_from_pointer(&ptr, None)?;
             for v in list.iter() {
-                push_fixed(&v.to_le_bytes(), out);
+                if f(&$bits(v), &[]) {
+                    return Ok(true);
+                }
             }
         }};
     }
+    let length = |len: usize| u32::try_from(len).unwrap_or(NULL_LEN - 1).to_le_bytes();
     match ty {
-        FieldType::Bool => {
-            let list = primitive_list::Reader::<bool>::get_from_pointer(&ptr, None)?;
-            for v in list.iter() {
-                push_fixed(&[u8::from(v)], out);
-            }
-        }
-        FieldType::Int8 => primitives!(i8),
-        FieldType::UInt8 => primitives!(u8),
-        FieldType::Int16 => primitives!(i16),
-        FieldType::UInt16 | FieldType::Enum(_) => primitives!(u16),
-        FieldType::Int32 => primitives!(i32),
-        FieldType::UInt32 => primitives!(u32),
-        FieldType::Int64 => primitives!(i64),
-        FieldType::UInt64 => primitives!(u64),
-        FieldType::Float32 => {
-            let list = primitive_list::Reader::<f32>::get_from_pointer(&ptr, None)?;
-            for v in list.iter() {
-                push_fixed(&canonical_f32(v).to_le_bytes(), out);
-            }
-        }
-        FieldType::Float64 => {
-            let list = primitive_list::Reader::<f64>::get_from_pointer(&ptr, None)?;
-            for v in list.iter() {
-                push_fixed(&canonical_f64(v).to_le_bytes(), out);
-            }
-        }
+        FieldType::Bool => primitives!(bool, |v: bool| [u8::from(v)]),
+        FieldType::Int8 => primitives!(i8, i8::to_le_bytes),
+        FieldType::UInt8 => primitives!(u8, u8::to_le_bytes),
+        FieldType::Int16 => primitives!(i16, i16::to_le_bytes),
+        FieldType::UInt16 | FieldType::Enum(_) => primitives!(u16, u16::to_le_bytes),
+        FieldType::Int32 => primitives!(i32, i32::to_le_bytes),
+        FieldType::UInt32 => primitives!(u32, u32::to_le_bytes),
+        FieldType::Int64 => primitives!(i64, i64::to_le_bytes),
+        FieldType::UInt64 => primitives!(u64, u64::to_le_bytes),
+        FieldType::Float32 => primitives!(f32, |v: f32| canonical_f32(v).to_le_bytes()),
+        FieldType::Float64 => primitives!(f64, |v: f64| canonical_f64(v).to_le_bytes()),
         FieldType::Text => {
             let list = text_list::Reader::get_from_pointer(&ptr, None)?;
             for v in list.iter() {
-                let mut k = KeyBytes::new();
-                super::key::push_len_prefixed(v?.as_bytes(), &mut k);
-                out.push(k);
+                let bytes = v?.as_bytes();
+                if f(&length(bytes.len()), bytes) {
+                    return Ok(true);
+                }
             }
         }
         FieldType::Data => {
             let list = data_list::Reader::get_from_pointer(&ptr, None)?;
             for v in list.iter() {
-                let mut k = KeyBytes::new();
-                super::key::push_len_prefixed(v?, &mut k);
-                out.push(k);
+                let bytes = v?;
+                if f(&length(bytes.len()), bytes) {
+                    return Ok(true);
+                }
             }
         }
         _ => {}
     }
-    Ok(())
+    Ok(false)
 }
 
 fn resolve_field(
