@@ -80,12 +80,13 @@ pub(crate) fn encode_additions(mut pairs: Vec<(u64, u32)>) -> Vec<u8> {
     out
 }
 
-/// Decodes index additions; `None` when malformed.
+/// Decodes index additions; `None` when malformed (a partial entry, reserved bits set, or
+/// entries not strictly ascending).
 pub(crate) fn decode_additions(bytes: &[u8]) -> Option<Vec<(u64, u32)>> {
     if !bytes.len().is_multiple_of(16) {
         return None;
     }
-    bytes
+    let pairs: Vec<(u64, u32)> = bytes
         .chunks_exact(16)
         .map(|e| {
             let hash = u64::from_le_bytes(e[..8].try_into().ok()?);
@@ -93,7 +94,8 @@ pub(crate) fn decode_additions(bytes: &[u8]) -> Option<Vec<(u64, u32)>> {
             let reserved = u32::from_le_bytes(e[12..16].try_into().ok()?);
             (reserved == 0).then_some((hash, ordinal))
         })
-        .collect()
+        .collect::<Option<_>>()?;
+    pairs.windows(2).all(|w| w[0] < w[1]).then_some(pairs)
 }
 
 /// A read-only view of a secondary index section.
@@ -251,5 +253,8 @@ mod tests {
         bad[12] = 1;
         assert_eq!(decode_additions(&bad), None);
         assert_eq!(decode_additions(&bytes[..15]), None);
+        let mut unsorted = bytes[16..].to_vec();
+        unsorted.extend_from_slice(&bytes[..16]);
+        assert_eq!(decode_additions(&unsorted), None);
     }
 }

@@ -32,7 +32,7 @@ pub(crate) struct IndexView<'s> {
     view: TypeView<'s>,
     path: Arc<IndexPath>,
     base: Option<&'s crate::format::HashIndex>,
-    added: Option<&'s std::collections::HashMap<u64, SmallVec<[u32; 2]>>>,
+    added: Option<&'s super::overlay::Additions>,
     source: IndexSource,
 }
 
@@ -113,8 +113,7 @@ impl<'s> IndexView<'s> {
                 let hash = xxhash_rust::xxh3::xxh3_64(&encoded);
                 let mut added: SmallVec<[u32; 4]> = self
                     .added
-                    .and_then(|a| a.get(&hash))
-                    .map(|l| l.iter().copied().collect())
+                    .map(|a| a.ordinals(hash).collect())
                     .unwrap_or_default();
                 added.sort_unstable();
                 added.dedup();

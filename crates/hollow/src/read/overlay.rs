@@ -49,11 +49,75 @@ pub(crate) struct TypeOverlay {
 /// What a secondary index gained since the snapshot.
 #[derive(Clone, Default)]
 pub(crate) struct IndexOverlay {
-    /// Key hash → ordinals that gained a key of that hash (candidates, confirmed on lookup).
-    pub(crate) added: HashMap<u64, SmallVec<[u32; 2]>>,
+    /// `(key hash, ordinal)` pairs gained since the snapshot (candidates, confirmed on lookup).
+    pub(crate) added: Additions,
     /// True when the snapshot's index plus `added` covers every key of the state; false when
     /// the snapshot or a delta on the way was written without this index (lookups then scan).
     pub(crate) complete: bool,
+}
+
+/// The index additions of the deltas since a snapshot: sorted runs of `(hash, ordinal)` pairs,
+/// shared between states (a state derived from another clones the list of runs, not the
+/// pairs). A delta's additions become a new run; runs are merged while the newer is at least
+/// half the size of the one before it, so there are O(log n) runs and every pair is copied
+/// O(log n) times: applying a delta costs O(its additions), amortized.
+#[derive(Clone, Default)]
+pub(crate) struct Additions {
+    runs: Vec<Arc<[(u64, u32)]>>,
+}
+
+impl Additions {
+    /// Adds a delta's pairs (sorted by hash, then ordinal).
+    fn push(&mut self, pairs: &[(u64, u32)]) {
+        if pairs.is_empty() {
+            return;
+        }
+        self.runs.push(pairs.into());
+        while let [.., older, newer] = self.runs.as_slice() {
+            if older.len() > 2 * newer.len() {
+                break;
+            }
+            let merged = merge_runs(older, newer);
+            self.runs.truncate(self.runs.len() - 2);
+            self.runs.push(merged.into());
+        }
+    }
+
+    /// Ordinals paired with `hash` (unsorted, maybe repeated).
+    pub(crate) fn ordinals(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        self.runs.iter().flat_map(move |run| {
+            let start = run.partition_point(|(h, _)| *h < hash);
+            run[start..]
+                .iter()
+                .take_while(move |(h, _)| *h == hash)
+                .map(|(_, o)| *o)
+        })
+    }
+}
+
+fn merge_runs(a: &[(u64, u32)], b: &[(u64, u32)]) -> Vec<(u64, u32)> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => {
+                out.push(a[i]);
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                out.push(b[j]);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                out.push(a[i]);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    out.extend_from_slice(&a[i..]);
+    out.extend_from_slice(&b[j..]);
+    out
 }
 
 impl TypeOverlay {
@@ -232,18 +296,13 @@ fn apply_type(
             .indexes
             .remove(&name)
             .unwrap_or_else(|| IndexOverlay {
-                added: HashMap::new(),
+                added: Additions::default(),
                 complete: fresh
                     && (st.base.capacity == 0
                         || st.base.indexes.iter().any(|(p, _)| p.name() == name)),
             });
         if let Some((_, pairs)) = change.index_additions.iter().find(|(p, _)| *p == position) {
-            for &(hash, ordinal) in pairs {
-                let list = index.added.entry(hash).or_default();
-                if !list.contains(&ordinal) {
-                    list.push(ordinal);
-                }
-            }
+            index.added.push(pairs);
         }
         indexes.insert(name, index);
     }
