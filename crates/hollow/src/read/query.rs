@@ -71,6 +71,28 @@ pub struct DynIndex<'s> {
 }
 
 impl<'s> DynIndex<'s> {
+    /// The keys `record` has under this index (empty when they cannot be read).
+    pub(crate) fn keys_of(&self, record: &DynRecord<'_>) -> Vec<crate::schema::KeyBytes> {
+        let mut keys = Vec::new();
+        if self
+            .index
+            .path()
+            .record_keys(record.raw(), &mut keys)
+            .is_err()
+        {
+            keys.clear();
+        }
+        keys
+    }
+
+    /// Ordinals of the records with the canonical key `encoded`.
+    pub(crate) fn lookup_encoded(
+        &self,
+        encoded: crate::schema::KeyBytes,
+    ) -> impl Iterator<Item = u32> + use<'s> {
+        self.index.ordinals(encoded)
+    }
+
     /// Unique or hash.
     pub fn kind(&self) -> IndexKind {
         self.index.kind()
