@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use hollow::{BlobStore, Consumer, CycleOutcome, Producer, RefreshEvent, WriteOptions};
 use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
@@ -226,6 +226,7 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     let started = Instant::now();
     consumer.refresh_to(first_version).await?;
     let read = consumer.state().context("the consumer holds no state")?;
+    let first_state = std::sync::Arc::clone(&read);
     let found = read
         .table::<movie::Owned>()?
         .get_by_key(100_000u64)?
@@ -322,22 +323,71 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     if let Some(a) = actors.get_by_key(1u64)? {
         writeln!(out, "  actor 1: {:?}", a.get_name()?.to_str()?)?;
     }
-    // Secondary hash indexes shipped in the snapshot: every movie of a genre, of an actor.
+    // Secondary hash indexes shipped in the snapshot and kept through the deltas: every movie
+    // of a genre, of an actor. The demo checks each answer against a scan.
     for genre in ["Drama", "Western"] {
         let started = Instant::now();
         let count = movies.matching("genres", genre)?.count();
+        let elapsed = started.elapsed();
+        let scanned = movies
+            .iter()
+            .filter(|(_, m)| {
+                m.get_genres()
+                    .is_ok_and(|g| g.iter().any(|x| x.is_ok_and(|x| x == genre)))
+            })
+            .count();
+        if count != scanned {
+            bail!(
+                "self-check failed: the genres index finds {count} {genre} movies, a scan {scanned}"
+            );
+        }
         writeln!(
             out,
-            "  genre index: {count} {genre} movies in {}",
-            ms(started.elapsed())
+            "  genre index: {count} {genre} movies in {} (a scan agrees)",
+            ms(elapsed)
         )?;
     }
     let started = Instant::now();
     let with_actor_1 = movies.matching("castIds", 1u64)?.count();
+    let elapsed = started.elapsed();
+    let scanned = movies
+        .iter()
+        .filter(|(_, m)| m.get_cast_ids().is_ok_and(|c| c.iter().any(|a| a == 1)))
+        .count();
+    if with_actor_1 != scanned {
+        bail!(
+            "self-check failed: the castIds index finds {with_actor_1} movies of actor 1, a scan {scanned}"
+        );
+    }
     writeln!(
         out,
-        "  cast index: actor 1 plays in {with_actor_1} movies ({})",
-        ms(started.elapsed())
+        "  cast index: actor 1 plays in {with_actor_1} movies ({}, a scan agrees)",
+        ms(elapsed)
     )?;
+    // What changed over the whole run, from the consumer's first version to its last.
+    if first_state.version() != read.version() {
+        let started = Instant::now();
+        let diffs = hollow::tools::diff(&first_state, &read, None)?;
+        let summary: Vec<String> = diffs
+            .iter()
+            .map(|d| {
+                format!(
+                    "{} +{} -{} ~{}",
+                    d.name,
+                    d.added.len(),
+                    d.removed.len(),
+                    d.changed.len()
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "  diff {} → {}: {} (in {})",
+            first_state.version(),
+            read.version(),
+            summary.join(", "),
+            ms(started.elapsed())
+        )?;
+    }
     Ok(())
 }

@@ -42,6 +42,12 @@ fn demo_publishes_cycles_that_read_back_and_continues_after_a_restart() {
     assert!(stdout.contains("cycle 2: version 3 in"), "{stdout}");
     assert!(stdout.contains("delta"), "{stdout}");
     assert!(stdout.contains("10000 primary-key lookups:"), "{stdout}");
+    // The demo checks its index answers against scans and fails otherwise.
+    assert!(
+        stdout.contains("Drama movies in") && stdout.contains("(a scan agrees)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("diff 1 → 4: Movie +"), "{stdout}");
     assert!(
         stdout.contains("incremental: 1000 movies upserted, version 4"),
         "{stdout}"
