@@ -116,13 +116,30 @@ pub async fn inspect(
         blobs.push((key, bytes.len()));
     }
     let state = state_at(&store, None).await?;
+    let mut details = Vec::new();
+    for t in state.types() {
+        let fields = schema_fields(state.schema(), &t.name);
+        let mut indexes = Vec::new();
+        for (name, kind) in state.dyn_table(&t.name)?.indexes()? {
+            let bytes = t
+                .secondary_indexes
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, _, b)| *b);
+            indexes.push((name, kind, bytes));
+        }
+        details.push((fields, indexes));
+    }
     let types: Vec<Value> = state
         .types()
         .into_iter()
-        .map(|t| {
+        .zip(&details)
+        .map(|(t, (fields, indexes))| {
             json!({"name": t.name, "records": t.record_count, "ordinalCapacity": t.ordinal_capacity,
                    "primaryKey": t.primary_key, "recordBytes": t.record_bytes, "indexBytes": t.index_bytes,
-                   "checksum": format!("{:#018x}", t.checksum)})
+                   "checksum": format!("{:#018x}", t.checksum),
+                   "fields": fields.iter().map(|(n, ty)| json!({"name": n, "type": ty})).collect::<Vec<_>>(),
+                   "indexes": indexes.iter().map(|(n, k, b)| json!({"name": n, "kind": k.name(), "bytes": b})).collect::<Vec<_>>()})
         })
         .collect();
     let value = json!({
@@ -156,7 +173,7 @@ pub async fn inspect(
             writeln!(out, "  {what:<24} {bytes:>12} bytes  {}", key.relative())?;
         }
         writeln!(out, "types at version {}:", state.version())?;
-        for t in state.types() {
+        for (t, (fields, indexes)) in state.types().into_iter().zip(&details) {
             writeln!(
                 out,
                 "  {:<16} {:>10} records  {:>12} record bytes  {:>12} index bytes  key ({})",
@@ -166,9 +183,56 @@ pub async fn inspect(
                 t.index_bytes,
                 t.primary_key.join(", ")
             )?;
+            let fields: Vec<String> = fields.iter().map(|(n, ty)| format!("{n}: {ty}")).collect();
+            writeln!(out, "    fields: {}", fields.join(", "))?;
+            for (name, kind, bytes) in indexes {
+                match bytes {
+                    Some(b) => writeln!(out, "    {} index {name}: {b} bytes", kind.name())?,
+                    None => writeln!(
+                        out,
+                        "    {} index {name}: declared after the snapshot (lookups scan)",
+                        kind.name()
+                    )?,
+                }
+            }
         }
         Ok(())
     })
+}
+
+/// The fields of a struct as `(name, type)`, types written as in a `.capnp` file.
+fn schema_fields(schema: &hollow::Schema, type_name: &str) -> Vec<(String, String)> {
+    fn render(schema: &hollow::Schema, ty: &hollow::schema::FieldType) -> String {
+        use hollow::schema::FieldType as T;
+        match ty {
+            T::List(inner) => format!("List({})", render(schema, inner)),
+            T::Enum(id) => schema
+                .enum_by_id(*id)
+                .map_or_else(|| format!("enum {id:#x}"), |e| e.name.clone()),
+            T::Struct(id) => schema
+                .struct_by_id(*id)
+                .map_or_else(|| format!("struct {id:#x}"), |s| s.name.clone()),
+            T::UInt8 => "UInt8".into(),
+            T::UInt16 => "UInt16".into(),
+            T::UInt32 => "UInt32".into(),
+            T::UInt64 => "UInt64".into(),
+            other => format!("{other:?}"),
+        }
+    }
+    let Some(info) = schema.struct_by_name(type_name) else {
+        return Vec::new();
+    };
+    info.fields
+        .iter()
+        .map(|f| {
+            let ty = match &f.kind {
+                hollow::schema::FieldKind::Slot { ty, .. } => render(schema, ty),
+                hollow::schema::FieldKind::Group { .. } => "group".to_string(),
+                _ => "?".to_string(),
+            };
+            (f.name.clone(), ty)
+        })
+        .collect()
 }
 
 async fn inspect_blob(

@@ -50,6 +50,18 @@ fn data_commands_read_what_the_demo_published() {
         "a snapshot, three deltas, three reverse deltas"
     );
     assert_eq!(inspect["types"][0]["name"], "Movie");
+    let movie = &inspect["types"][0];
+    assert!(
+        movie["fields"]
+            .as_array()
+            .expect("fields")
+            .contains(&serde_json::json!({"name": "genres", "type": "List(Text)"}))
+    );
+    let indexes = movie["indexes"].as_array().expect("indexes");
+    assert_eq!(indexes.len(), 2);
+    assert_eq!(indexes[0]["name"], "genres");
+    assert_eq!(indexes[0]["kind"], "hash");
+    assert!(indexes[0]["bytes"].as_u64().expect("bytes") > 0);
 
     let key = inspect["blobs"][0]["key"]
         .as_str()
