@@ -1,48 +1,95 @@
 //! Secondary (unique and hash) indexes: an open-addressing table from key hash to a posting
 //! list of ordinals, read in place.
 //!
-//! Section bytes (docs/FORMAT.md, "Secondary index"): `slot_count: u64`, `posting_count: u64`,
-//! then `slot_count` 16-byte slots `hash: u64, start: u32, len: u32` (`len` 0: empty slot), then
-//! `posting_count` ordinals (`u32`, ascending within a slot), zero-padded to a multiple of 8
-//! bytes. `hash` is xxh3-64 of a key's canonical bytes; every distinct hash has one slot, whose
-//! postings are the ordinals of the records having a key with that hash. The home slot is
-//! `(hash * slot_count) >> 64` and probing is linear with wrap-around; load is at most 3/4.
-//! Postings are candidates: readers confirm each against its record, so a hash collision never
-//! returns a wrong record.
+//! Section bytes (docs/FORMAT.md §13a): `slot_count: u64`, `postings_len: u64`, then
+//! `slot_count` 8-byte slots `tag: u32, at: u32` (`at` 0: empty slot; else the posting list
+//! starts at byte `at − 1` of the postings area), then the postings area of `postings_len`
+//! bytes, zero-padded to a multiple of 8. A posting list is LEB128 varints: the count `n`, the
+//! first ordinal, then `n − 1` gaps to the next ordinal (each ≥ 1): ordinals are strictly
+//! ascending. `hash` is xxh3-64 of a key's canonical bytes and `tag` its low 32 bits; every
+//! distinct hash has one slot, whose postings are the ordinals of the records having a key with
+//! that hash. The home slot is `(hash * slot_count) >> 64` and probing is linear with
+//! wrap-around; load is at most 3/4. Postings are candidates (a tag names several hashes now
+//! and then): readers confirm each against its record, so a collision never returns a wrong
+//! record.
 //!
 //! Index additions of a delta (kind 10): `(hash: u64, ordinal: u32, reserved: u32)` entries,
-//! sorted by hash then ordinal: the (key, record) pairs the delta's target state has and its
-//! source state did not.
+//! strictly ascending by hash then ordinal: the (key, record) pairs the delta's target state
+//! has and its source state did not.
 
 use crate::bytes::BlobBytes;
 
 const HEADER_BYTES: usize = 16;
-const SLOT_BYTES: usize = 16;
+const SLOT_BYTES: usize = 8;
 
 #[inline]
 fn home(hash: u64, slots: u64) -> u64 {
     u64::try_from((u128::from(hash) * u128::from(slots)) >> 64).unwrap_or(0)
 }
 
-/// Builds an index section from `(hash, ordinal)` pairs (any order, duplicates allowed).
-pub(crate) fn build_hash_index(mut pairs: Vec<(u64, u32)>) -> Vec<u8> {
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut groups: Vec<(u64, u32, u32)> = Vec::new();
-    for (i, (hash, _)) in pairs.iter().enumerate() {
-        match groups.last_mut() {
-            Some((h, _, len)) if h == hash => *len += 1,
-            _ => groups.push((*hash, u32::try_from(i).unwrap_or(u32::MAX), 1)),
+#[inline]
+fn tag(hash: u64) -> u32 {
+    u32::try_from(hash & 0xffff_ffff).unwrap_or(0)
+}
+
+fn push_varint(mut v: u32, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(u8::try_from(v & 0x7f).unwrap_or(0) | 0x80);
+        v >>= 7;
+    }
+    out.push(u8::try_from(v).unwrap_or(0));
+}
+
+/// Reads a varint from the front of `bytes`; `None` when truncated or over 32 bits.
+#[inline]
+fn take_varint(bytes: &mut &[u8]) -> Option<u32> {
+    let mut v = 0u32;
+    for shift in (0..35).step_by(7) {
+        let (&b, rest) = bytes.split_first()?;
+        *bytes = rest;
+        let part = u32::from(b & 0x7f);
+        if shift == 28 && part > 0x0f {
+            return None;
+        }
+        v |= part << shift;
+        if b & 0x80 == 0 {
+            return Some(v);
         }
     }
+    None
+}
+
+/// Builds an index section from `(hash, ordinal)` pairs (any order, duplicates allowed);
+/// `None` when the postings would not fit 4 GiB.
+pub(crate) fn build_hash_index(mut pairs: Vec<(u64, u32)>) -> Option<Vec<u8>> {
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut postings = Vec::with_capacity(pairs.len() * 2);
+    // (hash, 1 + offset of its posting list)
+    let mut groups: Vec<(u64, u32)> = Vec::new();
+    let mut i = 0;
+    while i < pairs.len() {
+        let hash = pairs[i].0;
+        let end = i + pairs[i..].partition_point(|(h, _)| *h == hash);
+        let at = u32::try_from(postings.len() + 1).ok()?;
+        groups.push((hash, at));
+        push_varint(u32::try_from(end - i).ok()?, &mut postings);
+        let mut prev = None;
+        for &(_, ordinal) in &pairs[i..end] {
+            push_varint(prev.map_or(ordinal, |p| ordinal - p), &mut postings);
+            prev = Some(ordinal);
+        }
+        i = end;
+    }
+    u32::try_from(postings.len()).ok()?;
     let slots = (groups.len() as u64 * 4).div_ceil(3).max(8);
-    let mut table = vec![(0u64, 0u32, 0u32); usize::try_from(slots).unwrap_or(0)];
-    for g in &groups {
-        let mut pos = home(g.0, slots);
+    let mut table = vec![(0u32, 0u32); usize::try_from(slots).ok()?];
+    for &(hash, at) in &groups {
+        let mut pos = home(hash, slots);
         loop {
-            let at = usize::try_from(pos).unwrap_or(0);
-            if table[at].2 == 0 {
-                table[at] = *g;
+            let slot = &mut table[usize::try_from(pos).ok()?];
+            if slot.1 == 0 {
+                *slot = (tag(hash), at);
                 break;
             }
             pos += 1;
@@ -51,48 +98,52 @@ pub(crate) fn build_hash_index(mut pairs: Vec<(u64, u32)>) -> Vec<u8> {
             }
         }
     }
-    let postings = pairs.len();
-    let mut out = Vec::with_capacity(HEADER_BYTES + table.len() * SLOT_BYTES + postings * 4 + 4);
+    let mut out = Vec::with_capacity(HEADER_BYTES + table.len() * SLOT_BYTES + postings.len() + 8);
     out.extend_from_slice(&slots.to_le_bytes());
-    out.extend_from_slice(&(postings as u64).to_le_bytes());
-    for (hash, start, len) in table {
-        out.extend_from_slice(&hash.to_le_bytes());
-        out.extend_from_slice(&start.to_le_bytes());
-        out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(postings.len() as u64).to_le_bytes());
+    for (t, at) in table {
+        out.extend_from_slice(&t.to_le_bytes());
+        out.extend_from_slice(&at.to_le_bytes());
     }
-    for (_, ordinal) in &pairs {
-        out.extend_from_slice(&ordinal.to_le_bytes());
-    }
+    out.extend_from_slice(&postings);
     out.resize(out.len().next_multiple_of(8), 0);
-    out
+    Some(out)
 }
 
-/// Encodes index additions: `(hash, ordinal)` pairs, sorted and deduplicated.
-pub(crate) fn encode_additions(mut pairs: Vec<(u64, u32)>) -> Vec<u8> {
-    pairs.sort_unstable();
-    pairs.dedup();
-    let mut out = Vec::with_capacity(pairs.len() * 16);
-    for (hash, ordinal) in pairs {
-        out.extend_from_slice(&hash.to_le_bytes());
+/// The tag of a key hash: its low 32 bits (slots and index additions keep tags, not hashes;
+/// every candidate is confirmed against its record anyway).
+#[inline]
+pub(crate) fn hash_tag(hash: u64) -> u32 {
+    tag(hash)
+}
+
+/// Encodes index additions from `(hash, ordinal)` pairs: 8-byte `(tag, ordinal)` entries,
+/// sorted and deduplicated.
+pub(crate) fn encode_additions(pairs: &[(u64, u32)]) -> Vec<u8> {
+    let mut entries: Vec<(u32, u32)> = pairs.iter().map(|(h, o)| (tag(*h), *o)).collect();
+    entries.sort_unstable();
+    entries.dedup();
+    let mut out = Vec::with_capacity(entries.len() * 8 + 4);
+    for (t, ordinal) in entries {
+        out.extend_from_slice(&t.to_le_bytes());
         out.extend_from_slice(&ordinal.to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
     }
     out
 }
 
-/// Decodes index additions; `None` when malformed (a partial entry, reserved bits set, or
-/// entries not strictly ascending).
-pub(crate) fn decode_additions(bytes: &[u8]) -> Option<Vec<(u64, u32)>> {
-    if !bytes.len().is_multiple_of(16) {
+/// Decodes index additions to `(tag, ordinal)` pairs; `None` when malformed (a partial entry,
+/// or entries not strictly ascending).
+pub(crate) fn decode_additions(bytes: &[u8]) -> Option<Vec<(u32, u32)>> {
+    if !bytes.len().is_multiple_of(8) {
         return None;
     }
-    let pairs: Vec<(u64, u32)> = bytes
-        .chunks_exact(16)
+    let pairs: Vec<(u32, u32)> = bytes
+        .chunks_exact(8)
         .map(|e| {
-            let hash = u64::from_le_bytes(e[..8].try_into().ok()?);
-            let ordinal = u32::from_le_bytes(e[8..12].try_into().ok()?);
-            let reserved = u32::from_le_bytes(e[12..16].try_into().ok()?);
-            (reserved == 0).then_some((hash, ordinal))
+            Some((
+                u32::from_le_bytes(e[..4].try_into().ok()?),
+                u32::from_le_bytes(e[4..8].try_into().ok()?),
+            ))
         })
         .collect::<Option<_>>()?;
     pairs.windows(2).all(|w| w[0] < w[1]).then_some(pairs)
@@ -103,7 +154,7 @@ pub(crate) fn decode_additions(bytes: &[u8]) -> Option<Vec<(u64, u32)>> {
 pub(crate) struct HashIndex {
     bytes: BlobBytes,
     slots: u64,
-    postings: u64,
+    postings_len: usize,
 }
 
 impl HashIndex {
@@ -111,79 +162,118 @@ impl HashIndex {
     pub(crate) fn new(bytes: BlobBytes) -> Option<Self> {
         let b = bytes.as_slice();
         let slots = u64::from_le_bytes(b.get(..8)?.try_into().ok()?);
-        let postings = u64::from_le_bytes(b.get(8..16)?.try_into().ok()?);
+        let postings_len =
+            usize::try_from(u64::from_le_bytes(b.get(8..16)?.try_into().ok()?)).ok()?;
         let expected = usize::try_from(slots)
             .ok()?
             .checked_mul(SLOT_BYTES)?
             .checked_add(HEADER_BYTES)?
-            .checked_add(usize::try_from(postings).ok()?.checked_mul(4)?)?
-            .next_multiple_of(8);
+            .checked_add(postings_len)?
+            .checked_next_multiple_of(8)?;
         (slots > 0 && expected == b.len()).then_some(Self {
             bytes,
             slots,
-            postings,
+            postings_len,
         })
     }
 
-    fn slot(&self, index: u64) -> (u64, u32, u32) {
-        let at = usize::try_from(index).unwrap_or(usize::MAX / 32) * SLOT_BYTES + HEADER_BYTES;
+    fn slot(&self, index: u64) -> (u32, u32) {
+        let at = usize::try_from(index).unwrap_or(usize::MAX / 16) * SLOT_BYTES + HEADER_BYTES;
         match self.bytes.as_slice().get(at..at + SLOT_BYTES) {
             Some(s) => (
-                u64::from_le_bytes(s[..8].try_into().unwrap_or([0; 8])),
-                u32::from_le_bytes(s[8..12].try_into().unwrap_or([0; 4])),
-                u32::from_le_bytes(s[12..16].try_into().unwrap_or([0; 4])),
+                u32::from_le_bytes(s[..4].try_into().unwrap_or([0; 4])),
+                u32::from_le_bytes(s[4..8].try_into().unwrap_or([0; 4])),
             ),
-            None => (0, 0, 0),
+            None => (0, 0),
         }
     }
 
-    /// The postings of `hash` (candidates, ascending), empty when absent. A slot whose
-    /// postings lie outside the section (a corrupt index) gives none.
+    fn postings_area(&self) -> &[u8] {
+        let start = HEADER_BYTES + usize::try_from(self.slots).unwrap_or(0) * SLOT_BYTES;
+        self.bytes
+            .as_slice()
+            .get(start..start + self.postings_len)
+            .unwrap_or(&[])
+    }
+
+    /// The candidates for `hash`, ascending: the posting list of its slot (of every slot with
+    /// its tag, merged, in the rare case of several). A posting list that runs past the area
+    /// or does not decode (a corrupt index) ends early.
     pub(crate) fn postings(&self, hash: u64) -> Postings<'_> {
+        let want = tag(hash);
+        let area = self.postings_area();
+        let mut found: Vec<Postings<'_>> = Vec::new();
         let mut pos = home(hash, self.slots);
         for _ in 0..self.slots {
-            let (h, start, len) = self.slot(pos);
-            if len == 0 {
+            let (t, at) = self.slot(pos);
+            if at == 0 {
                 break;
             }
-            if h == hash {
-                let end = u64::from(start) + u64::from(len);
-                if end > self.postings {
-                    break;
-                }
-                let base = HEADER_BYTES
-                    + usize::try_from(self.slots).unwrap_or(0) * SLOT_BYTES
-                    + start as usize * 4;
-                if let Some(bytes) = self.bytes.as_slice().get(base..base + len as usize * 4) {
-                    return Postings { bytes };
-                }
-                break;
+            if t == want {
+                found.push(Postings::at(area, at as usize - 1));
             }
             pos += 1;
             if pos == self.slots {
                 pos = 0;
             }
         }
-        Postings { bytes: &[] }
+        match found.len() {
+            0 => Postings::empty(),
+            1 => found.swap_remove(0),
+            _ => {
+                let mut all: Vec<u32> = found.into_iter().flatten().collect();
+                all.sort_unstable();
+                all.dedup();
+                Postings {
+                    inner: Inner::Merged(all.into_iter()),
+                }
+            }
+        }
     }
 
     /// An empty posting list.
     pub(crate) fn no_postings() -> Postings<'static> {
-        Postings { bytes: &[] }
+        Postings::empty()
     }
 }
 
-/// Ordinals of one slot.
+/// Ordinals of one lookup's posting list(s), ascending.
 #[derive(Debug, Clone)]
 pub(crate) struct Postings<'a> {
-    bytes: &'a [u8],
+    inner: Inner<'a>,
 }
 
-impl Postings<'_> {
-    /// Number of candidates.
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.bytes.len() / 4
+#[derive(Debug, Clone)]
+enum Inner<'a> {
+    Encoded {
+        bytes: &'a [u8],
+        left: u32,
+        prev: Option<u32>,
+    },
+    Merged(std::vec::IntoIter<u32>),
+}
+
+impl<'a> Postings<'a> {
+    fn empty() -> Self {
+        Self {
+            inner: Inner::Encoded {
+                bytes: &[],
+                left: 0,
+                prev: None,
+            },
+        }
+    }
+
+    fn at(area: &'a [u8], offset: usize) -> Self {
+        let mut bytes = area.get(offset..).unwrap_or(&[]);
+        let left = take_varint(&mut bytes).unwrap_or(0);
+        Self {
+            inner: Inner::Encoded {
+                bytes,
+                left,
+                prev: None,
+            },
+        }
     }
 }
 
@@ -192,9 +282,32 @@ impl Iterator for Postings<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<u32> {
-        let (head, tail) = self.bytes.split_first_chunk::<4>()?;
-        self.bytes = tail;
-        Some(u32::from_le_bytes(*head))
+        match &mut self.inner {
+            Inner::Merged(it) => it.next(),
+            Inner::Encoded { bytes, left, prev } => {
+                if *left == 0 {
+                    return None;
+                }
+                *left -= 1;
+                let v = take_varint(bytes);
+                let next = match (*prev, v) {
+                    (_, None) => None,
+                    (None, Some(first)) => Some(first),
+                    (Some(p), Some(gap)) if gap > 0 => p.checked_add(gap),
+                    (Some(_), Some(_)) => None,
+                };
+                match next {
+                    Some(o) => {
+                        *prev = Some(o);
+                        Some(o)
+                    }
+                    None => {
+                        *left = 0;
+                        None
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -202,59 +315,98 @@ impl Iterator for Postings<'_> {
 mod tests {
     use super::*;
 
+    fn index(pairs: Vec<(u64, u32)>) -> HashIndex {
+        HashIndex::new(BlobBytes::from_vec(build_hash_index(pairs).expect("fits"))).expect("valid")
+    }
+
     #[test]
     fn finds_every_posting_list_and_misses_absent_hashes() {
         let mut pairs = Vec::new();
         for o in 0..1000u32 {
-            pairs.push((u64::from(o % 37).wrapping_mul(0x9e37_79b9_7f4a_7c15), o));
+            pairs.push((
+                u64::from(o % 37).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                o * 1000,
+            ));
             pairs.push((7, o)); // one big posting list
         }
-        let idx = HashIndex::new(BlobBytes::from_vec(build_hash_index(pairs))).expect("valid");
+        let idx = index(pairs);
         for k in 0..37u64 {
             let got: Vec<u32> = idx
                 .postings(k.wrapping_mul(0x9e37_79b9_7f4a_7c15))
                 .collect();
-            let want: Vec<u32> = (0..1000).filter(|o| u64::from(*o) % 37 == k).collect();
+            let want: Vec<u32> = (0..1000)
+                .filter(|o| u64::from(*o) % 37 == k)
+                .map(|o| o * 1000)
+                .collect();
             assert_eq!(got, want);
         }
-        assert_eq!(idx.postings(7).len(), 1000);
+        assert_eq!(idx.postings(7).count(), 1000);
         assert_eq!(idx.postings(8).count(), 0);
     }
 
     #[test]
+    fn hashes_sharing_a_tag_give_the_union_of_their_postings_in_order() {
+        // Same tag (low 32 bits) and the same home slot (top bits): one probe meets both.
+        let (a, b) = (0x0000_0001_dead_beef_u64, 0x1000_0000_dead_beef_u64);
+        let idx = index(vec![(a, 5), (a, 9), (b, 7), (b, 1), (3, 4)]);
+        assert_eq!(idx.postings(a).collect::<Vec<_>>(), [1, 5, 7, 9]);
+        assert_eq!(idx.postings(b).collect::<Vec<_>>(), [1, 5, 7, 9]);
+        assert_eq!(idx.postings(3).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn varints_round_trip_at_the_edges() {
+        for v in [0, 1, 127, 128, 16_383, 16_384, u32::MAX - 1, u32::MAX] {
+            let mut out = Vec::new();
+            push_varint(v, &mut out);
+            let mut bytes = out.as_slice();
+            assert_eq!(take_varint(&mut bytes), Some(v));
+            assert!(bytes.is_empty());
+        }
+        assert_eq!(take_varint(&mut &[0xff, 0xff, 0xff, 0xff, 0x1f][..]), None);
+        assert_eq!(take_varint(&mut &[0x80][..]), None);
+        let idx = index(vec![(1, 0), (1, u32::MAX - 1)]);
+        assert_eq!(idx.postings(1).collect::<Vec<_>>(), [0, u32::MAX - 1]);
+    }
+
+    #[test]
     fn empty_index_and_bad_sizes() {
-        let idx = HashIndex::new(BlobBytes::from_vec(build_hash_index(Vec::new()))).expect("valid");
+        let idx = index(Vec::new());
         assert_eq!(idx.postings(1).count(), 0);
-        let mut bytes = build_hash_index(vec![(1, 1)]);
+        let mut bytes = build_hash_index(vec![(1, 1)]).expect("fits");
         bytes.extend_from_slice(&[0; 8]);
         assert!(HashIndex::new(BlobBytes::from_vec(bytes)).is_none());
     }
 
     #[test]
-    fn corrupt_slots_never_read_outside_and_full_tables_end() {
-        let mut bytes = build_hash_index(vec![(5, 1), (6, 2)]);
-        for b in &mut bytes[16..16 + 8 * 16] {
+    fn corrupt_slots_and_postings_never_read_outside_and_end() {
+        let mut bytes = build_hash_index(vec![(5, 1), (6, 2)]).expect("fits");
+        for b in &mut bytes[16..16 + 8 * 8] {
             *b = 0xff;
         }
         let idx = HashIndex::new(BlobBytes::from_vec(bytes)).expect("sizes still agree");
         assert_eq!(
             idx.postings(u64::MAX).count(),
             0,
-            "postings beyond the section"
+            "postings beyond the area"
         );
         assert_eq!(idx.postings(5).count(), 0);
+        // A posting list claiming more entries than its bytes hold ends at the area's end.
+        let mut bytes = build_hash_index(vec![(5, 1), (5, 3)]).expect("fits");
+        let area = 16 + 8 * 8;
+        bytes[area] = 0x7f;
+        let idx = HashIndex::new(BlobBytes::from_vec(bytes)).expect("sizes agree");
+        assert!(idx.postings(5).count() <= 8);
     }
 
     #[test]
-    fn additions_round_trip_and_reject_reserved_bits() {
-        let bytes = encode_additions(vec![(9, 1), (3, 2), (9, 1)]);
+    fn additions_round_trip_as_tags_and_reject_bad_entries() {
+        let bytes = encode_additions(&[(9, 1), (3, 2), (9, 1), (0xffff_ffff_0000_0009, 1)]);
+        assert_eq!(bytes.len(), 16, "two distinct (tag, ordinal) entries");
         assert_eq!(decode_additions(&bytes), Some(vec![(3, 2), (9, 1)]));
-        let mut bad = bytes.clone();
-        bad[12] = 1;
-        assert_eq!(decode_additions(&bad), None);
-        assert_eq!(decode_additions(&bytes[..15]), None);
-        let mut unsorted = bytes[16..].to_vec();
-        unsorted.extend_from_slice(&bytes[..16]);
+        assert_eq!(decode_additions(&bytes[..7]), None);
+        let mut unsorted = bytes[8..].to_vec();
+        unsorted.extend_from_slice(&bytes[..8]);
         assert_eq!(decode_additions(&unsorted), None);
     }
 }

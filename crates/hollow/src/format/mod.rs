@@ -9,7 +9,7 @@ mod shard;
 
 pub(crate) use bitmap::{PopulatedBitmap, bitmap_words};
 pub(crate) use hash_index::{
-    HashIndex, Postings, build_hash_index, decode_additions, encode_additions,
+    HashIndex, Postings, build_hash_index, decode_additions, encode_additions, hash_tag,
 };
 pub(crate) use layout::BlobWriter;
 pub use layout::{

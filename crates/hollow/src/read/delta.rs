@@ -39,9 +39,9 @@ pub struct DeltaType {
     pub upserted: Vec<u32>,
     /// Primary-key index changes.
     pub key_changes: Vec<KeyChange>,
-    /// Secondary index additions: `(index number, (key hash, ordinal) pairs)`, the pairs the
+    /// Secondary index additions: `(index number, (key tag, ordinal) pairs)`, the pairs the
     /// delta's target state has and its source state does not.
-    pub(crate) index_additions: Vec<(u32, Vec<(u64, u32)>)>,
+    pub(crate) index_additions: Vec<(u32, Vec<(u32, u32)>)>,
     parts: Vec<ShardList>,
     shard_bits: u8,
 }

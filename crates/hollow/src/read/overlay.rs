@@ -49,32 +49,37 @@ pub(crate) struct TypeOverlay {
 /// What a secondary index gained since the snapshot.
 #[derive(Clone, Default)]
 pub(crate) struct IndexOverlay {
-    /// `(key hash, ordinal)` pairs gained since the snapshot (candidates, confirmed on lookup).
+    /// `(key tag, ordinal)` pairs gained since the snapshot (candidates, confirmed on lookup).
     pub(crate) added: Additions,
     /// True when the snapshot's index plus `added` covers every key of the state; false when
     /// the snapshot or a delta on the way was written without this index (lookups then scan).
     pub(crate) complete: bool,
 }
 
-/// The index additions of the deltas since a snapshot: sorted runs of `(hash, ordinal)` pairs,
+/// The index additions of the deltas since a snapshot: sorted runs of `(tag, ordinal)` pairs,
 /// shared between states (a state derived from another clones the list of runs, not the
 /// pairs). A delta's additions become a new run; runs are merged while the newer is at least
-/// half the size of the one before it, so there are O(log n) runs and every pair is copied
-/// O(log n) times: applying a delta costs O(its additions), amortized.
+/// half the size of the one before it (and the result stays under `MAX_MERGED_RUN`), so there
+/// are O(log n) runs and every pair is copied O(log n) times: applying a delta costs O(its
+/// additions), amortized, and never more than one bounded merge cascade.
+/// Runs are not merged beyond this many pairs (2 MiB), which bounds the work one delta can
+/// trigger; past it runs accumulate (a lookup binary-searches each), until compaction.
+const MAX_MERGED_RUN: usize = 1 << 18;
+
 #[derive(Clone, Default)]
 pub(crate) struct Additions {
-    runs: Vec<Arc<[(u64, u32)]>>,
+    runs: Vec<Arc<[(u32, u32)]>>,
 }
 
 impl Additions {
-    /// Adds a delta's pairs (sorted by hash, then ordinal).
-    fn push(&mut self, pairs: &[(u64, u32)]) {
+    /// Adds a delta's pairs (sorted by tag, then ordinal).
+    fn push(&mut self, pairs: &[(u32, u32)]) {
         if pairs.is_empty() {
             return;
         }
         self.runs.push(pairs.into());
         while let [.., older, newer] = self.runs.as_slice() {
-            if older.len() > 2 * newer.len() {
+            if older.len() > 2 * newer.len() || older.len() + newer.len() > MAX_MERGED_RUN {
                 break;
             }
             let merged = merge_runs(older, newer);
@@ -83,19 +88,20 @@ impl Additions {
         }
     }
 
-    /// Ordinals paired with `hash` (unsorted, maybe repeated).
+    /// Ordinals paired with the tag of `hash` (unsorted, maybe repeated).
     pub(crate) fn ordinals(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
+        let tag = crate::format::hash_tag(hash);
         self.runs.iter().flat_map(move |run| {
-            let start = run.partition_point(|(h, _)| *h < hash);
+            let start = run.partition_point(|(t, _)| *t < tag);
             run[start..]
                 .iter()
-                .take_while(move |(h, _)| *h == hash)
+                .take_while(move |(t, _)| *t == tag)
                 .map(|(_, o)| *o)
         })
     }
 }
 
-fn merge_runs(a: &[(u64, u32)], b: &[(u64, u32)]) -> Vec<(u64, u32)> {
+fn merge_runs(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
     while i < a.len() && j < b.len() {
@@ -430,4 +436,46 @@ fn new_type(delta: &ReadDelta, change: &super::DeltaType) -> Result<StateType> {
         record_count: 0,
         checksum: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn additions_find_every_pair_across_runs_and_merge_to_few_runs() {
+        let mut additions = Additions::default();
+        let mut all: Vec<(u32, u32)> = Vec::new();
+        for delta in 0..40u32 {
+            let mut pairs: Vec<(u32, u32)> = (0..500u32)
+                .map(|i| ((i * 7 + delta) % 97, delta * 1000 + i))
+                .collect();
+            pairs.sort_unstable();
+            additions.push(&pairs);
+            all.extend(pairs);
+        }
+        assert!(additions.runs.len() <= 8, "{} runs", additions.runs.len());
+        for tag in 0..100u32 {
+            let hash = u64::from(tag) | (0xabcd << 40);
+            let mut got: Vec<u32> = additions.ordinals(hash).collect();
+            got.sort_unstable();
+            let mut want: Vec<u32> = all
+                .iter()
+                .filter(|(t, _)| *t == tag)
+                .map(|(_, o)| *o)
+                .collect();
+            want.sort_unstable();
+            assert_eq!(got, want, "tag {tag}");
+        }
+        additions.push(&[]);
+        assert!(additions.runs.iter().all(|r| !r.is_empty()));
+    }
+
+    #[test]
+    fn merged_runs_stay_sorted_and_drop_repeats() {
+        assert_eq!(
+            merge_runs(&[(1, 1), (2, 5), (4, 0)], &[(1, 1), (3, 3)]),
+            vec![(1, 1), (2, 5), (3, 3), (4, 0)]
+        );
+    }
 }

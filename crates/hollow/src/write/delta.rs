@@ -111,7 +111,7 @@ impl WriteState {
                         SectionKind::IndexAdditions,
                         ti,
                         part,
-                        crate::format::encode_additions(pairs.clone()),
+                        crate::format::encode_additions(pairs),
                     );
                 }
             }

@@ -148,12 +148,15 @@ impl WriteState {
         }
         for (part, index) in (0u32..).zip(0..ty.indexes.len()) {
             let pairs = ty.index_pairs(index)?;
-            writer.add(
-                SectionKind::SecondaryIndex,
-                ti,
-                part,
-                crate::format::build_hash_index(pairs),
-            );
+            let section =
+                crate::format::build_hash_index(pairs).ok_or_else(|| Error::InvalidSchema {
+                    reason: format!(
+                        "index {} of {} holds more than 4 GiB of postings",
+                        ty.indexes[index].path.name(),
+                        ty.info.name
+                    ),
+                })?;
+            writer.add(SectionKind::SecondaryIndex, ti, part, section);
         }
         Ok(())
     }
