@@ -44,8 +44,13 @@ async fn main() -> hollow::Result<()> {
         .snapshot_every(100)
         .build()
         .await?;
+    let cycles: u64 = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2)
+        .max(2);
     let mut reports = Vec::new();
-    for cycle in 0..2 {
+    for cycle in 0..cycles {
         let outcome = producer
             .run_cycle(|c| {
                 let mut message = capnp::message::Builder::new_default();
@@ -79,7 +84,11 @@ async fn main() -> hollow::Result<()> {
         .iter()
         .find(|k| matches!(k, hollow::BlobKey::Snapshot { .. }))
         .ok_or_else(|| missing("no snapshot"))?;
-    let delta_key = announcement.delta.ok_or_else(|| missing("no delta"))?;
+    let delta_key = keys
+        .iter()
+        .find(|k| matches!(k, hollow::BlobKey::Delta { from: 1, .. }))
+        .copied()
+        .ok_or_else(|| missing("no delta from version 1"))?;
     let snapshot = store.get_blob(snapshot_key).await?;
     let delta_bytes = store.get_blob(&delta_key).await?;
     let state = ReadState::from_bytes(snapshot, "snapshot")?;
@@ -164,6 +173,28 @@ async fn main() -> hollow::Result<()> {
         median(apply).as_secs_f64() * 1e3
     );
     let next = state.apply_delta(Arc::clone(&delta))?;
+    // Every delta of the chain in turn: open (verify) and apply, timed separately.
+    let mut chained = state.apply_delta(Arc::clone(&delta))?;
+    for version in 2..announcement.version {
+        let Some(key) = keys
+            .iter()
+            .find(|k| matches!(k, hollow::BlobKey::Delta { from, .. } if *from == version))
+        else {
+            break;
+        };
+        let bytes = store.get_blob(key).await?;
+        let started = Instant::now();
+        let d = Arc::new(ReadDelta::from_bytes(bytes, "delta")?);
+        let opened = started.elapsed();
+        let started = Instant::now();
+        chained = chained.apply_delta(d)?;
+        println!(
+            "delta {version} → {}: open {:.2} ms, apply {:.2} ms",
+            version + 1,
+            opened.as_secs_f64() * 1e3,
+            started.elapsed().as_secs_f64() * 1e3
+        );
+    }
     let after = next.table::<movie::Owned>()?;
     let started = Instant::now();
     let drama_after = after.matching("genres", "Drama")?.count();
