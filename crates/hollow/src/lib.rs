@@ -83,8 +83,8 @@ pub use producer::{
     MinRecordCount, Producer, ProducerBuilder, TypeValidation, ValidationInput, Validator,
 };
 pub use read::{
-    DeltaType, DynIndex, DynRecord, DynTable, Index, IndexSource, Matches, QueryPlan, QueryResult,
-    ReadDelta, ReadState, Table, TypeSummary,
+    DeltaType, DynIndex, DynRecord, DynTable, Index, IndexSelector, IndexSource, Matches,
+    QueryPlan, QueryResult, ReadDelta, ReadState, Table, TypeSummary,
 };
 pub use schema::{IndexKind, KeyValue, Schema};
 pub use state_checksum::TypeChecksum;

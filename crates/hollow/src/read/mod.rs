@@ -528,6 +528,9 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     /// assert_eq!(titles, ["Heat"]);
     /// assert_eq!(movies.unique("title", "Alien")?.map(|m| m.get_id()), Some(1));
     /// assert!(movies.unique("title", "Brazil")?.is_none());
+    /// // The issue's spelling: by_key(&id), matching(&index, key).
+    /// assert_eq!(movies.by_key(&2u64)?.map(|m| m.get_id()), Some(2));
+    /// assert_eq!(movies.matching(&drama, "Horror")?.count(), 1);
     /// # Ok(()) }
     /// ```
     pub fn index(&self, name: &str) -> Result<Index<'s, T>> {
@@ -537,19 +540,50 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
         })
     }
 
-    /// The record whose key under the unique index `name` equals `key` (resolves the index on
-    /// every call: keep an [`Index`] for many lookups).
+    /// The record whose key under the unique index `index` (a name such as `"title"`, or an
+    /// [`Index`]) equals `key`. A name is resolved on every call: keep an [`Index`] for many
+    /// lookups.
     pub fn unique<'k>(
         &self,
-        name: &str,
+        index: &(impl IndexSelector + ?Sized),
         key: impl Into<KeyValue<'k>>,
     ) -> Result<Option<T::Reader<'s>>> {
-        self.index(name)?.get(key)
+        self.index(index.index_name())?.get(key)
     }
 
-    /// The records whose key under the index `name` equals `key`, in ordinal order.
-    pub fn matching<'k>(&self, name: &str, key: impl Into<KeyValue<'k>>) -> Result<Matches<'s, T>> {
-        self.index(name)?.matching(key)
+    /// The records whose key under the index `index` (a name such as `"genres"`, or an
+    /// [`Index`]) equals `key`, in ordinal order.
+    pub fn matching<'k>(
+        &self,
+        index: &(impl IndexSelector + ?Sized),
+        key: impl Into<KeyValue<'k>>,
+    ) -> Result<Matches<'s, T>> {
+        self.index(index.index_name())?.matching(key)
+    }
+}
+
+/// What names a secondary index in [`Table::matching`] and [`Table::unique`]: its name (`str`,
+/// `String`) or an [`Index`] handle.
+pub trait IndexSelector {
+    /// The index's name (its field paths joined by commas).
+    fn index_name(&self) -> &str;
+}
+
+impl IndexSelector for str {
+    fn index_name(&self) -> &str {
+        self
+    }
+}
+
+impl IndexSelector for String {
+    fn index_name(&self) -> &str {
+        self
+    }
+}
+
+impl<T> IndexSelector for Index<'_, T> {
+    fn index_name(&self) -> &str {
+        self.index.path().name()
     }
 }
 
@@ -587,6 +621,11 @@ pub struct Index<'s, T> {
 }
 
 impl<'s, T: OwnedStruct> Index<'s, T> {
+    /// The index's name (its field paths joined by commas).
+    pub fn name(&self) -> &str {
+        self.index.path().name()
+    }
+
     /// Unique or hash.
     pub fn kind(&self) -> crate::schema::IndexKind {
         self.index.kind()

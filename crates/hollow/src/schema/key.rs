@@ -81,6 +81,15 @@ macro_rules! key_value_from_int {
 }
 key_value_from_int!(i8, i16, i32, i64, u8, u16, u32, u64);
 
+macro_rules! key_value_from_ref {
+    ($($t:ty),*) => {$(
+        impl From<&$t> for KeyValue<'_> {
+            fn from(v: &$t) -> Self { KeyValue::from(*v) }
+        }
+    )*};
+}
+key_value_from_ref!(i8, i16, i32, i64, u8, u16, u32, u64, bool, f32, f64);
+
 impl From<bool> for KeyValue<'_> {
     fn from(v: bool) -> Self {
         KeyValue::Bool(v)
