@@ -27,8 +27,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Write a snapshot of the movies benchmark dataset and read it back, with counts, bytes and
-    /// timings.
+    /// The guided tour: produce cycles of the movies dataset (snapshot, deltas, an incremental
+    /// cycle), follow them with a consumer, and print versions, blob sizes, refresh times, primary
+    /// key and index lookups (checked against scans) and a diff summary.
     ///
     /// Example: hollow demo --movies 100000 --dir ./hollow-data/demo
     Demo(demo::DemoArgs),
