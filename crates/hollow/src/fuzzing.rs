@@ -104,3 +104,35 @@ pub fn read_delta_everything(data: &[u8]) -> Result<usize> {
     }
     Ok(records)
 }
+
+/// Parses `data` as JSON and encodes it through a run-time schema (the blob manifest's, which
+/// has nested structs, lists of structs, Text and integers of several widths) with
+/// [`crate::encode::RecordEncoder`]; returns the encoded record's size in words. Any input
+/// must give `Ok` or an error, never a panic.
+pub fn encode_json(data: &[u8]) -> std::result::Result<usize, String> {
+    use crate::generated::hollow_format_capnp::blob_manifest;
+    let schema = crate::schema::Schema::builder()
+        .add::<blob_manifest::Owned>()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let value: serde_json::Value = serde_json::from_slice(data).map_err(|e| e.to_string())?;
+    let mut errors = Vec::new();
+    let mut words = 0;
+    for name in ["BlobManifest", "TypeManifest", "HeaderTag"] {
+        let encoder =
+            crate::encode::RecordEncoder::new(&schema, name).map_err(|e| e.to_string())?;
+        match encoder.encode(&value) {
+            Ok(message) => {
+                let root: capnp::any_pointer::Reader<'_> =
+                    message.get_root_as_reader().map_err(|e| e.to_string())?;
+                let size = root.target_size().map_err(|e| e.to_string())?;
+                words += usize::try_from(size.word_count).unwrap_or(usize::MAX);
+            }
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    if errors.len() == 3 {
+        return Err(errors.join("; "));
+    }
+    Ok(words)
+}

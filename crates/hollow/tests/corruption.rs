@@ -180,3 +180,29 @@ fn every_flipped_byte_of_a_delta_is_a_typed_error() {
         }
     }
 }
+
+#[test]
+fn every_mutation_of_a_json_record_is_an_error_or_a_record() {
+    let sample = br#"{"dataset":"movies","headerTags":[{"key":"source","value":"movies.py"}],"types":[{"name":"Movie","typeId":18446744073709551615,"ordinalCapacity":4294967295,"recordCount":7,"shardBits":16,"primaryKey":["id"],"stateChecksum":0,"shardCount":1}]}"#;
+    assert!(hollow::fuzzing::encode_json(sample).expect("the sample encodes") > 0);
+    for len in 0..sample.len() {
+        let _ = hollow::fuzzing::encode_json(&sample[..len]);
+    }
+    for at in 0..sample.len() {
+        for byte in [b'"', b'1', b'-', b'[', b'{', b'}', b'e', b'9', 0xff] {
+            let mut mutated = sample.to_vec();
+            mutated[at] = byte;
+            let _ = hollow::fuzzing::encode_json(&mutated);
+        }
+    }
+    // Out-of-range values are errors, not truncations.
+    for bad in [
+        &br#"{"shardBits":256}"#[..],
+        br#"{"recordCount":-1}"#,
+        br#"{"typeId":18446744073709551616}"#,
+        br#"{"primaryKey":"id"}"#,
+    ] {
+        let err = hollow::fuzzing::encode_json(bad).expect_err("refused");
+        assert!(!err.is_empty());
+    }
+}
