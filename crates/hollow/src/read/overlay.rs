@@ -56,28 +56,34 @@ pub(crate) struct IndexOverlay {
     pub(crate) complete: bool,
 }
 
-/// The index additions of the deltas since a snapshot: sorted runs of `(tag, ordinal)` pairs,
-/// shared between states (a state derived from another clones the list of runs, not the
-/// pairs). A delta's additions become a new run; runs are merged while the newer is at least
-/// half the size of the one before it (and the result stays under `MAX_MERGED_RUN`), so there
-/// are O(log n) runs and every pair is copied O(log n) times: applying a delta costs O(its
-/// additions), amortized, and never more than one bounded merge cascade.
 /// Runs are not merged beyond this many pairs (2 MiB), which bounds the work one delta can
 /// trigger; past it runs accumulate (a lookup binary-searches each), until compaction.
 const MAX_MERGED_RUN: usize = 1 << 18;
 
+/// The index additions of the deltas since a snapshot: sorted runs of `(tag, ordinal)` pairs
+/// packed as `tag << 32 | ordinal`, shared between states (a state derived from another clones
+/// the list of runs, not the pairs). A delta's additions become a new run; runs are merged
+/// while the newer is at least half the size of the one before it (and the result stays under
+/// `MAX_MERGED_RUN`), so there are O(log n) runs and every pair is copied O(log n) times:
+/// applying a delta costs O(its additions), amortized, and never more than one bounded merge
+/// cascade.
 #[derive(Clone, Default)]
 pub(crate) struct Additions {
-    runs: Vec<Arc<[(u32, u32)]>>,
+    runs: Vec<Arc<[u64]>>,
 }
 
 impl Additions {
-    /// Adds a delta's pairs (sorted by tag, then ordinal).
+    /// Adds a delta's pairs (strictly ascending by tag, then ordinal).
     fn push(&mut self, pairs: &[(u32, u32)]) {
         if pairs.is_empty() {
             return;
         }
-        self.runs.push(pairs.into());
+        self.runs.push(
+            pairs
+                .iter()
+                .map(|(t, o)| (u64::from(*t) << 32) | u64::from(*o))
+                .collect(),
+        );
         while let [.., older, newer] = self.runs.as_slice() {
             if older.len() > 2 * newer.len() || older.len() + newer.len() > MAX_MERGED_RUN {
                 break;
@@ -90,39 +96,28 @@ impl Additions {
 
     /// Ordinals paired with the tag of `hash` (unsorted, maybe repeated).
     pub(crate) fn ordinals(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
-        let tag = crate::format::hash_tag(hash);
+        let tag = u64::from(crate::format::hash_tag(hash));
         self.runs.iter().flat_map(move |run| {
-            let start = run.partition_point(|(t, _)| *t < tag);
+            let start = run.partition_point(|p| p >> 32 < tag);
             run[start..]
                 .iter()
-                .take_while(move |(t, _)| *t == tag)
-                .map(|(_, o)| *o)
+                .take_while(move |p| *p >> 32 == tag)
+                .map(|p| u32::try_from(p & 0xffff_ffff).unwrap_or(u32::MAX))
         })
     }
 }
 
-fn merge_runs(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+/// Merges two ascending runs, dropping repeats.
+fn merge_runs(a: &[u64], b: &[u64]) -> Vec<u64> {
     let mut out = Vec::with_capacity(a.len() + b.len());
     let (mut i, mut j) = (0, 0);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => {
-                out.push(a[i]);
-                i += 1;
-            }
-            std::cmp::Ordering::Greater => {
-                out.push(b[j]);
-                j += 1;
-            }
-            std::cmp::Ordering::Equal => {
-                out.push(a[i]);
-                i += 1;
-                j += 1;
-            }
-        }
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        out.push(x.min(y));
+        i += usize::from(x <= y);
+        j += usize::from(y <= x);
     }
-    out.extend_from_slice(&a[i..]);
-    out.extend_from_slice(&b[j..]);
+    out.extend_from_slice(&a[i.min(a.len())..]);
+    out.extend_from_slice(&b[j.min(b.len())..]);
     out
 }
 
@@ -474,8 +469,10 @@ mod tests {
     #[test]
     fn merged_runs_stay_sorted_and_drop_repeats() {
         assert_eq!(
-            merge_runs(&[(1, 1), (2, 5), (4, 0)], &[(1, 1), (3, 3)]),
-            vec![(1, 1), (2, 5), (3, 3), (4, 0)]
+            merge_runs(&[1, 5, 9], &[1, 3, 10, 11]),
+            vec![1, 3, 5, 9, 10, 11]
         );
+        assert_eq!(merge_runs(&[], &[2]), vec![2]);
+        assert_eq!(merge_runs(&[2], &[]), vec![2]);
     }
 }
