@@ -757,6 +757,21 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
                     .map(|f| f.path.clone())
                     .collect::<Vec<_>>(),
             );
+        } else if let Some(info) = loaded.schema.struct_by_name(name) {
+            // Keyless types work, but users usually meant to key them: say so once.
+            let hint = info
+                .fields
+                .iter()
+                .find(|f| f.name == "id" || f.name.ends_with("Id") || f.name == "key")
+                .map_or_else(
+                    || "$Hollow.primaryKey(\"field\") or --primary-key".to_string(),
+                    |f| format!("--primary-key {name}={}", f.name),
+                );
+            eprintln!(
+                "note: {name} has no primary key: its records are identified by their whole \
+                 content (a changed record is a removal plus an addition; `get` and `history` \
+                 need a key). To key it: {hint}"
+            );
         }
     }
     let store = BlobStore::from_url(&args.store.store)
