@@ -219,6 +219,24 @@ struct Input<'a> {
 }
 
 impl Input<'_> {
+    /// Encodes the record of line `line` (checking its primary key is given) and hands its root
+    /// to `add` (a cycle's or an incremental cycle's); errors name the place.
+    fn with_record(
+        &self,
+        type_name: &str,
+        value: &Value,
+        line: u64,
+        add: impl FnOnce(capnp::any_pointer::Reader<'_>) -> hollow::Result<()>,
+    ) -> Result<()> {
+        let encoder = self.encoder(type_name, line)?;
+        self.check_key(type_name, value, line)?;
+        let message = encoder
+            .encode(value)
+            .map_err(|e| encode_error(self.path, line, &e))?;
+        let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
+        add(root).with_context(|| format!("{}: {type_name} record", at(self.path, line)))
+    }
+
     /// Fails when an upserted record lacks a primary-key field (absent or null): the encoder
     /// would otherwise store the field's default and silently make it the key.
     fn check_key(&self, type_name: &str, value: &Value, line: u64) -> Result<()> {
@@ -520,14 +538,7 @@ async fn cycle(
             .run_incremental(|inc| {
                 let result = input.for_each(|line, record| match record {
                     Record::Upsert(t, value) => {
-                        let encoder = input.encoder(&t, line)?;
-                        input.check_key(&t, &value, line)?;
-                        let message = encoder
-                            .encode(&value)
-                            .map_err(|e| encode_error(file, line, &e))?;
-                        let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
-                        inc.upsert_dynamic(&t, root)
-                            .with_context(|| format!("{}: {t} record", at(file, line)))?;
+                        input.with_record(&t, &value, line, |root| inc.upsert_dynamic(&t, root))?;
                         counts.0 += 1;
                         Ok(())
                     }
@@ -554,15 +565,7 @@ async fn cycle(
             .run_cycle(|cycle| {
                 let result = input.for_each(|line, record| match record {
                     Record::Upsert(t, value) => {
-                        let encoder = input.encoder(&t, line)?;
-                        input.check_key(&t, &value, line)?;
-                        let message = encoder
-                            .encode(&value)
-                            .map_err(|e| encode_error(file, line, &e))?;
-                        let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
-                        cycle
-                            .add_dynamic(&t, root)
-                            .with_context(|| format!("{}: {t} record", at(file, line)))?;
+                        input.with_record(&t, &value, line, |root| cycle.add_dynamic(&t, root))?;
                         counts.0 += 1;
                         Ok(())
                     }
