@@ -170,6 +170,22 @@ fn check_movies(state: &ReadState, rows: Option<&[MovieRow]>) {
     assert_eq!(via_query, via_typed);
 }
 
+/// Runs one full cycle of `rows`; returns the announced version.
+async fn publish_movies(producer: &Producer, rows: &[MovieRow]) -> u64 {
+    producer
+        .run_cycle(|c| {
+            let mut message = capnp::message::Builder::new_default();
+            for r in rows {
+                build_movie(r, message.init_root::<movie::Builder>());
+                c.add::<movie::Owned>(message.get_root_as_reader()?)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("cycle")
+        .version()
+}
+
 fn movie_producer(store: &BlobStore) -> hollow::ProducerBuilder {
     Producer::builder(store.clone(), "movies")
         .register::<movie::Owned>()
@@ -203,18 +219,7 @@ async fn random_cycles_forward_back_and_double_snapshots_match_a_scan() {
                 }
             }
         }
-        let outcome = producer
-            .run_cycle(|c| {
-                let mut message = capnp::message::Builder::new_default();
-                for r in &rows {
-                    build_movie(r, message.init_root::<movie::Builder>());
-                    c.add::<movie::Owned>(message.get_root_as_reader()?)?;
-                }
-                Ok(())
-            })
-            .await
-            .expect("cycle");
-        versions.push((outcome.version(), rows.clone()));
+        versions.push((publish_movies(&producer, &rows).await, rows.clone()));
     }
     let consumer = Consumer::builder(store.clone())
         .max_deltas(2)
@@ -687,18 +692,7 @@ async fn an_index_declared_later_scans_until_a_snapshot_ships_it() {
     let mut rng = Rng(9);
     let rows: Vec<MovieRow> = (0..30).map(|id| random_movie(&mut rng, id)).collect();
     let run = |producer: Producer, rows: Vec<MovieRow>| async move {
-        producer
-            .run_cycle(|c| {
-                let mut message = capnp::message::Builder::new_default();
-                for r in &rows {
-                    build_movie(r, message.init_root::<movie::Builder>());
-                    c.add::<movie::Owned>(message.get_root_as_reader()?)?;
-                }
-                Ok(())
-            })
-            .await
-            .expect("cycle")
-            .version()
+        publish_movies(&producer, &rows).await
     };
     let plain = Producer::builder(store.clone(), "movies")
         .register::<movie::Owned>()
