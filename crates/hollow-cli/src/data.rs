@@ -363,17 +363,34 @@ pub async fn query(
     version: Option<u64>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let mut pairs = Vec::with_capacity(conditions.len());
+    let mut pairs: Vec<(&str, Option<String>)> = Vec::with_capacity(conditions.len());
     for c in conditions {
         let Some((field, value)) = c.split_once('=') else {
             bail!("\"{c}\" is not FIELD=VALUE (for example genres=Drama)");
         };
-        pairs.push((field.trim(), value));
+        // FIELD:=JSON takes a JSON value: null (an unset Text/Data field), a string, a number.
+        match field.strip_suffix(':') {
+            Some(field) => {
+                let json: Value = serde_json::from_str(value).with_context(|| {
+                    format!("\"{c}\": after := comes a JSON value (null, \"text\", 42)")
+                })?;
+                let value = match json {
+                    Value::Null => None,
+                    Value::String(s) => Some(s),
+                    Value::Number(n) => Some(n.to_string()),
+                    Value::Bool(b) => Some(b.to_string()),
+                    other => bail!("\"{c}\": {other} is not a single value"),
+                };
+                pairs.push((field.trim(), value));
+            }
+            None => pairs.push((field.trim(), Some(value.to_string()))),
+        }
     }
+    let pairs: Vec<(&str, Option<&str>)> = pairs.iter().map(|(f, v)| (*f, v.as_deref())).collect();
     let state = state_at(&store(args)?, version).await?;
     let table = state.dyn_table(type_name)?;
     let started = std::time::Instant::now();
-    let found = table.query(&pairs)?;
+    let found = table.query_nullable(&pairs)?;
     let plan = found.plan.clone();
     let mut records = Vec::new();
     let mut total = 0usize;

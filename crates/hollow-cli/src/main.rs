@@ -61,11 +61,13 @@ enum Command {
     /// Print the records whose fields equal the given values, one JSON object per line. Uses the
     /// primary key or a secondary index when one covers exactly these fields and scans otherwise;
     /// says which on stderr (or in the JSON document). A field path through a list matches any
-    /// element; enums take names; a composite index takes one FIELD=VALUE per field.
+    /// element; enums take names; a composite index takes one FIELD=VALUE per field;
+    /// FIELD:=null asks for an unset Text/Data field (FIELD:=JSON takes any JSON scalar).
     ///
     /// Examples: hollow query Movie genres=Drama --limit 5
     ///           hollow query Movie castIds=42 --json
     ///           hollow query Movie year=1999 countryCode=US
+    ///           hollow query Movie countryCode:=null
     Query {
         #[command(flatten)]
         store: data::StoreArgs,

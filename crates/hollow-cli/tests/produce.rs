@@ -749,7 +749,17 @@ fn a_books_dataset_with_every_kind_of_index() {
         hollow(&args, &store)
     };
     ok(&produce_books(&v1, &[]));
-    let cases: [(&[&str], &str, &[&str]); 7] = [
+    let cases: [(&[&str], &str, &[&str]); 9] = [
+        (
+            &["cover:=null"],
+            "scan (no index on these fields)",
+            &["222", "333"],
+        ),
+        (
+            &["publisher.country:=\"US\""],
+            "hash index publisher.country",
+            &["111", "222"],
+        ),
         (&["format=ebook"], "hash index format", &["333"]),
         (&["format=0"], "hash index format", &["111"]),
         (

@@ -516,6 +516,23 @@ fn every_value_type_matches_a_scan() {
         .collect();
     assert_eq!(nulls, want_nulls);
     assert!(!nulls.is_empty());
+    // The dynamic query says null with `None`, through the index and through a scan.
+    let dyn_nulls: Vec<u32> = table
+        .query_nullable(&[("inner.s", None)])
+        .expect("query")
+        .map(|(o, _)| o)
+        .collect();
+    let scanned_nulls: Vec<u32> = plain_table
+        .query_nullable(&[("inner.s", None)])
+        .expect("query")
+        .map(|(o, _)| o)
+        .collect();
+    assert_eq!(dyn_nulls, scanned_nulls);
+    assert_eq!(dyn_nulls.len(), nulls.len());
+    assert!(
+        table.query_nullable(&[("i8", None)]).is_err(),
+        "an integer cannot be null"
+    );
     let empty: Vec<i64> = inner
         .matching("")
         .expect("empty")

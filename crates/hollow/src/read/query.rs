@@ -170,6 +170,14 @@ impl<'s> DynTable<'s> {
     /// # Ok(()) }
     /// ```
     pub fn query(&self, conditions: &[(&str, &str)]) -> Result<QueryResult<'s>> {
+        let conditions: Vec<(&str, Option<&str>)> =
+            conditions.iter().map(|(f, v)| (*f, Some(*v))).collect();
+        self.query_nullable(&conditions)
+    }
+
+    /// Like [`DynTable::query`], where a `None` value asks for records whose Text or Data field
+    /// is unset (the null key).
+    pub fn query_nullable(&self, conditions: &[(&str, Option<&str>)]) -> Result<QueryResult<'s>> {
         if conditions.is_empty() {
             return Err(Error::InvalidKey {
                 type_name: self.name().to_string(),
@@ -189,7 +197,13 @@ impl<'s> DynTable<'s> {
         let table = *self;
         let pk = self.primary_key();
         if !pk.is_empty() && same_fields(&pk) {
-            let values: Vec<&str> = pk.iter().filter_map(|f| value_of(f)).collect();
+            let values: Vec<&str> = pk.iter().filter_map(|f| value_of(f).flatten()).collect();
+            if values.len() != pk.len() {
+                return Err(Error::InvalidKey {
+                    type_name: self.name().to_string(),
+                    reason: "a primary-key field cannot be null".into(),
+                });
+            }
             let found = self.get_by_key_strings(&values)?;
             return Ok(QueryResult {
                 plan: QueryPlan::PrimaryKey,
@@ -202,8 +216,8 @@ impl<'s> DynTable<'s> {
             if !same_fields(&paths) {
                 continue;
             }
-            let values: Vec<&str> = paths.iter().filter_map(|f| value_of(f)).collect();
-            let encoded = path.encode_strings(&values)?;
+            let values: Vec<Option<&str>> = paths.iter().filter_map(|f| value_of(f)).collect();
+            let encoded = path.encode_optional_strings(&values)?;
             let plan = QueryPlan::Index {
                 name: path.name().to_string(),
                 kind: path.kind(),
@@ -232,8 +246,8 @@ impl<'s> DynTable<'s> {
             .struct_by_id(view.ty.type_id)
             .unwrap_or(&view.ty.info);
         let path = IndexPath::resolve(view.schema, info, IndexKind::Hash, &fields.join(","))?;
-        let values: Vec<&str> = fields.iter().filter_map(|f| value_of(f)).collect();
-        let encoded = path.encode_strings(&values)?;
+        let values: Vec<Option<&str>> = fields.iter().filter_map(|f| value_of(f)).collect();
+        let encoded = path.encode_optional_strings(&values)?;
         let scan = IndexView::from_path(view, path);
         Ok(QueryResult {
             plan: QueryPlan::Scan,

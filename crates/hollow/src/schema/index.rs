@@ -193,6 +193,13 @@ impl IndexPath {
         Ok(out)
     }
 
+    /// Like [`IndexPath::encode_strings`], where `None` is the null key (an unset Text/Data).
+    pub fn encode_optional_strings(&self, values: &[Option<&str>]) -> Result<KeyBytes> {
+        let mut out = KeyBytes::new();
+        self.shape.encode_optional_strings(values, &mut out)?;
+        Ok(out)
+    }
+
     /// Renders canonical key bytes for messages.
     pub fn render(&self, bytes: &[u8]) -> String {
         self.shape.render(bytes)

@@ -190,12 +190,27 @@ impl KeyPath {
 
     /// Parses one string per key field (for command-line lookups) and encodes them.
     pub fn encode_strings(&self, values: &[&str], out: &mut KeyBytes) -> Result<()> {
+        let values: Vec<Option<&str>> = values.iter().copied().map(Some).collect();
+        self.encode_optional_strings(&values, out)
+    }
+
+    /// Like [`KeyPath::encode_strings`], where `None` is the null key of an unset Text or Data
+    /// field ([`KeyValue::Null`]).
+    pub fn encode_optional_strings(
+        &self,
+        values: &[Option<&str>],
+        out: &mut KeyBytes,
+    ) -> Result<()> {
         if values.len() != self.fields.len() {
             return self.encode_values(&vec![KeyValue::Null; values.len()], out);
         }
         let mut floats = Vec::new();
         let mut parsed = Vec::with_capacity(values.len());
         for (f, s) in self.fields.iter().zip(values) {
+            let Some(s) = s else {
+                parsed.push(KeyValue::Null);
+                continue;
+            };
             let v = match f.ty {
                 FieldType::Bool => match *s {
                     "true" => KeyValue::Bool(true),
