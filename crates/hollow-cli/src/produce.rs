@@ -844,6 +844,8 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
         if cycles >= limit {
             break;
         }
+        // The directory is polled (--poll-ms): a portable watch with no extra dependency; new
+        // files are picked up within one interval. Ctrl-C ends the wait at once.
         tokio::select! {
             () = tokio::time::sleep(poll) => {}
             _ = tokio::signal::ctrl_c() => break,

@@ -109,6 +109,15 @@ impl<'s> DynTable<'s> {
         self.view
     }
 
+    /// A record of this table from its struct reader.
+    pub(super) fn record_of(&self, reader: StructReader<'s>) -> DynRecord<'s> {
+        DynRecord {
+            schema: self.schema,
+            info: self.info(),
+            reader,
+        }
+    }
+
     /// Primary-key field paths, empty for a keyless type.
     pub fn primary_key(&self) -> Vec<&'s str> {
         self.view

@@ -10,6 +10,8 @@
 
 use std::sync::Arc;
 
+use capnp::private::layout::StructReader;
+
 use smallvec::SmallVec;
 
 use super::{RecordIter, TypeView};
@@ -93,10 +95,6 @@ impl<'s> IndexView<'s> {
         }
     }
 
-    pub(crate) fn view(&self) -> TypeView<'s> {
-        self.view
-    }
-
     pub(crate) fn path(&self) -> &IndexPath {
         &self.path
     }
@@ -105,7 +103,7 @@ impl<'s> IndexView<'s> {
         self.source
     }
 
-    /// Ordinals of the records that have the key `encoded` (canonical bytes), ascending.
+    /// The records that have the key `encoded` (canonical bytes), with their ordinals, ascending.
     pub(crate) fn ordinals(&self, encoded: KeyBytes) -> IndexMatches<'s> {
         let source = match self.source {
             IndexSource::Scan => Source::Scan(self.view.records()),
@@ -139,7 +137,7 @@ impl<'s> IndexView<'s> {
     }
 
     /// The first record with the key (a unique index has at most one).
-    pub(crate) fn first(&self, encoded: KeyBytes) -> Option<u32> {
+    pub(crate) fn first(&self, encoded: KeyBytes) -> Option<(u32, StructReader<'s>)> {
         self.ordinals(encoded).next()
     }
 
@@ -163,7 +161,8 @@ enum Source<'s> {
     Scan(RecordIter<'s>),
 }
 
-/// Ordinals matching one index lookup, ascending (see [`IndexView::ordinals`]).
+/// The records matching one index lookup with their ordinals, ascending (see
+/// [`IndexView::ordinals`]).
 pub(crate) struct IndexMatches<'s> {
     view: TypeView<'s>,
     path: Arc<IndexPath>,
@@ -174,16 +173,16 @@ pub(crate) struct IndexMatches<'s> {
     last: Option<u32>,
 }
 
-impl Iterator for IndexMatches<'_> {
-    type Item = u32;
+impl<'s> Iterator for IndexMatches<'s> {
+    type Item = (u32, StructReader<'s>);
 
-    fn next(&mut self) -> Option<u32> {
+    fn next(&mut self) -> Option<Self::Item> {
         loop {
             let candidate = match &mut self.source {
                 Source::Scan(records) => {
                     let (o, r) = records.next()?;
                     if self.path.record_has(r, &self.key) {
-                        return Some(o);
+                        return Some((o, r));
                     }
                     continue;
                 }
@@ -219,13 +218,11 @@ impl Iterator for IndexMatches<'_> {
             if self.last.is_some_and(|last| candidate <= last) {
                 continue;
             }
-            if self
-                .view
-                .get(candidate)
-                .is_some_and(|r| self.path.record_has(r, &self.key))
+            if let Some(r) = self.view.get(candidate)
+                && self.path.record_has(r, &self.key)
             {
                 self.last = Some(candidate);
-                return Some(candidate);
+                return Some((candidate, r));
             }
         }
     }

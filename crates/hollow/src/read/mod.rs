@@ -590,19 +590,13 @@ impl<T> IndexSelector for Index<'_, T> {
 /// The records of one index lookup, in ordinal order; see [`Index::matching`].
 pub struct Matches<'s, T> {
     ordinals: index::IndexMatches<'s>,
-    view: TypeView<'s>,
     _type: PhantomData<fn() -> T>,
 }
 
 impl<'s, T: OwnedStruct> Matches<'s, T> {
     /// The next match with its ordinal.
     pub fn next_with_ordinal(&mut self) -> Option<(u32, T::Reader<'s>)> {
-        for o in self.ordinals.by_ref() {
-            if let Some(r) = self.view.get(o) {
-                return Some((o, T::Reader::from(r)));
-            }
-        }
-        None
+        self.ordinals.next().map(|(o, r)| (o, T::Reader::from(r)))
     }
 }
 
@@ -647,7 +641,6 @@ impl<'s, T: OwnedStruct> Index<'s, T> {
         let encoded = self.index.path().encode_values(values)?;
         Ok(Matches {
             ordinals: self.index.ordinals(encoded),
-            view: self.index.view(),
             _type: PhantomData,
         })
     }
@@ -660,10 +653,6 @@ impl<'s, T: OwnedStruct> Index<'s, T> {
     /// The first record whose (composite) key equals `values`.
     pub fn get_values(&self, values: &[KeyValue<'_>]) -> Result<Option<T::Reader<'s>>> {
         let encoded = self.index.path().encode_values(values)?;
-        Ok(self
-            .index
-            .first(encoded)
-            .and_then(|o| self.index.view().get(o))
-            .map(T::Reader::from))
+        Ok(self.index.first(encoded).map(|(_, r)| T::Reader::from(r)))
     }
 }

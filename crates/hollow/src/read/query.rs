@@ -90,7 +90,7 @@ impl<'s> DynIndex<'s> {
         &self,
         encoded: crate::schema::KeyBytes,
     ) -> impl Iterator<Item = u32> + use<'s> {
-        self.index.ordinals(encoded)
+        self.index.ordinals(encoded).map(|(o, _)| o)
     }
 
     /// Unique or hash.
@@ -114,7 +114,7 @@ impl<'s> DynIndex<'s> {
         Ok(self
             .index
             .ordinals(encoded)
-            .filter_map(move |o| table.get(o).map(|r| (o, r))))
+            .map(move |(o, r)| (o, table.record_of(r))))
     }
 }
 
@@ -237,7 +237,7 @@ impl<'s> DynTable<'s> {
                 records: Box::new(
                     index
                         .ordinals(encoded)
-                        .filter_map(move |o| table.get(o).map(|r| (o, r))),
+                        .map(move |(o, r)| (o, table.record_of(r))),
                 ),
             });
         }
@@ -253,7 +253,7 @@ impl<'s> DynTable<'s> {
             plan: QueryPlan::Scan,
             records: Box::new(
                 scan.ordinals(encoded)
-                    .filter_map(move |o| table.get(o).map(|r| (o, r))),
+                    .map(move |(o, r)| (o, table.record_of(r))),
             ),
         })
     }
