@@ -2,8 +2,9 @@
 //! list of ordinals, read in place.
 //!
 //! Section bytes (docs/FORMAT.md §13a): `slot_count: u64`, `postings_len: u64`, then
-//! `slot_count` 8-byte slots `tag: u32, at: u32` (`at` 0: empty slot; else the posting list
-//! starts at byte `at − 1` of the postings area), then the postings area of `postings_len`
+//! `slot_count` 8-byte slots `tag: u32, at: u32` (`at` 0: empty slot; high bit set: the slot's
+//! only ordinal is the low 31 bits; else the posting list starts at byte `at − 1` of the
+//! postings area), then the postings area of `postings_len`
 //! bytes, zero-padded to a multiple of 8. A posting list is LEB128 varints: the count `n`, the
 //! first ordinal, then `n − 1` gaps to the next ordinal (each ≥ 1): ordinals are strictly
 //! ascending. `hash` is xxh3-64 of a key's canonical bytes and `tag` its low 32 bits; every
@@ -21,6 +22,8 @@ use crate::bytes::BlobBytes;
 
 const HEADER_BYTES: usize = 16;
 const SLOT_BYTES: usize = 8;
+/// The high bit of a slot's `at`: the slot holds its only ordinal in the low 31 bits.
+const INLINE: u32 = 1 << 31;
 
 #[inline]
 fn home(hash: u64, slots: u64) -> u64 {
@@ -60,7 +63,7 @@ fn take_varint(bytes: &mut &[u8]) -> Option<u32> {
 }
 
 /// Builds an index section from `(hash, ordinal)` pairs (any order, duplicates allowed);
-/// `None` when the postings would not fit 4 GiB.
+/// `None` when the postings would not fit 2 GiB.
 pub(crate) fn build_hash_index(mut pairs: Vec<(u64, u32)>) -> Option<Vec<u8>> {
     pairs.sort_unstable();
     pairs.dedup();
@@ -71,7 +74,15 @@ pub(crate) fn build_hash_index(mut pairs: Vec<(u64, u32)>) -> Option<Vec<u8>> {
     while i < pairs.len() {
         let hash = pairs[i].0;
         let end = i + pairs[i..].partition_point(|(h, _)| *h == hash);
-        let at = u32::try_from(postings.len() + 1).ok()?;
+        // A single ordinal below 2^31 lives in the slot itself (unique keys: no second read).
+        if end - i == 1 && pairs[i].1 < INLINE {
+            groups.push((hash, INLINE | pairs[i].1));
+            i = end;
+            continue;
+        }
+        let at = u32::try_from(postings.len() + 1)
+            .ok()
+            .filter(|at| *at < INLINE)?;
         groups.push((hash, at));
         push_varint(u32::try_from(end - i).ok()?, &mut postings);
         let mut prev = None;
@@ -202,7 +213,10 @@ impl HashIndex {
     pub(crate) fn postings(&self, hash: u64) -> Postings<'_> {
         let want = tag(hash);
         let area = self.postings_area();
-        let mut found: Vec<Postings<'_>> = Vec::new();
+        // One matching slot is the rule; several (hashes sharing a tag on one probe path) are
+        // merged into one ascending list.
+        let mut first: Option<Postings<'_>> = None;
+        let mut merged: Vec<u32> = Vec::new();
         let mut pos = home(hash, self.slots);
         for _ in 0..self.slots {
             let (t, at) = self.slot(pos);
@@ -210,24 +224,28 @@ impl HashIndex {
                 break;
             }
             if t == want {
-                found.push(Postings::at(area, at as usize - 1));
+                let list = Postings::of_slot(area, at);
+                match first.take() {
+                    None if merged.is_empty() => first = Some(list),
+                    None => merged.extend(list),
+                    Some(earlier) => {
+                        merged.extend(earlier);
+                        merged.extend(list);
+                    }
+                }
             }
             pos += 1;
             if pos == self.slots {
                 pos = 0;
             }
         }
-        match found.len() {
-            0 => Postings::empty(),
-            1 => found.swap_remove(0),
-            _ => {
-                let mut all: Vec<u32> = found.into_iter().flatten().collect();
-                all.sort_unstable();
-                all.dedup();
-                Postings {
-                    inner: Inner::Merged(all.into_iter()),
-                }
-            }
+        if merged.is_empty() {
+            return first.unwrap_or_else(Postings::empty);
+        }
+        merged.sort_unstable();
+        merged.dedup();
+        Postings {
+            inner: Inner::Merged(merged.into_iter()),
         }
     }
 
@@ -245,6 +263,7 @@ pub(crate) struct Postings<'a> {
 
 #[derive(Debug, Clone)]
 enum Inner<'a> {
+    Single(Option<u32>),
     Encoded {
         bytes: &'a [u8],
         left: u32,
@@ -262,6 +281,16 @@ impl<'a> Postings<'a> {
                 prev: None,
             },
         }
+    }
+
+    /// The list a slot's `at` names: its inline ordinal, or the list at byte `at − 1`.
+    fn of_slot(area: &'a [u8], at: u32) -> Self {
+        if at & INLINE != 0 {
+            return Self {
+                inner: Inner::Single(Some(at & !INLINE)),
+            };
+        }
+        Self::at(area, at as usize - 1)
     }
 
     fn at(area: &'a [u8], offset: usize) -> Self {
@@ -283,6 +312,7 @@ impl Iterator for Postings<'_> {
     #[inline]
     fn next(&mut self) -> Option<u32> {
         match &mut self.inner {
+            Inner::Single(o) => o.take(),
             Inner::Merged(it) => it.next(),
             Inner::Encoded { bytes, left, prev } => {
                 if *left == 0 {
@@ -355,6 +385,21 @@ mod tests {
     }
 
     #[test]
+    fn single_ordinals_live_in_their_slot() {
+        let bytes = build_hash_index(vec![(1, 7), (2, 8), (2, 9), (3, INLINE + 5)]).expect("fits");
+        let idx = HashIndex::new(BlobBytes::from_vec(bytes)).expect("valid");
+        assert_eq!(idx.postings(1).collect::<Vec<_>>(), [7]);
+        assert_eq!(idx.postings(2).collect::<Vec<_>>(), [8, 9]);
+        assert_eq!(
+            idx.postings(3).collect::<Vec<_>>(),
+            [INLINE + 5],
+            "too big to inline"
+        );
+        // Only the lists of hash 2 and of the large ordinal use the postings area.
+        assert!(idx.postings_area().len() < 12);
+    }
+
+    #[test]
     fn varints_round_trip_at_the_edges() {
         for v in [0, 1, 127, 128, 16_383, 16_384, u32::MAX - 1, u32::MAX] {
             let mut out = Vec::new();
@@ -385,12 +430,19 @@ mod tests {
             *b = 0xff;
         }
         let idx = HashIndex::new(BlobBytes::from_vec(bytes)).expect("sizes still agree");
-        assert_eq!(
-            idx.postings(u64::MAX).count(),
-            0,
-            "postings beyond the area"
-        );
+        // Every slot now claims tag 0xffffffff and an inline ordinal: at most one candidate
+        // (confirmation rejects it); other tags find nothing.
+        assert!(idx.postings(u64::MAX).count() <= 1);
         assert_eq!(idx.postings(5).count(), 0);
+        let mut bytes = build_hash_index(vec![(5, 1), (5, 2), (6, 2), (6, 3)]).expect("fits");
+        for slot in 0..8 {
+            let at = 16 + slot * 8 + 4;
+            if bytes[at..at + 4] != [0; 4] {
+                bytes[at..at + 4].copy_from_slice(&0x7fff_0000u32.to_le_bytes());
+            }
+        }
+        let idx = HashIndex::new(BlobBytes::from_vec(bytes)).expect("sizes agree");
+        assert_eq!(idx.postings(5).count(), 0, "a list beyond the area");
         // A posting list claiming more entries than its bytes hold ends at the area's end.
         let mut bytes = build_hash_index(vec![(5, 1), (5, 3)]).expect("fits");
         let area = 16 + 8 * 8;
