@@ -1,5 +1,5 @@
 @0xb1c4a3f5e2d90817;
-# Schema of the benchmark dataset written by ../shared/datasets/movies.py.
+# Schema of the benchmark dataset (`hollow demo --export DIR` writes it as JSON Lines).
 # Movie.id and Actor.id are the primary keys; movies are indexed by genre and by cast member
 # (each element of the lists), so "all movies with genre X" and "all movies with actor Y" are
 # one lookup each.

@@ -1,6 +1,6 @@
-//! Figures to beat, copied from `shared/ANCHORS.md` (Netflix Hollow, HEAD of 2026-07, built from
+//! Figures to beat, copied from `docs/ANCHORS.md` (Netflix Hollow, HEAD of 2026-07, built from
 //! source and run on one of these 2-core machines, OpenJDK 17, G1, `-Xmx16g`, medians of 3 runs),
-//! and the targets of the "Performance bar" of `shared/DESIGN.md`.
+//! and the targets of the "Performance bar" of `docs/DESIGN.md`.
 //!
 //! Hollow was not re-run here: these are constants. If ANCHORS.md changes, change them too.
 

@@ -1,6 +1,6 @@
 //! # hollow-bench
 //!
-//! Side-by-side measurements of `hollow` against the figures in `shared/ANCHORS.md` (Netflix
+//! Side-by-side measurements of `hollow` against the figures in `docs/ANCHORS.md` (Netflix
 //! Hollow) and against SQLite (rusqlite) and LMDB (heed) loaded with the *same* records of the
 //! shared movies dataset, on the same machine, in the same run.
 //!

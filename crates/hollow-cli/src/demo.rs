@@ -34,6 +34,11 @@ pub struct DemoArgs {
     /// After the cycles, one incremental cycle that renames this many movies (0: none).
     #[arg(long, default_value_t = 1000)]
     upserts: u64,
+    /// Publish nothing: write the dataset's cycles `0..--cycles` as JSON Lines files
+    /// (`DIR/cycle-0000.jsonl`, …: one record per line, as `hollow produce --input` reads
+    /// them) and exit.
+    #[arg(long, value_name = "DIR")]
+    export: Option<PathBuf>,
 }
 
 fn ms(d: Duration) -> String {
@@ -71,12 +76,37 @@ fn resident_mib() -> Option<(f64, f64)> {
 
 /// Runs the demo, printing the report to `out`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
+    if let Some(dir) = &args.export {
+        return export(args, dir, out);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(run_async(args, out))
+}
+
+/// `--export DIR`: the cycles as JSON Lines files, no producer.
+fn export(args: &DemoArgs, dir: &std::path::Path, out: &mut impl Write) -> Result<()> {
+    let data = Dataset::new(args.movies);
+    let started = Instant::now();
+    let paths = data
+        .export_jsonl(dir, args.cycles)
+        .with_context(|| format!("writing JSON Lines into {}", dir.display()))?;
+    for path in &paths {
+        let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        writeln!(out, "{} ({})", path.display(), mib(bytes))?;
+    }
+    writeln!(
+        out,
+        "exported {} cycles of {} movies + {} actors in {}",
+        paths.len(),
+        args.movies,
+        data.actor_count(),
+        ms(started.elapsed())
+    )?;
+    Ok(())
 }
 
 async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {

@@ -31,7 +31,8 @@ enum Command {
     /// cycle), follow them with a consumer, and print versions, blob sizes, refresh times, primary
     /// key and index lookups (checked against scans) and a diff summary.
     ///
-    /// Example: hollow demo --movies 100000 --dir ./hollow-data/demo
+    /// Examples: hollow demo --movies 100000 --dir ./hollow-data/demo
+    ///           hollow demo --movies 1000 --cycles 3 --export /tmp/movies   (JSONL files only)
     Demo(demo::DemoArgs),
     /// Show the announced version, the pin, every blob, and the types of the newest version;
     /// `inspect blob KEY` shows one blob's header and sections and verifies its checksums.

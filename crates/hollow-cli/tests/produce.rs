@@ -1,8 +1,8 @@
-//! `hollow produce`: the shared movies dataset (JSONL from `../shared/datasets/movies.py`)
-//! published through `schemas/movies.capnp` compiled at run time, checked with the data
-//! commands against counts computed from the files themselves; CSV, incremental, watch,
-//! precompiled schemas, and bad input that must publish nothing. Runs the real binary; needs
-//! `python3` and the `capnp` compiler (CI installs both).
+//! `hollow produce`: the movies dataset (JSONL written by `hollow demo --export`) published
+//! through `schemas/movies.capnp` compiled at run time, checked with the data commands against
+//! counts computed from the files themselves; CSV, incremental, watch, precompiled schemas, and
+//! bad input that must publish nothing. Runs the real binary; needs the `capnp` compiler (CI
+//! installs it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,10 +10,6 @@ use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 
-const MOVIES_PY: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/datasets/movies.py"
-);
 const MOVIES_CAPNP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/movies.capnp");
 
 fn hollow(args: &[&str], store: &Path) -> Output {
@@ -63,18 +59,18 @@ fn refused(o: &Output, store: &Path, version: u64, needles: &[&str]) {
 }
 
 fn generate(dir: &Path, movies: u32, cycles: u32) -> Vec<PathBuf> {
-    let out = Command::new("python3")
-        .arg(MOVIES_PY)
+    let out = Command::new(env!("CARGO_BIN_EXE_hollow"))
         .args([
+            "demo",
             "--movies",
             &movies.to_string(),
             "--cycles",
             &cycles.to_string(),
-            "--out",
+            "--export",
         ])
         .arg(dir)
         .output()
-        .expect("python3 movies.py");
+        .expect("hollow demo --export");
     assert!(
         out.status.success(),
         "{}",

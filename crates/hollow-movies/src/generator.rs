@@ -1,4 +1,4 @@
-//! Record-for-record port of `shared/datasets/movies.py`.
+//! Record-for-record port of the reference generator `tests/movies.py`.
 //!
 //! Cycle 0 is the initial catalog; each later cycle updates ~1% of the movies, removes ~0.5%,
 //! adds ~0.5% new ones and renames ~0.2% of the actors. Every cycle is the full dataset.
