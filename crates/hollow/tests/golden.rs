@@ -113,3 +113,207 @@ fn the_golden_v1_blob_reads_with_v2_generated_code() {
         );
     }
 }
+
+// ---- A golden delta chain: snapshot v1, delta v1 → v2 and reverse delta v2 → v1 ----
+
+const GENRES: [&str; 20] = [
+    "Action",
+    "Adventure",
+    "Animation",
+    "Biography",
+    "Comedy",
+    "Crime",
+    "Documentary",
+    "Drama",
+    "Family",
+    "Fantasy",
+    "History",
+    "Horror",
+    "Music",
+    "Mystery",
+    "Romance",
+    "Sci-Fi",
+    "Sport",
+    "Thriller",
+    "War",
+    "Western",
+];
+
+/// [`dump`] plus the answers of the movies' secondary indexes for every genre and every actor.
+fn dump_with_indexes(state: &ReadState) -> Value {
+    let mut out = dump(state);
+    let movies = state.dyn_table("Movie").expect("movies");
+    let answers = |index: &str, keys: Vec<String>| -> Value {
+        let index = movies.index(index).expect("index");
+        let mut map = serde_json::Map::new();
+        for key in keys {
+            let ordinals: Vec<u32> = index
+                .lookup_strings(&[&key])
+                .expect("lookup")
+                .map(|(o, _)| o)
+                .collect();
+            map.insert(key, json!(ordinals));
+        }
+        Value::Object(map)
+    };
+    out["indexes"] = json!({
+        "Movie.genres": answers("genres", GENRES.iter().map(ToString::to_string).collect()),
+        "Movie.castIds": answers("castIds", (1..=20).map(|a: u32| a.to_string()).collect()),
+    });
+    out
+}
+
+fn section_kinds(path: &std::path::Path) -> Vec<hollow::format::SectionKind> {
+    let bytes = std::fs::read(path).expect("read blob");
+    hollow::format::BlobLayout::parse(&bytes, "golden")
+        .expect("layout")
+        .sections
+        .iter()
+        .map(|s| s.kind)
+        .collect()
+}
+
+/// Publishes two versions of a small movies dataset with a producer (genres and casts changed,
+/// movies removed and added, so the delta carries secondary-index additions) and copies the
+/// snapshot of v1, the delta and the reverse delta into `tests/golden/`.
+fn bless_chain(dir: &std::path::Path) {
+    use hollow::{BlobKey, BlobStore, Producer};
+    use hollow_movies::Dataset;
+    use hollow_movies::movies_capnp::{actor, movie};
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let store = BlobStore::local(tmp.path()).expect("store");
+        let producer = Producer::builder(store.clone(), "movies")
+            .register::<movie::Owned>()
+            .register::<actor::Owned>()
+            .options(WriteOptions {
+                shard_bits: 4,
+                dedup: true,
+            })
+            .snapshot_every(100)
+            .header_tag("source", "golden chain")
+            .build()
+            .await
+            .expect("producer");
+        let data = Dataset::new(60);
+        for version in 1..=2u64 {
+            producer
+                .run_cycle(|cycle| {
+                    let mut message = capnp::message::Builder::new_default();
+                    for a in data.actors(0) {
+                        a.build(message.init_root::<actor::Builder>());
+                        cycle.add::<actor::Owned>(message.get_root_as_reader()?)?;
+                    }
+                    let extra = (0..5).map(|i| hollow_movies::Movie {
+                        id: 900 + i,
+                        title: format!("Added {i}"),
+                        year: 2026,
+                        runtime_min: 90,
+                        rating: 7.5,
+                        genres: vec!["Western", GENRES[usize::try_from(i).unwrap_or(0)]],
+                        cast_ids: vec![1 + i, 20 - i],
+                        country_code: "NZ",
+                    });
+                    let movies: Vec<hollow_movies::Movie> = if version == 1 {
+                        data.movies(0).collect()
+                    } else {
+                        data.movies(0)
+                            .enumerate()
+                            .filter(|(i, _)| i % 11 != 3)
+                            .map(|(i, mut m)| {
+                                if i % 7 == 0 {
+                                    m.genres = vec!["Documentary", "War"];
+                                    m.cast_ids.push(20);
+                                }
+                                m
+                            })
+                            .chain(extra)
+                            .collect()
+                    };
+                    for m in movies {
+                        m.build(message.init_root::<movie::Builder>());
+                        cycle.add::<movie::Owned>(message.get_root_as_reader()?)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .expect("cycle");
+        }
+        for key in store.list_blobs().await.expect("list") {
+            let name = match key {
+                BlobKey::Snapshot { version: 1, .. } => "v1-movies-chain-snapshot.blob",
+                BlobKey::Delta { from: 1, to: 2, .. } => "v1-movies-chain-delta.blob",
+                BlobKey::ReverseDelta { from: 2, to: 1, .. } => {
+                    "v1-movies-chain-reverse-delta.blob"
+                }
+                _ => continue,
+            };
+            let bytes = store.get_blob(&key).await.expect("get");
+            std::fs::write(dir.join(name), bytes.as_slice()).expect("write golden blob");
+        }
+    });
+}
+
+#[test]
+fn golden_v1_delta_and_reverse_delta_apply_to_the_committed_states() {
+    use std::sync::Arc;
+
+    use hollow::ReadDelta;
+    use hollow::format::SectionKind;
+
+    let dir = golden_dir();
+    let snapshot = dir.join("v1-movies-chain-snapshot.blob");
+    let delta = dir.join("v1-movies-chain-delta.blob");
+    let reverse = dir.join("v1-movies-chain-reverse-delta.blob");
+    let before_json = dir.join("v1-movies-chain-v1.json");
+    let after_json = dir.join("v1-movies-chain-v2.json");
+    if std::env::var_os("HOLLOW_BLESS").is_some() && !snapshot.exists() {
+        bless_chain(&dir);
+        let base = ReadState::open(&snapshot).expect("open");
+        let next = base
+            .apply_delta(Arc::new(ReadDelta::open(&delta).expect("delta")))
+            .expect("apply");
+        for (path, state) in [(&before_json, &base), (&after_json, &next)] {
+            let text = serde_json::to_string_pretty(&dump_with_indexes(state)).expect("json");
+            std::fs::write(path, text + "\n").expect("write golden json");
+        }
+    }
+    for path in [&delta, &reverse] {
+        let kinds = section_kinds(path);
+        for kind in [
+            SectionKind::DeltaRemoved,
+            SectionKind::DeltaUpserted,
+            SectionKind::KeyChanges,
+            SectionKind::IndexAdditions,
+        ] {
+            assert!(
+                kinds.contains(&kind),
+                "{} has no {kind:?} section",
+                path.display()
+            );
+        }
+    }
+    let expected = |path: &std::path::Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(path).expect("golden json")).expect("parse")
+    };
+    let base = ReadState::open(&snapshot).expect("the golden chain snapshot must open");
+    base.verify_all().expect("and verify");
+    assert_eq!(dump_with_indexes(&base), expected(&before_json));
+    let next = base
+        .apply_delta(Arc::new(
+            ReadDelta::open(&delta).expect("the golden delta must open"),
+        ))
+        .expect("and apply");
+    assert_eq!(dump_with_indexes(&next), expected(&after_json));
+    let back = next
+        .apply_delta(Arc::new(
+            ReadDelta::open(&reverse).expect("the golden reverse delta must open"),
+        ))
+        .expect("and apply");
+    assert_eq!(dump_with_indexes(&back), expected(&before_json));
+}
