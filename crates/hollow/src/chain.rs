@@ -212,6 +212,54 @@ mod tests {
         assert_eq!(chain.states, [c]);
     }
 
+    proptest::proptest! {
+        /// Versions 1..=n, each link (forward delta into v, reverse delta out of v) present or
+        /// not and excluded or not: the chain is the longest run back from the head whose
+        /// every state is linked, and its maps hold exactly the usable blobs of that run.
+        #[test]
+        fn the_chain_is_the_linked_run_back_from_the_head(
+            n in 1..12u64,
+            links in proptest::collection::vec((0..4u8, 0..4u8), 12),
+        ) {
+            let s = |v: u64| (v, v * 16 + 1);
+            let mut keys = Vec::new();
+            let mut exclude = HashSet::new();
+            // 0: absent, 1: excluded, 2 and 3: present.
+            let usable = |v: u64, which: usize| {
+                let (d, r) = links[usize::try_from(v).expect("small")];
+                (if which == 0 { d } else { r }) >= 2
+            };
+            for v in 2..=n {
+                let (d, r) = links[usize::try_from(v).expect("small")];
+                for (state, k) in [(d, delta(s(v - 1), s(v))), (r, reverse(s(v), s(v - 1)))] {
+                    if state >= 1 {
+                        keys.push(k);
+                    }
+                    if state == 1 {
+                        exclude.insert(k);
+                    }
+                }
+            }
+            let chain = Chain::link(keys, s(n), &exclude);
+            let first = (2..=n)
+                .rev()
+                .find(|&v| !usable(v, 0) && !usable(v, 1))
+                .unwrap_or(1);
+            let expected: Vec<State> = (first..=n).map(s).collect();
+            proptest::prop_assert_eq!(&chain.states, &expected);
+            for (i, v) in (first..=n).enumerate() {
+                proptest::prop_assert_eq!(
+                    chain.forward(i, i + 1).is_some(),
+                    v < n && usable(v + 1, 0)
+                );
+                proptest::prop_assert_eq!(
+                    i.checked_sub(1).and_then(|p| chain.backward(i, p)).is_some(),
+                    v > first && usable(v, 1)
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_link_that_does_not_go_back_in_version_ends_the_walk() {
         let (a, b) = ((5, 1), (7, 2));
