@@ -94,6 +94,7 @@ compile_error!(
 
 mod bytes;
 mod capnp_raw;
+mod chain;
 mod consumer;
 pub mod encode;
 mod error;

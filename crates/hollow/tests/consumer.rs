@@ -452,3 +452,62 @@ async fn a_cached_snapshot_verified_once_is_reopened_without_checksumming_again(
     );
     assert_eq!(third.version(), None);
 }
+
+#[tokio::test]
+async fn a_long_delta_path_never_takes_a_state_past_the_overlay_limit() {
+    // max_deltas 200: a state at depth 199 is not compacted, but 60 more deltas would take it
+    // past the overlay's limit (255); the refresh goes through snapshot 201 instead of failing.
+    let store = BlobStore::memory();
+    let producer = Producer::builder(store.clone(), "movies")
+        .register::<movie::Owned>()
+        .snapshot_every(100) // snapshots at 1, 101, 201
+        .build()
+        .await
+        .expect("producer");
+    let cycle = |v: u64| {
+        move |cycle: &mut hollow::Cycle<'_>| {
+            let mut message = capnp::message::Builder::new_default();
+            let mut m = message.init_root::<movie::Builder>();
+            m.set_id(1);
+            m.set_title(format!("version {v}"));
+            cycle.add::<movie::Owned>(m.into_reader())
+        }
+    };
+    let plans = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&plans);
+    let consumer = Consumer::builder(store.clone())
+        .max_deltas(200)
+        .listener(move |e: &RefreshEvent| {
+            if let RefreshEvent::Started { plan, .. } = e {
+                seen.lock().expect("lock").push(plan.clone());
+            }
+        })
+        .build()
+        .await
+        .expect("consumer");
+    for v in 1..=200u64 {
+        producer.run_cycle(cycle(v)).await.expect("cycle");
+        assert_eq!(consumer.refresh().await.expect("refresh"), Some(v));
+    }
+    let state = consumer.state().expect("state");
+    assert_eq!((state.base_version(), state.overlay_depth()), (1, 199));
+    for v in 201..=260u64 {
+        producer.run_cycle(cycle(v)).await.expect("cycle");
+    }
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(260));
+    let plan = plans.lock().expect("lock").last().cloned().expect("a plan");
+    assert!(plan.starts_with("snapshot 201, delta 201→202"), "{plan}");
+    let state = consumer.state().expect("state");
+    let title = state
+        .table::<movie::Owned>()
+        .expect("movies")
+        .get_by_key(1u64)
+        .expect("lookup")
+        .expect("found")
+        .get_title()
+        .expect("title")
+        .to_str()
+        .expect("utf-8")
+        .to_string();
+    assert_eq!(title, "version 260");
+}

@@ -736,3 +736,47 @@ async fn concurrent_cycles_on_one_producer_are_serialised() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_restore_applies_every_delta_since_the_latest_snapshot_and_needs_each_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = Dataset::new(200);
+    {
+        let producer = movies_producer(BlobStore::local(dir.path()).expect("store"))
+            .snapshot_every(10)
+            .build()
+            .await
+            .expect("p");
+        for c in 0..5 {
+            published(producer.run_cycle(populate(data, c)).await.expect("cycle"));
+        }
+    }
+    // Snapshot 1, then deltas 1→2 … 4→5: the restored state is version 5 exactly.
+    let store = BlobStore::local(dir.path()).expect("store");
+    let producer = movies_producer(store.clone())
+        .build()
+        .await
+        .expect("restored");
+    assert_eq!(producer.version().await, Some(5));
+    assert_eq!(
+        producer
+            .run_cycle(populate(data, 4))
+            .await
+            .expect("same data"),
+        CycleOutcome::Unchanged { version: 5 }
+    );
+    drop(producer);
+    // Without the forward delta 3→4 (its reverse delta still links the chain) restore fails.
+    let keys = store.list_blobs().await.expect("list");
+    let gone = keys
+        .iter()
+        .find(|k| matches!(k, BlobKey::Delta { from: 3, to: 4, .. }))
+        .expect("delta 3→4");
+    std::fs::remove_file(dir.path().join(gone.relative())).expect("delete");
+    let failed = movies_producer(store).build().await;
+    assert!(
+        matches!(&failed, Err(Error::Corrupt { .. })),
+        "{:?}",
+        failed.err()
+    );
+}

@@ -8,6 +8,7 @@
 //! (compare-and-swap). Any failure after apply undoes the changes: the state is the last
 //! announced one, nothing partial is announced, and the next cycle starts from there.
 
+mod restore;
 mod validate;
 
 use std::sync::Arc;
@@ -21,12 +22,12 @@ pub use validate::{
 
 use crate::bytes::BlobBytes;
 use crate::error::{Error, Result};
-use crate::read::{ReadDelta, ReadState};
 use crate::schema::Schema;
 use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 use crate::write::{
     Cycle, Incremental, SnapshotInfo, TypeChangeCounts, WriteOptions, WriteState, WriteStateBuilder,
 };
+use restore::restore;
 
 /// Default number of cycles between snapshots.
 pub const DEFAULT_SNAPSHOT_EVERY: u32 = 10;
@@ -124,95 +125,6 @@ impl ProducerBuilder {
             }),
         })
     }
-}
-
-async fn restore(
-    store: &BlobStore,
-    state: &mut WriteState,
-    announcement: &Announcement,
-) -> Result<u32> {
-    let snapshot_key = announcement.latest_snapshot.ok_or_else(|| {
-        Error::corrupt(
-            "announced.json",
-            "announcement",
-            "the announced version names no snapshot",
-        )
-    })?;
-    let BlobKey::Snapshot {
-        version: snapshot_version,
-        tag: snapshot_tag,
-    } = snapshot_key
-    else {
-        return Err(Error::corrupt(
-            "announced.json",
-            "announcement",
-            "latestSnapshot is not a snapshot",
-        ));
-    };
-    let keys = store.list_blobs().await?;
-    // Walk the chain back from the announced version to the snapshot.
-    let mut chain = Vec::new();
-    let (mut version, mut tag) = (announcement.version, announcement.tag);
-    while (version, tag) != (snapshot_version, snapshot_tag) {
-        if version <= snapshot_version {
-            return Err(Error::corrupt(
-                snapshot_key.relative(),
-                "chain",
-                "the announced chain does not reach the latest snapshot",
-            ));
-        }
-        let key = keys
-            .iter()
-            .find(|k| matches!(k, BlobKey::Delta { to, to_tag, .. } if *to == version && *to_tag == tag))
-            .ok_or_else(|| {
-                Error::corrupt(
-                    format!("deltas/*-{version:020}-{tag:016x}"),
-                    "chain",
-                    "a delta of the announced chain is missing",
-                )
-            })?;
-        let delta = ReadDelta::from_bytes(store.get_blob(key).await?, &key.relative())?;
-        let h = delta.header();
-        let named = match key {
-            BlobKey::Delta { from, from_tag, .. } => (*from, *from_tag),
-            _ => (u64::MAX, 0),
-        };
-        // Versions strictly decrease walking back; a delta that says otherwise ends the walk.
-        if (h.from_version, h.from_tag) != named
-            || h.from_version >= version
-            || (h.to_version, h.to_tag) != (version, tag)
-        {
-            return Err(Error::corrupt(
-                key.relative(),
-                "header",
-                "the delta does not join the states its key names",
-            ));
-        }
-        (version, tag) = named;
-        chain.push(delta);
-    }
-    let snapshot = ReadState::from_bytes(
-        store.get_blob(&snapshot_key).await?,
-        &snapshot_key.relative(),
-    )?;
-    // The producer's schema must be able to continue the dataset (docs/SCHEMA-EVOLUTION.md).
-    let registered: Vec<String> = state.type_names().map(str::to_string).collect();
-    for t in snapshot.types() {
-        if t.record_count > 0 && !registered.contains(&t.name) {
-            return Err(Error::IncompatibleSchema {
-                type_name: t.name,
-                field: String::new(),
-                rule: "the dataset holds records of this type: register it".into(),
-            });
-        }
-    }
-    let ids: Vec<u64> = snapshot.types().iter().map(|t| t.type_id).collect();
-    crate::schema::check_compatible(snapshot.schema(), state.schema(), &ids)?;
-    state.load_snapshot(&snapshot)?;
-    for delta in chain.iter().rev() {
-        state.apply_delta(delta)?;
-    }
-    Ok(u32::try_from(chain.len()).unwrap_or(u32::MAX))
 }
 
 struct ProducerInner {

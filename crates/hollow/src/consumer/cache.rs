@@ -1,0 +1,133 @@
+//! The consumer's local blob cache: where a blob's bytes come from (mapped in place from a
+//! local directory store, mapped from the cache directory after one download, or read into
+//! memory), the verification markers of cached snapshots, and removing what the current state
+//! no longer uses.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use tracing::warn;
+
+use crate::bytes::BlobBytes;
+use crate::error::{Error, Result};
+use crate::store::{BlobKey, BlobStore};
+
+/// Opens blobs for a consumer.
+pub(super) struct BlobCache {
+    store: BlobStore,
+    /// The cache directory, if the consumer has one.
+    dir: Option<PathBuf>,
+}
+
+impl BlobCache {
+    /// A cache over `store`, keeping files in `dir` (created here).
+    pub(super) fn new(store: BlobStore, dir: Option<PathBuf>) -> Result<Self> {
+        if let Some(dir) = &dir {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        Ok(BlobCache { store, dir })
+    }
+
+    /// The cache directory, when blobs go through it (remote stores only: a local store's
+    /// files are mapped in place and belong to the producer).
+    fn remote_dir(&self) -> Option<&PathBuf> {
+        self.dir
+            .as_ref()
+            .filter(|_| self.store.local_dir().is_none())
+    }
+
+    /// A blob's bytes: mapped in place from a local store, mapped from the cache (downloading
+    /// it once), or read into memory.
+    pub(super) async fn open(&self, key: &BlobKey) -> Result<BlobBytes> {
+        let Some(dir) = self.remote_dir() else {
+            return self.store.open_blob(key).await;
+        };
+        let path = dir.join(key.relative().replace('/', "_"));
+        if !path.exists() {
+            let bytes = self.store.get_blob(key).await?;
+            let tmp = dir.join(format!(
+                ".{}.{}.tmp",
+                key.relative().replace('/', "_"),
+                std::process::id()
+            ));
+            std::fs::write(&tmp, bytes.as_slice()).map_err(|e| Error::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+        }
+        BlobBytes::map_file(&path)
+    }
+
+    /// Where the verification record of a cached snapshot lives (only for remote stores with a
+    /// cache: a local store's files belong to the producer).
+    fn verified_marker(&self, key: &BlobKey) -> Option<PathBuf> {
+        let dir = self.remote_dir()?;
+        Some(dir.join(format!("{}.verified", key.relative().replace('/', "_"))))
+    }
+
+    /// Whether the snapshot `key` with these bytes was verified before (by this process or an
+    /// earlier one on the same cache).
+    pub(super) fn was_verified(&self, key: &BlobKey, bytes: &[u8]) -> bool {
+        self.verified_marker(key)
+            .is_some_and(|m| verified_before(&m, bytes))
+    }
+
+    /// Remembers that the snapshot `key` with these bytes verified, next to the cached blob, so
+    /// reopening it (this process or the next) skips the section checksums.
+    pub(super) fn record_verified(&self, key: &BlobKey, bytes: &[u8]) {
+        if let Some(marker) = self.verified_marker(key) {
+            remember_verified(&marker, bytes);
+        }
+    }
+
+    /// Removes cached blobs the current state does not use. States still held by readers keep
+    /// their mappings (an unlinked file stays mapped until its last mapping goes).
+    pub(super) fn clean(&self, live: &[BlobKey]) {
+        let Some(dir) = &self.dir else { return };
+        let keep: HashSet<String> = live
+            .iter()
+            .map(|k| k.relative().replace('/', "_"))
+            .collect();
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let blob_name = name.strip_suffix(".verified").unwrap_or(&name);
+            if blob_name.ends_with(".blob") && !keep.contains(blob_name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
+/// What identifies a verified blob: its length and its header checksum, which covers the
+/// header and every section checksum.
+fn blob_identity(bytes: &[u8]) -> Option<String> {
+    let checksum = bytes.get(72..80)?;
+    Some(format!(
+        "{} {}",
+        bytes.len(),
+        checksum
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ))
+}
+
+fn verified_before(marker: &std::path::Path, bytes: &[u8]) -> bool {
+    std::fs::read_to_string(marker)
+        .ok()
+        .zip(blob_identity(bytes))
+        .is_some_and(|(m, id)| m.trim() == id)
+}
+
+fn remember_verified(marker: &std::path::Path, bytes: &[u8]) {
+    if let Some(id) = blob_identity(bytes) {
+        let tmp = marker.with_extension("verified.tmp");
+        if std::fs::write(&tmp, id)
+            .and_then(|()| std::fs::rename(&tmp, marker))
+            .is_err()
+        {
+            warn!(marker = %marker.display(), "could not record a verified blob; it will be verified again");
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Executing a plan: open each blob, check it is the one its key names, load the snapshot
+//! (verified, or trusted from the cache's record) or overlay the delta, all on the side of the
+//! serving state.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::plan::Step;
+use super::{Inner, RefreshEvent};
+use crate::error::Error;
+use crate::read::{ReadDelta, ReadState};
+use crate::store::BlobKey;
+
+impl Inner {
+    /// Builds the state `steps` lead to from `current`. On failure, the blob to blame (if one
+    /// is) and the error.
+    pub(super) async fn execute(
+        &self,
+        steps: &[Step],
+        current: Option<Arc<ReadState>>,
+    ) -> Result<ReadState, (Option<BlobKey>, Error)> {
+        let mut state: Option<ReadState> = None;
+        for step in steps {
+            let t = Instant::now();
+            match step {
+                Step::Snapshot(key) => {
+                    let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
+                    let trusted = self.cache.was_verified(key, bytes.as_slice());
+                    let mut snapshot = if trusted {
+                        ReadState::from_verified_cache(bytes.clone(), &key.relative())
+                    } else {
+                        ReadState::from_bytes(bytes.clone(), &key.relative())
+                    }
+                    .map_err(|e| (Some(*key), e))?;
+                    if let Some(keep) = &self.type_filter {
+                        snapshot = snapshot.retain_types(|name| keep(name));
+                    }
+                    let named = match key {
+                        BlobKey::Snapshot { version, tag } => (*version, *tag),
+                        _ => (0, 0),
+                    };
+                    if (snapshot.version(), snapshot.tag()) != named {
+                        let reason = format!(
+                            "holds version {} (tag {:#x}), not the one its key names",
+                            snapshot.version(),
+                            snapshot.tag()
+                        );
+                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                    }
+                    if !trusted {
+                        snapshot.verify_all().map_err(|e| (Some(*key), e))?;
+                        self.cache.record_verified(key, bytes.as_slice());
+                    }
+                    self.emit(&RefreshEvent::SnapshotLoaded {
+                        version: snapshot.version(),
+                        elapsed: t.elapsed(),
+                    });
+                    state = Some(snapshot);
+                }
+                Step::Delta(key) => {
+                    let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
+                    let delta = Arc::new(
+                        ReadDelta::from_bytes(bytes, &key.relative())
+                            .map_err(|e| (Some(*key), e))?,
+                    );
+                    let h = delta.header();
+                    let joins = match key {
+                        BlobKey::Delta {
+                            from,
+                            from_tag,
+                            to,
+                            to_tag,
+                        }
+                        | BlobKey::ReverseDelta {
+                            from,
+                            from_tag,
+                            to,
+                            to_tag,
+                        } => (*from, *from_tag, *to, *to_tag),
+                        BlobKey::Snapshot { .. } => (0, 0, 0, 0),
+                    };
+                    if (h.from_version, h.from_tag, h.to_version, h.to_tag) != joins {
+                        let reason = "joins other states than its key names".to_string();
+                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                    }
+                    let base = match (&state, &current) {
+                        (Some(s), _) => s,
+                        (None, Some(c)) => c.as_ref(),
+                        (None, None) => {
+                            return Err((
+                                None,
+                                Error::NoPath {
+                                    from: None,
+                                    to: delta.header().to_version,
+                                },
+                            ));
+                        }
+                    };
+                    let next = base
+                        .apply_delta(Arc::clone(&delta))
+                        .map_err(|e| (Some(*key), e))?;
+                    self.emit(&RefreshEvent::DeltaApplied {
+                        from: delta.header().from_version,
+                        to: delta.header().to_version,
+                        elapsed: t.elapsed(),
+                    });
+                    state = Some(next);
+                }
+            }
+        }
+        state.ok_or((None, Error::NoPath { from: None, to: 0 }))
+    }
+}

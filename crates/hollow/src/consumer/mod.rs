@@ -1,0 +1,365 @@
+//! The consumer: follows a dataset's versions and serves the current one as an
+//! `Arc<ReadState>`, swapped atomically on refresh.
+//!
+//! A refresh plans a path over the blobs in the store: from the current state forward by
+//! deltas or backward by reverse deltas; from nothing, or when the chain is broken, a blob is
+//! missing or failed before, or the path is longer than the limit, a snapshot (loaded beside
+//! the current state: a double snapshot) and then deltas. The new state is built on the side
+//! (deltas are overlaid on the snapshot's mapping, see `ReadState::apply_delta`) and swapped in
+//! only when complete: a failed refresh leaves the current state serving.
+//!
+//! One job per module: this one holds the public types and orchestrates a refresh (read the
+//! announcement and the pin, link the chain, plan, execute, swap, keep the cache's live set);
+//! the chain itself is linked by [`crate::chain`], shared with the producer's restore.
+//!
+//! | module | job |
+//! |---|---|
+//! | `plan.rs` | the pure planner: chain, current state, target → steps |
+//! | `execute.rs` | running the steps: open, check, verify, overlay, events |
+//! | `cache.rs` | where bytes come from: local store, cache directory, verification markers |
+//! | `watch.rs` | the announcement watcher of `RefreshPolicy::OnAnnouncement` |
+
+mod cache;
+mod execute;
+mod plan;
+mod watch;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use tracing::{info, warn};
+
+use crate::chain::Chain;
+use crate::error::{Error, Result};
+use crate::read::ReadState;
+use crate::store::{BlobKey, BlobStore};
+use cache::BlobCache;
+use plan::{Current, Step};
+
+/// Default longest delta path before a refresh prefers a snapshot.
+pub const DEFAULT_MAX_DELTAS: usize = 32;
+
+/// When a consumer refreshes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshPolicy {
+    /// Only when [`Consumer::refresh`] or [`Consumer::refresh_to`] is called.
+    Manual,
+    /// On every new announcement or pin: polled at `poll_interval`, and at once when a producer
+    /// in this process announces through the same `BlobStore` (or a clone of it).
+    OnAnnouncement {
+        /// How often to read the announcement.
+        poll_interval: Duration,
+    },
+}
+
+/// What happened during a refresh, for [`RefreshListener`]s.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RefreshEvent {
+    /// A refresh starts from `from` (None: no state yet) towards `to`.
+    Started {
+        /// Current version.
+        from: Option<u64>,
+        /// Target version.
+        to: u64,
+        /// The plan, e.g. `snapshot 1, delta 1→2, delta 2→3`.
+        plan: String,
+    },
+    /// A snapshot was loaded.
+    SnapshotLoaded {
+        /// Its version.
+        version: u64,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// A delta (or reverse delta) was applied.
+    DeltaApplied {
+        /// From version.
+        from: u64,
+        /// To version.
+        to: u64,
+        /// How long it took.
+        elapsed: Duration,
+    },
+    /// The new state is serving.
+    Succeeded {
+        /// Its version.
+        version: u64,
+        /// Whole refresh.
+        elapsed: Duration,
+    },
+    /// The refresh failed; the previous state keeps serving.
+    Failed {
+        /// The error, rendered.
+        error: String,
+    },
+}
+
+/// Receives [`RefreshEvent`]s. Called on the refreshing task: keep it quick.
+pub trait RefreshListener: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: &RefreshEvent);
+}
+
+impl<F: Fn(&RefreshEvent) + Send + Sync> RefreshListener for F {
+    fn on_event(&self, event: &RefreshEvent) {
+        self(event);
+    }
+}
+
+/// Builds a [`Consumer`].
+pub struct ConsumerBuilder {
+    store: BlobStore,
+    policy: RefreshPolicy,
+    listeners: Vec<Arc<dyn RefreshListener>>,
+    max_deltas: usize,
+    cache: Option<std::path::PathBuf>,
+    type_filter: Option<TypeFilter>,
+}
+
+type TypeFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+impl ConsumerBuilder {
+    /// When to refresh (default: manual).
+    pub fn refresh_policy(mut self, policy: RefreshPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Adds a listener.
+    pub fn listener(mut self, listener: impl RefreshListener + 'static) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// A directory where blobs of a remote store are kept after their first download (written
+    /// under a temporary name, then renamed) and mapped from. Files the current state no longer
+    /// uses are removed after each refresh. Local directory stores are mapped in place instead.
+    pub fn local_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.cache = Some(dir.into());
+        self
+    }
+
+    /// Loads only the types for which `keep(name)` holds; others are never mapped or verified.
+    pub fn type_filter(mut self, keep: impl Fn(&str) -> bool + Send + Sync + 'static) -> Self {
+        self.type_filter = Some(Arc::new(keep));
+        self
+    }
+
+    /// Longest delta path before a refresh loads a snapshot instead, and most deltas a state
+    /// carries before the consumer compacts it onto a newer snapshot (default 32, at most 255).
+    pub fn max_deltas(mut self, n: usize) -> Self {
+        self.max_deltas = n.clamp(1, crate::read::MAX_OVERLAY_DELTAS);
+        self
+    }
+
+    /// Builds the consumer. With [`RefreshPolicy::OnAnnouncement`] it refreshes at once and
+    /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
+    /// no state until the first refresh.
+    pub async fn build(self) -> Result<Consumer> {
+        let cache = BlobCache::new(self.store.clone(), self.cache)?;
+        let inner = Arc::new(Inner {
+            store: self.store,
+            current: ArcSwapOption::empty(),
+            refreshing: tokio::sync::Mutex::new(Failures::default()),
+            listeners: self.listeners,
+            max_deltas: self.max_deltas,
+            cache,
+            type_filter: self.type_filter,
+        });
+        let watcher = match self.policy {
+            RefreshPolicy::Manual => None,
+            RefreshPolicy::OnAnnouncement { poll_interval } => {
+                // Subscribe before the first refresh, so no announcement falls in between.
+                let announced = inner.store.subscribe();
+                if let Err(e) = inner.refresh(None).await {
+                    warn!(error = %e, "initial refresh failed; the watcher retries");
+                }
+                Some(tokio::spawn(watch::watch(
+                    Arc::downgrade(&inner),
+                    announced,
+                    poll_interval,
+                )))
+            }
+        };
+        Ok(Consumer { inner, watcher })
+    }
+}
+
+/// What refreshes remember between them (held under the refresh lock).
+#[derive(Default)]
+struct Failures {
+    /// Blobs that failed to load or apply: plans avoid them. (Kept for the life of the
+    /// process today; forgetting them, e.g. after a while or when the store's copy changes,
+    /// belongs here and in `Inner::refresh`.)
+    blobs: HashSet<BlobKey>,
+    /// Blobs the current state is built from (what the cache must keep).
+    live: Vec<BlobKey>,
+}
+
+struct Inner {
+    store: BlobStore,
+    current: ArcSwapOption<ReadState>,
+    refreshing: tokio::sync::Mutex<Failures>,
+    listeners: Vec<Arc<dyn RefreshListener>>,
+    max_deltas: usize,
+    cache: BlobCache,
+    type_filter: Option<TypeFilter>,
+}
+
+/// Follows a dataset and serves its current state.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> hollow::Result<()> {
+/// use hollow::{BlobStore, Consumer, Producer};
+/// use hollow_movies::movies_capnp::movie;
+///
+/// let store = BlobStore::memory();
+/// let producer = Producer::builder(store.clone(), "movies").register::<movie::Owned>().build().await?;
+/// producer.run_cycle(|cycle| {
+///     let mut message = capnp::message::Builder::new_default();
+///     message.init_root::<movie::Builder>().set_id(7);
+///     cycle.add::<movie::Owned>(message.get_root_as_reader()?)
+/// }).await?;
+///
+/// let consumer = Consumer::builder(store).build().await?;
+/// consumer.refresh().await?;
+/// let state = consumer.state().expect("refreshed");
+/// assert!(state.table::<movie::Owned>()?.get_by_key(7u64)?.is_some());
+/// # Ok(()) }
+/// ```
+pub struct Consumer {
+    inner: Arc<Inner>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
+    }
+}
+
+impl Consumer {
+    /// Starts a consumer of the dataset in `store`.
+    pub fn builder(store: BlobStore) -> ConsumerBuilder {
+        ConsumerBuilder {
+            store,
+            policy: RefreshPolicy::Manual,
+            listeners: Vec::new(),
+            max_deltas: DEFAULT_MAX_DELTAS,
+            cache: None,
+            type_filter: None,
+        }
+    }
+
+    /// The current state: consistent for as long as the caller holds it (lock-free).
+    pub fn state(&self) -> Option<Arc<ReadState>> {
+        self.inner.current.load_full()
+    }
+
+    /// The current version.
+    pub fn version(&self) -> Option<u64> {
+        self.inner.current.load().as_ref().map(|s| s.version())
+    }
+
+    /// Refreshes to the pinned version if there is a pin, else to the announced one. Returns
+    /// the version now served (`None` when nothing was ever announced).
+    pub async fn refresh(&self) -> Result<Option<u64>> {
+        self.inner.refresh(None).await
+    }
+
+    /// Refreshes to `version`, forward or backward, on the announced chain.
+    pub async fn refresh_to(&self, version: u64) -> Result<u64> {
+        self.inner
+            .refresh(Some(version))
+            .await?
+            .ok_or_else(|| Error::NoSuchVersion { version })
+    }
+}
+
+impl Inner {
+    fn emit(&self, event: &RefreshEvent) {
+        for l in &self.listeners {
+            l.on_event(event);
+        }
+    }
+
+    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>> {
+        let mut failures = self.refreshing.lock().await;
+        let started = Instant::now();
+        let Some((announcement, _)) = self.store.announcement().await? else {
+            return Ok(None);
+        };
+        let head = (announcement.version, announcement.tag);
+        let chain = Chain::list(&self.store, head, &failures.blobs).await?;
+        let target = match version {
+            Some(v) => chain
+                .states
+                .iter()
+                .position(|s| s.0 == v)
+                .ok_or(Error::NoSuchVersion { version: v })?,
+            None => match self.store.pinned().await? {
+                Some(pin) => chain
+                    .position(pin)
+                    .ok_or(Error::NoSuchVersion { version: pin.0 })?,
+                None => chain.states.len() - 1,
+            },
+        };
+        let current = self.current.load_full();
+        let current_at = current.as_ref().map(|s| (s.version(), s.tag()));
+        if current_at == Some(chain.states[target]) {
+            return Ok(current_at.map(|c| c.0));
+        }
+        let serving = current.as_deref().map(|c| Current {
+            state: (c.version(), c.tag()),
+            overlay_depth: c.overlay_depth(),
+            base_version: c.base_version(),
+        });
+        let steps =
+            plan::plan(&chain, serving.as_ref(), target, self.max_deltas).ok_or_else(|| {
+                Error::NoPath {
+                    from: current_at.map(|c| c.0),
+                    to: chain.states[target].0,
+                }
+            })?;
+        let plan = plan::describe(&steps);
+        info!(from = ?current_at.map(|c| c.0), to = chain.states[target].0, %plan, "refresh");
+        self.emit(&RefreshEvent::Started {
+            from: current_at.map(|c| c.0),
+            to: chain.states[target].0,
+            plan,
+        });
+        match self.execute(&steps, current).await {
+            Ok(state) => {
+                let version = state.version();
+                self.current.store(Some(Arc::new(state)));
+                let keys = steps.iter().map(Step::key);
+                if matches!(steps.first(), Some(Step::Snapshot(_))) {
+                    failures.live = keys.collect();
+                } else {
+                    failures.live.extend(keys);
+                }
+                self.cache.clean(&failures.live);
+                self.emit(&RefreshEvent::Succeeded {
+                    version,
+                    elapsed: started.elapsed(),
+                });
+                Ok(Some(version))
+            }
+            Err((key, e)) => {
+                if let Some(key) = key {
+                    failures.blobs.insert(key);
+                }
+                self.emit(&RefreshEvent::Failed {
+                    error: e.to_string(),
+                });
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The announcement watcher of [`RefreshPolicy::OnAnnouncement`](super::RefreshPolicy): a poll
+//! timer raced with the store's in-process announcement channel, refreshing when the
+//! announcement or the pin changed.
+//!
+//! (A wake-up that lands while a refresh runs is the place to look at for the known lost
+//! wake-up: the token recorded after the refresh may already be the newer announcement's.)
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use tracing::warn;
+
+use super::Inner;
+
+/// Runs until the consumer is dropped (its `Inner` goes) or the store's channel closes.
+pub(super) async fn watch(
+    inner: Weak<Inner>,
+    mut announced: tokio::sync::watch::Receiver<u64>,
+    poll_interval: Duration,
+) {
+    let mut seen: Option<(crate::store::AnnouncementVersion, Option<(u64, u64)>)> = None;
+    loop {
+        // The poll timer of RefreshPolicy::OnAnnouncement (a remote store cannot push), raced
+        // with the in-process announcement channel.
+        let woken = tokio::select! {
+            _ = tokio::time::sleep(poll_interval) => false,
+            changed = announced.changed() => if changed.is_err() { return } else { true },
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        // A poll reads the announcement with a conditional GET, and the pin; when neither
+        // changed (and the last refresh did not fail) there is nothing to do.
+        if !woken && let Some((token, pin)) = &seen {
+            let changed = inner
+                .store
+                .announcement_changed(Some(token))
+                .await
+                .unwrap_or(true);
+            let pin_now = inner.store.pinned().await.unwrap_or(None);
+            if !changed && pin_now == *pin {
+                continue;
+            }
+        }
+        match inner.refresh(None).await {
+            Ok(_) => {
+                let token = inner
+                    .store
+                    .announcement()
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(_, t)| t);
+                let pin = inner.store.pinned().await.unwrap_or(None);
+                seen = token.map(|t| (t, pin));
+            }
+            Err(e) => {
+                seen = None;
+                warn!(error = %e, "refresh on announcement failed; the current state keeps serving");
+            }
+        }
+    }
+}

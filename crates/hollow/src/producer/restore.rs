@@ -1,0 +1,119 @@
+//! Restore: a producer built on a store with an announcement continues the announced version.
+//! Latest snapshot → `WriteState::load_snapshot`, then the forward deltas along the announced
+//! chain (linked by [`crate::chain`], the walker the consumer plans over) →
+//! `WriteState::apply_delta`; every ordinal is kept, so the next cycle publishes a normal delta.
+
+use std::collections::HashSet;
+
+use crate::chain::Chain;
+use crate::error::{Error, Result};
+use crate::read::{ReadDelta, ReadState};
+use crate::store::{Announcement, BlobKey, BlobStore};
+use crate::write::WriteState;
+
+/// Loads the announced version into `state`; returns how many deltas were applied since its
+/// snapshot.
+pub(super) async fn restore(
+    store: &BlobStore,
+    state: &mut WriteState,
+    announcement: &Announcement,
+) -> Result<u32> {
+    let snapshot_key = announcement.latest_snapshot.ok_or_else(|| {
+        Error::corrupt(
+            "announced.json",
+            "announcement",
+            "the announced version names no snapshot",
+        )
+    })?;
+    let BlobKey::Snapshot {
+        version: snapshot_version,
+        tag: snapshot_tag,
+    } = snapshot_key
+    else {
+        return Err(Error::corrupt(
+            "announced.json",
+            "announcement",
+            "latestSnapshot is not a snapshot",
+        ));
+    };
+    let chain = Chain::list(
+        store,
+        (announcement.version, announcement.tag),
+        &HashSet::new(),
+    )
+    .await?;
+    // Walk the chain back from the announced version to the snapshot, by forward deltas.
+    let mut path = Vec::new();
+    let mut at = chain.states.len() - 1;
+    while chain.states[at] != (snapshot_version, snapshot_tag) {
+        let (version, tag) = chain.states[at];
+        if version <= snapshot_version {
+            return Err(Error::corrupt(
+                snapshot_key.relative(),
+                "chain",
+                "the announced chain does not reach the latest snapshot",
+            ));
+        }
+        let key = at
+            .checked_sub(1)
+            .and_then(|prev| chain.forward(prev, at))
+            .and_then(|keys| keys.first().copied())
+            .ok_or_else(|| {
+                Error::corrupt(
+                    format!("deltas/*-{version:020}-{tag:016x}"),
+                    "chain",
+                    "a delta of the announced chain is missing",
+                )
+            })?;
+        path.push(key);
+        at -= 1;
+    }
+    let mut deltas = Vec::with_capacity(path.len());
+    for key in &path {
+        let delta = ReadDelta::from_bytes(store.get_blob(key).await?, &key.relative())?;
+        let h = delta.header();
+        let (named_from, named_to) = match key {
+            BlobKey::Delta {
+                from,
+                from_tag,
+                to,
+                to_tag,
+            } => ((*from, *from_tag), (*to, *to_tag)),
+            _ => ((u64::MAX, 0), (0, 0)),
+        };
+        // Versions strictly decrease walking back; a delta that says otherwise ends the walk.
+        if (h.from_version, h.from_tag) != named_from
+            || h.from_version >= named_to.0
+            || (h.to_version, h.to_tag) != named_to
+        {
+            return Err(Error::corrupt(
+                key.relative(),
+                "header",
+                "the delta does not join the states its key names",
+            ));
+        }
+        deltas.push(delta);
+    }
+    let snapshot = ReadState::from_bytes(
+        store.get_blob(&snapshot_key).await?,
+        &snapshot_key.relative(),
+    )?;
+    // The producer's schema must be able to continue the dataset (docs/SCHEMA-EVOLUTION.md).
+    let registered: Vec<String> = state.type_names().map(str::to_string).collect();
+    for t in snapshot.types() {
+        if t.record_count > 0 && !registered.contains(&t.name) {
+            return Err(Error::IncompatibleSchema {
+                type_name: t.name,
+                field: String::new(),
+                rule: "the dataset holds records of this type: register it".into(),
+            });
+        }
+    }
+    let ids: Vec<u64> = snapshot.types().iter().map(|t| t.type_id).collect();
+    crate::schema::check_compatible(snapshot.schema(), state.schema(), &ids)?;
+    state.load_snapshot(&snapshot)?;
+    for delta in deltas.iter().rev() {
+        state.apply_delta(delta)?;
+    }
+    Ok(u32::try_from(deltas.len()).unwrap_or(u32::MAX))
+}
