@@ -1,0 +1,268 @@
+//! Where a dataset lives: its blobs and its announcement, over `object_store`
+//! (docs/FORMAT.md, "Key layout in a store").
+//!
+//! Blobs are immutable and written with `PutMode::Create`, so a key is never overwritten. The
+//! announcement moves by compare-and-swap: `PutMode::Update` on stores that have it (memory,
+//! S3), and on a local directory an exclusive file lock around read-compare-rename, so two
+//! producers can never both announce.
+
+mod announcement;
+mod key;
+mod local_cas;
+mod pin;
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::bytes::BlobBytes;
+use crate::error::{Error, Result};
+
+pub use announcement::{Announcement, AnnouncementVersion};
+pub use key::BlobKey;
+
+/// A dataset's location: an `object_store` and a key prefix.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    /// The directory, when the store is a local file system rooted at the dataset.
+    local_dir: Option<PathBuf>,
+    /// Announced versions, for consumers in the same process (clones of a `BlobStore` share it).
+    announced: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+const ANNOUNCED: &str = "announced.json";
+const PINNED: &str = "pinned.json";
+
+fn watch() -> Arc<tokio::sync::watch::Sender<u64>> {
+    Arc::new(tokio::sync::watch::Sender::new(0))
+}
+
+fn store_error(operation: &str, key: &str, source: object_store::Error) -> Error {
+    Error::Store {
+        operation: operation.to_string(),
+        key: key.to_string(),
+        source,
+    }
+}
+
+impl BlobStore {
+    /// A store for `location`: a local directory path, `file:///dir`, `memory://` (a fresh
+    /// in-memory store), or a URL `object_store` understands in this build.
+    pub fn from_url(location: &str) -> Result<Self> {
+        if !location.contains("://") {
+            return Self::local(location);
+        }
+        let url = url::Url::parse(location).map_err(|e| Error::InvalidLocation {
+            location: location.to_string(),
+            reason: e.to_string(),
+        })?;
+        match url.scheme() {
+            "file" => {
+                let dir = url.to_file_path().map_err(|()| Error::InvalidLocation {
+                    location: location.to_string(),
+                    reason: "not a local file path".to_string(),
+                })?;
+                Self::local(dir)
+            }
+            "memory" => Ok(Self::memory()),
+            _ => {
+                let (store, prefix) =
+                    object_store::parse_url(&url).map_err(|e| Error::InvalidLocation {
+                        location: location.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(Self {
+                    store: Arc::from(store),
+                    prefix,
+                    local_dir: None,
+                    announced: watch(),
+                })
+            }
+        }
+    }
+
+    /// A fresh in-memory store (tests, demos).
+    pub fn memory() -> Self {
+        Self::new(Arc::new(object_store::memory::InMemory::new()), "")
+    }
+
+    /// A local directory (created if missing).
+    pub fn local(dir: impl AsRef<FsPath>) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| store_error("open", &dir.display().to_string(), e))?;
+        Ok(Self {
+            store: Arc::new(fs),
+            prefix: Path::default(),
+            local_dir: Some(dir),
+            announced: watch(),
+        })
+    }
+
+    /// Any `object_store` and a key prefix. Compare-and-swap of the announcement uses
+    /// `PutMode::Update`, so the store must support it.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
+        Self {
+            store,
+            prefix: Path::from(prefix),
+            local_dir: None,
+            announced: watch(),
+        }
+    }
+
+    /// The local directory, when the store is one (blobs can then be mapped in place).
+    pub fn local_dir(&self) -> Option<&FsPath> {
+        self.local_dir.as_deref()
+    }
+
+    fn path(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .fold(self.prefix.clone(), |p, part| p.join(part))
+    }
+
+    /// Writes a blob; an existing key is an error (`Conflict`), never an overwrite.
+    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<()> {
+        let relative = key.relative();
+        let payload = PutPayload::from(bytes.as_slice().to_vec());
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(&relative), payload, opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict {
+                reason: format!("blob {relative} already exists"),
+            }),
+            Err(e) => Err(store_error("put", &relative, e)),
+        }
+    }
+
+    /// A blob's bytes for reading: mapped in place from a local directory, else read into
+    /// memory.
+    pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+        match &self.local_dir {
+            Some(dir) => BlobBytes::map_file(&dir.join(key.relative())),
+            None => self.get_blob(key).await,
+        }
+    }
+
+    /// Subscribes to the versions this process announces through this store (or a clone):
+    /// consumers sharing the producer's `BlobStore` wake at once instead of at their next poll.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.announced.subscribe()
+    }
+
+    /// Reads a blob into memory (8-byte aligned).
+    pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+        let relative = key.relative();
+        let result = self
+            .store
+            .get(&self.path(&relative))
+            .await
+            .map_err(|e| store_error("get", &relative, e))?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| store_error("get", &relative, e))?;
+        Ok(BlobBytes::from_vec(bytes.to_vec()))
+    }
+
+    /// Every blob in the store, sorted.
+    pub async fn list_blobs(&self) -> Result<Vec<BlobKey>> {
+        let mut keys = Vec::new();
+        for dir in ["snapshots", "deltas", "reverse-deltas"] {
+            let prefix = self.path(dir);
+            let metas: Vec<_> = self
+                .store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| store_error("list", dir, e))?;
+            for meta in metas {
+                let name = meta.location.filename().unwrap_or_default();
+                if let Some(key) = BlobKey::parse(&format!("{dir}/{name}")) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn cas_contract(store: BlobStore) {
+        let mut a = Announcement {
+            dataset: "d".into(),
+            version: 1,
+            tag: 1,
+            schema_fingerprint: 0,
+            published_at_millis: 0,
+            previous: None,
+            snapshot: None,
+            delta: None,
+            reverse_delta: None,
+            latest_snapshot: None,
+        };
+        assert!(store.announcement().await.expect("read").is_none());
+        let v1 = store.announce(None, &a).await.expect("first announce");
+        assert!(
+            matches!(store.announce(None, &a).await, Err(Error::Conflict { .. })),
+            "create twice"
+        );
+        a.version = 2;
+        let v2 = store.announce(Some(&v1), &a).await.expect("swap from v1");
+        assert!(
+            matches!(
+                store.announce(Some(&v1), &a).await,
+                Err(Error::Conflict { .. })
+            ),
+            "stale token"
+        );
+        let (read, token) = store.announcement().await.expect("read").expect("present");
+        assert_eq!(read.version, 2);
+        assert_eq!(token, v2);
+        // Blobs are written once.
+        let key = BlobKey::Snapshot { version: 2, tag: 2 };
+        let bytes = BlobBytes::from_vec(vec![1, 2, 3]);
+        store.put_blob(&key, &bytes).await.expect("put");
+        assert!(matches!(
+            store.put_blob(&key, &bytes).await,
+            Err(Error::Conflict { .. })
+        ));
+        assert_eq!(
+            store.get_blob(&key).await.expect("get").as_slice(),
+            &[1, 2, 3]
+        );
+        assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
+    }
+
+    #[tokio::test]
+    async fn memory_store_honours_the_contract() {
+        cas_contract(BlobStore::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn local_store_honours_the_contract() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        cas_contract(
+            BlobStore::from_url(&format!("file://{}", dir.path().display())).expect("local"),
+        )
+        .await;
+    }
+}
