@@ -150,12 +150,22 @@ impl BlobStore {
     }
 
     /// A blob's bytes for reading: mapped in place from a local directory, else read into
-    /// memory.
+    /// memory. A missing blob is the same error as from [`BlobStore::get_blob`].
     pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
-        match &self.local_dir {
-            Some(dir) => BlobBytes::map_file(&dir.join(key.relative())),
-            None => self.get_blob(key).await,
-        }
+        let Some(dir) = &self.local_dir else {
+            return self.get_blob(key).await;
+        };
+        let relative = key.relative();
+        BlobBytes::map_file(&dir.join(&relative)).map_err(|e| match e {
+            Error::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+                let source = object_store::Error::NotFound {
+                    path: path.display().to_string(),
+                    source: Box::new(source),
+                };
+                store_error("get", &relative, source)
+            }
+            e => e,
+        })
     }
 
     /// Subscribes to the versions this process announces through this store (or a clone):
@@ -191,14 +201,47 @@ impl BlobStore {
                 .await
                 .map_err(|e| store_error("list", dir, e))?;
             for meta in metas {
-                let name = meta.location.filename().unwrap_or_default();
-                if let Some(key) = BlobKey::parse(&format!("{dir}/{name}")) {
+                // Only objects directly in the directory: a blob name nested deeper is not a
+                // blob of this dataset (its key would name an object that does not exist).
+                let Some(mut rest) = meta.location.prefix_match(&prefix) else {
+                    continue;
+                };
+                let (Some(name), None) = (rest.next(), rest.next()) else {
+                    continue;
+                };
+                if let Some(key) = BlobKey::parse(&format!("{dir}/{}", name.as_ref())) {
                     keys.push(key);
                 }
             }
         }
         keys.sort();
         Ok(keys)
+    }
+}
+
+/// Raw access under the prefix for `crate::testing` (foreign objects, corrupt documents, the key
+/// layout), bypassing what `BlobStore` checks.
+#[cfg(test)]
+impl BlobStore {
+    pub(crate) async fn put_raw(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store
+            .put(&self.path(relative), PutPayload::from(bytes))
+            .await
+            .map_err(|e| store_error("put", relative, e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_raw(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        match self.store.get(&self.path(relative)).await {
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| store_error("get", relative, e))?
+                    .to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error("get", relative, e)),
+        }
     }
 }
 
@@ -249,6 +292,44 @@ mod tests {
             store.get_blob(&key).await.expect("get").as_slice(),
             &[1, 2, 3]
         );
+        assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_blob_is_the_same_error_mapped_or_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        for store in [
+            BlobStore::memory(),
+            BlobStore::local(dir.path()).expect("local"),
+        ] {
+            for r in [store.get_blob(&key).await, store.open_blob(&key).await] {
+                assert!(
+                    matches!(
+                        &r,
+                        Err(Error::Store {
+                            operation,
+                            source: object_store::Error::NotFound { .. },
+                            ..
+                        }) if operation == "get"
+                    ),
+                    "{r:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn listing_skips_blob_names_nested_below_the_key_directories() {
+        let store = BlobStore::memory();
+        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        let nested = format!(
+            "snapshots/old/{}",
+            key.relative().trim_start_matches("snapshots/")
+        );
+        store.put_raw(&nested, vec![1]).await.expect("put");
+        assert_eq!(store.list_blobs().await.expect("list"), vec![]);
+        store.put_raw(&key.relative(), vec![1]).await.expect("put");
         assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
     }
 
