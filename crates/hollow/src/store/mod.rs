@@ -221,7 +221,7 @@ impl BlobStore {
 
 /// Raw access under the prefix for `crate::testing` (foreign objects, corrupt documents, the key
 /// layout), bypassing what `BlobStore` checks.
-#[cfg(test)]
+#[cfg(any(test, feature = "testing"))]
 impl BlobStore {
     pub(crate) async fn put_raw(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
         self.store
