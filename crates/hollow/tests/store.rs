@@ -57,6 +57,14 @@ async fn prefixed() {
 }
 
 #[tokio::test]
+async fn prefix_spellings_name_one_location() {
+    let memory = Arc::new(InMemory::new());
+    let a = BlobStore::new(memory.clone(), "datasets/movies");
+    let b = BlobStore::new(memory.clone(), "/datasets//movies/");
+    conformance::handles_share_a_location(&a, &b).await;
+}
+
+#[tokio::test]
 async fn object_store_prefix_store() {
     let memory = Arc::new(InMemory::new());
     let prefixed: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(memory.clone(), "root"));

@@ -209,7 +209,11 @@ impl BlobStore {
                 let (Some(name), None) = (rest.next(), rest.next()) else {
                     continue;
                 };
-                if let Some(key) = BlobKey::parse(&format!("{dir}/{}", name.as_ref())) {
+                // Only the spelling `BlobKey::relative` writes: `parse` also reads other
+                // spellings of the numbers (upper-case hex, a `+` sign), which name another
+                // object than the key does.
+                let relative = format!("{dir}/{}", name.as_ref());
+                if let Some(key) = BlobKey::parse(&relative).filter(|k| k.relative() == relative) {
                     keys.push(key);
                 }
             }
@@ -320,7 +324,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn listing_skips_blob_names_nested_below_the_key_directories() {
+    async fn listing_skips_nested_objects_and_other_spellings_of_keys() {
         let store = BlobStore::memory();
         let key = BlobKey::Snapshot { version: 1, tag: 1 };
         let nested = format!(
@@ -328,6 +332,15 @@ mod tests {
             key.relative().trim_start_matches("snapshots/")
         );
         store.put_raw(&nested, vec![1]).await.expect("put");
+        assert_eq!(store.list_blobs().await.expect("list"), vec![]);
+        for other_spelling in [
+            "snapshots/00000000000000000001-000000000000000A.blob",
+            "snapshots/+0000000000000000001-0000000000000001.blob",
+            "snapshots/00000000000000000001-+000000000000001.blob",
+        ] {
+            assert!(BlobKey::parse(other_spelling).is_some(), "{other_spelling}");
+            store.put_raw(other_spelling, vec![1]).await.expect("put");
+        }
         assert_eq!(store.list_blobs().await.expect("list"), vec![]);
         store.put_raw(&key.relative(), vec![1]).await.expect("put");
         assert_eq!(store.list_blobs().await.expect("list"), vec![key]);

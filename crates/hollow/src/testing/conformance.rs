@@ -192,7 +192,8 @@ pub async fn missing_blob(store: &BlobStore) {
 
 /// `list_blobs` returns every blob of the three kinds once, sorted (versions compare as
 /// numbers), and ignores everything else under the prefix: the announcement, the pin, files
-/// that are not blob keys, and objects nested below the key directories.
+/// that are not blob keys (nor other spellings of one), and objects nested below the key
+/// directories.
 pub async fn listing(store: &BlobStore) {
     let mut keys = vec![
         BlobKey::Snapshot {
@@ -236,6 +237,9 @@ pub async fn listing(store: &BlobStore) {
         "snapshots/notes.txt".to_string(),
         "snapshots/1-1.blob".to_string(),
         "deltas/00000000000000000001.blob".to_string(),
+        // Another spelling of a key's numbers names another object.
+        snapshot.replace("0000000000000001.blob", "000000000000000A.blob"),
+        snapshot.replace("/00000000000000000001-", "/+0000000000000000001-"),
         "other/x.blob".to_string(),
         format!("nested/{snapshot}"),
         format!(
