@@ -56,6 +56,25 @@ async fn prefixed() {
     conformance::conditional_requests(memory, &Path::from("datasets")).await;
 }
 
+/// The suite on an outside store when `HOLLOW_CONFORMANCE_URL` names one (a directory, or a URL
+/// this build's `object_store` understands): each run under a fresh prefix. Skipped otherwise.
+#[tokio::test]
+async fn store_named_by_the_environment() {
+    let Ok(base) = std::env::var("HOLLOW_CONFORMANCE_URL") else {
+        eprintln!("HOLLOW_CONFORMANCE_URL is not set: skipped");
+        return;
+    };
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let base = base.trim_end_matches('/').to_string();
+    conformance::run_all(|name| {
+        BlobStore::from_url(&format!("{base}/conformance-{run}/{name}")).expect("the store")
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn prefix_spellings_name_one_location() {
     let memory = Arc::new(InMemory::new());
