@@ -5,6 +5,9 @@
 //! announcement moves by compare-and-swap: `PutMode::Update` on stores that have it (memory,
 //! S3), and on a local directory an exclusive file lock around read-compare-rename, so two
 //! producers can never both announce.
+//!
+//! Every backend is held to one conformance suite, `hollow::testing::conformance` (feature
+//! `testing`), run by `tests/store.rs`.
 
 mod announcement;
 mod key;
@@ -107,7 +110,9 @@ impl BlobStore {
     }
 
     /// Any `object_store` and a key prefix. Compare-and-swap of the announcement uses
-    /// `PutMode::Update`, so the store must support it.
+    /// `PutMode::Update`, so the store must support it (`object_store`'s `LocalFileSystem` does
+    /// not: use [`BlobStore::local`] for a directory); `testing::conformance::conditional_requests`
+    /// checks a store for what this needs.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
         Self {
             store,
