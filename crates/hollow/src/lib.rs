@@ -107,6 +107,8 @@ mod read;
 pub mod schema;
 mod state_checksum;
 mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod tools;
 mod write;
 

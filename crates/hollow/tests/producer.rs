@@ -4,8 +4,8 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
+use hollow::testing::{Fault, FaultyStore};
 use hollow::{
     BlobKey, BlobStore, CycleOutcome, Error, MaxChangeRatio, MinRecordCount, Producer, ReadDelta,
     ReadState, WriteState,
@@ -438,141 +438,35 @@ async fn a_restored_producer_continues_the_chain() {
     );
 }
 
-/// An object store that fails its N-th call (counting every call); `fail_at` can be moved.
-#[derive(Debug)]
-struct FailNth {
-    inner: object_store::memory::InMemory,
-    calls: AtomicUsize,
-    fail_at: AtomicUsize,
-}
-
-impl FailNth {
-    fn new() -> Self {
-        Self {
-            inner: object_store::memory::InMemory::new(),
-            calls: AtomicUsize::new(0),
-            fail_at: AtomicUsize::new(usize::MAX),
-        }
-    }
-
-    fn check(&self) -> object_store::Result<()> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.fail_at.load(Ordering::SeqCst) {
-            return Err(object_store::Error::Generic {
-                store: "FailNth",
-                source: "injected failure".into(),
-            });
-        }
-        Ok(())
-    }
-}
-
-impl std::fmt::Display for FailNth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FailNth")
-    }
-}
-#[async_trait::async_trait]
-impl object_store::ObjectStore for FailNth {
-    async fn put_opts(
-        &self,
-        location: &object_store::path::Path,
-        payload: object_store::PutPayload,
-        opts: object_store::PutOptions,
-    ) -> object_store::Result<object_store::PutResult> {
-        self.check()?;
-        self.inner.put_opts(location, payload, opts).await
-    }
-
-    async fn put_multipart_opts(
-        &self,
-        location: &object_store::path::Path,
-        opts: object_store::PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
-        self.check()?;
-        self.inner.put_multipart_opts(location, opts).await
-    }
-
-    async fn get_opts(
-        &self,
-        location: &object_store::path::Path,
-        options: object_store::GetOptions,
-    ) -> object_store::Result<object_store::GetResult> {
-        self.check()?;
-        self.inner.get_opts(location, options).await
-    }
-
-    fn delete_stream(
-        &self,
-        locations: futures_util::stream::BoxStream<
-            'static,
-            object_store::Result<object_store::path::Path>,
-        >,
-    ) -> futures_util::stream::BoxStream<'static, object_store::Result<object_store::path::Path>>
-    {
-        self.inner.delete_stream(locations)
-    }
-
-    fn list(
-        &self,
-        prefix: Option<&object_store::path::Path>,
-    ) -> futures_util::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
-    {
-        if let Err(e) = self.check() {
-            return Box::pin(futures_util::stream::once(async move { Err(e) }));
-        }
-        self.inner.list(prefix)
-    }
-
-    async fn list_with_delimiter(
-        &self,
-        prefix: Option<&object_store::path::Path>,
-    ) -> object_store::Result<object_store::ListResult> {
-        self.check()?;
-        self.inner.list_with_delimiter(prefix).await
-    }
-
-    async fn copy_opts(
-        &self,
-        from: &object_store::path::Path,
-        to: &object_store::path::Path,
-        options: object_store::CopyOptions,
-    ) -> object_store::Result<()> {
-        self.check()?;
-        self.inner.copy_opts(from, to, options).await
-    }
-}
-
 #[tokio::test]
 async fn a_store_failure_on_any_call_of_a_publish_announces_nothing() {
     let data = Dataset::new(80);
     // Count the store calls of one publish, then fail each of them in turn.
     let calls_of_publish = {
-        let store = Arc::new(FailNth::new());
-        let producer = movies_producer(BlobStore::new(store.clone(), "ds"))
+        let store = FaultyStore::memory();
+        let producer = movies_producer(BlobStore::new(Arc::new(store.clone()), "ds"))
             .build()
             .await
             .expect("p");
         published(producer.run_cycle(populate(data, 0)).await.expect("v1"));
-        let before = store.calls.load(Ordering::SeqCst);
+        let before = store.calls();
         published(producer.run_cycle(populate(data, 1)).await.expect("v2"));
-        store.calls.load(Ordering::SeqCst) - before
+        store.calls() - before
     };
     assert!(
         calls_of_publish >= 3,
         "delta, reverse delta, announcement: {calls_of_publish}"
     );
     for n in 1..=calls_of_publish {
-        let store = Arc::new(FailNth::new());
-        let blob_store = BlobStore::new(store.clone(), "ds");
+        let store = FaultyStore::memory();
+        let blob_store = BlobStore::new(Arc::new(store.clone()), "ds");
         let producer = movies_producer(blob_store.clone())
             .snapshot_every(1)
             .build()
             .await
             .expect("p");
         published(producer.run_cycle(populate(data, 0)).await.expect("v1"));
-        store
-            .fail_at
-            .store(store.calls.load(Ordering::SeqCst) + n, Ordering::SeqCst);
+        store.inject(Fault::nth(n));
         let failed = producer.run_cycle(populate(data, 1)).await;
         assert!(
             matches!(failed, Err(Error::Store { .. })),

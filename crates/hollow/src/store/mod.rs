@@ -1,0 +1,367 @@
+//! Where a dataset lives: its blobs and its announcement, over `object_store`
+//! (docs/FORMAT.md, "Key layout in a store").
+//!
+//! Blobs are immutable and written with `PutMode::Create`, so a key is never overwritten. The
+//! announcement moves by compare-and-swap: `PutMode::Update` on stores that have it (memory,
+//! S3), and on a local directory an exclusive file lock around read-compare-rename, so two
+//! producers can never both announce.
+//!
+//! Every backend is held to one conformance suite, `hollow::testing::conformance` (feature
+//! `testing`), run by `tests/store.rs`.
+
+mod announcement;
+mod key;
+mod local_cas;
+mod pin;
+
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use crate::bytes::BlobBytes;
+use crate::error::{Error, Result};
+
+pub use announcement::{Announcement, AnnouncementVersion};
+pub use key::BlobKey;
+
+/// A dataset's location: an `object_store` and a key prefix.
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    /// The directory, when the store is a local file system rooted at the dataset.
+    local_dir: Option<PathBuf>,
+    /// Announced versions, for consumers in the same process (clones of a `BlobStore` share it).
+    announced: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+const ANNOUNCED: &str = "announced.json";
+const PINNED: &str = "pinned.json";
+
+fn watch() -> Arc<tokio::sync::watch::Sender<u64>> {
+    Arc::new(tokio::sync::watch::Sender::new(0))
+}
+
+fn store_error(operation: &str, key: &str, source: object_store::Error) -> Error {
+    Error::Store {
+        operation: operation.to_string(),
+        key: key.to_string(),
+        source,
+    }
+}
+
+impl BlobStore {
+    /// A store for `location`: a local directory path, `file:///dir`, `memory://` (a fresh
+    /// in-memory store), or a URL `object_store` understands in this build.
+    pub fn from_url(location: &str) -> Result<Self> {
+        if !location.contains("://") {
+            return Self::local(location);
+        }
+        let url = url::Url::parse(location).map_err(|e| Error::InvalidLocation {
+            location: location.to_string(),
+            reason: e.to_string(),
+        })?;
+        match url.scheme() {
+            "file" => {
+                let dir = url.to_file_path().map_err(|()| Error::InvalidLocation {
+                    location: location.to_string(),
+                    reason: "not a local file path".to_string(),
+                })?;
+                Self::local(dir)
+            }
+            "memory" => Ok(Self::memory()),
+            _ => {
+                let (store, prefix) =
+                    object_store::parse_url(&url).map_err(|e| Error::InvalidLocation {
+                        location: location.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(Self {
+                    store: Arc::from(store),
+                    prefix,
+                    local_dir: None,
+                    announced: watch(),
+                })
+            }
+        }
+    }
+
+    /// A fresh in-memory store (tests, demos).
+    pub fn memory() -> Self {
+        Self::new(Arc::new(object_store::memory::InMemory::new()), "")
+    }
+
+    /// A local directory (created if missing).
+    pub fn local(dir: impl AsRef<FsPath>) -> Result<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+            .map_err(|e| store_error("open", &dir.display().to_string(), e))?;
+        Ok(Self {
+            store: Arc::new(fs),
+            prefix: Path::default(),
+            local_dir: Some(dir),
+            announced: watch(),
+        })
+    }
+
+    /// Any `object_store` and a key prefix. Compare-and-swap of the announcement uses
+    /// `PutMode::Update`, so the store must support it (`object_store`'s `LocalFileSystem` does
+    /// not: use [`BlobStore::local`] for a directory); `testing::conformance::conditional_requests`
+    /// checks a store for what this needs.
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
+        Self {
+            store,
+            prefix: Path::from(prefix),
+            local_dir: None,
+            announced: watch(),
+        }
+    }
+
+    /// The local directory, when the store is one (blobs can then be mapped in place).
+    pub fn local_dir(&self) -> Option<&FsPath> {
+        self.local_dir.as_deref()
+    }
+
+    fn path(&self, relative: &str) -> Path {
+        relative
+            .split('/')
+            .fold(self.prefix.clone(), |p, part| p.join(part))
+    }
+
+    /// Writes a blob; an existing key is an error (`Conflict`), never an overwrite.
+    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<()> {
+        let relative = key.relative();
+        let payload = PutPayload::from(bytes.as_slice().to_vec());
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(&relative), payload, opts)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict {
+                reason: format!("blob {relative} already exists"),
+            }),
+            Err(e) => Err(store_error("put", &relative, e)),
+        }
+    }
+
+    /// A blob's bytes for reading: mapped in place from a local directory, else read into
+    /// memory. A missing blob is the same error as from [`BlobStore::get_blob`].
+    pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+        let Some(dir) = &self.local_dir else {
+            return self.get_blob(key).await;
+        };
+        let relative = key.relative();
+        BlobBytes::map_file(&dir.join(&relative)).map_err(|e| match e {
+            Error::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+                let source = object_store::Error::NotFound {
+                    path: path.display().to_string(),
+                    source: Box::new(source),
+                };
+                store_error("get", &relative, source)
+            }
+            e => e,
+        })
+    }
+
+    /// Subscribes to the versions this process announces through this store (or a clone):
+    /// consumers sharing the producer's `BlobStore` wake at once instead of at their next poll.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.announced.subscribe()
+    }
+
+    /// Reads a blob into memory (8-byte aligned).
+    pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+        let relative = key.relative();
+        let result = self
+            .store
+            .get(&self.path(&relative))
+            .await
+            .map_err(|e| store_error("get", &relative, e))?;
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| store_error("get", &relative, e))?;
+        Ok(BlobBytes::from_vec(bytes.to_vec()))
+    }
+
+    /// Every blob in the store, sorted.
+    pub async fn list_blobs(&self) -> Result<Vec<BlobKey>> {
+        let mut keys = Vec::new();
+        for dir in ["snapshots", "deltas", "reverse-deltas"] {
+            let prefix = self.path(dir);
+            let metas: Vec<_> = self
+                .store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|e| store_error("list", dir, e))?;
+            for meta in metas {
+                // Only objects directly in the directory: a blob name nested deeper is not a
+                // blob of this dataset (its key would name an object that does not exist).
+                let Some(mut rest) = meta.location.prefix_match(&prefix) else {
+                    continue;
+                };
+                let (Some(name), None) = (rest.next(), rest.next()) else {
+                    continue;
+                };
+                // Only the spelling `BlobKey::relative` writes: `parse` also reads other
+                // spellings of the numbers (upper-case hex, a `+` sign), which name another
+                // object than the key does.
+                let relative = format!("{dir}/{}", name.as_ref());
+                if let Some(key) = BlobKey::parse(&relative).filter(|k| k.relative() == relative) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys.sort();
+        Ok(keys)
+    }
+}
+
+/// Raw access under the prefix for `crate::testing` (foreign objects, corrupt documents, the key
+/// layout), bypassing what `BlobStore` checks.
+#[cfg(any(test, feature = "testing"))]
+impl BlobStore {
+    pub(crate) async fn put_raw(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+        self.store
+            .put(&self.path(relative), PutPayload::from(bytes))
+            .await
+            .map_err(|e| store_error("put", relative, e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn get_raw(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+        match self.store.get(&self.path(relative)).await {
+            Ok(r) => Ok(Some(
+                r.bytes()
+                    .await
+                    .map_err(|e| store_error("get", relative, e))?
+                    .to_vec(),
+            )),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error("get", relative, e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn cas_contract(store: BlobStore) {
+        let mut a = Announcement {
+            dataset: "d".into(),
+            version: 1,
+            tag: 1,
+            schema_fingerprint: 0,
+            published_at_millis: 0,
+            previous: None,
+            snapshot: None,
+            delta: None,
+            reverse_delta: None,
+            latest_snapshot: None,
+        };
+        assert!(store.announcement().await.expect("read").is_none());
+        let v1 = store.announce(None, &a).await.expect("first announce");
+        assert!(
+            matches!(store.announce(None, &a).await, Err(Error::Conflict { .. })),
+            "create twice"
+        );
+        a.version = 2;
+        let v2 = store.announce(Some(&v1), &a).await.expect("swap from v1");
+        assert!(
+            matches!(
+                store.announce(Some(&v1), &a).await,
+                Err(Error::Conflict { .. })
+            ),
+            "stale token"
+        );
+        let (read, token) = store.announcement().await.expect("read").expect("present");
+        assert_eq!(read.version, 2);
+        assert_eq!(token, v2);
+        // Blobs are written once.
+        let key = BlobKey::Snapshot { version: 2, tag: 2 };
+        let bytes = BlobBytes::from_vec(vec![1, 2, 3]);
+        store.put_blob(&key, &bytes).await.expect("put");
+        assert!(matches!(
+            store.put_blob(&key, &bytes).await,
+            Err(Error::Conflict { .. })
+        ));
+        assert_eq!(
+            store.get_blob(&key).await.expect("get").as_slice(),
+            &[1, 2, 3]
+        );
+        assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
+    }
+
+    #[tokio::test]
+    async fn a_missing_blob_is_the_same_error_mapped_or_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        for store in [
+            BlobStore::memory(),
+            BlobStore::local(dir.path()).expect("local"),
+        ] {
+            for r in [store.get_blob(&key).await, store.open_blob(&key).await] {
+                assert!(
+                    matches!(
+                        &r,
+                        Err(Error::Store {
+                            operation,
+                            source: object_store::Error::NotFound { .. },
+                            ..
+                        }) if operation == "get"
+                    ),
+                    "{r:?}"
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn listing_skips_nested_objects_and_other_spellings_of_keys() {
+        let store = BlobStore::memory();
+        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        let nested = format!(
+            "snapshots/old/{}",
+            key.relative().trim_start_matches("snapshots/")
+        );
+        store.put_raw(&nested, vec![1]).await.expect("put");
+        assert_eq!(store.list_blobs().await.expect("list"), vec![]);
+        for other_spelling in [
+            "snapshots/00000000000000000001-000000000000000A.blob",
+            "snapshots/+0000000000000000001-0000000000000001.blob",
+            "snapshots/00000000000000000001-+000000000000001.blob",
+        ] {
+            assert!(BlobKey::parse(other_spelling).is_some(), "{other_spelling}");
+            store.put_raw(other_spelling, vec![1]).await.expect("put");
+        }
+        assert_eq!(store.list_blobs().await.expect("list"), vec![]);
+        store.put_raw(&key.relative(), vec![1]).await.expect("put");
+        assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
+    }
+
+    #[tokio::test]
+    async fn memory_store_honours_the_contract() {
+        cas_contract(BlobStore::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn local_store_honours_the_contract() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        cas_contract(
+            BlobStore::from_url(&format!("file://{}", dir.path().display())).expect("local"),
+        )
+        .await;
+    }
+}

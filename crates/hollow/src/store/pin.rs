@@ -1,0 +1,56 @@
+//! The pin (`pinned.json`): a version consumers are held at instead of the announced one.
+
+use object_store::{ObjectStoreExt, PutPayload};
+use serde_json::{Value, json};
+
+use super::announcement::{hex, parse_hex};
+use super::{BlobStore, PINNED, store_error};
+use crate::error::{Error, Result};
+
+impl BlobStore {
+    /// The pinned version and tag, if any.
+    pub async fn pinned(&self) -> Result<Option<(u64, u64)>> {
+        match self.store.get(&self.path(PINNED)).await {
+            Ok(r) => {
+                let bytes = r.bytes().await.map_err(|e| store_error("get", PINNED, e))?;
+                let corrupt = |reason: &str| Error::corrupt(PINNED, "pin", reason.to_string());
+                let v: Value =
+                    serde_json::from_slice(&bytes).map_err(|e| corrupt(&e.to_string()))?;
+                let version = v
+                    .get("version")
+                    .and_then(Value::as_u64)
+                    .ok_or_else(|| corrupt("no version"))?;
+                let tag = v
+                    .get("tag")
+                    .and_then(parse_hex)
+                    .ok_or_else(|| corrupt("no tag"))?;
+                Ok(Some((version, tag)))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_error("get", PINNED, e)),
+        }
+    }
+
+    /// Pins consumers to the state `(version, tag)`.
+    pub async fn pin(&self, version: u64, tag: u64) -> Result<()> {
+        let body = serde_json::to_vec_pretty(&json!({"version": version, "tag": hex(tag)}))
+            .unwrap_or_default();
+        self.store
+            .put(&self.path(PINNED), PutPayload::from(body))
+            .await
+            .map_err(|e| store_error("put", PINNED, e))?;
+        self.announced.send_modify(|_| {});
+        Ok(())
+    }
+
+    /// Removes the pin: consumers follow the announced version again.
+    pub async fn unpin(&self) -> Result<()> {
+        match self.store.delete(&self.path(PINNED)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                self.announced.send_modify(|_| {});
+                Ok(())
+            }
+            Err(e) => Err(store_error("delete", PINNED, e)),
+        }
+    }
+}

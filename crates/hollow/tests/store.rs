@@ -1,0 +1,252 @@
+//! The store conformance suite (`hollow::testing::conformance`) on every backend this build
+//! has: memory, a local directory (by path and by `file://` URL), prefixes (the `BlobStore`'s
+//! own and `object_store`'s `PrefixStore`), and a `FaultyStore` wrapper; and `FaultyStore`
+//! itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use hollow::BlobStore;
+use hollow::testing::{Call, Fault, FaultyStore, Operation, Timing, conformance};
+use object_store::memory::InMemory;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+
+#[tokio::test]
+async fn memory() {
+    // One `InMemory` per location, opened again by name.
+    let mut stores: HashMap<String, Arc<InMemory>> = HashMap::new();
+    conformance::run_all(|name| {
+        let store = stores.entry(name.to_string()).or_default().clone();
+        BlobStore::new(store, "")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    conformance::run_all(|name| BlobStore::local(dir.path().join(name)).expect("local")).await;
+}
+
+#[tokio::test]
+async fn local_directory_by_url() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    conformance::run_all(|name| {
+        let url = format!("file://{}", dir.path().join(name).display());
+        BlobStore::from_url(&url).expect("file URL")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prefixed() {
+    // Every location a two-segment prefix of one shared store, next to an unrelated object.
+    let memory = Arc::new(InMemory::new());
+    memory
+        .put(
+            &Path::from("datasets/readme.txt"),
+            PutPayload::from_static(b"x"),
+        )
+        .await
+        .expect("put");
+    conformance::run_all(|name| BlobStore::new(memory.clone(), &format!("datasets/{name}"))).await;
+    conformance::conditional_requests(memory, &Path::from("datasets")).await;
+}
+
+/// The suite on an outside store when `HOLLOW_CONFORMANCE_URL` names one (a directory, or a URL
+/// this build's `object_store` understands): each run under a fresh prefix. Skipped otherwise.
+#[tokio::test]
+async fn store_named_by_the_environment() {
+    let Ok(base) = std::env::var("HOLLOW_CONFORMANCE_URL") else {
+        eprintln!("HOLLOW_CONFORMANCE_URL is not set: skipped");
+        return;
+    };
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let base = base.trim_end_matches('/').to_string();
+    conformance::run_all(|name| {
+        BlobStore::from_url(&format!("{base}/conformance-{run}/{name}")).expect("the store")
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prefix_spellings_name_one_location() {
+    let memory = Arc::new(InMemory::new());
+    let a = BlobStore::new(memory.clone(), "datasets/movies");
+    let b = BlobStore::new(memory.clone(), "/datasets//movies/");
+    conformance::handles_share_a_location(&a, &b).await;
+}
+
+#[tokio::test]
+async fn object_store_prefix_store() {
+    let memory = Arc::new(InMemory::new());
+    let prefixed: Arc<dyn ObjectStore> = Arc::new(PrefixStore::new(memory.clone(), "root"));
+    conformance::run_all(|name| BlobStore::new(prefixed.clone(), name)).await;
+    conformance::conditional_requests(prefixed, &Path::from("p")).await;
+    let outside: Vec<_> = memory
+        .list(None)
+        .map_ok(|m| m.location)
+        .try_filter(|p| std::future::ready(!p.as_ref().starts_with("root/")))
+        .try_collect()
+        .await
+        .expect("list");
+    assert_eq!(
+        outside,
+        Vec::<Path>::new(),
+        "nothing outside the PrefixStore"
+    );
+}
+
+#[tokio::test]
+async fn faulty_store_passing_through() {
+    let faulty = FaultyStore::memory();
+    conformance::run_all(|name| BlobStore::new(Arc::new(faulty.clone()), name)).await;
+    conformance::conditional_requests(Arc::new(faulty.clone()), &Path::from("c")).await;
+    assert!(faulty.calls() > 50, "calls: {}", faulty.calls());
+    assert_eq!(faulty.failures(), 0);
+    for op in [
+        Operation::Put,
+        Operation::Get,
+        Operation::List,
+        Operation::Delete,
+    ] {
+        assert!(faulty.calls_of(op) > 0, "{op:?}");
+    }
+    assert_eq!(
+        Operation::ALL
+            .iter()
+            .map(|&op| faulty.calls_of(op))
+            .sum::<usize>(),
+        faulty.calls()
+    );
+    assert_eq!(faulty.log().len(), faulty.calls());
+}
+
+#[tokio::test]
+async fn failed_calls_surface_as_store_errors() {
+    conformance::failed_calls(&FaultyStore::memory(), "").await;
+    conformance::failed_calls(&FaultyStore::memory(), "a/b").await;
+    let wrapped = FaultyStore::new(Arc::new(PrefixStore::new(InMemory::new(), "root")));
+    conformance::failed_calls(&wrapped, "ds").await;
+}
+
+async fn put(store: &FaultyStore, path: &str) -> object_store::Result<()> {
+    store
+        .put(&Path::from(path), PutPayload::from_static(b"x"))
+        .await
+        .map(drop)
+}
+
+async fn exists(store: &FaultyStore, path: &str) -> bool {
+    store.inner().head(&Path::from(path)).await.is_ok()
+}
+
+#[tokio::test]
+async fn faulty_store_fails_the_nth_call_from_its_injection() {
+    let store = FaultyStore::memory();
+    put(&store, "a").await.expect("before any rule");
+    store.inject(Fault::nth(3));
+    put(&store, "b").await.expect("1st");
+    assert!(store.get(&Path::from("a")).await.is_ok(), "2nd");
+    let r = put(&store, "c").await;
+    assert!(
+        matches!(
+            r,
+            Err(object_store::Error::Generic {
+                store: "FaultyStore",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    assert!(
+        !exists(&store, "c").await,
+        "failed before reaching the store"
+    );
+    put(&store, "c").await.expect("once only");
+    assert_eq!(store.calls(), 5);
+    assert_eq!(store.calls_of(Operation::Put), 4);
+    assert_eq!(store.calls_of(Operation::Get), 1);
+    assert_eq!(store.failures(), 1);
+    assert_eq!(store.pending(), 0);
+    let log = store.log();
+    assert_eq!(
+        log[3],
+        Call {
+            operation: Operation::Put,
+            location: "c".into(),
+            failed: Some(Timing::Before),
+        }
+    );
+    assert!(log.iter().filter(|c| c.failed.is_some()).count() == 1);
+}
+
+#[tokio::test]
+async fn faulty_store_chooses_by_kind_and_key_and_times() {
+    let store = FaultyStore::memory();
+    store.inject(Fault::always().on(Operation::Get));
+    put(&store, "a").await.expect("puts pass");
+    assert!(store.get(&Path::from("a")).await.is_err());
+    assert!(store.head(&Path::from("a")).await.is_err(), "head is a get");
+    store.clear();
+    assert!(store.get(&Path::from("a")).await.is_ok(), "cleared");
+
+    store.inject(Fault::nth(2).on_path("announced").times(2));
+    put(&store, "announced.json").await.expect("1st matching");
+    put(&store, "other").await.expect("not matching");
+    assert!(put(&store, "announced.json").await.is_err(), "2nd matching");
+    assert!(
+        store.get(&Path::from("announced.json")).await.is_err(),
+        "3rd matching (times 2)"
+    );
+    assert!(store.get(&Path::from("announced.json")).await.is_ok());
+
+    // Delete counts per location; list is one call.
+    store.inject(Fault::nth(1).on(Operation::Delete));
+    assert!(store.delete(&Path::from("a")).await.is_err());
+    assert!(exists(&store, "a").await);
+    store.delete(&Path::from("a")).await.expect("delete");
+    assert!(!exists(&store, "a").await);
+    assert_eq!(store.calls_of(Operation::Delete), 2);
+    store.inject(Fault::nth(1).on(Operation::List));
+    let listed: object_store::Result<Vec<_>> = store.list(None).try_collect().await;
+    assert!(listed.is_err());
+    let listed: Vec<_> = store.list(None).try_collect().await.expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(store.calls_of(Operation::List), 2);
+}
+
+#[tokio::test]
+async fn faulty_store_fails_after_the_call_took_effect() {
+    let store = FaultyStore::memory();
+    store.inject(Fault::nth(1).on(Operation::Put).after());
+    assert!(put(&store, "a").await.is_err());
+    assert!(exists(&store, "a").await, "the put took effect");
+    assert_eq!(store.log()[0].failed, Some(Timing::After));
+    // A list fails after its entries.
+    store.inject(Fault::nth(1).on(Operation::List).after());
+    let mut stream = store.list(None);
+    let first = stream.try_next().await.expect("the entry");
+    assert_eq!(first.map(|m| m.location), Some(Path::from("a")));
+    assert!(stream.try_next().await.is_err(), "then the error");
+}
+
+#[tokio::test]
+async fn faulty_store_clones_share_counts_and_rules() {
+    let store = FaultyStore::memory();
+    let clone = store.clone();
+    clone.inject(Fault::nth(1));
+    assert!(put(&store, "a").await.is_err());
+    assert_eq!(clone.calls(), 1);
+    assert_eq!(clone.failures(), 1);
+    store.clear_log();
+    assert!(clone.log().is_empty());
+    assert_eq!(clone.calls(), 1, "counts keep running");
+    assert_eq!(format!("{store}"), "FaultyStore(InMemory)");
+}
