@@ -4,12 +4,13 @@
 use capnp::private::layout::StructReader;
 use capnp::traits::{IntoInternalStructReader, OwnedStruct};
 
-use super::delta::{KeyChange, TypeDelta};
+use super::delta::TypeDelta;
 use super::{SnapshotInfo, Staged, TypeTarget, WriteState};
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::AnyStructReader;
 use crate::error::{Error, Result};
 use crate::format::BlobKind;
+use crate::format::KeyChange;
 use crate::identity::{ContentMap, KeyMap};
 
 /// The changes a cycle makes to one type.

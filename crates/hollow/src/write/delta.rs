@@ -4,20 +4,10 @@
 use super::{SnapshotInfo, TypeTarget, WriteState};
 use crate::bytes::BlobBytes;
 use crate::error::Result;
-use crate::format::{BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, NO_TYPE, SectionKind};
-
-/// One primary-key index change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyChange {
-    /// True when the key is added (points at `ordinal` after the blob), false when removed.
-    pub added: bool,
-    /// xxh3-64 of the canonical key bytes.
-    pub hash: u64,
-    /// The canonical key bytes as a zero-padded u64 when the key is inline (else 0).
-    pub inline_key: u64,
-    /// The ordinal the key names.
-    pub ordinal: u32,
-}
+use crate::format::{
+    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, KeyChange, NO_TYPE, SectionKind,
+    encode_key_changes, encode_ordinals,
+};
 
 /// The changes of one type that a delta carries (ordinals ascending).
 #[derive(Debug, Default)]
@@ -38,15 +28,6 @@ impl TypeDelta<'_> {
     pub(crate) fn is_empty(&self) -> bool {
         self.removed.is_empty() && self.upserts.is_empty()
     }
-}
-
-/// A `u32` list section: the count, then the values (then zero padding to 8 bytes).
-fn u32s(values: &[u32]) -> Vec<u8> {
-    let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
-    std::iter::once(count)
-        .chain(values.iter().copied())
-        .flat_map(u32::to_le_bytes)
-        .collect()
 }
 
 impl WriteState {
@@ -86,9 +67,19 @@ impl WriteState {
             if change.is_empty() {
                 continue;
             }
-            writer.add(SectionKind::DeltaRemoved, ti, 0, u32s(&change.removed));
+            writer.add(
+                SectionKind::DeltaRemoved,
+                ti,
+                0,
+                encode_ordinals(&change.removed),
+            );
             let ordinals: Vec<u32> = change.upserts.iter().map(|(o, _)| *o).collect();
-            writer.add(SectionKind::DeltaUpserted, ti, 0, u32s(&ordinals));
+            writer.add(
+                SectionKind::DeltaUpserted,
+                ti,
+                0,
+                encode_ordinals(&ordinals),
+            );
             for (part, chunk) in (0u32..).zip(change.upserts.chunks(per_part)) {
                 let slots = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
                 let words =
@@ -96,14 +87,12 @@ impl WriteState {
                 writer.add_words(SectionKind::Records, ti, part, words);
             }
             if ty.key.is_some() {
-                let mut bytes = Vec::with_capacity(change.key_changes.len() * 24);
-                for k in &change.key_changes {
-                    bytes.extend_from_slice(&k.hash.to_le_bytes());
-                    bytes.extend_from_slice(&k.inline_key.to_le_bytes());
-                    bytes.extend_from_slice(&k.ordinal.to_le_bytes());
-                    bytes.extend_from_slice(&u32::from(k.added).to_le_bytes());
-                }
-                writer.add(SectionKind::KeyChanges, ti, 0, bytes);
+                writer.add(
+                    SectionKind::KeyChanges,
+                    ti,
+                    0,
+                    encode_key_changes(&change.key_changes),
+                );
             }
             for (part, pairs) in (0u32..).zip(&change.index_additions) {
                 if !pairs.is_empty() {

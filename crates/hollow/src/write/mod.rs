@@ -8,7 +8,6 @@ mod snapshot;
 
 pub(crate) use cycle::{Applied, TypeChanges};
 pub use cycle::{Cycle, Incremental, TypeChangeCounts};
-pub use delta::KeyChange;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -166,7 +165,7 @@ impl WriteStateBuilder {
                 .ok_or_else(|| Error::UnknownType { name: name.clone() })?;
             ids.push(info.id);
         }
-        if self.options.shard_bits > 28 {
+        if self.options.shard_bits > crate::format::MAX_SHARD_BITS {
             return Err(Error::InvalidSchema {
                 reason: "shard_bits must be at most 28".into(),
             });
@@ -487,20 +486,4 @@ impl WriteState {
 
 pub(crate) fn shard_count(capacity: u32, bits: u8) -> u32 {
     u32::try_from(u64::from(capacity).div_ceil(1u64 << bits)).unwrap_or(u32::MAX)
-}
-
-pub(crate) fn canonical_bytes<A: capnp::message::Allocator>(
-    message: &capnp::message::Builder<A>,
-) -> Result<Vec<u8>> {
-    let ctx = "encoding the manifest";
-    let reader = message
-        .get_root_as_reader::<capnp::any_pointer::Reader<'_>>()
-        .map_err(|e| Error::capnp(ctx, e))?;
-    let size = reader
-        .target_size()
-        .map_err(|e| Error::capnp(ctx, e))?
-        .word_count;
-    let words = crate::capnp_raw::canonical_words::<capnp::any_pointer::Owned, _>(reader, size)
-        .map_err(|e| Error::capnp(ctx, e))?;
-    Ok(capnp::Word::words_to_bytes(&words).to_vec())
 }
