@@ -8,7 +8,9 @@
 //! (compare-and-swap). Any failure after apply undoes the changes: the state is the last
 //! announced one, nothing partial is announced, and the next cycle starts from there.
 
+mod apply;
 mod validate;
+mod verify;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -478,7 +480,7 @@ impl Producer {
         let t = Instant::now();
         if let Some((delta, reverse)) = &deltas {
             let _span = info_span!("verify", version).entered();
-            inner.state.verify_deltas(applied, delta, reverse)?;
+            verify::verify_deltas(&inner.state, applied, delta, reverse)?;
         }
         timings.verify = t.elapsed();
 

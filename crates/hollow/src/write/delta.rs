@@ -1,7 +1,8 @@
 //! The delta writer: the changes from one state to another, as a delta or reverse delta blob
 //! (docs/FORMAT.md, "Delta blobs").
 
-use super::{SnapshotInfo, TypeTarget, WriteState};
+use super::undo::Applied;
+use super::{SnapshotInfo, Staged, TypeTarget, WriteState};
 use crate::bytes::BlobBytes;
 use crate::error::Result;
 use crate::format::{
@@ -115,5 +116,114 @@ impl WriteState {
             to_tag: to.tag,
             schema_fingerprint: self.schema.fingerprint(),
         })
+    }
+}
+
+impl WriteState {
+    /// The delta (`from` → `to`) and reverse delta (`to` → `from`) of `applied`, with the state
+    /// already at `to`.
+    pub(crate) fn write_deltas(
+        &self,
+        applied: &Applied,
+        from: SnapshotInfo,
+        to: SnapshotInfo,
+    ) -> Result<(BlobBytes, BlobBytes)> {
+        let mut forward = Vec::with_capacity(applied.types.len());
+        let mut reverse = Vec::with_capacity(applied.types.len());
+        let mut forward_targets = Vec::with_capacity(applied.types.len());
+        let mut reverse_targets = Vec::with_capacity(applied.types.len());
+        for (index, t) in applied.types.iter().enumerate() {
+            let ty = &self.types[index];
+            forward_targets.push(self.target(index));
+            reverse_targets.push(t.before.unwrap_or_else(|| self.target(index)));
+            let current = |o: u32| {
+                ty.records
+                    .get(o as usize)
+                    .and_then(Option::as_ref)
+                    .map(|r| &r.canonical[..])
+            };
+            let key_change = |added: bool, o: u32, staged: Option<&Staged>| {
+                let (hash, inline_key) = match staged.and_then(|s| s.key.as_ref()) {
+                    Some((hash, bytes)) => (*hash, crate::schema::inline_key(bytes)),
+                    None => ty.pk_entries.get(o as usize).copied().unwrap_or((0, 0)),
+                };
+                KeyChange {
+                    added,
+                    hash,
+                    inline_key,
+                    ordinal: o,
+                }
+            };
+            let keyed = ty.key.is_some();
+
+            let mut f = TypeDelta {
+                removed: t.removed.iter().map(|(o, _)| *o).collect(),
+                ..TypeDelta::default()
+            };
+            let mut upserts: Vec<u32> = t
+                .changed
+                .iter()
+                .map(|(o, _)| *o)
+                .chain(t.added.iter().copied())
+                .collect();
+            upserts.sort_unstable();
+            f.upserts = upserts
+                .iter()
+                .filter_map(|o| current(*o).map(|r| (*o, r)))
+                .collect();
+            if keyed {
+                f.key_changes.extend(
+                    t.removed
+                        .iter()
+                        .map(|(o, old)| key_change(false, *o, Some(old))),
+                );
+                f.key_changes
+                    .extend(t.added.iter().map(|o| key_change(true, *o, None)));
+            }
+
+            let mut r = TypeDelta {
+                removed: t.added.clone(),
+                ..TypeDelta::default()
+            };
+            let mut olds: Vec<(u32, &[u64])> = t
+                .removed
+                .iter()
+                .chain(&t.changed)
+                .map(|(o, old)| (*o, &old.record.canonical[..]))
+                .collect();
+            olds.sort_unstable_by_key(|(o, _)| *o);
+            r.upserts = olds;
+            if keyed {
+                r.key_changes
+                    .extend(t.added.iter().map(|o| key_change(false, *o, None)));
+                r.key_changes.extend(
+                    t.removed
+                        .iter()
+                        .map(|(o, old)| key_change(true, *o, Some(old))),
+                );
+            }
+            if !ty.indexes.is_empty() {
+                f.index_additions = vec![Vec::new(); ty.indexes.len()];
+                r.index_additions = vec![Vec::new(); ty.indexes.len()];
+                for (o, old) in &t.changed {
+                    let old = Some(&old.record.canonical[..]);
+                    ty.index_additions(*o, old, current(*o), &mut f.index_additions)?;
+                    ty.index_additions(*o, current(*o), old, &mut r.index_additions)?;
+                }
+                for o in &t.added {
+                    ty.index_additions(*o, None, current(*o), &mut f.index_additions)?;
+                }
+                for (o, old) in &t.removed {
+                    let old = Some(&old.record.canonical[..]);
+                    ty.index_additions(*o, None, old, &mut r.index_additions)?;
+                }
+            }
+            forward.push(f);
+            reverse.push(r);
+        }
+        let delta = self.write_delta(BlobKind::Delta, from, to, &forward_targets, &forward)?;
+        let reverse =
+            self.write_delta(BlobKind::ReverseDelta, to, from, &reverse_targets, &reverse)?;
+        Ok((delta, reverse))
     }
 }

@@ -1,13 +1,17 @@
 //! The write state: the records of one version of a dataset, by type and ordinal.
 
-mod apply;
 mod cycle;
 mod delta;
+mod incremental;
 mod index;
 mod snapshot;
+mod undo;
 
-pub(crate) use cycle::{Applied, TypeChanges};
-pub use cycle::{Cycle, Incremental, TypeChangeCounts};
+pub use cycle::Cycle;
+pub(crate) use cycle::TypeChanges;
+pub use incremental::Incremental;
+pub(crate) use undo::Applied;
+pub use undo::TypeChangeCounts;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -473,6 +477,48 @@ impl WriteState {
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect())
+    }
+
+    /// The version and tag of the state this write state holds, once it was loaded from or
+    /// written to a blob.
+    pub fn current(&self) -> Option<SnapshotInfo> {
+        self.current
+    }
+
+    pub(crate) fn set_current(&mut self, current: Option<SnapshotInfo>) {
+        self.current = current;
+    }
+
+    /// The index of the registered type whose Cap'n Proto id is `type_id`.
+    pub(crate) fn type_index_by_id(&self, type_id: u64) -> Option<usize> {
+        self.by_id.get(&type_id).copied()
+    }
+
+    /// Empties type `index`: no records, no keys, no ordinals, checksum 0.
+    pub(crate) fn clear_type(&mut self, index: usize) {
+        let ty = &mut self.types[index];
+        ty.records.clear();
+        ty.by_key = crate::identity::KeyMap::default();
+        ty.by_content = crate::identity::ContentMap::default();
+        ty.pk_entries.clear();
+        ty.populated = 0;
+        ty.checksum = TypeChecksum::default();
+    }
+
+    /// Sets the ordinal capacity of type `index`; false (and nothing changes) when a record
+    /// lies at or beyond `capacity`.
+    pub(crate) fn set_capacity(&mut self, index: usize, capacity: u32) -> bool {
+        let ty = &mut self.types[index];
+        let capacity = capacity as usize;
+        if ty
+            .records
+            .get(capacity..)
+            .is_some_and(|r| r.iter().any(Option::is_some))
+        {
+            return false;
+        }
+        ty.records.resize_with(capacity, || None);
+        true
     }
 
     /// Number of records of `type_name`.
