@@ -136,3 +136,56 @@ impl WriteState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hollow_movies::movies_capnp::movie;
+
+    use super::*;
+    use crate::write::Incremental;
+
+    #[test]
+    fn undo_restores_the_state_exactly() {
+        let mut state = WriteState::builder("t")
+            .register::<movie::Owned>()
+            .build()
+            .expect("state");
+        let mut message = capnp::message::Builder::new_default();
+        for id in 1..=4u64 {
+            let mut m = message.init_root::<movie::Builder<'_>>();
+            m.set_id(id);
+            m.set_title("original");
+            state.add::<movie::Owned>(m.into_reader()).expect("add");
+        }
+        let before = (state.target(0), state.types[0].records.len());
+
+        let mut inc = Incremental::new(&mut state);
+        assert!(inc.delete::<movie::Owned>(2u64).expect("delete"));
+        for (id, title) in [(3u64, "changed"), (9, "new")] {
+            let mut m = message.init_root::<movie::Builder<'_>>();
+            m.set_id(id);
+            m.set_title(title);
+            inc.upsert::<movie::Owned>(m.into_reader()).expect("upsert");
+        }
+        let changes = inc.finish();
+        let applied = state.apply_changes(changes);
+        assert_eq!(
+            applied.counts()[0],
+            TypeChangeCounts {
+                added: 1,
+                updated: 1,
+                removed: 1
+            }
+        );
+        assert_eq!(
+            applied.types[0].added,
+            [4],
+            "removed ordinals are not reused"
+        );
+        assert_eq!(state.target(0).record_count, 4);
+        assert_ne!(state.target(0), before.0);
+
+        state.undo(applied);
+        assert_eq!((state.target(0), state.types[0].records.len()), before);
+    }
+}
