@@ -3,7 +3,7 @@
 
 use crate::bytes::BlobBytes;
 use crate::error::Result;
-use crate::format::{BlobLayout, HEADER_LEN, SECTION_ENTRY_LEN};
+use crate::format::BlobLayout;
 use crate::read::ReadState;
 
 /// Opens `data` as a snapshot, verifies every section and renders every record of every type
@@ -36,41 +36,7 @@ pub fn read_everything(data: &[u8]) -> Result<usize> {
 /// mutated blob gets past the checksums and exercises the parsers behind them. Returns false
 /// when the header or table is too malformed to reseal.
 pub fn reseal(blob: &mut [u8]) -> bool {
-    if blob.len() < HEADER_LEN {
-        return false;
-    }
-    let count = u32::from_le_bytes([blob[56], blob[57], blob[58], blob[59]]) as usize;
-    let Some(table_end) = count
-        .checked_mul(SECTION_ENTRY_LEN)
-        .and_then(|n| n.checked_add(HEADER_LEN))
-    else {
-        return false;
-    };
-    if table_end > blob.len() {
-        return false;
-    }
-    for i in 0..count {
-        let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
-        let field = |at: usize| {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(&blob[e + at..e + at + 8]);
-            usize::try_from(u64::from_le_bytes(b)).ok()
-        };
-        let (Some(offset), Some(len)) = (field(16), field(24)) else {
-            continue;
-        };
-        let Some(end) = offset.checked_add(len).filter(|end| *end <= blob.len()) else {
-            continue;
-        };
-        let sum = xxhash_rust::xxh3::xxh3_64(&blob[offset..end]);
-        blob[e + 32..e + 40].copy_from_slice(&sum.to_le_bytes());
-    }
-    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
-    hasher.update(&blob[..72]);
-    hasher.update(&blob[HEADER_LEN..table_end]);
-    let sum = hasher.digest();
-    blob[72..80].copy_from_slice(&sum.to_le_bytes());
-    true
+    crate::format::reseal(blob)
 }
 
 /// Parses only the header and table of sections.

@@ -133,6 +133,7 @@ pub use consumer::{
     Consumer, ConsumerBuilder, DEFAULT_MAX_DELTAS, RefreshEvent, RefreshListener, RefreshPolicy,
 };
 pub use error::{Error, Result};
+pub use format::KeyChange;
 pub use producer::{
     CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,
     MinRecordCount, Producer, ProducerBuilder, TypeValidation, ValidationInput, Validator,
@@ -145,6 +146,6 @@ pub use schema::{IndexKind, KeyValue, Schema};
 pub use state_checksum::TypeChecksum;
 pub use store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 pub use write::{
-    Cycle, DEFAULT_SHARD_BITS, Incremental, KeyChange, SnapshotInfo, TypeChangeCounts,
-    WriteOptions, WriteState, WriteStateBuilder,
+    Cycle, DEFAULT_SHARD_BITS, Incremental, SnapshotInfo, TypeChangeCounts, WriteOptions,
+    WriteState, WriteStateBuilder,
 };

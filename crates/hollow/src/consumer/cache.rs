@@ -102,7 +102,7 @@ impl BlobCache {
 /// What identifies a verified blob: its length and its header checksum, which covers the
 /// header and every section checksum.
 fn blob_identity(bytes: &[u8]) -> Option<String> {
-    let checksum = bytes.get(72..80)?;
+    let checksum = crate::format::header::checksum_bytes(bytes)?;
     Some(format!(
         "{} {}",
         bytes.len(),

@@ -1,5 +1,8 @@
-//! The populated-ordinal bitmap: bit `o % 64` of little-endian word `o / 64` is set when ordinal
-//! `o` holds a record.
+//! The populated-ordinal bitmap (docs/FORMAT.md §12): bit `o % 64` of little-endian word
+//! `o / 64` is set when ordinal `o` holds a record. Encoder ([`PopulatedBitmap::to_bytes`]) and
+//! decoder ([`PopulatedBitmap::from_bytes`]) side by side.
+
+use crate::error::{Error, Result};
 
 /// Number of 64-bit words a bitmap over `capacity` ordinals takes.
 pub(crate) fn bitmap_words(capacity: u32) -> usize {
@@ -17,13 +20,50 @@ pub(crate) struct PopulatedBitmap {
 }
 
 impl PopulatedBitmap {
-    /// Reads a section of little-endian words.
-    pub(crate) fn new(bytes: &[u8]) -> Self {
-        let words = bytes
+    /// Decodes a verified bitmap section of a type with `capacity` ordinals: exactly
+    /// `bitmap_words(capacity)` little-endian words, no bit set at or beyond `capacity`.
+    /// `blob` and `section` name it in errors.
+    pub(crate) fn from_bytes(
+        bytes: &[u8],
+        capacity: u32,
+        blob: &str,
+        section: &str,
+    ) -> Result<Self> {
+        let fail = |reason: String| Error::corrupt(blob, section, reason);
+        if bytes.len() != bitmap_words(capacity) * 8 {
+            return Err(fail(format!(
+                "{} bytes for {capacity} ordinals",
+                bytes.len()
+            )));
+        }
+        let words: Box<[u64]> = bytes
             .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .filter_map(|c| Some(u64::from_le_bytes(c.try_into().ok()?)))
             .collect();
-        Self { words }
+        let bitmap = Self { words };
+        if let Some(last) = capacity.checked_sub(1) {
+            let word = bitmap.word((last / 64) as usize);
+            let used = last % 64 + 1;
+            if used < 64 && word >> used != 0 {
+                return Err(fail("bits set beyond the ordinal capacity".into()));
+            }
+        }
+        Ok(bitmap)
+    }
+
+    /// The bitmap over `capacity` ordinals with exactly the ordinals of `populated` set
+    /// (ordinals at or beyond `capacity` are ignored).
+    pub(crate) fn from_ordinals(capacity: u32, populated: impl IntoIterator<Item = u32>) -> Self {
+        let mut bitmap = Self::empty(capacity);
+        for o in populated.into_iter().filter(|o| *o < capacity) {
+            bitmap.set(o, true);
+        }
+        bitmap
+    }
+
+    /// The section bytes: the words, little-endian.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        self.words.iter().flat_map(|w| w.to_le_bytes()).collect()
     }
 
     /// True when `ordinal` is populated (false beyond the bitmap).
@@ -79,5 +119,48 @@ impl PopulatedBitmap {
     /// Number of populated ordinals.
     pub(crate) fn count(&self) -> u64 {
         self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitmap_round_trips() {
+        for capacity in [0u32, 1, 63, 64, 65, 200] {
+            let ordinals: Vec<u32> = (0..capacity).filter(|o| o % 3 != 1).collect();
+            let bitmap = PopulatedBitmap::from_ordinals(capacity, ordinals.iter().copied());
+            let bytes = bitmap.to_bytes();
+            assert_eq!(bytes.len(), bitmap_words(capacity) * 8);
+            let back = PopulatedBitmap::from_bytes(&bytes, capacity, "b", "s").expect("decodes");
+            assert_eq!(back.count(), ordinals.len() as u64);
+            for o in 0..capacity + 64 {
+                assert_eq!(back.contains(o), ordinals.contains(&o), "ordinal {o}");
+            }
+        }
+        assert_eq!(
+            PopulatedBitmap::from_ordinals(1, [0, 5]).to_bytes(),
+            [1, 0, 0, 0, 0, 0, 0, 0]
+        );
+    }
+
+    #[test]
+    fn bad_bitmaps_are_corrupt() {
+        let bytes = PopulatedBitmap::from_ordinals(70, [0, 69]).to_bytes();
+        for len in (0..bytes.len()).chain([bytes.len() + 8]) {
+            let mut b = bytes.clone();
+            b.resize(len, 0);
+            assert!(matches!(
+                PopulatedBitmap::from_bytes(&b, 70, "b", "s"),
+                Err(Error::Corrupt { .. })
+            ));
+        }
+        let mut beyond = bytes.clone();
+        beyond[15] = 0x80; // ordinal 127, capacity 70
+        assert!(matches!(
+            PopulatedBitmap::from_bytes(&beyond, 70, "b", "s"),
+            Err(Error::Corrupt { reason, .. }) if reason.contains("beyond")
+        ));
     }
 }

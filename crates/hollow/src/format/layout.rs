@@ -1,54 +1,36 @@
-//! Fixed header and table of sections (docs/FORMAT.md, "Header" and "Section table").
+//! The table of sections (docs/FORMAT.md §7): its named offsets, the entry codec, the layout
+//! check of a whole blob ([`BlobLayout::parse`]) and the blob assembler ([`BlobWriter`]). The
+//! fixed header itself is `header.rs`.
 
-use xxhash_rust::xxh3::{Xxh3Default, xxh3_64};
+use xxhash_rust::xxh3::xxh3_64;
 
+use super::header::{
+    BlobHeader, BlobKind, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_READABLE_VERSION, RawHeader,
+    header_checksum, le_u16, le_u32, le_u64, put_checksum,
+};
 use crate::error::{Error, Result};
 
-/// First 8 bytes of every blob: `\x89HOLLOW\n` (the high byte and the newline catch text-mode
-/// transfers, as PNG's signature does).
-pub const MAGIC: [u8; 8] = *b"\x89HOLLOW\n";
-/// Format version this build writes.
-pub const FORMAT_VERSION: u16 = 1;
-/// Oldest format version this build still reads.
-pub const OLDEST_READABLE_VERSION: u16 = 1;
-/// Length of the fixed header in bytes.
-pub const HEADER_LEN: usize = 80;
 /// Length of one entry of the table of sections in bytes.
 pub const SECTION_ENTRY_LEN: usize = 40;
 /// `type_index` of a section that belongs to no type.
 pub const NO_TYPE: u32 = u32::MAX;
 
-/// What a blob holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub enum BlobKind {
-    /// A whole state.
-    Snapshot = 1,
-    /// The changes from state `from` to state `to`.
-    Delta = 2,
-    /// The changes from state `from` back to the earlier state `to`.
-    ReverseDelta = 3,
-}
-
-impl BlobKind {
-    fn from_u8(v: u8) -> Option<Self> {
-        match v {
-            1 => Some(BlobKind::Snapshot),
-            2 => Some(BlobKind::Delta),
-            3 => Some(BlobKind::ReverseDelta),
-            _ => None,
-        }
-    }
-
-    /// Lower-case name ("snapshot", "delta", "reverse-delta").
-    pub fn name(self) -> &'static str {
-        match self {
-            BlobKind::Snapshot => "snapshot",
-            BlobKind::Delta => "delta",
-            BlobKind::ReverseDelta => "reverse-delta",
-        }
-    }
-}
+/// Offset in a table entry of the `u16` section kind.
+const ENTRY_KIND_AT: usize = 0;
+/// Offset in a table entry of the reserved `u16`.
+const ENTRY_RESERVED_U16_AT: usize = 2;
+/// Offset in a table entry of the `u32` type index.
+const ENTRY_TYPE_INDEX_AT: usize = 4;
+/// Offset in a table entry of the `u32` part number.
+const ENTRY_PART_AT: usize = 8;
+/// Offset in a table entry of the reserved `u32`.
+const ENTRY_RESERVED_U32_AT: usize = 12;
+/// Offset in a table entry of the `u64` section offset.
+const ENTRY_OFFSET_AT: usize = 16;
+/// Offset in a table entry of the `u64` section length.
+const ENTRY_LEN_AT: usize = 24;
+/// Offset in a table entry of the `u64` section checksum.
+const ENTRY_CHECKSUM_AT: usize = 32;
 
 /// Kinds of section. Readers skip kinds they do not know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,27 +114,6 @@ impl SectionKind {
     }
 }
 
-/// The fixed header of a blob, minus magic, lengths and checksum.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BlobHeader {
-    /// Snapshot, delta or reverse delta.
-    pub kind: BlobKind,
-    /// Format version the blob was written with.
-    pub format_version: u16,
-    /// Oldest reader format version able to read the blob.
-    pub compat_version: u16,
-    /// Version of the state the blob applies to (0 for a snapshot).
-    pub from_version: u64,
-    /// Random tag of the state the blob applies to (0 for a snapshot).
-    pub from_tag: u64,
-    /// Version of the state the blob produces.
-    pub to_version: u64,
-    /// Random tag of the state the blob produces.
-    pub to_tag: u64,
-    /// Fingerprint of the schema the blob was written with.
-    pub schema_fingerprint: u64,
-}
-
 /// One entry of the table of sections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SectionEntry {
@@ -172,6 +133,36 @@ pub struct SectionEntry {
 }
 
 impl SectionEntry {
+    /// The 40 bytes of the entry's table slot (reserved fields zero).
+    pub(crate) fn to_bytes(self) -> [u8; SECTION_ENTRY_LEN] {
+        let mut out = [0u8; SECTION_ENTRY_LEN];
+        let mut put = |at: usize, bytes: &[u8]| out[at..at + bytes.len()].copy_from_slice(bytes);
+        put(ENTRY_KIND_AT, &self.kind.code().to_le_bytes());
+        put(ENTRY_TYPE_INDEX_AT, &self.type_index.to_le_bytes());
+        put(ENTRY_PART_AT, &self.part.to_le_bytes());
+        put(ENTRY_OFFSET_AT, &self.offset.to_le_bytes());
+        put(ENTRY_LEN_AT, &self.len.to_le_bytes());
+        put(ENTRY_CHECKSUM_AT, &self.checksum.to_le_bytes());
+        out
+    }
+
+    /// Reads a table slot: the entry, and whether its reserved fields are zero. `None` when
+    /// `e` is shorter than an entry. Placement is checked by [`BlobLayout::parse`].
+    pub(crate) fn from_bytes(e: &[u8]) -> Option<(Self, bool)> {
+        let e = e.get(..SECTION_ENTRY_LEN)?;
+        let entry = SectionEntry {
+            kind: SectionKind::from_code(le_u16(e, ENTRY_KIND_AT)?),
+            type_index: le_u32(e, ENTRY_TYPE_INDEX_AT)?,
+            part: le_u32(e, ENTRY_PART_AT)?,
+            offset: le_u64(e, ENTRY_OFFSET_AT)?,
+            len: le_u64(e, ENTRY_LEN_AT)?,
+            checksum: le_u64(e, ENTRY_CHECKSUM_AT)?,
+        };
+        let reserved_zero =
+            le_u16(e, ENTRY_RESERVED_U16_AT)? == 0 && le_u32(e, ENTRY_RESERVED_U32_AT)? == 0;
+        Some((entry, reserved_zero))
+    }
+
     /// "Movie records part 3"-style description for errors, given the type name.
     pub fn describe(&self, type_name: Option<&str>) -> String {
         match (type_name, self.kind) {
@@ -221,18 +212,6 @@ pub struct BlobLayout {
     pub sections: Vec<SectionEntry>,
 }
 
-fn le_u16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-fn le_u64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
-
 impl BlobLayout {
     /// Parses and verifies the header and table of sections of `blob`. Checks the magic, the
     /// format version, the blob length, the header checksum, and that every section lies inside
@@ -251,8 +230,13 @@ impl BlobLayout {
                 format!("blob is {} bytes, shorter than the header", blob.len()),
             ));
         }
-        let format_version = le_u16(blob, 8);
-        let compat_version = le_u16(blob, 10);
+        let raw = RawHeader::from_bytes(blob).ok_or_else(|| {
+            corrupt(
+                "header",
+                format!("blob is {} bytes, shorter than the header", blob.len()),
+            )
+        })?;
+        let (format_version, compat_version) = (raw.format_version, raw.compat_version);
         if compat_version > format_version {
             return Err(corrupt(
                 "header",
@@ -269,8 +253,8 @@ impl BlobLayout {
                 ),
             });
         }
-        let section_count = le_u32(blob, 56);
-        let declared_len = le_u64(blob, 64);
+        let section_count = raw.section_count;
+        let declared_len = raw.blob_len;
         if declared_len != blob.len() as u64 {
             return Err(corrupt(
                 "header",
@@ -290,16 +274,12 @@ impl BlobLayout {
                 )
             })?;
         let table = &blob[HEADER_LEN..HEADER_LEN + table_len];
-        let mut hasher = Xxh3Default::new();
-        hasher.update(&blob[..72]);
-        hasher.update(table);
-        let stored = le_u64(blob, 72);
-        if hasher.digest() != stored {
+        if header_checksum(blob, table) != raw.checksum {
             return Err(corrupt("header", "header checksum mismatch".to_string()));
         }
-        let kind = BlobKind::from_u8(blob[12])
-            .ok_or_else(|| corrupt("header", format!("unknown blob kind {}", blob[12])))?;
-        if blob[13] != 0 || le_u16(blob, 14) != 0 || le_u32(blob, 60) != 0 {
+        let kind = BlobKind::from_u8(raw.kind)
+            .ok_or_else(|| corrupt("header", format!("unknown blob kind {}", raw.kind)))?;
+        if raw.reserved_u8 != 0 || raw.reserved_u16 != 0 || raw.reserved_u32 != 0 {
             return Err(corrupt(
                 "header",
                 "reserved header bytes are not zero".to_string(),
@@ -309,26 +289,21 @@ impl BlobLayout {
             kind,
             format_version,
             compat_version,
-            from_version: le_u64(blob, 16),
-            from_tag: le_u64(blob, 24),
-            to_version: le_u64(blob, 32),
-            to_tag: le_u64(blob, 40),
-            schema_fingerprint: le_u64(blob, 48),
+            from_version: raw.from_version,
+            from_tag: raw.from_tag,
+            to_version: raw.to_version,
+            to_tag: raw.to_tag,
+            schema_fingerprint: raw.schema_fingerprint,
         };
         let mut sections = Vec::with_capacity(section_count as usize);
         let mut end_of_previous = (HEADER_LEN + table_len) as u64;
         for i in 0..section_count as usize {
             let e = &table[i * SECTION_ENTRY_LEN..(i + 1) * SECTION_ENTRY_LEN];
-            let entry = SectionEntry {
-                kind: SectionKind::from_code(le_u16(e, 0)),
-                type_index: le_u32(e, 4),
-                part: le_u32(e, 8),
-                offset: le_u64(e, 16),
-                len: le_u64(e, 24),
-                checksum: le_u64(e, 32),
-            };
+            let (entry, reserved_zero) = SectionEntry::from_bytes(e).ok_or_else(|| {
+                corrupt(&format!("section {i}"), "entry is not 40 bytes".to_string())
+            })?;
             let name = format!("section {i} ({})", entry.kind.name());
-            if le_u16(e, 2) != 0 || le_u32(e, 12) != 0 {
+            if !reserved_zero {
                 return Err(corrupt(&name, "reserved bytes are not zero".to_string()));
             }
             if !entry.offset.is_multiple_of(8) || !entry.len.is_multiple_of(8) {
@@ -452,35 +427,140 @@ impl BlobWriter {
                 .sum::<usize>();
         let mut words = capnp::Word::allocate_zeroed_vec(total / 8);
         let out = capnp::Word::words_to_bytes_mut(&mut words);
-        out[..8].copy_from_slice(&MAGIC);
-        out[8..10].copy_from_slice(&header.format_version.to_le_bytes());
-        out[10..12].copy_from_slice(&header.compat_version.to_le_bytes());
-        out[12] = header.kind as u8;
-        out[16..24].copy_from_slice(&header.from_version.to_le_bytes());
-        out[24..32].copy_from_slice(&header.from_tag.to_le_bytes());
-        out[32..40].copy_from_slice(&header.to_version.to_le_bytes());
-        out[40..48].copy_from_slice(&header.to_tag.to_le_bytes());
-        out[48..56].copy_from_slice(&header.schema_fingerprint.to_le_bytes());
-        out[56..60].copy_from_slice(&count.to_le_bytes());
-        out[64..72].copy_from_slice(&(total as u64).to_le_bytes());
+        out[..HEADER_LEN].copy_from_slice(&RawHeader::new(header, count, total as u64).to_bytes());
         let mut offset = first;
         for (i, (kind, type_index, part, bytes)) in self.sections.iter().enumerate() {
             let bytes = bytes.as_bytes();
+            let entry = SectionEntry {
+                kind: *kind,
+                type_index: *type_index,
+                part: *part,
+                offset: offset as u64,
+                len: bytes.len() as u64,
+                checksum: xxh3_64(bytes),
+            };
             let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
-            out[e..e + 2].copy_from_slice(&kind.code().to_le_bytes());
-            out[e + 4..e + 8].copy_from_slice(&type_index.to_le_bytes());
-            out[e + 8..e + 12].copy_from_slice(&part.to_le_bytes());
-            out[e + 16..e + 24].copy_from_slice(&(offset as u64).to_le_bytes());
-            out[e + 24..e + 32].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
-            out[e + 32..e + 40].copy_from_slice(&xxh3_64(bytes).to_le_bytes());
+            out[e..e + SECTION_ENTRY_LEN].copy_from_slice(&entry.to_bytes());
             out[offset..offset + bytes.len()].copy_from_slice(bytes);
             offset += bytes.len();
         }
-        let mut hasher = Xxh3Default::new();
-        hasher.update(&out[..72]);
-        hasher.update(&out[HEADER_LEN..first]);
-        let checksum = hasher.digest();
-        out[72..80].copy_from_slice(&checksum.to_le_bytes());
+        let checksum = header_checksum(out, &out[HEADER_LEN..first]);
+        put_checksum(out, checksum);
         Ok(crate::bytes::BlobBytes::from_words(words, total))
+    }
+}
+
+/// Recomputes every section checksum and the header checksum of `blob` in place (tests and
+/// fuzzers use it so that mutated bytes reach the parsers behind the checksums). Entries whose
+/// section lies outside the blob keep their checksum. Returns false when the header or table is
+/// too malformed to reseal.
+pub(crate) fn reseal(blob: &mut [u8]) -> bool {
+    let Some(count) = super::header::section_count(blob) else {
+        return false;
+    };
+    let Some(table_end) = (count as usize)
+        .checked_mul(SECTION_ENTRY_LEN)
+        .and_then(|n| n.checked_add(HEADER_LEN))
+        .filter(|end| *end <= blob.len())
+    else {
+        return false;
+    };
+    for i in 0..count as usize {
+        let e = HEADER_LEN + i * SECTION_ENTRY_LEN;
+        let field = |at: usize| le_u64(blob, e + at).and_then(|v| usize::try_from(v).ok());
+        let (Some(offset), Some(len)) = (field(ENTRY_OFFSET_AT), field(ENTRY_LEN_AT)) else {
+            continue;
+        };
+        let Some(end) = offset.checked_add(len).filter(|end| *end <= blob.len()) else {
+            continue;
+        };
+        let sum = xxh3_64(&blob[offset..end]);
+        let at = e + ENTRY_CHECKSUM_AT;
+        blob[at..at + 8].copy_from_slice(&sum.to_le_bytes());
+    }
+    let (header, table) = blob.split_at(HEADER_LEN);
+    let sum = header_checksum(header, &table[..table_end - HEADER_LEN]);
+    put_checksum(blob, sum);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> SectionEntry {
+        SectionEntry {
+            kind: SectionKind::Unknown(0x1234),
+            type_index: 3,
+            part: 9,
+            offset: 280,
+            len: 128,
+            checksum: 0xe40e_9762_0c12_056a,
+        }
+    }
+
+    #[test]
+    fn section_entry_round_trips() {
+        let bytes = entry().to_bytes();
+        assert_eq!(bytes[ENTRY_KIND_AT..ENTRY_KIND_AT + 2], [0x34, 0x12]);
+        assert_eq!(SectionEntry::from_bytes(&bytes), Some((entry(), true)));
+        for kind in 1..=10 {
+            let e = SectionEntry {
+                kind: SectionKind::from_code(kind),
+                ..entry()
+            };
+            assert_eq!(e.kind.code(), kind);
+            assert_eq!(SectionEntry::from_bytes(&e.to_bytes()), Some((e, true)));
+        }
+    }
+
+    #[test]
+    fn a_short_or_reserved_entry_is_refused() {
+        let bytes = entry().to_bytes();
+        for len in 0..SECTION_ENTRY_LEN {
+            assert_eq!(SectionEntry::from_bytes(&bytes[..len]), None, "{len} bytes");
+        }
+        for at in [ENTRY_RESERVED_U16_AT, ENTRY_RESERVED_U32_AT] {
+            let mut b = bytes;
+            b[at] = 1;
+            assert_eq!(SectionEntry::from_bytes(&b), Some((entry(), false)));
+        }
+    }
+
+    #[test]
+    fn a_written_blob_parses_and_reseals_to_itself() {
+        let mut writer = BlobWriter::new();
+        writer.add(SectionKind::Manifest, NO_TYPE, 0, vec![1, 2, 3]);
+        writer.add_words(SectionKind::Records, 0, 0, vec![5, 6]);
+        let header = BlobHeader {
+            kind: BlobKind::Snapshot,
+            format_version: FORMAT_VERSION,
+            compat_version: FORMAT_VERSION,
+            from_version: 0,
+            from_tag: 0,
+            to_version: 1,
+            to_tag: 2,
+            schema_fingerprint: 3,
+        };
+        let blob = writer.finish(&header).expect("finish");
+        let layout = BlobLayout::parse(blob.as_slice(), "b").expect("parses");
+        assert_eq!(layout.header, header);
+        assert_eq!(layout.sections.len(), 2);
+        assert_eq!(layout.sections[1].range(), 168..184);
+        let mut copy = blob.as_slice().to_vec();
+        assert!(reseal(&mut copy));
+        assert_eq!(copy, blob.as_slice());
+        copy[170] ^= 1;
+        assert!(matches!(
+            layout.sections[1].verify(&copy, "b", None),
+            Err(Error::Corrupt { .. })
+        ));
+        assert!(reseal(&mut copy));
+        BlobLayout::parse(&copy, "b").expect("resealed");
+        assert!(!reseal(&mut copy[..40]));
+        assert!(matches!(
+            BlobLayout::parse(&blob.as_slice()[..100], "b"),
+            Err(Error::Corrupt { .. })
+        ));
     }
 }

@@ -374,3 +374,92 @@ fn push_children(key: &mut Vec<u64>, children: &[Option<(u64, u32)>]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use hollow_movies::movies_capnp::movie;
+
+    use super::*;
+    use crate::bytes::BlobBytes;
+    use crate::capnp_raw::{SegmentArena, ShardList};
+
+    /// The canonical words of a movie record.
+    fn canonical(id: u64, title: &str) -> Vec<u64> {
+        let mut message = capnp::message::Builder::new_default();
+        let mut m = message.init_root::<movie::Builder<'_>>();
+        m.set_id(id);
+        m.set_title(title);
+        let reader = m.into_reader();
+        let size = reader.total_size().expect("size").word_count;
+        let words =
+            crate::capnp_raw::canonical_words::<movie::Owned, _>(reader, size).expect("canonical");
+        capnp::Word::words_to_bytes(&words)
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect()
+    }
+
+    fn read(words: &[u64]) -> capnp::Result<ShardList> {
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+        let arena = SegmentArena::new(BlobBytes::from_vec(bytes))
+            .ok_or_else(|| capnp::Error::failed("not whole words".into()))?;
+        ShardList::new(arena)
+    }
+
+    #[test]
+    fn a_shard_round_trips_through_the_reader_and_dedups() {
+        // Movie: 2 data words, 4 pointers (docs/FORMAT.md §17).
+        for dedup in [false, true] {
+            let mut enc = ShardEncoder::new(3, 2, 4, dedup, 0).expect("encoder");
+            enc.set(0, &canonical(1, "Up")).expect("set 0");
+            enc.set(2, &canonical(3, "Up")).expect("set 2");
+            let words = enc.finish();
+            let list = read(&words).expect("reads back");
+            assert_eq!(list.len(), 3);
+            for (slot, id, title) in [(0, 1, "Up"), (1, 0, ""), (2, 3, "Up")] {
+                let m = movie::Reader::from(list.get(slot).expect("slot"));
+                assert_eq!(m.get_id(), id);
+                let t = m.get_title().map(|t| t.to_str().unwrap_or("?").to_string());
+                assert_eq!(t.unwrap_or_default(), title, "slot {slot}");
+            }
+            assert!(list.get(3).is_none());
+            // 2 (root, tag) + 3 slots of 6 words + "Up" once or twice.
+            assert_eq!(words.len(), 2 + 18 + if dedup { 1 } else { 2 });
+        }
+    }
+
+    #[test]
+    fn bad_input_is_a_typed_error() {
+        let mut enc = ShardEncoder::new(1, 2, 4, true, 0).expect("encoder");
+        assert!(enc.set(1, &canonical(1, "x")).is_err(), "slot out of range");
+        assert!(enc.set(0, &[]).is_err(), "empty message");
+        let good = canonical(1, "Up");
+        for len in 1..good.len() {
+            assert!(
+                enc.set(0, &good[..len]).is_err(),
+                "truncated to {len} words"
+            );
+        }
+        let mut narrow = ShardEncoder::new(1, 1, 0, true, 0).expect("encoder");
+        assert!(matches!(
+            narrow.set(0, &good),
+            Err(EncodeError::TooLarge(..))
+        ));
+        assert!(ShardEncoder::new(1 << 29, 1, 0, true, 0).is_err());
+
+        let words = {
+            let mut enc = ShardEncoder::new(2, 2, 4, true, 0).expect("encoder");
+            enc.set(1, &good).expect("set");
+            enc.finish()
+        };
+        for len in 0..words.len() {
+            // A truncated segment never panics; one that loses the list's words is refused.
+            if let Ok(list) = read(&words[..len]) {
+                for slot in 0..list.len() {
+                    let _ = list.get(slot);
+                }
+            }
+        }
+        assert!(read(&words[..words.len() - 2]).is_err());
+    }
+}

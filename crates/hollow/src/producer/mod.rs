@@ -8,8 +8,10 @@
 //! (compare-and-swap). Any failure after apply undoes the changes: the state is the last
 //! announced one, nothing partial is announced, and the next cycle starts from there.
 
+mod apply;
 mod restore;
 mod validate;
+mod verify;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -390,7 +392,7 @@ impl Producer {
         let t = Instant::now();
         if let Some((delta, reverse)) = &deltas {
             let _span = info_span!("verify", version).entered();
-            inner.state.verify_deltas(applied, delta, reverse)?;
+            verify::verify_deltas(&inner.state, applied, delta, reverse)?;
         }
         timings.verify = t.elapsed();
 

@@ -7,9 +7,10 @@ use super::open::{ManifestType, parse_blob};
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::{SegmentArena, ShardList};
 use crate::error::{Error, Result};
-use crate::format::{BlobHeader, BlobKind, SectionEntry, SectionKind};
+use crate::format::{
+    BlobHeader, BlobKind, KeyChange, SectionEntry, SectionKind, decode_key_changes, decode_ordinals,
+};
 use crate::schema::Schema;
-use crate::write::KeyChange;
 
 /// A delta or reverse-delta blob, verified and parsed.
 pub struct ReadDelta {
@@ -44,41 +45,6 @@ pub struct DeltaType {
     pub(crate) index_additions: Vec<(u32, Vec<(u32, u32)>)>,
     parts: Vec<ShardList>,
     shard_bits: u8,
-}
-
-fn u32_list(
-    bytes: &[u8],
-    what: &str,
-    section: &SectionEntry,
-    blob: &str,
-    type_name: &str,
-) -> Result<Vec<u32>> {
-    let fail = |reason: String| Error::corrupt(blob, section.describe(Some(type_name)), reason);
-    // A count, the values, then zero padding to a multiple of 8 bytes.
-    let count = bytes
-        .get(..4)
-        .map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])) as usize;
-    let end = count
-        .checked_mul(4)
-        .and_then(|n| n.checked_add(4))
-        .filter(|end| *end <= bytes.len());
-    let Some(end) = end else {
-        return Err(fail(format!(
-            "{count} {what} do not fit {} bytes",
-            bytes.len()
-        )));
-    };
-    if bytes.len() - end >= 8 || bytes[end..].iter().any(|b| *b != 0) {
-        return Err(fail(format!("bytes after the {what}")));
-    }
-    let values: Vec<u32> = bytes[4..end]
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    if values.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(fail(format!("{what} are not strictly ascending")));
-    }
-    Ok(values)
 }
 
 impl ReadDelta {
@@ -171,22 +137,20 @@ fn delta_type(bytes: &BlobBytes, blob: &str, t: ManifestType) -> Result<DeltaTyp
             .ok_or_else(|| t.corrupt(blob, "section out of bounds".into()))
     };
     let removed = match t.single(blob, SectionKind::DeltaRemoved)? {
-        Some(s) => u32_list(
+        Some(s) => decode_ordinals(
             section_bytes(&s)?.as_slice(),
             "removed ordinals",
-            &s,
             blob,
-            &t.name,
+            &s.describe(Some(&t.name)),
         )?,
         None => Vec::new(),
     };
     let upserted = match t.single(blob, SectionKind::DeltaUpserted)? {
-        Some(s) => u32_list(
+        Some(s) => decode_ordinals(
             section_bytes(&s)?.as_slice(),
             "upserted ordinals",
-            &s,
             blob,
-            &t.name,
+            &s.describe(Some(&t.name)),
         )?,
         None => Vec::new(),
     };
@@ -219,28 +183,14 @@ fn delta_type(bytes: &BlobBytes, blob: &str, t: ManifestType) -> Result<DeltaTyp
         }
         parts.push(list);
     }
-    let mut key_changes = Vec::new();
-    if let Some(s) = t.single(blob, SectionKind::KeyChanges)? {
-        let b = section_bytes(&s)?;
-        let b = b.as_slice();
-        if b.len() % 24 != 0 {
-            return Err(t.corrupt(blob, "key changes are not 24-byte entries".into()));
-        }
-        for e in b.chunks_exact(24) {
-            let u64_at = |at: usize| u64::from_le_bytes(e[at..at + 8].try_into().unwrap_or([0; 8]));
-            let u32_at = |at: usize| u32::from_le_bytes(e[at..at + 4].try_into().unwrap_or([0; 4]));
-            let op = u32_at(20);
-            if op > 1 {
-                return Err(t.corrupt(blob, format!("key change operation {op}")));
-            }
-            key_changes.push(KeyChange {
-                added: op == 1,
-                hash: u64_at(0),
-                inline_key: u64_at(8),
-                ordinal: u32_at(16),
-            });
-        }
-    }
+    let key_changes = match t.single(blob, SectionKind::KeyChanges)? {
+        Some(s) => decode_key_changes(
+            section_bytes(&s)?.as_slice(),
+            blob,
+            &s.describe(Some(&t.name)),
+        )?,
+        None => Vec::new(),
+    };
     let mut index_additions = Vec::new();
     for s in t
         .sections

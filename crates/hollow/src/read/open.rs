@@ -7,10 +7,9 @@ use crate::bytes::BlobBytes;
 use crate::capnp_raw::{SegmentArena, ShardList};
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobKind, BlobLayout, HashIndex, NO_TYPE, PopulatedBitmap, PrimaryKeyIndex, SectionEntry,
-    SectionKind, bitmap_words,
+    BlobKind, BlobLayout, HashIndex, Manifest, NO_TYPE, PopulatedBitmap, PrimaryKeyIndex,
+    SectionEntry, SectionKind,
 };
-use crate::generated::hollow_format_capnp::blob_manifest;
 use crate::schema::{IndexPath, KeyPath, Schema, StructInfo};
 
 fn single(layout: &BlobLayout, kind: SectionKind, name: &str) -> Result<SectionEntry> {
@@ -23,13 +22,6 @@ fn single(layout: &BlobLayout, kind: SectionKind, name: &str) -> Result<SectionE
         (None, _) => Err(Error::corrupt(name, kind.name(), "section is missing")),
         (Some(_), Some(_)) => Err(Error::corrupt(name, kind.name(), "section appears twice")),
     }
-}
-
-fn text(r: capnp::Result<capnp::text::Reader<'_>>, name: &str, what: &str) -> Result<String> {
-    let t = r.map_err(|e| Error::corrupt(name, "manifest", format!("{what}: {e}")))?;
-    t.to_str()
-        .map(str::to_string)
-        .map_err(|e| Error::corrupt(name, "manifest", format!("{what} is not UTF-8: {e}")))
 }
 
 /// What every blob kind shares: header and table, manifest, schema, and per type its manifest
@@ -115,60 +107,28 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
         ));
     }
 
-    // The manifest is small: copy it into aligned words (the blob may be any byte slice).
-    let manifest_slice = &blob[manifest_entry.range()];
-    let mut words = capnp::Word::allocate_zeroed_vec(manifest_slice.len() / 8);
-    capnp::Word::words_to_bytes_mut(&mut words).copy_from_slice(manifest_slice);
-    let segments = [capnp::Word::words_to_bytes(&words)];
-    let message = capnp::message::Reader::new(
-        capnp::message::SegmentArray::new(&segments),
-        capnp::message::ReaderOptions::new(),
-    );
-    let bad = |e: capnp::Error| Error::corrupt(name, "manifest", e.to_string());
-    let manifest: blob_manifest::Reader<'_> = message.get_root().map_err(bad)?;
-    let dataset = text(manifest.get_dataset(), name, "dataset")?;
-    let mut header_tags = Vec::new();
-    for t in manifest.get_header_tags().map_err(bad)?.iter() {
-        header_tags.push((
-            text(t.get_key(), name, "tag key")?,
-            text(t.get_value(), name, "tag value")?,
-        ));
-    }
-    if header_tags.windows(2).any(|w| w[0].0 >= w[1].0) {
-        return Err(Error::corrupt(
-            name,
-            "manifest",
-            "header tags are not sorted by unique key",
-        ));
-    }
-
-    let manifest_types = manifest.get_types().map_err(bad)?;
+    let manifest = Manifest::from_bytes(&blob[manifest_entry.range()], name)?;
+    let type_count = manifest.types.len();
     let stray = layout
         .sections
         .iter()
-        .find(|s| s.type_index != NO_TYPE && s.type_index >= manifest_types.len());
+        .find(|s| s.type_index != NO_TYPE && s.type_index as usize >= type_count);
     if let Some(s) = stray {
         let reason = format!(
-            "a {} section names type {} of {}",
+            "a {} section names type {} of {type_count}",
             s.kind.name(),
             s.type_index,
-            manifest_types.len()
         );
         return Err(Error::corrupt(name, "section table", reason));
     }
-    let mut types: Vec<ManifestType> = Vec::with_capacity(manifest_types.len() as usize);
-    for (ti, t) in (0u32..).zip(manifest_types.iter()) {
-        let type_name = text(t.get_name(), name, "type name")?;
+    let mut types: Vec<ManifestType> = Vec::with_capacity(type_count);
+    for (ti, t) in (0u32..).zip(manifest.types) {
+        let type_name = t.name;
         let corrupt =
             |reason: String| Error::corrupt(name, format!("manifest entry of {type_name}"), reason);
         let info = schema
-            .struct_by_id(t.get_type_id())
-            .ok_or_else(|| {
-                corrupt(format!(
-                    "type id {:#x} is not in the schema",
-                    t.get_type_id()
-                ))
-            })?
+            .struct_by_id(t.type_id)
+            .ok_or_else(|| corrupt(format!("type id {:#x} is not in the schema", t.type_id)))?
             .clone();
         if info.name != type_name {
             return Err(corrupt(format!(
@@ -182,12 +142,7 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
         {
             return Err(corrupt("the type appears twice".into()));
         }
-        let key_paths: Vec<String> = t
-            .get_primary_key()
-            .map_err(bad)?
-            .iter()
-            .map(|p| text(p, name, "key path"))
-            .collect::<Result<_>>()?;
+        let key_paths = t.primary_key;
         let key = if key_paths.is_empty() {
             None
         } else {
@@ -196,11 +151,8 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
                     .map_err(|e| corrupt(e.to_string()))?,
             )
         };
-        let shard_bits = t.get_shard_bits();
-        if shard_bits > 28 {
-            return Err(corrupt(format!("shard bits {shard_bits} out of range")));
-        }
-        let record_parts = t.get_shard_count();
+        let shard_bits = t.shard_bits;
+        let record_parts = t.shard_count;
         // Every part needs its own section: bound the count by the table before allocating.
         if record_parts as usize > layout.sections.len() {
             return Err(corrupt(format!(
@@ -218,18 +170,18 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
             name: type_name,
             info,
             key,
-            capacity: t.get_ordinal_capacity(),
-            record_count: t.get_record_count(),
+            capacity: t.ordinal_capacity,
+            record_count: t.record_count,
             shard_bits,
             record_parts,
-            checksum: t.get_state_checksum(),
+            checksum: t.state_checksum,
             sections,
         });
     }
     Ok(ParsedBlob {
         layout,
-        dataset,
-        header_tags,
+        dataset: manifest.dataset,
+        header_tags: manifest.header_tags,
         schema,
         types,
     })
@@ -352,13 +304,18 @@ pub(super) fn load_type(
         }
         shards.push(list);
     }
-    let populated = PopulatedBitmap::new(section(&ty.populated)?.as_slice());
-    if ty.populated.len != (bitmap_words(ty.capacity) * 8) as u64 {
-        return Err(fail(
-            &ty.populated,
-            format!("{} bytes for {} ordinals", ty.populated.len, ty.capacity),
-        ));
-    }
+    let populated = PopulatedBitmap::from_bytes(
+        section(&ty.populated)?.as_slice(),
+        ty.capacity,
+        name,
+        &ty.populated.describe(Some(&ty.name)),
+    )
+    .map_err(|e| match e {
+        Error::Corrupt {
+            section, reason, ..
+        } => (section, reason),
+        other => (ty.populated.describe(Some(&ty.name)), other.to_string()),
+    })?;
     if populated.count() != u64::from(ty.record_count) {
         return Err(fail(
             &ty.populated,
@@ -368,16 +325,6 @@ pub(super) fn load_type(
                 ty.record_count
             ),
         ));
-    }
-    if let Some(last) = ty.capacity.checked_sub(1) {
-        let word = populated.word((last / 64) as usize);
-        let used = last % 64 + 1;
-        if used < 64 && word >> used != 0 {
-            return Err(fail(
-                &ty.populated,
-                "bits set beyond the ordinal capacity".into(),
-            ));
-        }
     }
     let pk_index = match &ty.pk_index {
         None => None,

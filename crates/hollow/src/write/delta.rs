@@ -1,23 +1,14 @@
 //! The delta writer: the changes from one state to another, as a delta or reverse delta blob
 //! (docs/FORMAT.md, "Delta blobs").
 
-use super::{SnapshotInfo, TypeTarget, WriteState};
+use super::undo::Applied;
+use super::{SnapshotInfo, Staged, TypeTarget, WriteState};
 use crate::bytes::BlobBytes;
 use crate::error::Result;
-use crate::format::{BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, NO_TYPE, SectionKind};
-
-/// One primary-key index change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeyChange {
-    /// True when the key is added (points at `ordinal` after the blob), false when removed.
-    pub added: bool,
-    /// xxh3-64 of the canonical key bytes.
-    pub hash: u64,
-    /// The canonical key bytes as a zero-padded u64 when the key is inline (else 0).
-    pub inline_key: u64,
-    /// The ordinal the key names.
-    pub ordinal: u32,
-}
+use crate::format::{
+    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, KeyChange, NO_TYPE, SectionKind,
+    encode_key_changes, encode_ordinals,
+};
 
 /// The changes of one type that a delta carries (ordinals ascending).
 #[derive(Debug, Default)]
@@ -38,15 +29,6 @@ impl TypeDelta<'_> {
     pub(crate) fn is_empty(&self) -> bool {
         self.removed.is_empty() && self.upserts.is_empty()
     }
-}
-
-/// A `u32` list section: the count, then the values (then zero padding to 8 bytes).
-fn u32s(values: &[u32]) -> Vec<u8> {
-    let count = u32::try_from(values.len()).unwrap_or(u32::MAX);
-    std::iter::once(count)
-        .chain(values.iter().copied())
-        .flat_map(u32::to_le_bytes)
-        .collect()
 }
 
 impl WriteState {
@@ -86,9 +68,19 @@ impl WriteState {
             if change.is_empty() {
                 continue;
             }
-            writer.add(SectionKind::DeltaRemoved, ti, 0, u32s(&change.removed));
+            writer.add(
+                SectionKind::DeltaRemoved,
+                ti,
+                0,
+                encode_ordinals(&change.removed),
+            );
             let ordinals: Vec<u32> = change.upserts.iter().map(|(o, _)| *o).collect();
-            writer.add(SectionKind::DeltaUpserted, ti, 0, u32s(&ordinals));
+            writer.add(
+                SectionKind::DeltaUpserted,
+                ti,
+                0,
+                encode_ordinals(&ordinals),
+            );
             for (part, chunk) in (0u32..).zip(change.upserts.chunks(per_part)) {
                 let slots = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
                 let words =
@@ -96,14 +88,12 @@ impl WriteState {
                 writer.add_words(SectionKind::Records, ti, part, words);
             }
             if ty.key.is_some() {
-                let mut bytes = Vec::with_capacity(change.key_changes.len() * 24);
-                for k in &change.key_changes {
-                    bytes.extend_from_slice(&k.hash.to_le_bytes());
-                    bytes.extend_from_slice(&k.inline_key.to_le_bytes());
-                    bytes.extend_from_slice(&k.ordinal.to_le_bytes());
-                    bytes.extend_from_slice(&u32::from(k.added).to_le_bytes());
-                }
-                writer.add(SectionKind::KeyChanges, ti, 0, bytes);
+                writer.add(
+                    SectionKind::KeyChanges,
+                    ti,
+                    0,
+                    encode_key_changes(&change.key_changes),
+                );
             }
             for (part, pairs) in (0u32..).zip(&change.index_additions) {
                 if !pairs.is_empty() {
@@ -126,5 +116,114 @@ impl WriteState {
             to_tag: to.tag,
             schema_fingerprint: self.schema.fingerprint(),
         })
+    }
+}
+
+impl WriteState {
+    /// The delta (`from` → `to`) and reverse delta (`to` → `from`) of `applied`, with the state
+    /// already at `to`.
+    pub(crate) fn write_deltas(
+        &self,
+        applied: &Applied,
+        from: SnapshotInfo,
+        to: SnapshotInfo,
+    ) -> Result<(BlobBytes, BlobBytes)> {
+        let mut forward = Vec::with_capacity(applied.types.len());
+        let mut reverse = Vec::with_capacity(applied.types.len());
+        let mut forward_targets = Vec::with_capacity(applied.types.len());
+        let mut reverse_targets = Vec::with_capacity(applied.types.len());
+        for (index, t) in applied.types.iter().enumerate() {
+            let ty = &self.types[index];
+            forward_targets.push(self.target(index));
+            reverse_targets.push(t.before.unwrap_or_else(|| self.target(index)));
+            let current = |o: u32| {
+                ty.records
+                    .get(o as usize)
+                    .and_then(Option::as_ref)
+                    .map(|r| &r.canonical[..])
+            };
+            let key_change = |added: bool, o: u32, staged: Option<&Staged>| {
+                let (hash, inline_key) = match staged.and_then(|s| s.key.as_ref()) {
+                    Some((hash, bytes)) => (*hash, crate::schema::inline_key(bytes)),
+                    None => ty.pk_entries.get(o as usize).copied().unwrap_or((0, 0)),
+                };
+                KeyChange {
+                    added,
+                    hash,
+                    inline_key,
+                    ordinal: o,
+                }
+            };
+            let keyed = ty.key.is_some();
+
+            let mut f = TypeDelta {
+                removed: t.removed.iter().map(|(o, _)| *o).collect(),
+                ..TypeDelta::default()
+            };
+            let mut upserts: Vec<u32> = t
+                .changed
+                .iter()
+                .map(|(o, _)| *o)
+                .chain(t.added.iter().copied())
+                .collect();
+            upserts.sort_unstable();
+            f.upserts = upserts
+                .iter()
+                .filter_map(|o| current(*o).map(|r| (*o, r)))
+                .collect();
+            if keyed {
+                f.key_changes.extend(
+                    t.removed
+                        .iter()
+                        .map(|(o, old)| key_change(false, *o, Some(old))),
+                );
+                f.key_changes
+                    .extend(t.added.iter().map(|o| key_change(true, *o, None)));
+            }
+
+            let mut r = TypeDelta {
+                removed: t.added.clone(),
+                ..TypeDelta::default()
+            };
+            let mut olds: Vec<(u32, &[u64])> = t
+                .removed
+                .iter()
+                .chain(&t.changed)
+                .map(|(o, old)| (*o, &old.record.canonical[..]))
+                .collect();
+            olds.sort_unstable_by_key(|(o, _)| *o);
+            r.upserts = olds;
+            if keyed {
+                r.key_changes
+                    .extend(t.added.iter().map(|o| key_change(false, *o, None)));
+                r.key_changes.extend(
+                    t.removed
+                        .iter()
+                        .map(|(o, old)| key_change(true, *o, Some(old))),
+                );
+            }
+            if !ty.indexes.is_empty() {
+                f.index_additions = vec![Vec::new(); ty.indexes.len()];
+                r.index_additions = vec![Vec::new(); ty.indexes.len()];
+                for (o, old) in &t.changed {
+                    let old = Some(&old.record.canonical[..]);
+                    ty.index_additions(*o, old, current(*o), &mut f.index_additions)?;
+                    ty.index_additions(*o, current(*o), old, &mut r.index_additions)?;
+                }
+                for o in &t.added {
+                    ty.index_additions(*o, None, current(*o), &mut f.index_additions)?;
+                }
+                for (o, old) in &t.removed {
+                    let old = Some(&old.record.canonical[..]);
+                    ty.index_additions(*o, None, old, &mut r.index_additions)?;
+                }
+            }
+            forward.push(f);
+            reverse.push(r);
+        }
+        let delta = self.write_delta(BlobKind::Delta, from, to, &forward_targets, &forward)?;
+        let reverse =
+            self.write_delta(BlobKind::ReverseDelta, to, from, &reverse_targets, &reverse)?;
+        Ok((delta, reverse))
     }
 }

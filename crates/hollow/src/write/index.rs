@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use smallvec::SmallVec;
 use xxhash_rust::xxh3::xxh3_64;
 
-use super::cycle::Applied;
+use super::undo::Applied;
 use super::{TypeWriteState, WriteState};
 use crate::capnp_raw::AnyStructReader;
 use crate::error::{Error, Result};

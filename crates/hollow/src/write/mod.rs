@@ -1,14 +1,17 @@
 //! The write state: the records of one version of a dataset, by type and ordinal.
 
-mod apply;
 mod cycle;
 mod delta;
+mod incremental;
 mod index;
 mod snapshot;
+mod undo;
 
-pub(crate) use cycle::{Applied, TypeChanges};
-pub use cycle::{Cycle, Incremental, TypeChangeCounts};
-pub use delta::KeyChange;
+pub use cycle::Cycle;
+pub(crate) use cycle::TypeChanges;
+pub use incremental::Incremental;
+pub(crate) use undo::Applied;
+pub use undo::TypeChangeCounts;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -166,7 +169,7 @@ impl WriteStateBuilder {
                 .ok_or_else(|| Error::UnknownType { name: name.clone() })?;
             ids.push(info.id);
         }
-        if self.options.shard_bits > 28 {
+        if self.options.shard_bits > crate::format::MAX_SHARD_BITS {
             return Err(Error::InvalidSchema {
                 reason: "shard_bits must be at most 28".into(),
             });
@@ -476,6 +479,48 @@ impl WriteState {
             .collect())
     }
 
+    /// The version and tag of the state this write state holds, once it was loaded from or
+    /// written to a blob.
+    pub fn current(&self) -> Option<SnapshotInfo> {
+        self.current
+    }
+
+    pub(crate) fn set_current(&mut self, current: Option<SnapshotInfo>) {
+        self.current = current;
+    }
+
+    /// The index of the registered type whose Cap'n Proto id is `type_id`.
+    pub(crate) fn type_index_by_id(&self, type_id: u64) -> Option<usize> {
+        self.by_id.get(&type_id).copied()
+    }
+
+    /// Empties type `index`: no records, no keys, no ordinals, checksum 0.
+    pub(crate) fn clear_type(&mut self, index: usize) {
+        let ty = &mut self.types[index];
+        ty.records.clear();
+        ty.by_key = crate::identity::KeyMap::default();
+        ty.by_content = crate::identity::ContentMap::default();
+        ty.pk_entries.clear();
+        ty.populated = 0;
+        ty.checksum = TypeChecksum::default();
+    }
+
+    /// Sets the ordinal capacity of type `index`; false (and nothing changes) when a record
+    /// lies at or beyond `capacity`.
+    pub(crate) fn set_capacity(&mut self, index: usize, capacity: u32) -> bool {
+        let ty = &mut self.types[index];
+        let capacity = capacity as usize;
+        if ty
+            .records
+            .get(capacity..)
+            .is_some_and(|r| r.iter().any(Option::is_some))
+        {
+            return false;
+        }
+        ty.records.resize_with(capacity, || None);
+        true
+    }
+
     /// Number of records of `type_name`.
     pub fn record_count(&self, type_name: &str) -> Option<u32> {
         self.types
@@ -487,20 +532,4 @@ impl WriteState {
 
 pub(crate) fn shard_count(capacity: u32, bits: u8) -> u32 {
     u32::try_from(u64::from(capacity).div_ceil(1u64 << bits)).unwrap_or(u32::MAX)
-}
-
-pub(crate) fn canonical_bytes<A: capnp::message::Allocator>(
-    message: &capnp::message::Builder<A>,
-) -> Result<Vec<u8>> {
-    let ctx = "encoding the manifest";
-    let reader = message
-        .get_root_as_reader::<capnp::any_pointer::Reader<'_>>()
-        .map_err(|e| Error::capnp(ctx, e))?;
-    let size = reader
-        .target_size()
-        .map_err(|e| Error::capnp(ctx, e))?
-        .word_count;
-    let words = crate::capnp_raw::canonical_words::<capnp::any_pointer::Owned, _>(reader, size)
-        .map_err(|e| Error::capnp(ctx, e))?;
-    Ok(capnp::Word::words_to_bytes(&words).to_vec())
 }

@@ -1,12 +1,12 @@
 //! The snapshot writer: manifest, schema, record shards (encoded on every core), populated
 //! bitmap and primary-key index of a whole state.
 
-use super::{SnapshotInfo, TypeTarget, TypeWriteState, WriteState, canonical_bytes, shard_count};
+use super::{SnapshotInfo, TypeTarget, TypeWriteState, WriteState, shard_count};
 use crate::bytes::BlobBytes;
 use crate::error::{Error, Result};
 use crate::format::{
-    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, IndexEntry, NO_TYPE, SectionKind,
-    ShardEncoder, bitmap_words, build_pk_index,
+    BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, IndexEntry, Manifest, NO_TYPE,
+    PopulatedBitmap, SectionKind, ShardEncoder, TypeManifest, build_pk_index,
 };
 use crate::schema::KeyPath;
 
@@ -52,39 +52,34 @@ impl WriteState {
 
     /// The manifest section: dataset, header tags and, per type, the state the blob produces.
     pub(super) fn manifest_bytes(&self, targets: &[TypeTarget]) -> Result<Vec<u8>> {
-        let mut manifest = capnp::message::Builder::new_default();
-        {
-            let mut root = manifest
-                .init_root::<crate::generated::hollow_format_capnp::blob_manifest::Builder<'_>>();
-            root.set_dataset(&self.dataset);
-            let mut tags = root
-                .reborrow()
-                .init_header_tags(u32::try_from(self.header_tags.len()).unwrap_or(0));
-            for (i, (k, v)) in (0u32..).zip(&self.header_tags) {
-                let mut t = tags.reborrow().get(i);
-                t.set_key(k);
-                t.set_value(v);
-            }
-            let mut types = root.init_types(u32::try_from(self.types.len()).unwrap_or(0));
-            for (i, (ty, target)) in (0u32..).zip(self.types.iter().zip(targets)) {
-                let mut t = types.reborrow().get(i);
-                t.set_name(&ty.info.name);
-                t.set_type_id(ty.info.id);
-                t.set_ordinal_capacity(target.capacity);
-                t.set_record_count(target.record_count);
-                t.set_shard_bits(self.options.shard_bits);
-                t.set_shard_count(target.record_parts);
-                t.set_state_checksum(target.checksum);
-                if let Some(key) = &ty.key {
-                    let mut paths =
-                        t.init_primary_key(u32::try_from(key.fields.len()).unwrap_or(0));
-                    for (j, f) in (0u32..).zip(&key.fields) {
-                        paths.set(j, &f.path[..]);
-                    }
-                }
-            }
+        Manifest {
+            dataset: self.dataset.clone(),
+            header_tags: self
+                .header_tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            types: self
+                .types
+                .iter()
+                .zip(targets)
+                .map(|(ty, target)| TypeManifest {
+                    name: ty.info.name.clone(),
+                    type_id: ty.info.id,
+                    ordinal_capacity: target.capacity,
+                    record_count: target.record_count,
+                    shard_bits: self.options.shard_bits,
+                    primary_key: ty
+                        .key
+                        .iter()
+                        .flat_map(|k| k.fields.iter().map(|f| f.path.clone()))
+                        .collect(),
+                    state_checksum: target.checksum,
+                    shard_count: target.record_parts,
+                })
+                .collect(),
         }
-        canonical_bytes(&manifest)
+        .to_bytes()
     }
 
     fn write_type(&self, writer: &mut BlobWriter, ti: u32, ty: &TypeWriteState) -> Result<()> {
@@ -111,17 +106,15 @@ impl WriteState {
             let words = words.unwrap_or_else(|| Ok(Vec::new()))?;
             writer.add_words(SectionKind::Records, ti, shard, words);
         }
-        let mut bitmap = vec![0u64; bitmap_words(capacity)];
-        for (o, r) in ty.records.iter().enumerate() {
-            if r.is_some() {
-                bitmap[o / 64] |= 1 << (o % 64);
-            }
-        }
+        let populated = (0u32..)
+            .zip(&ty.records)
+            .filter(|(_, r)| r.is_some())
+            .map(|(o, _)| o);
         writer.add(
             SectionKind::Populated,
             ti,
             0,
-            bitmap.iter().flat_map(|w| w.to_le_bytes()).collect(),
+            PopulatedBitmap::from_ordinals(capacity, populated).to_bytes(),
         );
         if ty.key.is_some() {
             let entries: Vec<IndexEntry> = (0u32..)

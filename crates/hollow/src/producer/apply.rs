@@ -1,34 +1,21 @@
 //! Rebuilding a write state from blobs: a snapshot ([`WriteState::load_snapshot`]) and deltas
 //! ([`WriteState::apply_delta`]). This is the producer's restore path and the reference applier
-//! the tests check every delta with.
+//! the tests check every delta with. It joins the two sides (records read with `read/`, put
+//! into the state with `write/`'s own operations), so it lives in the producer, and `write/`
+//! never imports `read/`.
 
-use super::{SnapshotInfo, WriteState};
 use crate::error::{Error, Result};
 use crate::read::{ReadDelta, ReadState};
+use crate::write::{SnapshotInfo, WriteState};
 
 impl WriteState {
-    /// The version and tag of the state this write state holds, once it was loaded from or
-    /// written to a blob.
-    pub fn current(&self) -> Option<SnapshotInfo> {
-        self.current
-    }
-
-    pub(crate) fn set_current(&mut self, current: Option<SnapshotInfo>) {
-        self.current = current;
-    }
-
     /// Replaces the content of every registered type with the records of `snapshot` (types of
     /// the snapshot that are not registered are skipped; registered types it lacks end empty).
     /// Ordinals are kept; the state checksums must match the snapshot's.
     pub fn load_snapshot(&mut self, snapshot: &ReadState) -> Result<()> {
         for index in 0..self.types.len() {
-            let ty = &mut self.types[index];
-            ty.records.clear();
-            ty.by_key = crate::identity::KeyMap::default();
-            ty.by_content = crate::identity::ContentMap::default();
-            ty.pk_entries.clear();
-            ty.populated = 0;
-            ty.checksum = crate::state_checksum::TypeChecksum::default();
+            self.clear_type(index);
+            let ty = &self.types[index];
             let (id, name) = (ty.info.id, ty.info.name.clone());
             let Some(summary) = snapshot.types().into_iter().find(|t| t.type_id == id) else {
                 continue;
@@ -38,10 +25,14 @@ impl WriteState {
                 let staged = self.stage(index, record.raw())?;
                 self.insert_at(index, ordinal, staged);
             }
-            self.types[index]
-                .records
-                .resize_with(summary.ordinal_capacity as usize, || None);
-            let checksum = self.types[index].checksum.value();
+            if !self.set_capacity(index, summary.ordinal_capacity) {
+                return Err(Error::corrupt(
+                    snapshot.blob_name(),
+                    format!("{name} records"),
+                    "records beyond the ordinal capacity",
+                ));
+            }
+            let checksum = self.target(index).checksum;
             if checksum != summary.checksum {
                 return Err(Error::corrupt(
                     snapshot.blob_name(),
@@ -53,10 +44,10 @@ impl WriteState {
                 ));
             }
         }
-        self.current = Some(SnapshotInfo {
+        self.set_current(Some(SnapshotInfo {
             version: snapshot.version(),
             tag: snapshot.tag(),
-        });
+        }));
         Ok(())
     }
 
@@ -65,7 +56,7 @@ impl WriteState {
     /// blob says the target state holds. On error the state is unspecified: reload it.
     pub fn apply_delta(&mut self, delta: &ReadDelta) -> Result<()> {
         let header = delta.header();
-        let at = self.current;
+        let at = self.current();
         if at
             != Some(SnapshotInfo {
                 version: header.from_version,
@@ -80,7 +71,7 @@ impl WriteState {
         }
         let blob = delta.blob_name();
         for change in delta.types() {
-            let Some(index) = self.types.iter().position(|t| t.info.id == change.type_id) else {
+            let Some(index) = self.type_index_by_id(change.type_id) else {
                 if change.removed.is_empty() && change.upserted.is_empty() {
                     continue;
                 }
@@ -120,34 +111,29 @@ impl WriteState {
                 }
                 self.insert_at(index, o, staged);
             }
-            let ty = &mut self.types[index];
-            let capacity = change.capacity as usize;
-            if ty.records.len() > capacity && ty.records[capacity..].iter().any(Option::is_some) {
+            if !self.set_capacity(index, change.capacity) {
                 return Err(Error::corrupt(
                     blob,
                     &section,
                     "records beyond the target capacity",
                 ));
             }
-            ty.records.resize_with(capacity, || None);
-            if ty.populated != change.record_count || ty.checksum.value() != change.checksum {
+            let result = self.target(index);
+            if result.record_count != change.record_count || result.checksum != change.checksum {
                 return Err(Error::corrupt(
                     blob,
                     &section,
                     format!(
                         "the result has {} records with checksum {:#x}; the delta promises {} with {:#x}",
-                        ty.populated,
-                        ty.checksum.value(),
-                        change.record_count,
-                        change.checksum
+                        result.record_count, result.checksum, change.record_count, change.checksum
                     ),
                 ));
             }
         }
-        self.current = Some(SnapshotInfo {
+        self.set_current(Some(SnapshotInfo {
             version: header.to_version,
             tag: header.to_tag,
-        });
+        }));
         Ok(())
     }
 }
