@@ -92,6 +92,7 @@ compile_error!(
     "hollow's blob format is little-endian and hollow reads it in place: big-endian targets are not supported"
 );
 
+mod blocking;
 mod bytes;
 mod capnp_raw;
 mod chain;

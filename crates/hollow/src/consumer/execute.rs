@@ -48,7 +48,8 @@ impl Inner {
                         return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
                     }
                     if !trusted {
-                        snapshot.verify_all().map_err(|e| (Some(*key), e))?;
+                        crate::blocking::cpu(|| snapshot.verify_all())
+                            .map_err(|e| (Some(*key), e))?;
                         self.cache.record_verified(key, bytes.as_slice());
                     }
                     self.emit(&RefreshEvent::SnapshotLoaded {
@@ -96,8 +97,7 @@ impl Inner {
                             ));
                         }
                     };
-                    let next = base
-                        .apply_delta(Arc::clone(&delta))
+                    let next = crate::blocking::cpu(|| base.apply_delta(Arc::clone(&delta)))
                         .map_err(|e| (Some(*key), e))?;
                     self.emit(&RefreshEvent::DeltaApplied {
                         from: delta.header().from_version,

@@ -16,12 +16,13 @@ mod verify;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tracing::{info, info_span, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 pub use validate::{
     FnValidator, MaxChangeRatio, MinRecordCount, TypeValidation, ValidationInput, Validator,
 };
 
+use crate::blocking;
 use crate::bytes::BlobBytes;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
@@ -128,6 +129,10 @@ impl ProducerBuilder {
         })
     }
 }
+
+/// A cycle's blobs before publishing: the snapshot (on the cadence) and the delta pair (forward,
+/// reverse) when there is a previous version.
+type EncodedBlobs = (Option<BlobBytes>, Option<(BlobBytes, BlobBytes)>);
 
 struct ProducerInner {
     state: WriteState,
@@ -266,35 +271,40 @@ impl Producer {
 
     /// Runs a full-population cycle: `populate` adds every record of the new version; records
     /// of keyed types it does not add are deleted.
+    ///
+    /// The future is `Send` when `populate` is, so a cycle can be `tokio::spawn`ed; populate,
+    /// encode and verify run as blocking sections (see the crate's `blocking` module) so a
+    /// multi-threaded runtime keeps serving other tasks meanwhile.
     pub async fn run_cycle(
         &self,
         populate: impl FnOnce(&mut Cycle<'_>) -> Result<()>,
     ) -> Result<CycleOutcome> {
         let mut inner = self.inner.lock().await;
         let started = Instant::now();
-        let changes = {
+        let changes = blocking::cpu(|| {
             let _span = info_span!("populate").entered();
             let mut cycle = Cycle::new(&mut inner.state);
             populate(&mut cycle)?;
-            cycle.finish()
-        };
+            Ok::<_, Error>(cycle.finish())
+        })?;
         self.finish_cycle(&mut inner, changes, started).await
     }
 
     /// Runs an incremental cycle: `change` upserts and deletes records by primary key; every
-    /// other record stays. Costs O(changes).
+    /// other record stays. Costs O(changes). `Send` when `change` is, like
+    /// [`Producer::run_cycle`].
     pub async fn run_incremental(
         &self,
         change: impl FnOnce(&mut Incremental<'_>) -> Result<()>,
     ) -> Result<CycleOutcome> {
         let mut inner = self.inner.lock().await;
         let started = Instant::now();
-        let changes = {
+        let changes = blocking::cpu(|| {
             let _span = info_span!("populate").entered();
             let mut inc = Incremental::new(&mut inner.state);
             change(&mut inc)?;
-            inc.finish()
-        };
+            Ok::<_, Error>(inc.finish())
+        })?;
         self.finish_cycle(&mut inner, changes, started).await
     }
 
@@ -304,7 +314,7 @@ impl Producer {
         changes: Vec<crate::write::TypeChanges>,
         started: Instant,
     ) -> Result<CycleOutcome> {
-        let applied = inner.state.apply_changes(changes);
+        let applied = blocking::cpu(|| inner.state.apply_changes(changes));
         if let Err(e) = inner.state.check_unique(&applied) {
             warn!(error = %e, "cycle refused: rolled back to the announced version");
             inner.state.undo(applied);
@@ -349,52 +359,19 @@ impl Producer {
         let counts = applied.counts();
         let names: Vec<String> = inner.state.type_names().map(str::to_string).collect();
 
-        let t = Instant::now();
-        let span = info_span!("validate", version).entered();
-        let input = ValidationInput {
-            version,
-            types: names
-                .iter()
-                .zip(&counts)
-                .enumerate()
-                .map(|(i, (name, c))| TypeValidation {
-                    name: name.clone(),
-                    before: applied.types[i].before.map_or(0, |b| b.record_count),
-                    after: inner.state.target(i).record_count,
-                    changes: *c,
-                })
-                .collect(),
-        };
-        for v in &self.validators {
-            v.validate(&input).map_err(|reason| Error::Validation {
-                validator: v.name().to_string(),
-                reason,
-            })?;
-        }
-        drop(span);
-        timings.validate = t.elapsed();
-
-        let t = Instant::now();
-        let span = info_span!("encode", version).entered();
         let write_snapshot = prev.is_none() || inner.since_snapshot + 1 >= self.snapshot_every;
-        let snapshot = if write_snapshot {
-            Some(inner.state.write_snapshot(&to)?)
-        } else {
-            None
-        };
-        let deltas = match prev {
-            Some(from) => Some(inner.state.write_deltas(applied, from, to)?),
-            None => None,
-        };
-        drop(span);
-        timings.encode = t.elapsed();
-
-        let t = Instant::now();
-        if let Some((delta, reverse)) = &deltas {
-            let _span = info_span!("verify", version).entered();
-            verify::verify_deltas(&inner.state, applied, delta, reverse)?;
-        }
-        timings.verify = t.elapsed();
+        let (snapshot, deltas) = blocking::cpu(|| {
+            self.validate_encode_verify(
+                inner,
+                applied,
+                &names,
+                &counts,
+                prev,
+                to,
+                write_snapshot,
+                &mut timings,
+            )
+        })?;
 
         let t = Instant::now();
         let snapshot_key = snapshot.as_ref().map(|_| BlobKey::Snapshot {
@@ -426,8 +403,10 @@ impl Producer {
             .chain(reverse_key.iter().copied().zip(deltas.iter().map(|d| &d.1)))
             .collect();
         for (key, bytes) in &blobs {
-            let _span = info_span!("publish", key = %key.relative(), bytes = bytes.len()).entered();
-            self.store.put_blob(key, bytes).await?;
+            self.store
+                .put_blob(key, bytes)
+                .instrument(info_span!("publish", key = %key.relative(), bytes = bytes.len()))
+                .await?;
         }
         timings.publish = t.elapsed();
 
@@ -450,10 +429,11 @@ impl Producer {
             }),
         };
         let expected = inner.announced.as_ref().map(|(_, token)| token);
-        let token = {
-            let _span = info_span!("announce", version).entered();
-            self.store.announce(expected, &announcement).await?
-        };
+        let token = self
+            .store
+            .announce(expected, &announcement)
+            .instrument(info_span!("announce", version))
+            .await?;
         timings.announce = t.elapsed();
 
         inner.state.set_current(Some(to));
@@ -473,5 +453,69 @@ impl Producer {
             reverse_delta_bytes: deltas.as_ref().map(|d| d.1.len() as u64),
             timings,
         })
+    }
+
+    /// The CPU-heavy middle of a publish: validators, then the snapshot (on the cadence) and the
+    /// delta pair, then the integrity check of the delta pair against the write state.
+    #[allow(clippy::too_many_arguments)]
+    fn validate_encode_verify(
+        &self,
+        inner: &ProducerInner,
+        applied: &crate::write::Applied,
+        names: &[String],
+        counts: &[crate::write::TypeChangeCounts],
+        prev: Option<SnapshotInfo>,
+        to: SnapshotInfo,
+        write_snapshot: bool,
+        timings: &mut CycleTimings,
+    ) -> Result<EncodedBlobs> {
+        let version = to.version;
+        let t = Instant::now();
+        let span = info_span!("validate", version).entered();
+        let input = ValidationInput {
+            version,
+            types: names
+                .iter()
+                .zip(counts)
+                .enumerate()
+                .map(|(i, (name, c))| TypeValidation {
+                    name: name.clone(),
+                    before: applied.types[i].before.map_or(0, |b| b.record_count),
+                    after: inner.state.target(i).record_count,
+                    changes: *c,
+                })
+                .collect(),
+        };
+        for v in &self.validators {
+            v.validate(&input).map_err(|reason| Error::Validation {
+                validator: v.name().to_string(),
+                reason,
+            })?;
+        }
+        drop(span);
+        timings.validate = t.elapsed();
+
+        let t = Instant::now();
+        let span = info_span!("encode", version).entered();
+        let snapshot = if write_snapshot {
+            Some(inner.state.write_snapshot(&to)?)
+        } else {
+            None
+        };
+        let deltas = match prev {
+            Some(from) => Some(inner.state.write_deltas(applied, from, to)?),
+            None => None,
+        };
+        drop(span);
+        timings.encode = t.elapsed();
+
+        let t = Instant::now();
+        if let Some((delta, reverse)) = &deltas {
+            let _span = info_span!("verify", version).entered();
+            verify::verify_deltas(&inner.state, applied, delta, reverse)?;
+        }
+        timings.verify = t.elapsed();
+
+        Ok((snapshot, deltas))
     }
 }

@@ -111,9 +111,12 @@ pub(super) async fn restore(
     }
     let ids: Vec<u64> = snapshot.types().iter().map(|t| t.type_id).collect();
     crate::schema::check_compatible(snapshot.schema(), state.schema(), &ids)?;
-    state.load_snapshot(&snapshot)?;
-    for delta in deltas.iter().rev() {
-        state.apply_delta(delta)?;
-    }
+    crate::blocking::cpu(|| {
+        state.load_snapshot(&snapshot)?;
+        for delta in deltas.iter().rev() {
+            state.apply_delta(delta)?;
+        }
+        Ok::<_, Error>(())
+    })?;
     Ok(u32::try_from(deltas.len()).unwrap_or(u32::MAX))
 }

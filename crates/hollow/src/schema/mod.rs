@@ -358,27 +358,29 @@ impl Schema {
 }
 
 /// Collects the schema nodes of generated Rust types (see [`Schema::builder`]).
+///
+/// It keeps each type's introspection function (a plain `fn`, so the builder is `Send` and can
+/// live in a future that moves between threads) and walks the generated schema data in
+/// [`SchemaBuilder::build`].
 #[derive(Default)]
 pub struct SchemaBuilder {
-    nodes: BTreeMap<u64, node::Reader<'static>>,
-    error: Option<Error>,
+    types: Vec<fn() -> capnp::introspect::Type>,
 }
 
 impl SchemaBuilder {
     /// Adds the struct `T` and every struct, group and enum reachable from its fields.
     pub fn add<T: capnp::introspect::Introspect>(mut self) -> Self {
-        if let Err(e) = nodes::collect(T::introspect(), &mut self.nodes) {
-            self.error.get_or_insert(e);
-        }
+        self.types.push(T::introspect);
         self
     }
 
     /// The schema of every type added.
     pub fn build(self) -> Result<Schema> {
-        if let Some(e) = self.error {
-            return Err(e);
+        let mut nodes: BTreeMap<u64, node::Reader<'static>> = BTreeMap::new();
+        for introspect in self.types {
+            nodes::collect(introspect(), &mut nodes)?;
         }
-        Schema::from_nodes(self.nodes.into_values())
+        Schema::from_nodes(nodes.into_values())
     }
 }
 
