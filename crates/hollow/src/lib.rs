@@ -132,6 +132,7 @@ pub use bytes::BlobBytes;
 pub use capnp_raw::{AnyStruct, AnyStructReader};
 pub use consumer::{
     Consumer, ConsumerBuilder, DEFAULT_MAX_DELTAS, RefreshEvent, RefreshListener, RefreshPolicy,
+    RetryBackoff,
 };
 pub use error::{Error, Result};
 pub use format::KeyChange;

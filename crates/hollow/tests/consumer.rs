@@ -511,3 +511,157 @@ async fn a_long_delta_path_never_takes_a_state_past_the_overlay_limit() {
         .to_string();
     assert_eq!(title, "version 260");
 }
+
+// ---- Reliability: failures are retried, wake-ups are not lost, cached bytes are not trusted ----
+
+#[tokio::test]
+async fn a_blob_that_failed_once_is_retried_after_its_backoff_and_the_chain_followed_through_it() {
+    use hollow::RetryBackoff;
+    use hollow::testing::{Fault, FaultyStore, Operation};
+
+    let faulty = FaultyStore::memory();
+    let store = BlobStore::new(Arc::new(faulty.clone()), "ds");
+    let data = Dataset::new(200);
+    // One snapshot (v1), then deltas only: without the delta there is no way to v2.
+    let producer = publish(&store, data, 1, 100).await;
+    let consumer = Consumer::builder(store.clone())
+        .retry_backoff(RetryBackoff {
+            initial: std::time::Duration::ZERO,
+            max: std::time::Duration::ZERO,
+        })
+        .build()
+        .await
+        .expect("consumer");
+    consumer.refresh().await.expect("v1");
+    producer.run_cycle(populate(data, 1)).await.expect("v2");
+    // The delta's download fails once (a timed-out GET).
+    faulty.inject(Fault::nth(1).on(Operation::Get).on_path("deltas/"));
+    let failed = consumer.refresh().await;
+    assert!(matches!(failed, Err(Error::Store { .. })), "{failed:?}");
+    assert_eq!(consumer.version(), Some(1), "the old state keeps serving");
+    // The next refresh tries the delta again and follows the chain through it.
+    assert_eq!(consumer.refresh().await.expect("retried"), Some(2));
+    check(&consumer.state().expect("state"), data, 1);
+
+    // With the default backoff a blob that just failed is avoided: no other path, so the
+    // refresh says so rather than hammering the store, and the state keeps serving.
+    let patient = Consumer::builder(store.clone())
+        .build()
+        .await
+        .expect("consumer");
+    patient.refresh_to(1).await.expect("v1");
+    faulty.inject(Fault::nth(1).on(Operation::Get).on_path("deltas/"));
+    assert!(patient.refresh().await.is_err());
+    assert!(matches!(patient.refresh().await, Err(Error::NoPath { .. })));
+    assert_eq!(patient.version(), Some(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_announcement_landing_during_a_refresh_is_not_lost() {
+    use std::sync::Mutex;
+    use std::sync::mpsc;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = Dataset::new(100);
+    // Producer and consumer use separate handles on one directory: the consumer learns of
+    // announcements by polling only, as a consumer on another machine does.
+    let producer_store = BlobStore::local(dir.path()).expect("store");
+    let producer = publish(&producer_store, data, 1, 100).await;
+    // The consumer's refresh to v2 pauses (in its listener) until v3 has been announced.
+    let (paused_tx, paused_rx) = mpsc::channel::<()>();
+    let (resume_tx, resume_rx) = mpsc::channel::<()>();
+    let resume_rx = Mutex::new(resume_rx);
+    let (served_tx, mut served_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let consumer = Consumer::builder(BlobStore::local(dir.path()).expect("store"))
+        .refresh_policy(RefreshPolicy::OnAnnouncement {
+            poll_interval: std::time::Duration::from_millis(20),
+        })
+        .listener(move |event: &RefreshEvent| match event {
+            RefreshEvent::Started { to: 2, .. } => {
+                let _ = paused_tx.send(());
+                let _ = resume_rx.lock().map(|rx| rx.recv());
+            }
+            RefreshEvent::Succeeded { version, .. } => {
+                let _ = served_tx.send(*version);
+            }
+            _ => {}
+        })
+        .build()
+        .await
+        .expect("consumer");
+    assert_eq!(served_rx.recv().await, Some(1));
+    producer.run_cycle(populate(data, 1)).await.expect("v2");
+    tokio::task::spawn_blocking(move || paused_rx.recv())
+        .await
+        .expect("join")
+        .expect("the consumer starts refreshing to v2");
+    producer.run_cycle(populate(data, 2)).await.expect("v3");
+    resume_tx.send(()).expect("resume");
+    assert_eq!(served_rx.recv().await, Some(2));
+    // v3 was announced while the refresh to v2 ran: the consumer must still get there.
+    let reached = tokio::time::timeout(std::time::Duration::from_secs(20), served_rx.recv()).await;
+    assert_eq!(
+        reached.ok().flatten(),
+        Some(3),
+        "the consumer stayed behind"
+    );
+    check(&consumer.state().expect("state"), data, 2);
+}
+
+#[tokio::test]
+async fn a_cached_blob_corrupted_after_download_is_an_error_never_a_wrong_answer() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(300);
+    publish(&store, data, 1, 1).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let first = Consumer::builder(store.clone())
+        .local_cache(cache.path())
+        .build()
+        .await
+        .expect("c");
+    first.refresh().await.expect("refresh");
+    drop(first);
+    let cached = std::fs::read_dir(cache.path())
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "blob"))
+        .expect("a cached snapshot");
+    assert!(
+        std::fs::metadata(&cached)
+            .expect("meta")
+            .permissions()
+            .readonly(),
+        "cached blobs are read-only"
+    );
+    // Another program flips one byte of a movie title inside the cached file.
+    let title = expected(data, 0).into_values().next().expect("a title");
+    let mut bytes = std::fs::read(&cached).expect("read");
+    let at = bytes
+        .windows(title.len())
+        .position(|w| w == title.as_bytes())
+        .expect("the title is in the blob");
+    bytes[at] ^= 0x20;
+    let mut permissions = std::fs::metadata(&cached).expect("meta").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&cached, permissions).expect("chmod");
+    std::fs::write(&cached, &bytes).expect("corrupt");
+
+    let second = Consumer::builder(store.clone())
+        .local_cache(cache.path())
+        .build()
+        .await
+        .expect("c");
+    second
+        .refresh()
+        .await
+        .expect("the header still matches the record");
+    let state = second.state().expect("state");
+    assert!(state.reopened_verified());
+    match state.table::<movie::Owned>() {
+        Err(Error::Corrupt { .. }) => {}
+        Err(other) => panic!("expected a corrupt section, got {other}"),
+        Ok(movies) => panic!("a corrupted section was served ({} movies)", movies.len()),
+    }
+}

@@ -51,6 +51,13 @@ impl BlobCache {
                 std::process::id()
             ));
             std::fs::write(&tmp, bytes.as_slice()).map_err(|e| Error::io(&tmp, e))?;
+            // Cached blobs are read-only: nothing of hollow's writes them again, and a mapping
+            // must not see a rewrite (sections are verified on first use all the same).
+            let mut permissions = std::fs::metadata(&tmp)
+                .map_err(|e| Error::io(&tmp, e))?
+                .permissions();
+            permissions.set_readonly(true);
+            std::fs::set_permissions(&tmp, permissions).map_err(|e| Error::io(&tmp, e))?;
             std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
         }
         BlobBytes::map_file(&path)

@@ -24,7 +24,7 @@ mod execute;
 mod plan;
 mod watch;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -117,6 +117,34 @@ pub struct ConsumerBuilder {
     max_deltas: usize,
     cache: Option<std::path::PathBuf>,
     type_filter: Option<TypeFilter>,
+    retry: RetryBackoff,
+}
+
+/// How long a blob that failed to load or apply is avoided before a refresh tries it again:
+/// `initial` after the first failure, doubling with each further failure up to `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryBackoff {
+    /// Wait after the first failure.
+    pub initial: Duration,
+    /// Longest wait.
+    pub max: Duration,
+}
+
+impl Default for RetryBackoff {
+    /// 1 s, doubling up to 5 minutes.
+    fn default() -> Self {
+        RetryBackoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryBackoff {
+    fn after(self, failures: u32) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
+        self.initial.saturating_mul(1u32 << doublings).min(self.max)
+    }
 }
 
 type TypeFilter = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -148,6 +176,15 @@ impl ConsumerBuilder {
         self
     }
 
+    /// How long a blob that failed (a timed-out download, a briefly truncated file, a corrupt
+    /// copy) is avoided before refreshes try it again (default [`RetryBackoff::default`]).
+    /// Meanwhile plans go around it (through a snapshot) when they can; once it reads well,
+    /// the chain is followed through it again.
+    pub fn retry_backoff(mut self, backoff: RetryBackoff) -> Self {
+        self.retry = backoff;
+        self
+    }
+
     /// Longest delta path before a refresh loads a snapshot instead, and most deltas a state
     /// carries before the consumer compacts it onto a newer snapshot (default 32, at most 255).
     pub fn max_deltas(mut self, n: usize) -> Self {
@@ -168,6 +205,7 @@ impl ConsumerBuilder {
             max_deltas: self.max_deltas,
             cache,
             type_filter: self.type_filter,
+            retry: self.retry,
         });
         let watcher = match self.policy {
             RefreshPolicy::Manual => None,
@@ -191,12 +229,37 @@ impl ConsumerBuilder {
 /// What refreshes remember between them (held under the refresh lock).
 #[derive(Default)]
 struct Failures {
-    /// Blobs that failed to load or apply: plans avoid them. (Kept for the life of the
-    /// process today; forgetting them, e.g. after a while or when the store's copy changes,
-    /// belongs here and in `Inner::refresh`.)
-    blobs: HashSet<BlobKey>,
+    /// Blobs that failed to load or apply: plans avoid them until their retry time, and a
+    /// blob that reads well again is forgotten.
+    blobs: HashMap<BlobKey, FailedBlob>,
     /// Blobs the current state is built from (what the cache must keep).
     live: Vec<BlobKey>,
+}
+
+/// A blob that failed: how often in a row, and when it may be tried again.
+struct FailedBlob {
+    failures: u32,
+    retry_at: Instant,
+}
+
+impl Failures {
+    /// The blobs plans must avoid now.
+    fn avoided(&self, now: Instant) -> HashSet<BlobKey> {
+        self.blobs
+            .iter()
+            .filter(|(_, f)| f.retry_at > now)
+            .map(|(k, _)| *k)
+            .collect()
+    }
+
+    fn failed(&mut self, key: BlobKey, backoff: RetryBackoff) {
+        let entry = self.blobs.entry(key).or_insert(FailedBlob {
+            failures: 0,
+            retry_at: Instant::now(),
+        });
+        entry.failures = entry.failures.saturating_add(1);
+        entry.retry_at = Instant::now() + backoff.after(entry.failures);
+    }
 }
 
 struct Inner {
@@ -207,6 +270,7 @@ struct Inner {
     max_deltas: usize,
     cache: BlobCache,
     type_filter: Option<TypeFilter>,
+    retry: RetryBackoff,
 }
 
 /// Follows a dataset and serves its current state.
@@ -254,6 +318,7 @@ impl Consumer {
             max_deltas: DEFAULT_MAX_DELTAS,
             cache: None,
             type_filter: None,
+            retry: RetryBackoff::default(),
         }
     }
 
@@ -296,7 +361,7 @@ impl Inner {
             return Ok(None);
         };
         let head = (announcement.version, announcement.tag);
-        let chain = Chain::list(&self.store, head, &failures.blobs).await?;
+        let chain = Chain::list(&self.store, head, &failures.avoided(started)).await?;
         let target = match version {
             Some(v) => chain
                 .states
@@ -338,6 +403,9 @@ impl Inner {
             Ok(state) => {
                 let version = state.version();
                 self.current.store(Some(Arc::new(state)));
+                for step in &steps {
+                    failures.blobs.remove(&step.key());
+                }
                 let keys = steps.iter().map(Step::key);
                 if matches!(steps.first(), Some(Step::Snapshot(_))) {
                     failures.live = keys.collect();
@@ -353,7 +421,7 @@ impl Inner {
             }
             Err((key, e)) => {
                 if let Some(key) = key {
-                    failures.blobs.insert(key);
+                    failures.failed(key, self.retry);
                 }
                 self.emit(&RefreshEvent::Failed {
                     error: e.to_string(),

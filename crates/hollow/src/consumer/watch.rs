@@ -2,8 +2,10 @@
 //! timer raced with the store's in-process announcement channel, refreshing when the
 //! announcement or the pin changed.
 //!
-//! (A wake-up that lands while a refresh runs is the place to look at for the known lost
-//! wake-up: the token recorded after the refresh may already be the newer announcement's.)
+//! The announcement token and pin are read *before* each refresh and remembered as seen: an
+//! announcement that lands while the refresh runs then differs from what was seen, and the next
+//! poll refreshes again. (Reading them after the refresh recorded the newer announcement as
+//! seen while serving the older version: a lost wake-up.)
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -40,16 +42,16 @@ pub(super) async fn watch(
                 continue;
             }
         }
+        let token = inner
+            .store
+            .announcement()
+            .await
+            .ok()
+            .flatten()
+            .map(|(_, t)| t);
+        let pin = inner.store.pinned().await.unwrap_or(None);
         match inner.refresh(None).await {
             Ok(_) => {
-                let token = inner
-                    .store
-                    .announcement()
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|(_, t)| t);
-                let pin = inner.store.pinned().await.unwrap_or(None);
                 seen = token.map(|t| (t, pin));
             }
             Err(e) => {

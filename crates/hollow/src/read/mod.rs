@@ -123,11 +123,11 @@ impl ReadState {
     }
 
     /// Reads a snapshot whose every section was verified against its checksum when it entered
-    /// a consumer's local cache, and which has not changed since (same length and header
-    /// checksum, which covers every section checksum): the header, table, manifest and schema
-    /// are verified as always; the sections are not verified again. This is what makes
-    /// reopening a cached dataset near-instant; a byte changed inside a section after it was
-    /// cached would go unnoticed.
+    /// a consumer's local cache (same length and header checksum since): opened like
+    /// [`ReadState::from_bytes`] — each type's sections are still verified on the type's first
+    /// use, so a byte changed since is an error, never a wrong answer — and marked
+    /// ([`ReadState::reopened_verified`]) so the consumer skips the eager whole-blob check a
+    /// fresh download gets.
     pub(crate) fn from_verified_cache(bytes: BlobBytes, name: &str) -> Result<Self> {
         open::open(bytes, name, true)
     }
@@ -174,8 +174,9 @@ impl ReadState {
         self
     }
 
-    /// True when this state's snapshot sections were not checksummed again because a
-    /// consumer's cache recorded their verification earlier.
+    /// True when a consumer opened this state's snapshot from its local cache on a recorded
+    /// verification, skipping the eager check of every section (sections are still verified on
+    /// their type's first use).
     pub fn reopened_verified(&self) -> bool {
         self.types
             .iter()

@@ -275,16 +275,15 @@ pub(super) fn load_type(
     let blob = bytes.as_slice();
     let fail = |s: &SectionEntry, reason: String| (s.describe(Some(&ty.name)), reason);
     let section = |s: &SectionEntry| -> Result<BlobBytes, (String, String)> {
-        // A trusted blob's sections were verified against these checksums when it entered the
-        // consumer's cache (see `ReadState::from_verified_cache`).
-        if !ty.trusted {
-            s.verify(blob, name, Some(&ty.name)).map_err(|e| match e {
-                Error::Corrupt {
-                    section, reason, ..
-                } => (section, reason),
-                other => (s.describe(Some(&ty.name)), other.to_string()),
-            })?;
-        }
+        // Every section is verified before its first use, also in a blob a consumer's cache
+        // verified before: a byte changed since (a disk error, another program) must be an
+        // error, never a wrong answer.
+        s.verify(blob, name, Some(&ty.name)).map_err(|e| match e {
+            Error::Corrupt {
+                section, reason, ..
+            } => (section, reason),
+            other => (s.describe(Some(&ty.name)), other.to_string()),
+        })?;
         bytes
             .slice(s.range())
             .ok_or_else(|| fail(s, "out of bounds".into()))
