@@ -665,3 +665,67 @@ async fn a_cached_blob_corrupted_after_download_is_an_error_never_a_wrong_answer
         Ok(movies) => panic!("a corrupted section was served ({} movies)", movies.len()),
     }
 }
+
+#[tokio::test]
+async fn a_blob_truncated_or_rewritten_in_a_local_store_does_not_reach_a_default_consumer() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let data = Dataset::new(300);
+    publish(&store, data, 1, 1).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let with_cache = Consumer::builder(store.clone())
+        .local_cache(cache.path())
+        .build()
+        .await
+        .expect("c");
+    let in_memory = Consumer::builder(store.clone()).build().await.expect("c");
+    with_cache.refresh().await.expect("refresh");
+    in_memory.refresh().await.expect("refresh");
+    let snapshot = std::fs::read_dir(dir.path().join("snapshots"))
+        .expect("dir")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .next()
+        .expect("the snapshot file");
+    assert!(
+        std::fs::metadata(&snapshot)
+            .expect("meta")
+            .permissions()
+            .readonly(),
+        "published blobs are read-only"
+    );
+    // `cp other.blob snapshot.blob` (truncate, then write other bytes), then cut it short: a
+    // state mapped in place would die of SIGBUS here or read the other bytes.
+    let mut permissions = std::fs::metadata(&snapshot).expect("meta").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&snapshot, permissions).expect("chmod");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&snapshot)
+        .expect("open");
+    file.set_len(0).expect("truncate");
+    file.set_len(4096).expect("grow with zeros");
+    drop(file);
+    for consumer in [&with_cache, &in_memory] {
+        check(&consumer.state().expect("state"), data, 0);
+    }
+}
+
+#[tokio::test]
+async fn mapping_a_local_store_in_place_is_an_opt_in_that_reads_the_same() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let data = Dataset::new(300);
+    let producer = publish(&store, data, 1, 1).await;
+    let consumer = Consumer::builder(store.clone())
+        .map_local_store_in_place(true)
+        .build()
+        .await
+        .expect("c");
+    consumer.refresh().await.expect("refresh");
+    check(&consumer.state().expect("state"), data, 0);
+    producer.run_cycle(populate(data, 1)).await.expect("v2");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(2));
+    check(&consumer.state().expect("state"), data, 1);
+}

@@ -13,34 +13,57 @@ use crate::error::{Error, Result};
 use crate::store::{BlobKey, BlobStore};
 
 /// Opens blobs for a consumer.
+///
+/// Where bytes come from, safest first:
+/// - with a cache directory, every blob (of a remote store or of a local directory) is copied
+///   into it once, made read-only and mapped from there: the consumer's own immutable copy,
+///   shared through the page cache by every process using the same directory;
+/// - without one, blobs are read into memory;
+/// - only when the consumer opted in ([`ConsumerBuilder::map_local_store_in_place`]) are a
+///   local directory store's files mapped where the producer wrote them. That shares the
+///   producer's page cache and copies nothing, but a program that truncates or rewrites a
+///   published blob then crashes the process (SIGBUS) or changes what it reads.
+///
+/// [`ConsumerBuilder::map_local_store_in_place`]: super::ConsumerBuilder::map_local_store_in_place
 pub(super) struct BlobCache {
     store: BlobStore,
     /// The cache directory, if the consumer has one.
     dir: Option<PathBuf>,
+    /// Map a local directory store's files in place (opt-in).
+    map_in_place: bool,
 }
 
 impl BlobCache {
     /// A cache over `store`, keeping files in `dir` (created here).
-    pub(super) fn new(store: BlobStore, dir: Option<PathBuf>) -> Result<Self> {
+    pub(super) fn new(store: BlobStore, dir: Option<PathBuf>, map_in_place: bool) -> Result<Self> {
         if let Some(dir) = &dir {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
-        Ok(BlobCache { store, dir })
+        Ok(BlobCache {
+            store,
+            dir,
+            map_in_place,
+        })
     }
 
-    /// The cache directory, when blobs go through it (remote stores only: a local store's
-    /// files are mapped in place and belong to the producer).
-    fn remote_dir(&self) -> Option<&PathBuf> {
-        self.dir
-            .as_ref()
-            .filter(|_| self.store.local_dir().is_none())
+    /// Whether blobs are mapped in place from a local directory store.
+    fn in_place(&self) -> bool {
+        self.map_in_place && self.store.local_dir().is_some()
     }
 
-    /// A blob's bytes: mapped in place from a local store, mapped from the cache (downloading
-    /// it once), or read into memory.
+    /// The cache directory, when blobs go through it.
+    fn copy_dir(&self) -> Option<&PathBuf> {
+        self.dir.as_ref().filter(|_| !self.in_place())
+    }
+
+    /// A blob's bytes: mapped from the cache (copied there once), read into memory, or mapped
+    /// in place from a local store (opt-in).
     pub(super) async fn open(&self, key: &BlobKey) -> Result<BlobBytes> {
-        let Some(dir) = self.remote_dir() else {
+        if self.in_place() {
             return self.store.open_blob(key).await;
+        }
+        let Some(dir) = self.copy_dir() else {
+            return self.store.get_blob(key).await;
         };
         let path = dir.join(key.relative().replace('/', "_"));
         if !path.exists() {
@@ -63,10 +86,10 @@ impl BlobCache {
         BlobBytes::map_file(&path)
     }
 
-    /// Where the verification record of a cached snapshot lives (only for remote stores with a
-    /// cache: a local store's files belong to the producer).
+    /// Where the verification record of a cached snapshot lives (only for blobs copied into the
+    /// cache: a local store's files mapped in place belong to the producer).
     fn verified_marker(&self, key: &BlobKey) -> Option<PathBuf> {
-        let dir = self.remote_dir()?;
+        let dir = self.copy_dir()?;
         Some(dir.join(format!("{}.verified", key.relative().replace('/', "_"))))
     }
 

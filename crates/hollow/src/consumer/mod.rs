@@ -118,6 +118,7 @@ pub struct ConsumerBuilder {
     cache: Option<std::path::PathBuf>,
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
+    map_in_place: bool,
 }
 
 /// How long a blob that failed to load or apply is avoided before a refresh tries it again:
@@ -162,11 +163,25 @@ impl ConsumerBuilder {
         self
     }
 
-    /// A directory where blobs of a remote store are kept after their first download (written
-    /// under a temporary name, then renamed) and mapped from. Files the current state no longer
-    /// uses are removed after each refresh. Local directory stores are mapped in place instead.
+    /// A directory where blobs are kept after their first download or copy (written under a
+    /// temporary name, made read-only, then renamed) and mapped from: the consumer's own
+    /// immutable copies, shared through the page cache by every process using the directory.
+    /// Files the current state no longer uses are removed after each refresh. Without a cache,
+    /// blobs are read into memory (unless [`ConsumerBuilder::map_local_store_in_place`]).
     pub fn local_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.cache = Some(dir.into());
+        self
+    }
+
+    /// Opt-in: map a local directory store's blob files where the producer wrote them (no copy,
+    /// the page cache shared with the producer and every such consumer). Precondition: nothing
+    /// truncates or rewrites a published blob while it is mapped (the producer never does, and
+    /// writes blobs read-only); a program that does crashes this process with SIGBUS or changes
+    /// what it reads. Off by default: a local store's blobs then go through the
+    /// [`ConsumerBuilder::local_cache`] (or memory) like a remote store's. No effect on remote
+    /// stores.
+    pub fn map_local_store_in_place(mut self, in_place: bool) -> Self {
+        self.map_in_place = in_place;
         self
     }
 
@@ -196,7 +211,7 @@ impl ConsumerBuilder {
     /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
     /// no state until the first refresh.
     pub async fn build(self) -> Result<Consumer> {
-        let cache = BlobCache::new(self.store.clone(), self.cache)?;
+        let cache = BlobCache::new(self.store.clone(), self.cache, self.map_in_place)?;
         let inner = Arc::new(Inner {
             store: self.store,
             current: ArcSwapOption::empty(),
@@ -319,6 +334,7 @@ impl Consumer {
             cache: None,
             type_filter: None,
             retry: RetryBackoff::default(),
+            map_in_place: false,
         }
     }
 

@@ -146,7 +146,22 @@ impl BlobStore {
             .put_opts(&self.path(&relative), payload, opts)
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                // A published blob is never written again: on a local directory make that
+                // visible to other programs too (consumers may map it in place).
+                if let Some(dir) = &self.local_dir {
+                    let path = dir.join(&relative);
+                    let readonly = std::fs::metadata(&path).and_then(|m| {
+                        let mut permissions = m.permissions();
+                        permissions.set_readonly(true);
+                        std::fs::set_permissions(&path, permissions)
+                    });
+                    if let Err(e) = readonly {
+                        tracing::warn!(path = %path.display(), error = %e, "could not make a published blob read-only");
+                    }
+                }
+                Ok(())
+            }
             Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict {
                 reason: format!("blob {relative} already exists"),
             }),
