@@ -44,6 +44,8 @@ pub(super) fn announce_local(
         std::fs::rename(&tmp, &path)
     };
     write().map_err(|e| Error::io(&path, e))?;
+    // The rename is durable only once the directory entry is.
+    super::durable::sync_dir(dir)?;
     drop(lock);
     Ok(AnnouncementVersion(VersionToken::Content(
         xxhash_rust::xxh3::xxh3_64(bytes),

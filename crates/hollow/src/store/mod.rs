@@ -10,6 +10,7 @@
 //! `testing`), run by `tests/store.rs`.
 
 mod announcement;
+mod durable;
 mod key;
 mod local_cas;
 mod pin;
@@ -147,18 +148,8 @@ impl BlobStore {
             .await
         {
             Ok(_) => {
-                // A published blob is never written again: on a local directory make that
-                // visible to other programs too (consumers may map it in place).
                 if let Some(dir) = &self.local_dir {
-                    let path = dir.join(&relative);
-                    let readonly = std::fs::metadata(&path).and_then(|m| {
-                        let mut permissions = m.permissions();
-                        permissions.set_readonly(true);
-                        std::fs::set_permissions(&path, permissions)
-                    });
-                    if let Err(e) = readonly {
-                        tracing::warn!(path = %path.display(), error = %e, "could not make a published blob read-only");
-                    }
+                    durable::seal_local_blob(dir, &relative)?;
                 }
                 Ok(())
             }
