@@ -674,3 +674,40 @@ async fn a_restore_applies_every_delta_since_the_latest_snapshot_and_needs_each_
         failed.err()
     );
 }
+
+#[tokio::test]
+async fn an_announcement_whose_response_is_lost_still_publishes_and_the_producer_continues() {
+    use hollow::testing::Operation;
+
+    let data = Dataset::new(1000);
+    let store = FaultyStore::memory();
+    let blob_store = BlobStore::new(Arc::new(store.clone()), "ds");
+    let producer = movies_producer(blob_store.clone())
+        .build()
+        .await
+        .expect("p");
+    published(producer.run_cycle(populate(data, 0)).await.expect("v1"));
+    // The announcement's write takes effect; its response is lost.
+    store.inject(
+        Fault::nth(1)
+            .on(Operation::Put)
+            .on_path("announced.json")
+            .after(),
+    );
+    let v2 = published(producer.run_cycle(populate(data, 1)).await.expect("v2"));
+    assert_eq!(store.failures(), 1, "the fault fired");
+    let (announced, _) = blob_store
+        .announcement()
+        .await
+        .expect("read")
+        .expect("some");
+    assert_eq!((announced.version, announced.tag), (v2.version, v2.tag));
+    // The producer is in step with the store: the next cycle publishes normally.
+    let v3 = published(producer.run_cycle(populate(data, 2)).await.expect("v3"));
+    assert_eq!(v3.version, 3);
+    let consumer = hollow::Consumer::builder(blob_store)
+        .build()
+        .await
+        .expect("c");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(3));
+}

@@ -429,11 +429,26 @@ impl Producer {
             }),
         };
         let expected = inner.announced.as_ref().map(|(_, token)| token);
-        let token = self
+        let token = match self
             .store
             .announce(expected, &announcement)
             .instrument(info_span!("announce", version))
-            .await?;
+            .await
+        {
+            Ok(token) => token,
+            // The announcement may have taken effect and only its response been lost (a
+            // timeout, a dropped connection): then the store names this very state, and the
+            // cycle is published. Anything else fails the cycle.
+            Err(e) => match self.store.announcement().await {
+                Ok(Some((current, token)))
+                    if (current.version, current.tag) == (version, to.tag) =>
+                {
+                    warn!(error = %e, version, "announce reported an error but took effect");
+                    token
+                }
+                _ => return Err(e),
+            },
+        };
         timings.announce = t.elapsed();
 
         inner.state.set_current(Some(to));
