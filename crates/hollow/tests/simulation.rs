@@ -1,0 +1,506 @@
+//! Deterministic simulation: one generated sequence of operations drives a producer, several
+//! consumers and a store that fails (before a call, or after the call took effect: a lost
+//! response) at chosen calls. proptest generates the sequences, replays a failing one exactly
+//! (its seed is persisted in `proptest-regressions/`) and shrinks it to a short readable case.
+//!
+//! Invariants checked after every operation:
+//! - every announced version is complete and readable: a fresh consumer on the store without
+//!   faults reaches it and serves exactly the model's records for it;
+//! - every consumer serves exactly the model's records of the version it reports (or, after a
+//!   failed refresh, still its previous version);
+//! - the producer can always continue: after any failure, a cycle without faults publishes
+//!   (restarting the producer, as a process would, when another announcement won);
+//! - no panic.
+//!
+//! `HOLLOW_SIM_CASES` sets the number of sequences (default 280, ≈ 10,000 producer cycles in
+//! all); the test prints the totals.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hollow::testing::{Fault, FaultyStore, Operation};
+use hollow::{BlobStore, Consumer, CycleOutcome, Error, Producer, RetryBackoff};
+use hollow_movies::movies_capnp::movie;
+use proptest::prelude::*;
+
+/// id → (title, year, genres): what a version holds.
+type Records = BTreeMap<u64, (String, u16, Vec<String>)>;
+
+const GENRES: [&str; 4] = ["Drama", "Comedy", "War", "Sci-Fi"];
+
+#[derive(Debug, Clone)]
+enum Change {
+    Put {
+        id: u64,
+        title: u8,
+        year: u16,
+        genres: u8,
+    },
+    Remove {
+        id: u64,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    /// A full cycle: the current records with these changes.
+    Full(Vec<Change>),
+    /// An incremental cycle with these upserts and deletes.
+    Incremental(Vec<Change>),
+    /// The next store call of `kind` (any kind when `None`) among the following `nth` fails,
+    /// before it takes effect or after (a lost response).
+    Fault {
+        nth: usize,
+        kind: Option<usize>,
+        after: bool,
+    },
+    /// Consumer `c` refreshes to the pinned/announced version, or to the `k`-th known version.
+    Refresh { c: usize, to: Option<usize> },
+    /// Consumer `c` is replaced by a new one (a restarted process), with or without a cache.
+    Restart { c: usize, cache: bool },
+    /// Pin the `k`-th known version, or unpin.
+    Pin(Option<usize>),
+    /// The producer process restarts (restores from the store).
+    RestartProducer,
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
+        3 => (0u64..24, 0u8..4, 1990u16..1995, 0u8..16).prop_map(|(id, title, year, genres)| {
+            Change::Put { id, title, year, genres }
+        }),
+        1 => (0u64..24).prop_map(|id| Change::Remove { id }),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => prop::collection::vec(change(), 0..8).prop_map(Op::Full),
+        3 => prop::collection::vec(change(), 1..4).prop_map(Op::Incremental),
+        3 => (1usize..6, prop::option::of(0usize..3), any::<bool>())
+            .prop_map(|(nth, kind, after)| Op::Fault { nth, kind, after }),
+        4 => (0usize..3, prop::option::of(0usize..16)).prop_map(|(c, to)| Op::Refresh { c, to }),
+        1 => (0usize..3, any::<bool>()).prop_map(|(c, cache)| Op::Restart { c, cache }),
+        1 => prop::option::of(0usize..16).prop_map(Op::Pin),
+        1 => Just(Op::RestartProducer),
+    ]
+}
+
+fn apply(records: &mut Records, changes: &[Change]) {
+    for change in changes {
+        match change {
+            Change::Put {
+                id,
+                title,
+                year,
+                genres,
+            } => {
+                let genres = (0..4)
+                    .filter(|g| genres & (1 << g) != 0)
+                    .map(|g| GENRES[g].to_string())
+                    .collect();
+                records.insert(*id, (format!("title {title}"), *year, genres));
+            }
+            Change::Remove { id } => {
+                records.remove(id);
+            }
+        }
+    }
+}
+
+fn build(id: u64, record: &(String, u16, Vec<String>), m: &mut movie::Builder<'_>) {
+    m.set_id(id);
+    m.set_title(record.0.as_str());
+    m.set_year(record.1);
+    let mut genres = m
+        .reborrow()
+        .init_genres(u32::try_from(record.2.len()).unwrap_or(0));
+    for (i, g) in (0u32..).zip(&record.2) {
+        genres.set(i, g.as_str());
+    }
+}
+
+/// Every record a state serves, read three ways that must agree: a scan, primary-key lookups,
+/// and the genres index (each record is found under each of its genres).
+fn served(state: &hollow::ReadState) -> Records {
+    let table = state.table::<movie::Owned>().expect("movies");
+    let mut out = Records::new();
+    for (_, m) in table.iter() {
+        let genres: Vec<String> = m
+            .get_genres()
+            .expect("genres")
+            .iter()
+            .map(|g| g.expect("g").to_str().expect("utf-8").to_string())
+            .collect();
+        let title = m
+            .get_title()
+            .expect("t")
+            .to_str()
+            .expect("utf-8")
+            .to_string();
+        out.insert(m.get_id(), (title, m.get_year(), genres));
+    }
+    for (id, record) in &out {
+        let found = table
+            .get_by_key(*id)
+            .expect("lookup")
+            .expect("found by key");
+        assert_eq!(found.get_title().expect("t").to_str().expect("s"), record.0);
+        for g in &record.2 {
+            assert!(
+                table
+                    .matching("genres", g.as_str())
+                    .expect("index")
+                    .any(|m| m.get_id() == *id),
+                "movie {id} not found under genre {g}"
+            );
+        }
+    }
+    for g in GENRES {
+        for m in table.matching("genres", g).expect("index") {
+            assert!(
+                out[&m.get_id()].2.iter().any(|x| x == g),
+                "genre {g} answers a movie without it"
+            );
+        }
+    }
+    out
+}
+
+/// The newest version checked, and the (version, tag) each consumer was last checked at.
+type Checked = (Option<u64>, Vec<Option<(u64, u64)>>);
+
+static CYCLES: AtomicU64 = AtomicU64::new(0);
+static FAULTS: AtomicU64 = AtomicU64::new(0);
+
+struct Sim {
+    faulty: FaultyStore,
+    store: BlobStore,
+    /// The store without faults: what a healthy reader sees.
+    clean: BlobStore,
+    producer: Producer,
+    consumers: Vec<(Consumer, Option<tempfile::TempDir>)>,
+    /// The records of every announced version.
+    versions: BTreeMap<u64, Records>,
+    /// The tag of every announced version.
+    tags: BTreeMap<u64, u64>,
+    /// The producer's current records (the announced version's).
+    current: Records,
+    /// What `check` verified last: the newest version, and each consumer's state.
+    checked: std::cell::RefCell<Checked>,
+}
+
+impl Sim {
+    async fn new() -> Sim {
+        let faulty = FaultyStore::memory();
+        let store = BlobStore::new(Arc::new(faulty.clone()), "sim");
+        let clean = BlobStore::new(Arc::clone(faulty.inner()), "sim");
+        let producer = Self::producer(&store).await;
+        let mut consumers = Vec::new();
+        for _ in 0..3 {
+            consumers.push((Self::consumer(&store, None).await, None));
+        }
+        Sim {
+            faulty,
+            store,
+            clean,
+            producer,
+            consumers,
+            versions: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            current: Records::new(),
+            checked: std::cell::RefCell::new((None, vec![None; 3])),
+        }
+    }
+
+    async fn producer(store: &BlobStore) -> Producer {
+        Producer::builder(store.clone(), "sim")
+            .register::<movie::Owned>()
+            .snapshot_every(3)
+            .build()
+            .await
+            .expect("a producer can always start on the store")
+    }
+
+    async fn consumer(store: &BlobStore, cache: Option<&std::path::Path>) -> Consumer {
+        let mut b = Consumer::builder(store.clone())
+            .max_deltas(4)
+            .retry_backoff(RetryBackoff {
+                initial: std::time::Duration::ZERO,
+                max: std::time::Duration::ZERO,
+            });
+        if let Some(dir) = cache {
+            b = b.local_cache(dir);
+        }
+        b.build().await.expect("consumer")
+    }
+
+    fn known(&self, k: usize) -> Option<u64> {
+        let n = self.versions.len();
+        (n > 0).then(|| *self.versions.keys().nth(k % n).expect("in range"))
+    }
+
+    /// After a cycle returned `result` for `candidate`: what the store now announces decides
+    /// what happened (a failed cycle whose announcement took effect did publish).
+    async fn settle(&mut self, candidate: Records, result: hollow::Result<CycleOutcome>) {
+        CYCLES.fetch_add(1, Ordering::Relaxed);
+        let head = self
+            .clean
+            .announcement()
+            .await
+            .expect("the announcement reads")
+            .map(|(a, _)| (a.version, a.tag));
+        let announced = head.map(|h| h.0);
+        if let Some((v, tag)) = head {
+            self.tags.insert(v, tag);
+        }
+        match &result {
+            Ok(CycleOutcome::Published(r)) => {
+                assert_eq!(announced, Some(r.version), "published means announced");
+                self.versions.insert(r.version, candidate.clone());
+                self.current = candidate;
+            }
+            Ok(CycleOutcome::Unchanged { version }) => {
+                assert_eq!(candidate, self.current, "unchanged means unchanged");
+                assert_eq!(announced, Some(*version));
+            }
+            Err(_) => {
+                let last = self.versions.keys().next_back().copied();
+                if announced != last {
+                    // The announcement took effect although the cycle reported a failure.
+                    let v = announced.expect("a version");
+                    assert_eq!(Some(v), last.map_or(Some(1), |l| Some(l + 1)));
+                    self.versions.insert(v, candidate.clone());
+                    self.current = candidate;
+                }
+            }
+        }
+        if let Err(e) = result {
+            self.faulty.clear();
+            // The producer can always continue: a restarted process restores the announced
+            // version (after a conflict or a failure whose announcement took effect, the
+            // running producer no longer matches the store).
+            if matches!(e, Error::Conflict { .. }) || announced != self.producer.version().await {
+                self.producer = Self::producer(&self.store).await;
+            }
+            assert_eq!(self.producer.version().await, announced);
+        }
+    }
+
+    async fn run(&mut self, op: &Op) {
+        match op {
+            Op::Full(changes) => {
+                let mut candidate = self.current.clone();
+                apply(&mut candidate, changes);
+                let records = candidate.clone();
+                let result = self
+                    .producer
+                    .run_cycle(move |cycle| {
+                        let mut message = capnp::message::Builder::new_default();
+                        for (id, r) in &records {
+                            let mut m = message.init_root::<movie::Builder>();
+                            build(*id, r, &mut m);
+                            cycle.add::<movie::Owned>(m.into_reader())?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+                self.settle(candidate, result).await;
+            }
+            Op::Incremental(changes) => {
+                let mut candidate = self.current.clone();
+                apply(&mut candidate, changes);
+                let changes = changes.clone();
+                let mut after = self.current.clone();
+                let result = self
+                    .producer
+                    .run_incremental(move |inc| {
+                        let mut message = capnp::message::Builder::new_default();
+                        for change in &changes {
+                            apply(&mut after, std::slice::from_ref(change));
+                            match change {
+                                Change::Put { id, .. } => {
+                                    let mut m = message.init_root::<movie::Builder>();
+                                    build(*id, &after[id], &mut m);
+                                    inc.upsert::<movie::Owned>(m.into_reader())?;
+                                }
+                                Change::Remove { id } => {
+                                    inc.delete::<movie::Owned>(*id)?;
+                                }
+                            }
+                        }
+                        Ok(())
+                    })
+                    .await;
+                self.settle(candidate, result).await;
+            }
+            Op::Fault { nth, kind, after } => {
+                FAULTS.fetch_add(1, Ordering::Relaxed);
+                let mut fault = Fault::nth(*nth);
+                if let Some(k) = kind {
+                    fault = fault.on([Operation::Put, Operation::Get, Operation::List][*k]);
+                }
+                if *after {
+                    fault = fault.after();
+                }
+                self.faulty.inject(fault);
+            }
+            Op::Refresh { c, to } => {
+                let (consumer, _) = &self.consumers[*c];
+                let before = consumer.version();
+                let result = match to.and_then(|k| self.known(k)) {
+                    Some(v) => consumer.refresh_to(v).await.map(Some),
+                    None => consumer.refresh().await,
+                };
+                match result {
+                    Ok(v) => assert_eq!(consumer.version(), v),
+                    Err(_) => {
+                        assert_eq!(consumer.version(), before, "a failed refresh keeps serving")
+                    }
+                }
+            }
+            Op::Restart { c, cache } => {
+                let dir = cache.then(|| tempfile::tempdir().expect("tempdir"));
+                let consumer = Self::consumer(&self.store, dir.as_ref().map(|d| d.path())).await;
+                self.consumers[*c] = (consumer, dir);
+            }
+            Op::Pin(k) => {
+                let result = match k.and_then(|k| self.known(k)) {
+                    Some(v) => self.store.pin(v, self.tags[&v]).await,
+                    None => self.store.unpin().await,
+                };
+                if result.is_err() {
+                    self.faulty.clear();
+                }
+            }
+            Op::RestartProducer => {
+                self.faulty.clear();
+                self.producer = Self::producer(&self.store).await;
+                let announced = self
+                    .clean
+                    .announcement()
+                    .await
+                    .expect("read")
+                    .map(|(a, _)| a.version);
+                assert_eq!(self.producer.version().await, announced);
+            }
+        }
+    }
+
+    /// Checks what changed since the last check (so every state is checked once).
+    async fn check(&self) {
+        // Every announced version is complete and readable by a healthy consumer: the newest
+        // one from nothing (snapshot + deltas), and the one before it by a reverse delta.
+        let last = self.versions.keys().next_back().copied();
+        if last.is_some() && last != self.checked.borrow().0 {
+            let fresh = Self::consumer(&self.clean, None).await;
+            for (&v, records) in self.versions.range(..).rev().take(2) {
+                fresh
+                    .refresh_to(v)
+                    .await
+                    .expect("an announced version is readable");
+                assert_eq!(
+                    &served(&fresh.state().expect("state")),
+                    records,
+                    "version {v}"
+                );
+            }
+            self.checked.borrow_mut().0 = last;
+        }
+        // Every consumer serves exactly the model of its version.
+        for (i, (consumer, _)) in self.consumers.iter().enumerate() {
+            if let Some(state) = consumer.state() {
+                let at = Some((state.version(), state.tag()));
+                if self.checked.borrow().1[i] == at {
+                    continue;
+                }
+                let expected = self
+                    .versions
+                    .get(&state.version())
+                    .expect("a known version");
+                assert_eq!(
+                    &served(&state),
+                    expected,
+                    "consumer {i} at version {}",
+                    state.version()
+                );
+                self.checked.borrow_mut().1[i] = at;
+            }
+        }
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("HOLLOW_SIM_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(280)
+}
+
+fn simulate(ops: &[Op]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let mut sim = Sim::new().await;
+        for op in ops {
+            sim.run(op).await;
+            sim.check().await;
+        }
+        // The producer can always continue: one more cycle without faults publishes.
+        sim.faulty.clear();
+        let mut candidate = sim.current.clone();
+        candidate.insert(1_000_000, ("last".to_string(), 2000, Vec::new()));
+        let records = candidate.clone();
+        let result = sim
+            .producer
+            .run_cycle(move |cycle| {
+                let mut message = capnp::message::Builder::new_default();
+                for (id, r) in &records {
+                    let mut m = message.init_root::<movie::Builder>();
+                    build(*id, r, &mut m);
+                    cycle.add::<movie::Owned>(m.into_reader())?;
+                }
+                Ok(())
+            })
+            .await;
+        assert!(
+            matches!(result, Ok(CycleOutcome::Published(_))),
+            "{result:?}"
+        );
+        sim.settle(candidate, result).await;
+        sim.check().await;
+    });
+}
+
+#[test]
+fn producer_consumers_and_a_failing_store_keep_every_promise() {
+    use proptest::test_runner::{Config, FileFailurePersistence, TestRunner};
+
+    let config = Config {
+        cases: cases(),
+        failure_persistence: Some(Box::new(FileFailurePersistence::SourceParallel(
+            "proptest-regressions",
+        ))),
+        source_file: Some(file!()),
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let result = runner.run(&prop::collection::vec(op(), 1..120), |ops| {
+        simulate(&ops);
+        Ok(())
+    });
+    let (cycles, faults) = (
+        CYCLES.load(Ordering::Relaxed),
+        FAULTS.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "simulation: {} sequences, {cycles} producer cycles, {faults} faults injected",
+        cases()
+    );
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
