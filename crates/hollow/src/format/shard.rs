@@ -156,9 +156,10 @@ impl ShardEncoder {
         ptr_pos: usize,
         depth: u32,
     ) -> Result<Option<(u64, u32)>, EncodeError> {
-        if depth >= u32::try_from(crate::capnp_raw::NESTING_LIMIT).unwrap_or(64) {
+        // `depth` is the pointer's level minus one (see `RECORD_NESTING_LIMIT`).
+        if depth >= crate::capnp_raw::RECORD_NESTING_LIMIT {
             return Err(EncodeError::Malformed(
-                "pointers nest deeper than readers accept (64)",
+                "pointers nest deeper than readers accept (RECORD_NESTING_LIMIT levels)",
             ));
         }
         let w = *src
@@ -231,8 +232,9 @@ impl ShardEncoder {
                             let base = at + 1 + e * (ds + ps);
                             body.extend_from_slice(slice(src, base, ds)?);
                             body.extend(std::iter::repeat_n(0u64, ps));
+                            // Readers spend a level on the list and one on the element.
                             for j in 0..ps {
-                                children.push(self.intern(src, base + ds + j, depth + 1)?);
+                                children.push(self.intern(src, base + ds + j, depth + 2)?);
                             }
                         }
                         self.key.clear();

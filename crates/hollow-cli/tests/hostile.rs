@@ -1,0 +1,156 @@
+//! Hostile and careless input to `hollow produce` and the read commands: records nested as
+//! deep as readers go, truncated exports, racing producers, files still being written,
+//! duplicate members, odd store URLs. Runs the real binary; needs the `capnp` compiler.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Value, json};
+
+fn hollow(args: &[&str], store: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("run hollow")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json_of(o: &Output) -> Value {
+    serde_json::from_str(ok(o).trim()).expect("json output")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn announced(store: &Path) -> Option<u64> {
+    let o = hollow(&["inspect", "--json"], store);
+    if !o.status.success() {
+        return None;
+    }
+    json_of(&o)["announcement"]["version"].as_u64()
+}
+
+/// Asserts a failed run: exit code 1, stderr containing every `needle`, the announced version
+/// unchanged.
+fn refused(o: &Output, store: &Path, version: Option<u64>, needles: &[&str]) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+    assert_eq!(announced(store), version, "nothing may be published");
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+const NODE_CAPNP: &str = "@0xd1a3c0b2e4f50617;
+struct Node {
+  id @0 :UInt64;
+  child @1 :Node;
+  kids @2 :List(Node);
+  label @3 :Text;
+}
+";
+
+fn produce_nodes(dir: &Path, store: &Path, input: &Path, extra: &[&str]) -> Output {
+    let schema = file(dir, "node.capnp", NODE_CAPNP);
+    let mut args = vec![
+        "produce",
+        "--schema",
+        s(&schema),
+        "--type",
+        "Node",
+        "--primary-key",
+        "Node=id",
+        "--input",
+        s(input),
+    ];
+    args.extend_from_slice(extra);
+    hollow(&args, store)
+}
+
+/// A chain of `depth` `child` structs under a record with id `id`.
+fn chain(id: u64, depth: u32, inner: Value) -> Value {
+    let mut v = inner;
+    for _ in 0..depth {
+        v = json!({"child": v});
+    }
+    v["id"] = json!(id);
+    v
+}
+
+#[test]
+fn records_nested_as_deep_as_readers_go_are_published_and_deeper_ones_refused_with_their_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let mut kids = json!({"label": "x"});
+    for _ in 0..30 {
+        kids = json!({"kids": [kids]});
+    }
+    kids["id"] = json!(3);
+    let deepest = [
+        chain(1, 62, json!({"id": 9})),
+        chain(2, 61, json!({"label": "deep"})),
+        kids.clone(),
+    ];
+    let text: String = deepest.iter().map(|v| format!("{v}\n")).collect();
+    let input = file(dir.path(), "deep.jsonl", &text);
+    ok(&produce_nodes(dir.path(), &store, &input, &[]));
+    // Readers take it: get, scan, and a later producer restoring it.
+    let got = json_of(&hollow(&["get", "Node", "1", "--json"], &store));
+    assert_eq!(got["id"], 1);
+    ok(&hollow(&["scan", "Node", "--json"], &store));
+    let more = file(dir.path(), "more.jsonl", &format!("{text}{{\"id\":4}}\n"));
+    ok(&produce_nodes(dir.path(), &store, &more, &[]));
+    assert_eq!(announced(&store), Some(2));
+
+    // One level deeper is refused when read, with its file:line, and nothing is published.
+    for (n, deeper) in [
+        chain(5, 63, json!({"id": 9})),
+        chain(5, 62, json!({"label": "deep"})),
+        json!({"id": 5, "kids": [kids]}),
+        chain(5, 64, json!({})),
+        chain(5, 100, json!({})),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let bad = file(
+            dir.path(),
+            &format!("deeper{n}.jsonl"),
+            &format!("{text}{deeper}\n"),
+        );
+        let o = produce_nodes(dir.path(), &store, &bad, &[]);
+        refused(
+            &o,
+            &store,
+            Some(2),
+            &[
+                &format!("deeper{n}.jsonl:4"),
+                "nests too deeply",
+                "at most 62 levels",
+            ],
+        );
+    }
+    ok(&produce_nodes(dir.path(), &store, &more, &[]));
+}
