@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use hollow::encode::{EncodeError, RecordEncoder, parse_cell};
-use hollow::{BlobStore, CycleOutcome, Producer, Schema};
+use hollow::{BlobStore, CycleOutcome, FnValidator, Producer, Schema, ValidationInput};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
 
@@ -62,6 +62,72 @@ pub struct ProduceArgs {
     /// part of the schema the blobs embed.
     #[arg(long, value_name = "TYPE=FIELD[,FIELD]", value_parser = parse_primary_key)]
     primary_key: Vec<(String, String)>,
+    /// Guard against truncated input: refuse a full cycle that would remove more than this
+    /// share of any type's records (0.0 to 1.0). Incremental cycles delete only what they name.
+    #[arg(long, default_value_t = 0.5, value_name = "RATIO", value_parser = parse_ratio)]
+    max_removed_ratio: f64,
+    /// Guard against truncated input: refuse a full cycle that would leave fewer than N
+    /// records in the dataset (all types together). An input file with no records at all is
+    /// always refused, for a new dataset too.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    min_records: u64,
+    /// Publish full cycles even when the guards (--max-removed-ratio, --min-records, an input
+    /// with no records) refuse them: for a dataset that really shrank or is really empty.
+    #[arg(long)]
+    allow_mass_delete: bool,
+}
+
+fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a ratio between 0.0 and 1.0")),
+    }
+}
+
+/// Validators for full cycles: a truncated export must not wipe a dataset.
+fn guard_full_cycles(
+    mut builder: hollow::ProducerBuilder,
+    args: &ProduceArgs,
+) -> hollow::ProducerBuilder {
+    if args.incremental || args.allow_mass_delete {
+        return builder;
+    }
+    let ratio = args.max_removed_ratio;
+    builder = builder.validator(FnValidator::new(
+        "--max-removed-ratio",
+        move |input: &ValidationInput| {
+            for t in &input.types {
+                let removed = f64::from(t.changes.removed);
+                if t.before > 0 && removed / f64::from(t.before) > ratio {
+                    return Err(format!(
+                        "this full cycle would remove {} of {} {} records ({:.1}%), more than \
+                         --max-removed-ratio {ratio} allows; if the input really is the whole \
+                         dataset, pass --allow-mass-delete (or a larger --max-removed-ratio)",
+                        t.changes.removed,
+                        t.before,
+                        t.name,
+                        removed * 100.0 / f64::from(t.before)
+                    ));
+                }
+            }
+            Ok(())
+        },
+    ));
+    let min = args.min_records;
+    builder.validator(FnValidator::new(
+        "--min-records",
+        move |input: &ValidationInput| {
+            let after: u64 = input.types.iter().map(|t| u64::from(t.after)).sum();
+            if after < min {
+                return Err(format!(
+                    "this full cycle would leave {after} records, fewer than --min-records \
+                     {min}; if the input really is the whole dataset, pass --allow-mass-delete \
+                     (or a smaller --min-records)"
+                ));
+            }
+            Ok(())
+        },
+    ))
 }
 
 fn parse_primary_key(s: &str) -> std::result::Result<(String, String), String> {
@@ -571,6 +637,17 @@ async fn cycle(
                     }
                     Record::Delete(..) => unreachable!("rejected without --incremental"),
                 });
+                let result = result.and_then(|n| {
+                    if n == 0 && !args.allow_mass_delete {
+                        bail!(
+                            "{} holds no records: a full cycle from it would remove every record \
+                             of the dataset (an empty or truncated export?); pass \
+                             --allow-mass-delete to publish an empty dataset",
+                            file.display()
+                        );
+                    }
+                    Ok(n)
+                });
                 result.map(|_| ()).map_err(|e| {
                     failure = Some(e);
                     stop()
@@ -790,6 +867,7 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
         },
     };
     let mut builder = Producer::builder(store, &dataset).schema(loaded.schema.clone());
+    builder = guard_full_cycles(builder, args);
     for name in &names {
         builder = builder.register_name(name);
     }

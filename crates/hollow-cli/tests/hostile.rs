@@ -154,3 +154,102 @@ fn records_nested_as_deep_as_readers_go_are_published_and_deeper_ones_refused_wi
     }
     ok(&produce_nodes(dir.path(), &store, &more, &[]));
 }
+
+const MOVIES_CAPNP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/movies.capnp");
+
+fn produce(store: &Path, input: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["produce", "--schema", MOVIES_CAPNP, "--input", s(input)];
+    args.extend_from_slice(extra);
+    hollow(&args, store)
+}
+
+/// `hollow demo --export`: the movies JSONL of `cycles` cycles in `dir`.
+fn generate(dir: &Path, movies: u32, cycles: u32) -> Vec<PathBuf> {
+    let out = Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(["demo", "--movies", &movies.to_string()])
+        .args(["--cycles", &cycles.to_string(), "--export"])
+        .arg(dir)
+        .output()
+        .expect("hollow demo --export");
+    assert!(out.status.success(), "{}", stderr(&out));
+    (0..cycles)
+        .map(|c| dir.join(format!("cycle-{c:04}.jsonl")))
+        .collect()
+}
+
+#[test]
+fn an_empty_or_truncated_full_cycle_does_not_wipe_the_dataset() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = generate(&dir.path().join("in"), 200, 1);
+    let store = dir.path().join("store");
+
+    // A new dataset from an empty input is refused too.
+    let empty = file(dir.path(), "empty.jsonl", "");
+    let o = produce(&store, &empty, &[]);
+    refused(
+        &o,
+        &store,
+        None,
+        &["empty.jsonl holds no records", "--allow-mass-delete"],
+    );
+
+    ok(&produce(&store, &files[0], &[]));
+    let csv_header = file(dir.path(), "header.csv", "type,id,title,year\n");
+    let blank = file(dir.path(), "blank.jsonl", "\n   \n\t\n");
+    for (input, name) in [
+        (&empty, "empty.jsonl"),
+        (&blank, "blank.jsonl"),
+        (&csv_header, "header.csv"),
+    ] {
+        let o = produce(&store, input, &[]);
+        refused(
+            &o,
+            &store,
+            Some(1),
+            &[&format!("{name} holds no records"), "--allow-mass-delete"],
+        );
+    }
+
+    // A truncated export: the first 60 of 200 movies (and the actors).
+    let text = std::fs::read_to_string(&files[0]).expect("read");
+    let mut movies = 0;
+    let truncated: String = text
+        .lines()
+        .filter(|l| {
+            !l.contains(r#""type":"Movie""#) || {
+                movies += 1;
+                movies <= 60
+            }
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let truncated = file(dir.path(), "truncated.jsonl", &truncated);
+    let o = produce(&store, &truncated, &[]);
+    refused(
+        &o,
+        &store,
+        Some(1),
+        &[
+            "remove 140 of 200 Movie records (70.0%)",
+            "--max-removed-ratio 0.5",
+            "--allow-mass-delete",
+        ],
+    );
+    // The guards are configurable and can be overridden.
+    let o = produce(
+        &store,
+        &truncated,
+        &["--min-records", "1000", "--max-removed-ratio", "0.9"],
+    );
+    refused(&o, &store, Some(1), &["fewer than --min-records 1000"]);
+    ok(&produce(
+        &store,
+        &truncated,
+        &["--max-removed-ratio", "0.8"],
+    ));
+    assert_eq!(announced(&store), Some(2));
+    ok(&produce(&store, &empty, &["--allow-mass-delete"]));
+    assert_eq!(announced(&store), Some(3));
+    let o = produce(&store, &empty, &["--max-removed-ratio", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
