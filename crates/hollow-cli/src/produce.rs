@@ -44,8 +44,14 @@ pub struct ProduceArgs {
     #[arg(long)]
     incremental: bool,
     /// Watch a directory: run one cycle per `.jsonl` / `.csv` file, in name order (files there
-    /// at start first), polling for new ones until Ctrl-C. Write files atomically (write
-    /// elsewhere, then rename in).
+    /// at start first), polling for new ones until Ctrl-C.
+    ///
+    /// Contract: write each file elsewhere (or under a name the watcher ignores: a dotfile,
+    /// `*.tmp`, `*.partial`), then rename it into place. A file is taken only once its size
+    /// and modification time are unchanged across two polls. Produced files are listed in
+    /// DIR/.hollow-produced and never produced again; a file that fails is moved to
+    /// DIR/.hollow-failed/ with its error in NAME.error (move it back to retry). If another
+    /// producer announced meanwhile, the watcher restores that version and runs the file again.
     #[arg(long, value_name = "DIR")]
     watch: Option<PathBuf>,
     /// With --watch: poll interval in milliseconds.
@@ -781,13 +787,52 @@ fn remember(journal: &Path, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Input files of a watched directory, in name order.
-fn watched_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Where a watcher moves files it could not produce, inside the watched directory.
+const WATCH_FAILED: &str = ".hollow-failed";
+
+/// Whether an error (anywhere in its chain) is a lost race with another producer.
+fn is_conflict(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<hollow::Error>(),
+            Some(hollow::Error::Conflict { .. })
+        )
+    })
+}
+
+/// Moves a file that failed into `DIR/.hollow-failed/` with a note of the error beside it
+/// (`NAME.error`); returns its new path.
+fn set_aside(dir: &Path, file: &Path, e: &anyhow::Error) -> Result<PathBuf> {
+    let failed = dir.join(WATCH_FAILED);
+    std::fs::create_dir_all(&failed).with_context(|| format!("creating {}", failed.display()))?;
+    let name = file.file_name().context("the file has no name")?;
+    let to = failed.join(name);
+    let mut note = to.clone().into_os_string();
+    note.push(".error");
+    std::fs::write(&note, format!("{e:#}\n"))
+        .with_context(|| format!("writing {}", Path::new(&note).display()))?;
+    std::fs::rename(file, &to).with_context(|| format!("moving it to {}", to.display()))?;
+    Ok(to)
+}
+
+/// Input files of a watched directory, in name order, with their size and modification time.
+/// Dotfiles and names not ending in `.jsonl` or `.csv` (`*.tmp`, `*.partial`, …) are ignored.
+#[allow(clippy::type_complexity)]
+fn watched_files(dir: &Path) -> Result<Vec<(PathBuf, (u64, Option<std::time::SystemTime>))>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e == "jsonl" || e == "csv") {
-            files.push(path);
+        let entry = entry?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden || !path.extension().is_some_and(|e| e == "jsonl" || e == "csv") {
+            continue;
+        }
+        // A file renamed away or deleted since listing is simply not a candidate.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_file() {
+            files.push((path, (meta.len(), meta.modified().ok())));
         }
     }
     files.sort();
@@ -866,17 +911,20 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
                 .map_or("dataset".into(), |s| s.to_string_lossy().into_owned()),
         },
     };
-    let mut builder = Producer::builder(store, &dataset).schema(loaded.schema.clone());
-    builder = guard_full_cycles(builder, args);
-    for name in &names {
-        builder = builder.register_name(name);
-    }
-    let producer = builder.build().await.with_context(|| {
-        format!(
-            "starting a producer for {} (restoring its announced version)",
-            args.store.store
-        )
-    })?;
+    let build = || async {
+        let mut builder = Producer::builder(store.clone(), &dataset).schema(loaded.schema.clone());
+        builder = guard_full_cycles(builder, args);
+        for name in &names {
+            builder = builder.register_name(name);
+        }
+        builder.build().await.with_context(|| {
+            format!(
+                "starting a producer for {} (restoring its announced version)",
+                args.store.store
+            )
+        })
+    };
+    let mut producer = build().await?;
 
     let Some(dir) = &args.watch else {
         let file = args
@@ -899,22 +947,67 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
     let (mut cycles, mut failed) = (0usize, 0usize);
     let limit = args.max_cycles.unwrap_or(usize::MAX);
     let poll = Duration::from_millis(args.poll_ms.max(10));
+    // (size, mtime) of each candidate at the previous poll: a file is taken only once it is
+    // unchanged across two polls (a writer still appending is waited for).
+    let mut seen: HashMap<PathBuf, (u64, Option<std::time::SystemTime>)> = HashMap::new();
     'watch: while cycles < limit {
-        for file in watched_files(dir)? {
+        for (file, stamp) in watched_files(dir)? {
             if cycles >= limit {
                 break 'watch;
             }
-            if !done.insert(file.clone()) {
+            if done.contains(&file) {
                 continue;
             }
+            if seen.insert(file.clone(), stamp) != Some(stamp) {
+                eprintln!(
+                    "note: {}: waiting until it stops changing ({} bytes)",
+                    file.display(),
+                    stamp.0
+                );
+                continue;
+            }
+            seen.remove(&file);
+            done.insert(file.clone());
             cycles += 1;
-            let result = cycle(&producer, args, &encoders, &keys, &file).await;
-            remember(&journal, &file)?;
+            let mut result = cycle(&producer, args, &encoders, &keys, &file).await;
+            // Lost a race with another producer: restore the version it announced and run
+            // the file again on top of it (a few times, if the race repeats).
+            for _ in 0..3 {
+                let Err(e) = &result else { break };
+                let announced = store.announcement().await?.map(|(a, _)| a.version);
+                if announced == producer.version().await && !is_conflict(e) {
+                    break;
+                }
+                eprintln!(
+                    "note: {}: the store moved to version {} (another producer?): restoring it \
+                     and producing the file again",
+                    file.display(),
+                    announced.map_or("-".into(), |v| v.to_string())
+                );
+                producer = build().await?;
+                result = cycle(&producer, args, &encoders, &keys, &file).await;
+            }
             match result {
-                Ok(report) => print_report(out, args.store.json, &report)?,
+                Ok(report) => {
+                    remember(&journal, &file)?;
+                    print_report(out, args.store.json, &report)?;
+                }
                 Err(e) => {
                     failed += 1;
                     eprintln!("error: {e:#}");
+                    match set_aside(dir, &file, &e) {
+                        Ok(to) => eprintln!(
+                            "note: moved {} to {} (the error is beside it): fix it and move it \
+                             back to produce it",
+                            file.display(),
+                            to.display()
+                        ),
+                        Err(m) => eprintln!(
+                            "error: could not move {} aside ({m:#}): it is skipped until the \
+                             watcher restarts",
+                            file.display()
+                        ),
+                    }
                 }
             }
             out.flush()?;
@@ -923,14 +1016,17 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             break;
         }
         // The directory is polled (--poll-ms): a portable watch with no extra dependency; new
-        // files are picked up within one interval. Ctrl-C ends the wait at once.
+        // files are picked up within two intervals. Ctrl-C ends the wait at once.
         tokio::select! {
             () = tokio::time::sleep(poll) => {}
             _ = tokio::signal::ctrl_c() => break,
         }
     }
     if failed > 0 {
-        bail!("{failed} of {cycles} file(s) failed: nothing was published for them");
+        bail!(
+            "{failed} of {cycles} file(s) failed: nothing was published for them (see {})",
+            dir.join(WATCH_FAILED).display()
+        );
     }
     Ok(())
 }

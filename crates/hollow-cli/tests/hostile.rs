@@ -253,3 +253,204 @@ fn an_empty_or_truncated_full_cycle_does_not_wipe_the_dataset() {
     let o = produce(&store, &empty, &["--max-removed-ratio", "2"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// A running `hollow produce --watch`, its output lines arriving on channels.
+struct Watcher {
+    child: std::process::Child,
+    stdout: std::sync::mpsc::Receiver<String>,
+    stderr: std::sync::mpsc::Receiver<String>,
+    seen_err: Vec<String>,
+}
+
+fn lines_of(r: impl std::io::Read + Send + 'static) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Watcher {
+    fn start(store: &Path, dir: &Path, extra: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hollow"))
+            .args([
+                "produce",
+                "--schema",
+                MOVIES_CAPNP,
+                "--watch",
+                s(dir),
+                "--json",
+            ])
+            .args(extra)
+            .arg("--store")
+            .arg(store)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn the watcher");
+        let stdout = lines_of(child.stdout.take().expect("stdout"));
+        let stderr = lines_of(child.stderr.take().expect("stderr"));
+        Self {
+            child,
+            stdout,
+            stderr,
+            seen_err: Vec::new(),
+        }
+    }
+
+    /// The next report line (bounded wait).
+    fn report(&mut self) -> Value {
+        let line = self
+            .stdout
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .unwrap_or_else(|e| panic!("no report ({e}); stderr so far: {:?}", self.seen_err));
+        serde_json::from_str(&line).expect("json report")
+    }
+
+    /// Waits (bounded) for a stderr line containing `needle`.
+    fn stderr_line(&mut self, needle: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(std::time::Duration::from_secs(60))
+                .unwrap_or_else(|e| panic!("no {needle:?} on stderr ({e}): {:?}", self.seen_err));
+            self.seen_err.push(line.clone());
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    fn wait(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().expect("wait");
+        while let Ok(l) = self.stderr.recv_timeout(std::time::Duration::from_secs(10)) {
+            self.seen_err.push(l);
+        }
+        (status.code(), self.seen_err.join("\n"))
+    }
+}
+
+/// Puts a file into a watched directory the way the contract asks: written under a dotfile
+/// name, then renamed into place.
+fn drop_in(dir: &Path, name: &str, from: &Path) {
+    let tmp = dir.join(format!(".{name}.writing"));
+    std::fs::copy(from, &tmp).expect("copy");
+    std::fs::rename(&tmp, dir.join(name)).expect("rename");
+}
+
+#[test]
+fn a_watcher_that_loses_a_race_restores_the_newer_version_and_sets_failed_files_aside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = generate(&dir.path().join("src"), 100, 4);
+    let store = dir.path().join("store");
+    ok(&produce(&store, &files[0], &[]));
+    let incoming = dir.path().join("in");
+    std::fs::create_dir(&incoming).expect("mkdir");
+    // Names the watcher must leave alone.
+    for name in [
+        ".hidden.jsonl",
+        "x.jsonl.tmp",
+        "y.jsonl.partial",
+        "z.csv.tmp",
+    ] {
+        file(&incoming, name, "not json\n");
+    }
+    let mut watcher = Watcher::start(&store, &incoming, &["--poll-ms", "20", "--max-cycles", "3"]);
+    drop_in(&incoming, "a.jsonl", &files[1]);
+    assert_eq!(watcher.report()["version"], 2);
+    // Another producer announces version 3 behind the watcher's back.
+    ok(&produce(&store, &files[2], &[]));
+    drop_in(&incoming, "b.jsonl", &files[3]);
+    let report = watcher.report();
+    assert_eq!(report["version"], 4, "{report}");
+    assert!(report["file"].as_str().expect("file").ends_with("b.jsonl"));
+    watcher.stderr_line("restoring it and producing the file again");
+    // A bad file is set aside with its error, not journaled, and the watcher keeps going.
+    file(&incoming, "c.jsonl", "{\"type\":\"Movie\",\"id\":\n");
+    let (code, err) = watcher.wait();
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("1 of 3 file(s) failed"), "{err}");
+    assert!(err.contains("c.jsonl:1: malformed JSON"), "{err}");
+    let failed = incoming.join(".hollow-failed");
+    assert!(failed.join("c.jsonl").is_file() && !incoming.join("c.jsonl").exists());
+    let note = std::fs::read_to_string(failed.join("c.jsonl.error")).expect("note");
+    assert!(note.contains("malformed JSON"), "{note}");
+    let journal = std::fs::read_to_string(incoming.join(".hollow-produced")).expect("journal");
+    assert_eq!(journal.lines().collect::<Vec<_>>(), ["a.jsonl", "b.jsonl"]);
+    assert_eq!(announced(&store), Some(4));
+    for name in [
+        ".hidden.jsonl",
+        "x.jsonl.tmp",
+        "y.jsonl.partial",
+        "z.csv.tmp",
+    ] {
+        assert!(incoming.join(name).is_file(), "{name} must be left alone");
+    }
+    // The version the watcher published reads back as b.jsonl has it.
+    let movies = std::fs::read_to_string(&files[3])
+        .expect("read")
+        .lines()
+        .filter(|l| l.contains(r#""type":"Movie""#))
+        .count();
+    let inspect = json_of(&hollow(&["inspect", "--json"], &store));
+    let movie_type = inspect["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .find(|t| t["name"] == "Movie")
+        .cloned()
+        .expect("Movie");
+    assert_eq!(movie_type["records"], movies);
+}
+
+#[test]
+fn a_watcher_waits_for_a_file_that_is_still_being_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = generate(&dir.path().join("src"), 200, 1);
+    let store = dir.path().join("store");
+    let incoming = dir.path().join("in");
+    std::fs::create_dir(&incoming).expect("mkdir");
+    let text = std::fs::read_to_string(&files[0]).expect("read");
+    let lines: Vec<&str> = text.lines().collect();
+    let half: String = lines[..lines.len() / 2]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let rest: String = lines[lines.len() / 2..]
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
+    // A writer that does not follow the contract: writes in place, in two parts.
+    let growing = incoming.join("g.jsonl");
+    std::fs::write(&growing, &half).expect("write");
+    let mut watcher = Watcher::start(
+        &store,
+        &incoming,
+        &["--poll-ms", "1000", "--max-cycles", "1"],
+    );
+    watcher.stderr_line(&format!(
+        "waiting until it stops changing ({} bytes)",
+        half.len()
+    ));
+    {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&growing)
+            .expect("open");
+        f.write_all(rest.as_bytes()).expect("append");
+    }
+    let report = watcher.report();
+    assert_eq!(
+        report["records"],
+        lines.len(),
+        "the whole file, not a prefix: {report}"
+    );
+    let (code, err) = watcher.wait();
+    assert_eq!(code, Some(0), "{err}");
+}
