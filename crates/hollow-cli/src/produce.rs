@@ -269,6 +269,84 @@ fn top_level_structs(bytes: &[u8], schema: &Schema) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// A JSON value parsed refusing duplicate object members (`serde_json::Value` keeps the last
+/// one silently).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        serde::Deserialize::deserialize(d).map(|Strict(v)| v)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate member {key:?} (each member may appear once)"
+                )));
+            }
+            let Strict(v) = map.next_value()?;
+            object.insert(key, v);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Parses JSON text refusing duplicate members.
+fn parse_strict(text: &str) -> serde_json::Result<Value> {
+    serde_json::from_str::<Strict>(text).map(|Strict(v)| v)
+}
+
 /// One input record.
 enum Record {
     Upsert(String, Value),
@@ -306,7 +384,55 @@ impl Input<'_> {
             .encode(value)
             .map_err(|e| encode_error(self.path, line, &e))?;
         let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
-        add(root).with_context(|| format!("{}: {type_name} record", at(self.path, line)))
+        match add(root) {
+            Ok(()) => Ok(()),
+            Err(e @ hollow::Error::DuplicateKey { .. }) => {
+                let first = self
+                    .first_with_key(type_name, value, line)
+                    .map_or(String::new(), |l| {
+                        format!(" (the first is at {})", at(self.path, l))
+                    });
+                Err(anyhow::Error::from(e).context(format!(
+                    "{}: {type_name} record{first}",
+                    at(self.path, line)
+                )))
+            }
+            Err(e) => Err(anyhow::Error::from(e)
+                .context(format!("{}: {type_name} record", at(self.path, line)))),
+        }
+    }
+
+    /// The line of the first `type_name` record before `line` with the primary key of `value`
+    /// (read again from the file: only when a duplicate is reported).
+    fn first_with_key(&self, type_name: &str, value: &Value, line: u64) -> Option<u64> {
+        let paths = self.keys.get(type_name)?;
+        let key_of = |v: &Value| -> Vec<Value> {
+            paths
+                .iter()
+                .map(|p| {
+                    p.split('.')
+                        .fold(v, |at, part| at.get(part).unwrap_or(&Value::Null))
+                        .clone()
+                })
+                .collect()
+        };
+        let wanted = key_of(value);
+        let mut found = None;
+        // The scan stops at the first match by returning an error; any other error ends it too.
+        let _ = self.for_each(|l, record| {
+            if l >= line {
+                bail!("not before the duplicate");
+            }
+            if let Record::Upsert(t, v) = record
+                && t == type_name
+                && key_of(&v) == wanted
+            {
+                found = Some(l);
+                bail!("found");
+            }
+            Ok(())
+        });
+        found
     }
 
     /// Fails when an upserted record lacks a primary-key field (absent or null): the encoder
@@ -381,10 +507,16 @@ impl Input<'_> {
             }
             line += 1;
             bar.inc(n as u64);
-            if text.trim().is_empty() {
+            // A UTF-8 byte-order mark (some editors and exports write one) is not content.
+            let content = if line == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(&text)
+            } else {
+                &text
+            };
+            if content.trim().is_empty() {
                 continue;
             }
-            let value: Value = serde_json::from_str(&text)
+            let value = parse_strict(content)
                 .with_context(|| format!("{}: malformed JSON", at(self.path, line)))?;
             let record = self.classify(value, line)?;
             f(line, record)?;
@@ -466,6 +598,16 @@ impl Input<'_> {
             .iter()
             .map(str::to_string)
             .collect();
+        for (i, h) in headers.iter().enumerate() {
+            if let Some(j) = headers[..i].iter().position(|x| x == h) {
+                bail!(
+                    "{}: the header row names column {h:?} twice (columns {} and {})",
+                    at(self.path, 1),
+                    j + 1,
+                    i + 1
+                );
+            }
+        }
         let type_column = headers.iter().position(|h| h == TYPE_MEMBER);
         let fixed_type = match (self.type_name, type_column) {
             (Some(t), _) => Some(t.to_string()),
@@ -485,12 +627,17 @@ impl Input<'_> {
         let mut records = 0;
         let mut row = csv::StringRecord::new();
         loop {
-            let more = reader.read_record(&mut row).with_context(|| {
-                format!(
-                    "{}: reading CSV",
-                    at(self.path, reader.position().line() + 1)
-                )
-            })?;
+            let more = match reader.read_record(&mut row) {
+                Ok(more) => more,
+                Err(e) => {
+                    // The line the offending record starts on, as the error places it.
+                    let line = e
+                        .position()
+                        .map_or_else(|| reader.position().line(), csv::Position::line);
+                    return Err(anyhow::Error::from(e)
+                        .context(format!("{}: reading CSV", at(self.path, line))));
+                }
+            };
             if !more {
                 break;
             }

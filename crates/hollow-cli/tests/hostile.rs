@@ -454,3 +454,78 @@ fn a_watcher_waits_for_a_file_that_is_still_being_written() {
     let (code, err) = watcher.wait();
     assert_eq!(code, Some(0), "{err}");
 }
+
+#[test]
+fn input_errors_name_their_place_and_say_what_is_wrong() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cases: [(&str, &str, &[&str]); 8] = [
+        (
+            "dupmember.jsonl",
+            "{\"type\":\"Movie\",\"id\":1}\n{\"type\":\"Movie\",\"id\":2,\"title\":\"a\",\"id\":3}\n",
+            &["dupmember.jsonl:2", "duplicate member \"id\""],
+        ),
+        (
+            "dupnested.jsonl",
+            "{\"type\":\"Movie\",\"id\":2,\"details\":{\"a\":1,\"a\":2}}\n",
+            &["dupnested.jsonl:1", "duplicate member \"a\""],
+        ),
+        (
+            "dupheader.csv",
+            "id,title,id\n1,a,2\n",
+            &[
+                "dupheader.csv:1",
+                "names column \"id\" twice (columns 1 and 3)",
+            ],
+        ),
+        (
+            "big.jsonl",
+            "{\"type\":\"Movie\",\"id\":18446744073709551616}\n",
+            &["big.jsonl:1", "field id", "out of range for UInt64"],
+        ),
+        (
+            "multiline.csv",
+            "id,title,year\n1,\"multi\nline\ntitle\",1999\n2,ok,soon\n",
+            &["multiline.csv:5: column 3 (year)", "\"soon\""],
+        ),
+        (
+            "short.csv",
+            "id,title,year\n1,a,1999\n2,b\n3,c,2000\n",
+            &["short.csv:3: reading CSV", "2 fields"],
+        ),
+        (
+            "dupkey.jsonl",
+            "{\"type\":\"Movie\",\"id\":1}\n{\"type\":\"Movie\",\"id\":2}\n{\"type\":\"Movie\",\"id\":1}\n",
+            &[
+                "dupkey.jsonl:3",
+                "(the first is at ",
+                "dupkey.jsonl:1)",
+                "duplicate primary key 1",
+            ],
+        ),
+        (
+            "dupkey.csv",
+            "id,title\n1,a\n2,b\n1,c\n",
+            &["dupkey.csv:4", "dupkey.csv:2)", "duplicate primary key 1"],
+        ),
+    ];
+    for (name, text, needles) in cases {
+        let input = file(d, name, text);
+        let store = d.join(format!("store-{name}"));
+        let o = produce(&store, &input, &["--type", "Movie"]);
+        refused(&o, &store, None, needles);
+        // Said once, not repeated by the layers above.
+        let err = stderr(&o);
+        assert_eq!(err.matches(needles[0]).count(), 1, "{err}");
+    }
+    // A UTF-8 byte-order mark before the first line is not content.
+    let bom = file(
+        d,
+        "bom.jsonl",
+        "\u{feff}{\"type\":\"Movie\",\"id\":1}\n{\"type\":\"Movie\",\"id\":2}\n",
+    );
+    let store = d.join("store-bom");
+    ok(&produce(&store, &bom, &[]));
+    let got = json_of(&hollow(&["get", "Movie", "1", "--json"], &store));
+    assert_eq!(got["id"], 1);
+}

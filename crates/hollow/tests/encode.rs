@@ -249,6 +249,28 @@ fn every_error_names_the_field_the_value_and_the_reason() {
             EncodeErrorKind::OutOfRange { ty: "Int64".into() },
         ),
         (
+            serde_json::from_str(r#"{"u64": 18446744073709551616}"#).expect("json"),
+            "u64",
+            "1.8446744073709552e+19",
+            EncodeErrorKind::OutOfRange {
+                ty: "UInt64".into(),
+            },
+        ),
+        (
+            serde_json::from_str(r#"{"i8": -99999999999999999999}"#).expect("json"),
+            "i8",
+            "-1e+20",
+            EncodeErrorKind::OutOfRange { ty: "Int8".into() },
+        ),
+        (
+            json!({"u64": 1.5}),
+            "u64",
+            "1.5",
+            EncodeErrorKind::WrongType {
+                expected: "an integer (UInt64)".into(),
+            },
+        ),
+        (
             json!({"f32": 1e39}),
             "f32",
             "1e+39",

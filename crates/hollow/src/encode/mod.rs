@@ -549,6 +549,18 @@ fn int_value(v: &Value, seg: &Seg<'_>, ty: &FieldType) -> Result<i128, EncodeErr
                 Ok(i128::from(i))
             } else if let Some(u) = n.as_u64() {
                 Ok(i128::from(u))
+            } else if n.as_f64().is_some_and(|f| {
+                f.is_finite()
+                    && !(-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f)
+            }) {
+                // An integer beyond 64 bits reaches here as the float JSON parsers make of it:
+                // it is out of range for every integer type, not of the wrong type.
+                Err(seg.fail(
+                    v,
+                    EncodeErrorKind::OutOfRange {
+                        ty: int_type_name(ty).to_string(),
+                    },
+                ))
             } else {
                 Err(wrong(seg, v, name()))
             }
