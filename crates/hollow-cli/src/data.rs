@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 /// Where the dataset is and how to print.
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
-    /// The dataset's store: a local directory, file:///dir, or memory://.
+    /// The dataset's store: a local directory, a file URL (file:///dir or file:/dir), or an
+    /// object store URL (s3://bucket/prefix, …). Only producing creates a local directory.
     #[arg(long, global = true, default_value = "hollow-data/demo")]
     pub(crate) store: String,
     /// Machine-readable JSON output.
@@ -33,8 +34,47 @@ pub enum InspectWhat {
     },
 }
 
+impl StoreArgs {
+    /// Opens the store; a local directory is created only when `create` (producing), so a
+    /// mistyped path given to a read command is an error, not a new empty dataset.
+    pub(crate) fn open(&self, create: bool) -> Result<BlobStore> {
+        let location = self.store.as_str();
+        if location
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("memory://"))
+        {
+            bail!(
+                "--store {location}: an in-memory store lives only as long as one command, so \
+                 nothing would be kept; give a directory or an object store URL"
+            );
+        }
+        let local =
+            if location.starts_with("file:") {
+                let url = url::Url::parse(location)
+                    .with_context(|| format!("--store {location} is not a valid file URL"))?;
+                Some(url.to_file_path().map_err(|()| {
+                    anyhow::anyhow!("--store {location}: the URL names no local path")
+                })?)
+            } else if location.contains("://") {
+                None
+            } else {
+                Some(std::path::PathBuf::from(location))
+            };
+        if !create
+            && let Some(dir) = &local
+            && !dir.is_dir()
+        {
+            bail!(
+                "no dataset at {}: the directory does not exist",
+                dir.display()
+            );
+        }
+        BlobStore::from_url(location).with_context(|| format!("opening the store {location}"))
+    }
+}
+
 fn store(args: &StoreArgs) -> Result<BlobStore> {
-    BlobStore::from_url(&args.store).with_context(|| format!("opening the store {}", args.store))
+    args.open(false)
 }
 
 fn print(

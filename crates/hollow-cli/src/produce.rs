@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use hollow::encode::{EncodeError, RecordEncoder, parse_cell};
-use hollow::{BlobStore, CycleOutcome, FnValidator, Producer, Schema, ValidationInput};
+use hollow::{CycleOutcome, FnValidator, Producer, Schema, ValidationInput};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
 
@@ -1046,8 +1046,7 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             );
         }
     }
-    let store = BlobStore::from_url(&args.store.store)
-        .with_context(|| format!("opening the store {}", args.store.store))?;
+    let store = args.store.open(true)?;
     let dataset = match &args.dataset {
         Some(d) => d.clone(),
         None => match store.announcement().await? {

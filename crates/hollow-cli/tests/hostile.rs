@@ -529,3 +529,71 @@ fn input_errors_name_their_place_and_say_what_is_wrong() {
     let got = json_of(&hollow(&["get", "Movie", "1", "--json"], &store));
     assert_eq!(got["id"], 1);
 }
+
+/// Runs hollow in `cwd` with `--store STORE` given as text.
+fn hollow_in(cwd: &Path, args: &[&str], store: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .current_dir(cwd)
+        .args(args)
+        .args(["--store", store])
+        .output()
+        .expect("run hollow")
+}
+
+#[test]
+fn store_locations_are_parsed_not_taken_literally_and_reads_create_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let input = file(
+        d,
+        "in.jsonl",
+        "{\"type\":\"Movie\",\"id\":1,\"title\":\"One\"}\n",
+    );
+    let cwd = d.join("cwd");
+    std::fs::create_dir(&cwd).expect("mkdir");
+    let target = d.join("target-store");
+    let produce_args = ["produce", "--schema", MOVIES_CAPNP, "--input", s(&input)];
+    for url in [
+        format!("file:{}", s(&target)),
+        format!("file://{}", s(&target)),
+    ] {
+        let url = url.as_str();
+        let o = hollow_in(&cwd, &produce_args, url);
+        ok(&o);
+        assert_eq!(announced(&target), Some(1), "{url}");
+        let got = json_of(&hollow_in(&cwd, &["get", "Movie", "1", "--json"], url));
+        assert_eq!(got["title"], "One");
+    }
+    let stray: Vec<_> = std::fs::read_dir(&cwd).expect("read").collect();
+    assert!(
+        stray.is_empty(),
+        "nothing may be created in the working directory: {stray:?}"
+    );
+
+    // memory:// would be lost at exit: refused.
+    let o = hollow_in(&cwd, &produce_args, "memory://");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("in-memory store"), "{}", stderr(&o));
+
+    // Read commands on a mistyped path say so and create nothing.
+    let typo = d.join("no-such").join("store");
+    for args in [
+        &["get", "Movie", "1"][..],
+        &["scan", "Movie"],
+        &["inspect"],
+        &["history", "Movie", "1"],
+        &["validate"],
+    ] {
+        let o = hollow(args, &typo);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&o).contains(&format!("no dataset at {}", typo.display())),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+        assert!(
+            !d.join("no-such").exists(),
+            "{args:?} created the directory"
+        );
+    }
+}
