@@ -597,3 +597,84 @@ fn store_locations_are_parsed_not_taken_literally_and_reads_create_nothing() {
         );
     }
 }
+
+#[test]
+fn a_data_key_is_looked_up_in_base64_as_printed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let store = d.join("store");
+    let schema = file(
+        d,
+        "blobs.capnp",
+        "@0xe3b7a1c2d4f50618;\nstruct Blob {\n  hash @0 :Data;\n  name @1 :Text;\n}\n",
+    );
+    let produce_blobs = |input: &Path| {
+        hollow(
+            &[
+                "produce",
+                "--schema",
+                s(&schema),
+                "--type",
+                "Blob",
+                "--primary-key",
+                "Blob=hash",
+                "--input",
+                s(input),
+                "--allow-mass-delete",
+            ],
+            &store,
+        )
+    };
+    // 00 01 02 ff is not UTF-8: only base64 can name it on a command line.
+    let v1 = file(
+        d,
+        "v1.jsonl",
+        "{\"hash\":\"AAEC/w==\",\"name\":\"binary\"}\n{\"hash\":\"aGVsbG8=\",\"name\":\"hello\"}\n",
+    );
+    ok(&produce_blobs(&v1));
+    let v2 = file(
+        d,
+        "v2.jsonl",
+        "{\"hash\":\"aGVsbG8=\",\"name\":\"hello\"}\n",
+    );
+    ok(&produce_blobs(&v2));
+    let scanned: Vec<Value> = ok(&hollow(
+        &["scan", "Blob", "--json", "--version", "1"],
+        &store,
+    ))
+    .lines()
+    .map(|l| serde_json::from_str(l).expect("json"))
+    .collect();
+    let printed: Vec<&str> = scanned
+        .iter()
+        .map(|r| r["hash"].as_str().expect("hash"))
+        .collect();
+    assert!(printed.contains(&"AAEC/w=="), "{printed:?}");
+    for key in printed {
+        let got = json_of(&hollow(
+            &["get", "Blob", key, "--json", "--version", "1"],
+            &store,
+        ));
+        assert_eq!(got["hash"], key);
+        let q = json_of(&hollow(
+            &[
+                "query",
+                "Blob",
+                &format!("hash={key}"),
+                "--json",
+                "--version",
+                "1",
+            ],
+            &store,
+        ));
+        assert_eq!(q["matches"], 1, "{key}: {q}");
+        assert_eq!(q["plan"], "primary-key index");
+    }
+    let history = json_of(&hollow(&["history", "Blob", "AAEC/w==", "--json"], &store));
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "{history}");
+    assert_eq!(history[1]["removed"], true, "{history}");
+    // The raw text is not the key, and text that is not base64 says what is expected.
+    let o = hollow(&["get", "Blob", "hello", "--version", "1"], &store);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("expected base64"), "{}", stderr(&o));
+}
