@@ -679,6 +679,9 @@ pub async fn history(
     out: &mut impl Write,
 ) -> Result<()> {
     let store = store(args)?;
+    if store.announcement().await?.is_none() {
+        bail!("nothing has been announced in {}: no history", args.store);
+    }
     let refs: Vec<&str> = key.iter().map(String::as_str).collect();
     let bar = spinner(&format!(
         "walking the deltas for {type_name} {}",

@@ -678,3 +678,78 @@ fn a_data_key_is_looked_up_in_base64_as_printed() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("expected base64"), "{}", stderr(&o));
 }
+
+/// Movies `ids` as JSONL.
+fn movies(ids: impl IntoIterator<Item = u64>) -> String {
+    ids.into_iter()
+        .map(|id| format!("{{\"type\":\"Movie\",\"id\":{id},\"title\":\"M{id}\"}}\n"))
+        .collect()
+}
+
+/// A store with three versions: movie 1 removed at version 2, movie 11 added at version 3.
+fn three_versions(d: &Path) -> PathBuf {
+    let store = d.join("store");
+    for (n, ids) in [
+        (1..=10).collect::<Vec<_>>(),
+        (2..=10).collect(),
+        (2..=11).collect(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let input = file(d, &format!("v{n}.jsonl"), &movies(ids));
+        ok(&produce(&store, &input, &[]));
+    }
+    assert_eq!(announced(&store), Some(3));
+    store
+}
+
+/// Overwrites every blob under `store/dir` with garbage of the same length.
+fn corrupt_all(store: &Path, dir: &str) -> usize {
+    let mut n = 0;
+    for entry in std::fs::read_dir(store.join(dir)).expect("read") {
+        let path = entry.expect("entry").path();
+        let len = std::fs::metadata(&path).expect("meta").len();
+        std::fs::write(&path, vec![0x5a; usize::try_from(len).expect("small")]).expect("write");
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn history_fails_rather_than_answering_from_part_of_the_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let store = three_versions(d);
+    let h = json_of(&hollow(&["history", "Movie", "1", "--json"], &store));
+    assert_eq!(h.as_array().map(Vec::len), Some(2), "{h}");
+    assert_eq!(h[0]["version"], 1, "{h}");
+    assert_eq!(h[0]["added"]["title"], "M1", "{h}");
+    assert_eq!(h[1], json!({"version": 2, "removed": true}), "{h}");
+
+    // An unknown type, or a store with nothing announced, is an error, not "in no version".
+    let o = hollow(&["history", "Nope", "1"], &store);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unknown type Nope"), "{}", stderr(&o));
+    let empty = d.join("empty");
+    std::fs::create_dir(&empty).expect("mkdir");
+    let o = hollow(&["history", "Movie", "1"], &empty);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("nothing has been announced"),
+        "{}",
+        stderr(&o)
+    );
+
+    // A version of the chain that cannot be loaded fails the history (it used to be skipped,
+    // leaving movie 1 "present" from version 1 on).
+    assert!(corrupt_all(&store, "deltas") > 0);
+    let o = hollow(&["history", "Movie", "1"], &store);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(stderr(&o).contains("deltas/"), "{}", stderr(&o));
+}
