@@ -753,3 +753,90 @@ fn history_fails_rather_than_answering_from_part_of_the_chain() {
     );
     assert!(stderr(&o).contains("deltas/"), "{}", stderr(&o));
 }
+
+/// Copies the files of `from` into a new directory `to`.
+fn copy_store(from: &Path, to: &Path) {
+    for entry in walk(from) {
+        let rel = entry.strip_prefix(from).expect("inside");
+        let dest = to.join(rel);
+        std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(&entry, &dest).expect("copy");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// The blob under `store/dir` whose name starts with `prefix`.
+fn blob(store: &Path, dir: &str, prefix: &str) -> PathBuf {
+    walk(&store.join(dir))
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(prefix))
+        })
+        .unwrap_or_else(|| panic!("no {dir}/{prefix}*"))
+}
+
+#[test]
+fn validate_walks_the_announced_chain_as_a_consumer_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let good = three_versions(d);
+    let o = hollow(&["validate"], &good);
+    assert!(ok(&o).contains("announced chain: versions 1..=3 read  ok"));
+    let v1 = "00000000000000000001-";
+    let v2 = "00000000000000000002-";
+
+    // A missing delta: every blob left is fine, but version 3 cannot be reached.
+    let missing = d.join("missing");
+    copy_store(&good, &missing);
+    std::fs::remove_file(blob(&missing, "deltas", v2)).expect("rm");
+    // Another dataset's snapshot under this dataset's key: checksums fine, states wrong.
+    let other = d.join("other");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let foreign_store = three_versions(elsewhere.path());
+    copy_store(&good, &other);
+    std::fs::copy(
+        blob(&foreign_store, "snapshots", v1),
+        blob(&other, "snapshots", v1),
+    )
+    .expect("copy");
+    // A garbage announcement.
+    let garbage = d.join("garbage");
+    copy_store(&good, &garbage);
+    std::fs::write(garbage.join("announced.json"), "{\"version\": ").expect("write");
+    // A pin naming a state the chain does not have.
+    let pinned = d.join("pinned");
+    copy_store(&good, &pinned);
+    std::fs::write(
+        pinned.join("pinned.json"),
+        r#"{"version": 2, "tag": "0x0000000000000001"}"#,
+    )
+    .expect("write");
+
+    for (store, needles) in [
+        (&missing, &["loading version 3 of the announced chain"][..]),
+        (&other, &["the header does not match the key", "FAILED"]),
+        (&garbage, &["reading the announcement"]),
+        (&pinned, &["the pinned version 2", "0x0000000000000001"]),
+    ] {
+        let o = hollow(&["validate"], store);
+        let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{}: {text}", store.display());
+        for n in needles {
+            assert!(text.contains(n), "{}: lacks {n:?}: {text}", store.display());
+        }
+    }
+}
