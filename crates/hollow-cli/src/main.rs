@@ -219,7 +219,8 @@ enum Command {
 
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        // The producer's own "rolled back" warning repeats the error the CLI reports: say it once.
+        0 => "warn,hollow::producer=error",
         1 => "debug",
         _ => "trace",
     };

@@ -235,6 +235,12 @@ fn an_empty_or_truncated_full_cycle_does_not_wipe_the_dataset() {
             "--allow-mass-delete",
         ],
     );
+    let err = stderr(&o);
+    assert_eq!(
+        err.matches("remove 140 of 200").count(),
+        1,
+        "said once: {err}"
+    );
     // The guards are configurable and can be overridden.
     let o = produce(
         &store,
