@@ -402,6 +402,51 @@ impl Input<'_> {
         }
     }
 
+    /// The lines of the `type_name` records of the file whose values under the unique index
+    /// `index` render as `key` (read again from the file: only when a violation is reported).
+    /// Records whose index fields go through a list are not matched.
+    fn lines_with_index_key(&self, type_name: &str, index: &str, key: &str) -> Vec<u64> {
+        let Some(encoder) = self.encoders.get(type_name) else {
+            return Vec::new();
+        };
+        let Ok(paths) = encoder.schema().indexes(encoder.type_info().id) else {
+            return Vec::new();
+        };
+        let Some(path) = paths.into_iter().find(|p| p.name() == index) else {
+            return Vec::new();
+        };
+        let fields: Vec<String> = path.field_paths().map(str::to_string).collect();
+        let mut lines = Vec::new();
+        let _ = self.for_each(|l, record| {
+            let Record::Upsert(t, v) = record else {
+                return Ok(());
+            };
+            if t != type_name {
+                return Ok(());
+            }
+            let mut values = Vec::with_capacity(fields.len());
+            for f in &fields {
+                let at = f
+                    .split('.')
+                    .try_fold(&v, |at, part| at.as_object().and_then(|o| o.get(part)));
+                match at {
+                    Some(Value::String(s)) => values.push(s.clone()),
+                    Some(n @ (Value::Number(_) | Value::Bool(_))) => values.push(n.to_string()),
+                    _ => return Ok(()),
+                }
+            }
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            if path
+                .encode_strings(&refs)
+                .is_ok_and(|k| path.render(&k) == key)
+            {
+                lines.push(l);
+            }
+            Ok(())
+        });
+        lines
+    }
+
     /// The line of the first `type_name` record before `line` with the primary key of `value`
     /// (read again from the file: only when a duplicate is reported).
     fn first_with_key(&self, type_name: &str, value: &Value, line: u64) -> Option<u64> {
@@ -811,9 +856,21 @@ async fn cycle(
     let outcome = match (outcome, failure) {
         (_, Some(e)) => return Err(e.context(format!("nothing published for {}", file.display()))),
         (Err(e), None) => {
-            return Err(
-                anyhow::Error::from(e).context(format!("nothing published for {}", file.display()))
-            );
+            let mut e = anyhow::Error::from(e);
+            if let Some(hollow::Error::UniqueViolation {
+                type_name,
+                index,
+                key,
+            }) = e.downcast_ref::<hollow::Error>()
+            {
+                let lines = input.lines_with_index_key(type_name, index, key);
+                if !lines.is_empty() {
+                    let places: Vec<String> = lines.iter().map(|l| at(file, *l)).collect();
+                    let context = format!("the {type_name} records at {}", places.join(" and "));
+                    e = e.context(context);
+                }
+            }
+            return Err(e.context(format!("nothing published for {}", file.display())));
         }
         (Ok(o), None) => o,
     };

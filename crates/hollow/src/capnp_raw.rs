@@ -30,7 +30,7 @@ pub(crate) const NESTING_LIMIT: i32 = 64;
 /// adds one, and a struct inside a struct list adds one more (capnp's list reader and its
 /// element reader each spend a level). A record reached through a shard (its segment's root
 /// pointer, the shard list, the element) starts with two levels spent, so this is
-/// [`NESTING_LIMIT`] − 2. The encoder ([`crate::encode`]) refuses deeper records and the shard
+/// `NESTING_LIMIT` − 2 (64 − 2). The encoder (`hollow::encode`) refuses deeper records and the shard
 /// writer checks the same limit.
 pub const RECORD_NESTING_LIMIT: u32 = NESTING_LIMIT.unsigned_abs() - 2;
 
