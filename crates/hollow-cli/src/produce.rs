@@ -74,7 +74,7 @@ pub struct ProduceArgs {
     max_removed_ratio: f64,
     /// Guard against truncated input: refuse a full cycle that would leave fewer than N
     /// records in the dataset (all types together). An input file with no records at all is
-    /// always refused, for a new dataset too.
+    /// refused too, for a new dataset as well (unless --allow-mass-delete).
     #[arg(long, default_value_t = 1, value_name = "N")]
     min_records: u64,
     /// Publish full cycles even when the guards (--max-removed-ratio, --min-records, an input
