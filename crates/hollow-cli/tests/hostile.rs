@@ -114,15 +114,32 @@ fn records_nested_as_deep_as_readers_go_are_published_and_deeper_ones_refused_wi
         kids.clone(),
     ];
     let text: String = deepest.iter().map(|v| format!("{v}\n")).collect();
-    let input = file(dir.path(), "deep.jsonl", &text);
+    // Version 1 without them, version 2 adds them (so they travel in a delta and a snapshot).
+    let small = file(dir.path(), "small.jsonl", "{\"id\":4}\n");
+    ok(&produce_nodes(dir.path(), &store, &small, &[]));
+    let input = file(dir.path(), "deep.jsonl", &format!("{text}{{\"id\":4}}\n"));
     ok(&produce_nodes(dir.path(), &store, &input, &[]));
-    // Readers take it: get, scan, and a later producer restoring it.
+    // Readers take it: get, scan (version 2 through the delta, and its snapshot), and a later
+    // producer restoring it.
+    for version in ["1", "2"] {
+        let got = json_of(&hollow(
+            &["get", "Node", "4", "--json", "--version", version],
+            &store,
+        ));
+        assert_eq!(got["id"], 4);
+    }
     let got = json_of(&hollow(&["get", "Node", "1", "--json"], &store));
     assert_eq!(got["id"], 1);
     ok(&hollow(&["scan", "Node", "--json"], &store));
-    let more = file(dir.path(), "more.jsonl", &format!("{text}{{\"id\":4}}\n"));
+    let more = file(
+        dir.path(),
+        "more.jsonl",
+        &format!("{text}{{\"id\":4}}\n{{\"id\":6}}\n"),
+    );
     ok(&produce_nodes(dir.path(), &store, &more, &[]));
-    assert_eq!(announced(&store), Some(2));
+    assert_eq!(announced(&store), Some(3));
+    let history = json_of(&hollow(&["history", "Node", "2", "--json"], &store));
+    assert_eq!(history[0]["version"], 2, "{history}");
 
     // One level deeper is refused when read, with its file:line, and nothing is published.
     for (n, deeper) in [
@@ -144,7 +161,7 @@ fn records_nested_as_deep_as_readers_go_are_published_and_deeper_ones_refused_wi
         refused(
             &o,
             &store,
-            Some(2),
+            Some(3),
             &[
                 &format!("deeper{n}.jsonl:4"),
                 "nests too deeply",
