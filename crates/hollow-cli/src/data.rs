@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 /// Where the dataset is and how to print.
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
-    /// The dataset's store: a local directory, file:///dir, or memory://.
+    /// The dataset's store: a local directory, a file URL (file:///dir or file:/dir), or an
+    /// object store URL (s3://bucket/prefix, …). Only producing creates a local directory.
     #[arg(long, global = true, default_value = "hollow-data/demo")]
     pub(crate) store: String,
     /// Machine-readable JSON output.
@@ -33,8 +34,47 @@ pub enum InspectWhat {
     },
 }
 
+impl StoreArgs {
+    /// Opens the store; a local directory is created only when `create` (producing), so a
+    /// mistyped path given to a read command is an error, not a new empty dataset.
+    pub(crate) fn open(&self, create: bool) -> Result<BlobStore> {
+        let location = self.store.as_str();
+        if location
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("memory://"))
+        {
+            bail!(
+                "--store {location}: an in-memory store lives only as long as one command, so \
+                 nothing would be kept; give a directory or an object store URL"
+            );
+        }
+        let local =
+            if location.starts_with("file:") {
+                let url = url::Url::parse(location)
+                    .with_context(|| format!("--store {location} is not a valid file URL"))?;
+                Some(url.to_file_path().map_err(|()| {
+                    anyhow::anyhow!("--store {location}: the URL names no local path")
+                })?)
+            } else if location.contains("://") {
+                None
+            } else {
+                Some(std::path::PathBuf::from(location))
+            };
+        if !create
+            && let Some(dir) = &local
+            && !dir.is_dir()
+        {
+            bail!(
+                "no dataset at {}: the directory does not exist",
+                dir.display()
+            );
+        }
+        BlobStore::from_url(location).with_context(|| format!("opening the store {location}"))
+    }
+}
+
 fn store(args: &StoreArgs) -> Result<BlobStore> {
-    BlobStore::from_url(&args.store).with_context(|| format!("opening the store {}", args.store))
+    args.open(false)
 }
 
 fn print(
@@ -540,8 +580,9 @@ pub async fn validate(
     let in_range = |v: u64| from.is_none_or(|f| v >= f) && to.is_none_or(|t| v <= t);
     let mut report = Vec::new();
     let mut failed = 0usize;
-    for key in store.list_blobs().await? {
-        let versions = match key {
+    let keys = store.list_blobs().await?;
+    for key in &keys {
+        let versions = match *key {
             BlobKey::Snapshot { version, .. } => (version, version),
             BlobKey::Delta { from, to, .. } => (from, to),
             BlobKey::ReverseDelta { from, to, .. } => (to, from),
@@ -549,18 +590,27 @@ pub async fn validate(
         if !(in_range(versions.0) || in_range(versions.1)) {
             continue;
         }
-        let bytes = store.get_blob(&key).await?;
-        let result = match key {
-            BlobKey::Snapshot { .. } => {
-                ReadState::from_bytes(bytes, &key.relative()).and_then(|s| s.verify_all())
-            }
-            _ => hollow::ReadDelta::from_bytes(bytes, &key.relative()).map(|_| ()),
-        };
-        let error = result.err().map(|e| e.to_string());
+        let bytes = store.get_blob(key).await?;
+        let result = header_matches_key(bytes.as_slice(), key).and_then(|()| match key {
+            BlobKey::Snapshot { .. } => ReadState::from_bytes(bytes, &key.relative())
+                .and_then(|s| s.verify_all())
+                .map_err(anyhow::Error::from),
+            _ => hollow::ReadDelta::from_bytes(bytes, &key.relative())
+                .map(|_| ())
+                .map_err(anyhow::Error::from),
+        });
+        let error = result.err().map(|e| format!("{e:#}"));
         failed += usize::from(error.is_some());
         report.push(json!({"key": key.relative(), "ok": error.is_none(), "error": error}));
     }
-    let value = json!({"blobs": report, "failed": failed});
+    // Then what consumers do: read the announcement (and the pin) and walk the announced chain
+    // a version at a time; the first state that cannot be reached is reported.
+    let mut chain = Vec::new();
+    let walk = walk_chain(&store, &keys, &in_range, &mut chain).await;
+    let chain_error = walk.err().map(|e| format!("{e:#}"));
+    failed += usize::from(chain_error.is_some());
+    let value =
+        json!({"blobs": report, "chain": chain, "chainError": chain_error, "failed": failed});
     print(out, args, &value, |out| {
         for r in &report {
             let status = match r["error"].as_str() {
@@ -569,10 +619,145 @@ pub async fn validate(
             };
             writeln!(out, "{}  {status}", r["key"].as_str().unwrap_or(""))?;
         }
+        let versions = |c: &[u64]| match (c.first(), c.last()) {
+            (Some(a), Some(b)) => format!("versions {a}..={b}"),
+            _ => "no versions".to_string(),
+        };
+        match &chain_error {
+            Some(e) => writeln!(
+                out,
+                "announced chain: {} read, then FAILED: {e}",
+                versions(&chain)
+            )?,
+            None => writeln!(out, "announced chain: {} read  ok", versions(&chain))?,
+        }
         writeln!(out, "{} blobs, {failed} failed", report.len())
     })?;
     if failed > 0 {
-        bail!("{failed} blob(s) failed validation");
+        bail!("{failed} check(s) failed validation");
+    }
+    Ok(())
+}
+
+/// Fails unless the blob's header names the kind and the states its key names (a blob copied
+/// from elsewhere under this key, or another dataset's, is caught here).
+fn header_matches_key(blob: &[u8], key: &BlobKey) -> Result<()> {
+    let h = BlobLayout::parse(blob, &key.relative())?.header;
+    let (kind, joins) = match *key {
+        BlobKey::Snapshot { version, tag } => ("snapshot", (0, 0, version, tag)),
+        BlobKey::Delta {
+            from,
+            from_tag,
+            to,
+            to_tag,
+        } => ("delta", (from, from_tag, to, to_tag)),
+        BlobKey::ReverseDelta {
+            from,
+            from_tag,
+            to,
+            to_tag,
+        } => ("reverse delta", (from, from_tag, to, to_tag)),
+    };
+    let got = (h.from_version, h.from_tag, h.to_version, h.to_tag);
+    let kind_ok = h.kind.name().replace(['-', '_'], " ") == kind;
+    let joins_ok = if matches!(key, BlobKey::Snapshot { .. }) {
+        (got.2, got.3) == (joins.2, joins.3)
+    } else {
+        got == joins
+    };
+    if !kind_ok || !joins_ok {
+        bail!(
+            "the header does not match the key: it is a {} of version {} (tag {:#018x}) from \
+             version {} (tag {:#018x})",
+            h.kind.name(),
+            h.to_version,
+            h.to_tag,
+            h.from_version,
+            h.from_tag
+        );
+    }
+    Ok(())
+}
+
+/// Reads the announcement and the pin and loads every version of the announced chain in
+/// `in_range`, oldest first, one refresh at a time as a consumer follows it; the versions
+/// loaded go to `done`.
+async fn walk_chain(
+    store: &BlobStore,
+    keys: &[BlobKey],
+    in_range: &dyn Fn(u64) -> bool,
+    done: &mut Vec<u64>,
+) -> Result<()> {
+    let announced = store
+        .announcement()
+        .await
+        .context("reading the announcement")?;
+    let Some((announcement, _)) = announced else {
+        if keys.is_empty() {
+            bail!("nothing has been announced in this store");
+        }
+        bail!("the store holds blobs but no announcement");
+    };
+    // Link the chain back from the head: the forward delta into a state, else the reverse
+    // delta out of it (as consumers and producers link it).
+    let mut states = vec![(announcement.version, announcement.tag)];
+    loop {
+        let (v, t) = states[states.len() - 1];
+        let back = keys.iter().find_map(|k| match *k {
+            BlobKey::Delta {
+                from,
+                from_tag,
+                to,
+                to_tag,
+            } if (to, to_tag) == (v, t) && from < v => Some((from, from_tag)),
+            _ => None,
+        });
+        let back = back.or_else(|| {
+            keys.iter().find_map(|k| match *k {
+                BlobKey::ReverseDelta {
+                    from,
+                    from_tag,
+                    to,
+                    to_tag,
+                } if (from, from_tag) == (v, t) && to < v => Some((to, to_tag)),
+                _ => None,
+            })
+        });
+        match back {
+            Some(s) => states.push(s),
+            None => break,
+        }
+    }
+    states.reverse();
+    let consumer = Consumer::builder(store.clone()).build().await?;
+    for (version, tag) in states.into_iter().filter(|(v, _)| in_range(*v)) {
+        consumer
+            .refresh_to(version)
+            .await
+            .with_context(|| format!("loading version {version} of the announced chain"))?;
+        let state = consumer.state().context("the consumer holds no state")?;
+        if state.tag() != tag {
+            bail!(
+                "version {version} loads with tag {:#018x}, but the chain names tag {tag:#018x}",
+                state.tag()
+            );
+        }
+        done.push(version);
+    }
+    if let Some((version, tag)) = store.pinned().await.context("reading the pin")? {
+        let consumer = Consumer::builder(store.clone()).build().await?;
+        consumer
+            .refresh_to(version)
+            .await
+            .with_context(|| format!("loading the pinned version {version}"))?;
+        let state = consumer.state().context("the consumer holds no state")?;
+        if state.tag() != tag {
+            bail!(
+                "the pinned version {version} loads with tag {:#018x}, but the pin names tag \
+                 {tag:#018x}",
+                state.tag()
+            );
+        }
     }
     Ok(())
 }
@@ -639,6 +824,9 @@ pub async fn history(
     out: &mut impl Write,
 ) -> Result<()> {
     let store = store(args)?;
+    if store.announcement().await?.is_none() {
+        bail!("nothing has been announced in {}: no history", args.store);
+    }
     let refs: Vec<&str> = key.iter().map(String::as_str).collect();
     let bar = spinner(&format!(
         "walking the deltas for {type_name} {}",

@@ -52,7 +52,7 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Key values.
+        /// Key values, as `scan` prints them (a Data field in base64).
         #[arg(required = true)]
         keys: Vec<String>,
         /// The version to read (default: the pinned or announced one).
@@ -62,7 +62,8 @@ enum Command {
     /// Print the records whose fields equal the given values, one JSON object per line. Uses the
     /// primary key or a secondary index when one covers exactly these fields and scans otherwise;
     /// says which on stderr (or in the JSON document). A field path through a list matches any
-    /// element; enums take names; a composite index takes one FIELD=VALUE per field;
+    /// element; enums take names; Data takes base64 (as `scan` prints it); a composite index
+    /// takes one FIELD=VALUE per field;
     /// FIELD:=null asks for an unset Text/Data field (FIELD:=JSON takes any JSON scalar).
     ///
     /// Examples: hollow query Movie genres=Drama --limit 5
@@ -172,7 +173,7 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Key values (one per key field).
+        /// Key values (one per key field), as `scan` prints them (a Data field in base64).
         #[arg(required = true)]
         key: Vec<String>,
     },
@@ -218,7 +219,8 @@ enum Command {
 
 fn init_logging(verbose: u8) {
     let level = match verbose {
-        0 => "warn",
+        // The producer's own "rolled back" warning repeats the error the CLI reports: say it once.
+        0 => "warn,hollow::producer=error",
         1 => "debug",
         _ => "trace",
     };

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use hollow::encode::{EncodeError, RecordEncoder, parse_cell};
-use hollow::{BlobStore, CycleOutcome, Producer, Schema};
+use hollow::{CycleOutcome, FnValidator, Producer, Schema, ValidationInput};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Map, Value, json};
 
@@ -44,8 +44,14 @@ pub struct ProduceArgs {
     #[arg(long)]
     incremental: bool,
     /// Watch a directory: run one cycle per `.jsonl` / `.csv` file, in name order (files there
-    /// at start first), polling for new ones until Ctrl-C. Write files atomically (write
-    /// elsewhere, then rename in).
+    /// at start first), polling for new ones until Ctrl-C.
+    ///
+    /// Contract: write each file elsewhere (or under a name the watcher ignores: a dotfile,
+    /// `*.tmp`, `*.partial`), then rename it into place. A file is taken only once its size
+    /// and modification time are unchanged across two polls. Produced files are listed in
+    /// DIR/.hollow-produced and never produced again; a file that fails is moved to
+    /// DIR/.hollow-failed/ with its error in NAME.error (move it back to retry). If another
+    /// producer announced meanwhile, the watcher restores that version and runs the file again.
     #[arg(long, value_name = "DIR")]
     watch: Option<PathBuf>,
     /// With --watch: poll interval in milliseconds.
@@ -62,6 +68,72 @@ pub struct ProduceArgs {
     /// part of the schema the blobs embed.
     #[arg(long, value_name = "TYPE=FIELD[,FIELD]", value_parser = parse_primary_key)]
     primary_key: Vec<(String, String)>,
+    /// Guard against truncated input: refuse a full cycle that would remove more than this
+    /// share of any type's records (0.0 to 1.0). Incremental cycles delete only what they name.
+    #[arg(long, default_value_t = 0.5, value_name = "RATIO", value_parser = parse_ratio)]
+    max_removed_ratio: f64,
+    /// Guard against truncated input: refuse a full cycle that would leave fewer than N
+    /// records in the dataset (all types together). An input file with no records at all is
+    /// refused too, for a new dataset as well (unless --allow-mass-delete).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    min_records: u64,
+    /// Publish full cycles even when the guards (--max-removed-ratio, --min-records, an input
+    /// with no records) refuse them: for a dataset that really shrank or is really empty.
+    #[arg(long)]
+    allow_mass_delete: bool,
+}
+
+fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("{s:?} is not a ratio between 0.0 and 1.0")),
+    }
+}
+
+/// Validators for full cycles: a truncated export must not wipe a dataset.
+fn guard_full_cycles(
+    mut builder: hollow::ProducerBuilder,
+    args: &ProduceArgs,
+) -> hollow::ProducerBuilder {
+    if args.incremental || args.allow_mass_delete {
+        return builder;
+    }
+    let ratio = args.max_removed_ratio;
+    builder = builder.validator(FnValidator::new(
+        "--max-removed-ratio",
+        move |input: &ValidationInput| {
+            for t in &input.types {
+                let removed = f64::from(t.changes.removed);
+                if t.before > 0 && removed / f64::from(t.before) > ratio {
+                    return Err(format!(
+                        "this full cycle would remove {} of {} {} records ({:.1}%), more than \
+                         --max-removed-ratio {ratio} allows; if the input really is the whole \
+                         dataset, pass --allow-mass-delete (or a larger --max-removed-ratio)",
+                        t.changes.removed,
+                        t.before,
+                        t.name,
+                        removed * 100.0 / f64::from(t.before)
+                    ));
+                }
+            }
+            Ok(())
+        },
+    ));
+    let min = args.min_records;
+    builder.validator(FnValidator::new(
+        "--min-records",
+        move |input: &ValidationInput| {
+            let after: u64 = input.types.iter().map(|t| u64::from(t.after)).sum();
+            if after < min {
+                return Err(format!(
+                    "this full cycle would leave {after} records, fewer than --min-records \
+                     {min}; if the input really is the whole dataset, pass --allow-mass-delete \
+                     (or a smaller --min-records)"
+                ));
+            }
+            Ok(())
+        },
+    ))
 }
 
 fn parse_primary_key(s: &str) -> std::result::Result<(String, String), String> {
@@ -197,6 +269,84 @@ fn top_level_structs(bytes: &[u8], schema: &Schema) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// A JSON value parsed refusing duplicate object members (`serde_json::Value` keeps the last
+/// one silently).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> std::result::Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> std::result::Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> std::result::Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> std::result::Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> std::result::Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> std::result::Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<Value, D::Error> {
+        serde::Deserialize::deserialize(d).map(|Strict(v)| v)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "duplicate member {key:?} (each member may appear once)"
+                )));
+            }
+            let Strict(v) = map.next_value()?;
+            object.insert(key, v);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// Parses JSON text refusing duplicate members.
+fn parse_strict(text: &str) -> serde_json::Result<Value> {
+    serde_json::from_str::<Strict>(text).map(|Strict(v)| v)
+}
+
 /// One input record.
 enum Record {
     Upsert(String, Value),
@@ -234,7 +384,100 @@ impl Input<'_> {
             .encode(value)
             .map_err(|e| encode_error(self.path, line, &e))?;
         let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
-        add(root).with_context(|| format!("{}: {type_name} record", at(self.path, line)))
+        match add(root) {
+            Ok(()) => Ok(()),
+            Err(e @ hollow::Error::DuplicateKey { .. }) => {
+                let first = self
+                    .first_with_key(type_name, value, line)
+                    .map_or(String::new(), |l| {
+                        format!(" (the first is at {})", at(self.path, l))
+                    });
+                Err(anyhow::Error::from(e).context(format!(
+                    "{}: {type_name} record{first}",
+                    at(self.path, line)
+                )))
+            }
+            Err(e) => Err(anyhow::Error::from(e)
+                .context(format!("{}: {type_name} record", at(self.path, line)))),
+        }
+    }
+
+    /// The lines of the `type_name` records of the file whose values under the unique index
+    /// `index` render as `key` (read again from the file: only when a violation is reported).
+    /// Records whose index fields go through a list are not matched.
+    fn lines_with_index_key(&self, type_name: &str, index: &str, key: &str) -> Vec<u64> {
+        let Some(encoder) = self.encoders.get(type_name) else {
+            return Vec::new();
+        };
+        let Ok(paths) = encoder.schema().indexes(encoder.type_info().id) else {
+            return Vec::new();
+        };
+        let Some(path) = paths.into_iter().find(|p| p.name() == index) else {
+            return Vec::new();
+        };
+        let fields: Vec<String> = path.field_paths().map(str::to_string).collect();
+        let mut lines = Vec::new();
+        let _ = self.for_each(|l, record| {
+            let Record::Upsert(t, v) = record else {
+                return Ok(());
+            };
+            if t != type_name {
+                return Ok(());
+            }
+            let mut values = Vec::with_capacity(fields.len());
+            for f in &fields {
+                let at = f
+                    .split('.')
+                    .try_fold(&v, |at, part| at.as_object().and_then(|o| o.get(part)));
+                match at {
+                    Some(Value::String(s)) => values.push(s.clone()),
+                    Some(n @ (Value::Number(_) | Value::Bool(_))) => values.push(n.to_string()),
+                    _ => return Ok(()),
+                }
+            }
+            let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+            if path
+                .encode_strings(&refs)
+                .is_ok_and(|k| path.render(&k) == key)
+            {
+                lines.push(l);
+            }
+            Ok(())
+        });
+        lines
+    }
+
+    /// The line of the first `type_name` record before `line` with the primary key of `value`
+    /// (read again from the file: only when a duplicate is reported).
+    fn first_with_key(&self, type_name: &str, value: &Value, line: u64) -> Option<u64> {
+        let paths = self.keys.get(type_name)?;
+        let key_of = |v: &Value| -> Vec<Value> {
+            paths
+                .iter()
+                .map(|p| {
+                    p.split('.')
+                        .fold(v, |at, part| at.get(part).unwrap_or(&Value::Null))
+                        .clone()
+                })
+                .collect()
+        };
+        let wanted = key_of(value);
+        let mut found = None;
+        // The scan stops at the first match by returning an error; any other error ends it too.
+        let _ = self.for_each(|l, record| {
+            if l >= line {
+                bail!("not before the duplicate");
+            }
+            if let Record::Upsert(t, v) = record
+                && t == type_name
+                && key_of(&v) == wanted
+            {
+                found = Some(l);
+                bail!("found");
+            }
+            Ok(())
+        });
+        found
     }
 
     /// Fails when an upserted record lacks a primary-key field (absent or null): the encoder
@@ -309,10 +552,16 @@ impl Input<'_> {
             }
             line += 1;
             bar.inc(n as u64);
-            if text.trim().is_empty() {
+            // A UTF-8 byte-order mark (some editors and exports write one) is not content.
+            let content = if line == 1 {
+                text.strip_prefix('\u{feff}').unwrap_or(&text)
+            } else {
+                &text
+            };
+            if content.trim().is_empty() {
                 continue;
             }
-            let value: Value = serde_json::from_str(&text)
+            let value = parse_strict(content)
                 .with_context(|| format!("{}: malformed JSON", at(self.path, line)))?;
             let record = self.classify(value, line)?;
             f(line, record)?;
@@ -394,6 +643,16 @@ impl Input<'_> {
             .iter()
             .map(str::to_string)
             .collect();
+        for (i, h) in headers.iter().enumerate() {
+            if let Some(j) = headers[..i].iter().position(|x| x == h) {
+                bail!(
+                    "{}: the header row names column {h:?} twice (columns {} and {})",
+                    at(self.path, 1),
+                    j + 1,
+                    i + 1
+                );
+            }
+        }
         let type_column = headers.iter().position(|h| h == TYPE_MEMBER);
         let fixed_type = match (self.type_name, type_column) {
             (Some(t), _) => Some(t.to_string()),
@@ -413,12 +672,17 @@ impl Input<'_> {
         let mut records = 0;
         let mut row = csv::StringRecord::new();
         loop {
-            let more = reader.read_record(&mut row).with_context(|| {
-                format!(
-                    "{}: reading CSV",
-                    at(self.path, reader.position().line() + 1)
-                )
-            })?;
+            let more = match reader.read_record(&mut row) {
+                Ok(more) => more,
+                Err(e) => {
+                    // The line the offending record starts on, as the error places it.
+                    let line = e
+                        .position()
+                        .map_or_else(|| reader.position().line(), csv::Position::line);
+                    return Err(anyhow::Error::from(e)
+                        .context(format!("{}: reading CSV", at(self.path, line))));
+                }
+            };
             if !more {
                 break;
             }
@@ -571,6 +835,17 @@ async fn cycle(
                     }
                     Record::Delete(..) => unreachable!("rejected without --incremental"),
                 });
+                let result = result.and_then(|n| {
+                    if n == 0 && !args.allow_mass_delete {
+                        bail!(
+                            "{} holds no records: a full cycle from it would remove every record \
+                             of the dataset (an empty or truncated export?); pass \
+                             --allow-mass-delete to publish an empty dataset",
+                            file.display()
+                        );
+                    }
+                    Ok(n)
+                });
                 result.map(|_| ()).map_err(|e| {
                     failure = Some(e);
                     stop()
@@ -581,9 +856,21 @@ async fn cycle(
     let outcome = match (outcome, failure) {
         (_, Some(e)) => return Err(e.context(format!("nothing published for {}", file.display()))),
         (Err(e), None) => {
-            return Err(
-                anyhow::Error::from(e).context(format!("nothing published for {}", file.display()))
-            );
+            let mut e = anyhow::Error::from(e);
+            if let Some(hollow::Error::UniqueViolation {
+                type_name,
+                index,
+                key,
+            }) = e.downcast_ref::<hollow::Error>()
+            {
+                let lines = input.lines_with_index_key(type_name, index, key);
+                if !lines.is_empty() {
+                    let places: Vec<String> = lines.iter().map(|l| at(file, *l)).collect();
+                    let context = format!("the {type_name} records at {}", places.join(" and "));
+                    e = e.context(context);
+                }
+            }
+            return Err(e.context(format!("nothing published for {}", file.display())));
         }
         (Ok(o), None) => o,
     };
@@ -704,13 +991,52 @@ fn remember(journal: &Path, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Input files of a watched directory, in name order.
-fn watched_files(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Where a watcher moves files it could not produce, inside the watched directory.
+const WATCH_FAILED: &str = ".hollow-failed";
+
+/// Whether an error (anywhere in its chain) is a lost race with another producer.
+fn is_conflict(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<hollow::Error>(),
+            Some(hollow::Error::Conflict { .. })
+        )
+    })
+}
+
+/// Moves a file that failed into `DIR/.hollow-failed/` with a note of the error beside it
+/// (`NAME.error`); returns its new path.
+fn set_aside(dir: &Path, file: &Path, e: &anyhow::Error) -> Result<PathBuf> {
+    let failed = dir.join(WATCH_FAILED);
+    std::fs::create_dir_all(&failed).with_context(|| format!("creating {}", failed.display()))?;
+    let name = file.file_name().context("the file has no name")?;
+    let to = failed.join(name);
+    let mut note = to.clone().into_os_string();
+    note.push(".error");
+    std::fs::write(&note, format!("{e:#}\n"))
+        .with_context(|| format!("writing {}", Path::new(&note).display()))?;
+    std::fs::rename(file, &to).with_context(|| format!("moving it to {}", to.display()))?;
+    Ok(to)
+}
+
+/// Input files of a watched directory, in name order, with their size and modification time.
+/// Dotfiles and names not ending in `.jsonl` or `.csv` (`*.tmp`, `*.partial`, …) are ignored.
+#[allow(clippy::type_complexity)]
+fn watched_files(dir: &Path) -> Result<Vec<(PathBuf, (u64, Option<std::time::SystemTime>))>> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_file() && path.extension().is_some_and(|e| e == "jsonl" || e == "csv") {
-            files.push(path);
+        let entry = entry?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden || !path.extension().is_some_and(|e| e == "jsonl" || e == "csv") {
+            continue;
+        }
+        // A file renamed away or deleted since listing is simply not a candidate.
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        if meta.is_file() {
+            files.push((path, (meta.len(), meta.modified().ok())));
         }
     }
     files.sort();
@@ -777,8 +1103,7 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             );
         }
     }
-    let store = BlobStore::from_url(&args.store.store)
-        .with_context(|| format!("opening the store {}", args.store.store))?;
+    let store = args.store.open(true)?;
     let dataset = match &args.dataset {
         Some(d) => d.clone(),
         None => match store.announcement().await? {
@@ -789,16 +1114,20 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
                 .map_or("dataset".into(), |s| s.to_string_lossy().into_owned()),
         },
     };
-    let mut builder = Producer::builder(store, &dataset).schema(loaded.schema.clone());
-    for name in &names {
-        builder = builder.register_name(name);
-    }
-    let producer = builder.build().await.with_context(|| {
-        format!(
-            "starting a producer for {} (restoring its announced version)",
-            args.store.store
-        )
-    })?;
+    let build = || async {
+        let mut builder = Producer::builder(store.clone(), &dataset).schema(loaded.schema.clone());
+        builder = guard_full_cycles(builder, args);
+        for name in &names {
+            builder = builder.register_name(name);
+        }
+        builder.build().await.with_context(|| {
+            format!(
+                "starting a producer for {} (restoring its announced version)",
+                args.store.store
+            )
+        })
+    };
+    let mut producer = build().await?;
 
     let Some(dir) = &args.watch else {
         let file = args
@@ -821,22 +1150,67 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
     let (mut cycles, mut failed) = (0usize, 0usize);
     let limit = args.max_cycles.unwrap_or(usize::MAX);
     let poll = Duration::from_millis(args.poll_ms.max(10));
+    // (size, mtime) of each candidate at the previous poll: a file is taken only once it is
+    // unchanged across two polls (a writer still appending is waited for).
+    let mut seen: HashMap<PathBuf, (u64, Option<std::time::SystemTime>)> = HashMap::new();
     'watch: while cycles < limit {
-        for file in watched_files(dir)? {
+        for (file, stamp) in watched_files(dir)? {
             if cycles >= limit {
                 break 'watch;
             }
-            if !done.insert(file.clone()) {
+            if done.contains(&file) {
                 continue;
             }
+            if seen.insert(file.clone(), stamp) != Some(stamp) {
+                eprintln!(
+                    "note: {}: waiting until it stops changing ({} bytes)",
+                    file.display(),
+                    stamp.0
+                );
+                continue;
+            }
+            seen.remove(&file);
+            done.insert(file.clone());
             cycles += 1;
-            let result = cycle(&producer, args, &encoders, &keys, &file).await;
-            remember(&journal, &file)?;
+            let mut result = cycle(&producer, args, &encoders, &keys, &file).await;
+            // Lost a race with another producer: restore the version it announced and run
+            // the file again on top of it (a few times, if the race repeats).
+            for _ in 0..3 {
+                let Err(e) = &result else { break };
+                let announced = store.announcement().await?.map(|(a, _)| a.version);
+                if announced == producer.version().await && !is_conflict(e) {
+                    break;
+                }
+                eprintln!(
+                    "note: {}: the store moved to version {} (another producer?): restoring it \
+                     and producing the file again",
+                    file.display(),
+                    announced.map_or("-".into(), |v| v.to_string())
+                );
+                producer = build().await?;
+                result = cycle(&producer, args, &encoders, &keys, &file).await;
+            }
             match result {
-                Ok(report) => print_report(out, args.store.json, &report)?,
+                Ok(report) => {
+                    remember(&journal, &file)?;
+                    print_report(out, args.store.json, &report)?;
+                }
                 Err(e) => {
                     failed += 1;
                     eprintln!("error: {e:#}");
+                    match set_aside(dir, &file, &e) {
+                        Ok(to) => eprintln!(
+                            "note: moved {} to {} (the error is beside it): fix it and move it \
+                             back to produce it",
+                            file.display(),
+                            to.display()
+                        ),
+                        Err(m) => eprintln!(
+                            "error: could not move {} aside ({m:#}): it is skipped until the \
+                             watcher restarts",
+                            file.display()
+                        ),
+                    }
                 }
             }
             out.flush()?;
@@ -845,14 +1219,17 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             break;
         }
         // The directory is polled (--poll-ms): a portable watch with no extra dependency; new
-        // files are picked up within one interval. Ctrl-C ends the wait at once.
+        // files are picked up within two intervals. Ctrl-C ends the wait at once.
         tokio::select! {
             () = tokio::time::sleep(poll) => {}
             _ = tokio::signal::ctrl_c() => break,
         }
     }
     if failed > 0 {
-        bail!("{failed} of {cycles} file(s) failed: nothing was published for them");
+        bail!(
+            "{failed} of {cycles} file(s) failed: nothing was published for them (see {})",
+            dir.join(WATCH_FAILED).display()
+        );
     }
     Ok(())
 }

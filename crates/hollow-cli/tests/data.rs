@@ -217,5 +217,15 @@ fn data_commands_read_what_the_demo_published() {
     let invalid = hollow(&["validate", "--json"], dir.path());
     assert_eq!(invalid.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&invalid.stdout).expect("json");
-    assert_eq!(report["failed"], 1);
+    // The blob fails its checksum, and the announced chain breaks there.
+    assert_eq!(report["failed"], 2);
+    let bad: Vec<&serde_json::Value> = report["blobs"]
+        .as_array()
+        .expect("blobs")
+        .iter()
+        .filter(|b| b["ok"] == false)
+        .collect();
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["key"], delta.as_str());
+    assert!(report["chainError"].is_string(), "{report}");
 }

@@ -792,7 +792,14 @@ fn a_books_dataset_with_every_kind_of_index() {
         &produce_books(&dup, &[]),
         &store,
         1,
-        &["unique index title,edition", "Book", "(\"Dune\", 1)"],
+        &[
+            "unique index title,edition",
+            "Book",
+            "(\"Dune\", 1)",
+            "the Book records at ",
+            "dup.jsonl:1 and ",
+            "dup.jsonl:2",
+        ],
     );
     // Incremental: delete one, add one; the indexes follow the delta.
     let inc = dir.path().join("inc.jsonl");

@@ -25,6 +25,15 @@ use crate::bytes::BlobBytes;
 /// enough that a cyclic pointer graph in a hostile blob ends in an error, not a stack overflow.
 pub(crate) const NESTING_LIMIT: i32 = 64;
 
+/// Deepest pointer a record may hold, counted in the levels readers spend: a pointer (struct,
+/// list, text or data) in the record's own pointer section is level 1, each pointer followed
+/// adds one, and a struct inside a struct list adds one more (capnp's list reader and its
+/// element reader each spend a level). A record reached through a shard (its segment's root
+/// pointer, the shard list, the element) starts with two levels spent, so this is
+/// `NESTING_LIMIT` − 2 (64 − 2). The encoder (`hollow::encode`) refuses deeper records and the shard
+/// writer checks the same limit.
+pub const RECORD_NESTING_LIMIT: u32 = NESTING_LIMIT.unsigned_abs() - 2;
+
 /// An immutable single-segment reader arena over 8-byte-aligned bytes.
 pub(crate) struct SegmentArena {
     bytes: BlobBytes,

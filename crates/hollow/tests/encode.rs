@@ -249,6 +249,28 @@ fn every_error_names_the_field_the_value_and_the_reason() {
             EncodeErrorKind::OutOfRange { ty: "Int64".into() },
         ),
         (
+            serde_json::from_str(r#"{"u64": 18446744073709551616}"#).expect("json"),
+            "u64",
+            "1.8446744073709552e+19",
+            EncodeErrorKind::OutOfRange {
+                ty: "UInt64".into(),
+            },
+        ),
+        (
+            serde_json::from_str(r#"{"i8": -99999999999999999999}"#).expect("json"),
+            "i8",
+            "-1e+20",
+            EncodeErrorKind::OutOfRange { ty: "Int8".into() },
+        ),
+        (
+            json!({"u64": 1.5}),
+            "u64",
+            "1.5",
+            EncodeErrorKind::WrongType {
+                expected: "an integer (UInt64)".into(),
+            },
+        ),
+        (
             json!({"f32": 1e39}),
             "f32",
             "1e+39",
@@ -492,4 +514,61 @@ fn keys_for_deletes_and_text_cells() {
     let e = cell(&FieldType::Bool, "yes").expect_err("must fail");
     assert_eq!((e.path.as_str(), e.value.as_str()), ("f", "\"yes\""));
     assert!(cell(&FieldType::List(Box::new(FieldType::Text)), "[oops").is_err());
+}
+
+/// A chain of `depth` `child` structs, the innermost holding `inner`.
+fn chain(depth: u32, inner: Value) -> Value {
+    let mut v = inner;
+    for _ in 0..depth {
+        v = json!({"id": 1, "child": v});
+    }
+    v
+}
+
+#[test]
+fn nesting_is_refused_where_readers_stop_and_accepted_up_to_there() {
+    let Some(schema) = lists_schema() else { return };
+    let limit = hollow::encode::RECORD_NESTING_LIMIT;
+    assert_eq!(limit, 62);
+    // The deepest accepted records read back (through a snapshot's shards, as consumers do).
+    let deepest = chain(limit, json!({"id": 2}));
+    let with_text = chain(limit - 1, json!({"id": 2, "label": "deep"}));
+    // Struct lists cost two levels per step: kids at 1, its element's label at 3, …
+    let mut in_lists = json!({"label": "x"});
+    for _ in 0..(limit / 2 - 1) {
+        in_lists = json!({"kids": [in_lists]});
+    }
+    let accepted = [deepest, with_text, in_lists.clone()];
+    let out = roundtrip(&schema, "Node", &accepted);
+    assert_eq!(out.len(), 3);
+    assert_eq!(out[0], with_defaults(&accepted[0]));
+
+    // One level more is refused when encoded, naming where.
+    for (value, level) in [
+        (chain(limit + 1, json!({"id": 2})), limit + 1),
+        (
+            chain(limit, json!({"id": 2, "label": "too deep"})),
+            limit + 1,
+        ),
+        (json!({"kids": [in_lists]}), limit + 1),
+        (chain(100, json!({})), limit + 1),
+    ] {
+        let e = error(&schema, "Node", value);
+        assert_eq!(e.kind, EncodeErrorKind::TooDeep { level, limit }, "{e}");
+        assert!(e.to_string().contains("at most 62 levels"), "{e}");
+    }
+}
+
+/// A `Node` as `to_json` prints it: every field present, unset ones as their defaults.
+fn with_defaults(v: &Value) -> Value {
+    let mut out = json!({"id": 0, "child": null, "kids": null, "label": null});
+    if let Value::Object(m) = v {
+        for (k, x) in m {
+            out[k] = match k.as_str() {
+                "child" => with_defaults(x),
+                _ => x.clone(),
+            };
+        }
+    }
+    out
 }

@@ -35,3 +35,10 @@ struct Lists {
   wide @18 :Float64 = -2.25;
   ints @19 :List(Int16);
 }
+
+struct Node {
+  id @0 :UInt64;
+  child @1 :Node;
+  kids @2 :List(Node);
+  label @3 :Text;
+}

@@ -26,7 +26,8 @@
 //! union member present with `null` is selected and left unset. Everything else is an
 //! [`EncodeError`] naming the field path, the value and the reason: a value out of range, of
 //! the wrong JSON type, an unknown field, an unknown enumerant, bad base64, two members of one
-//! union. Nothing is truncated or defaulted silently.
+//! union, a value nested deeper than readers accept ([`RECORD_NESTING_LIMIT`]). Nothing is
+//! truncated or defaulted silently.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -55,6 +56,7 @@ use capnp::private::layout::{PointerBuilder, StructBuilder, StructSize};
 use capnp::traits::FromPointerBuilder;
 use serde_json::{Map, Value};
 
+pub use crate::capnp_raw::RECORD_NESTING_LIMIT;
 pub use cell::parse_cell;
 
 use crate::schema::{FieldKind, FieldType, KeyValue, Schema, StructInfo};
@@ -132,6 +134,18 @@ pub enum EncodeErrorKind {
     Schema {
         /// What is wrong.
         reason: String,
+    },
+    /// A value nested deeper than readers accept (see [`RECORD_NESTING_LIMIT`]): the record
+    /// would be published but no consumer or later producer could read it.
+    #[error(
+        "nests too deeply: it would sit at pointer level {level}, and readers accept at most \
+         {limit} levels (a struct inside a list counts two)"
+    )]
+    TooDeep {
+        /// The level the value would have.
+        level: u32,
+        /// The limit ([`RECORD_NESTING_LIMIT`]).
+        limit: u32,
     },
     /// The Cap'n Proto builder refused the value.
     #[error("could not be built: {reason}")]
@@ -320,7 +334,7 @@ impl RecordEncoder {
         Writer {
             schema: &self.schema,
         }
-        .write_struct(info, &mut builder, object, &root, &self.skip)
+        .write_struct(info, &mut builder, object, &root, &self.skip, 0)
     }
 
     /// The type of the field at a dotted path (`"details.isbn"`) through groups and struct
@@ -535,6 +549,18 @@ fn int_value(v: &Value, seg: &Seg<'_>, ty: &FieldType) -> Result<i128, EncodeErr
                 Ok(i128::from(i))
             } else if let Some(u) = n.as_u64() {
                 Ok(i128::from(u))
+            } else if n.as_f64().is_some_and(|f| {
+                f.is_finite()
+                    && !(-9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0).contains(&f)
+            }) {
+                // An integer beyond 64 bits reaches here as the float JSON parsers make of it:
+                // it is out of range for every integer type, not of the wrong type.
+                Err(seg.fail(
+                    v,
+                    EncodeErrorKind::OutOfRange {
+                        ty: int_type_name(ty).to_string(),
+                    },
+                ))
             } else {
                 Err(wrong(seg, v, name()))
             }
@@ -726,6 +752,7 @@ impl Writer<'_> {
         object: &Map<String, Value>,
         seg: &Seg<'_>,
         skip: &[String],
+        level: u32,
     ) -> Result<(), EncodeError> {
         let mut chosen: Option<&str> = None;
         for (name, value) in object {
@@ -763,17 +790,19 @@ impl Writer<'_> {
                 })?;
                 builder.set_data_field::<u16>(offset as usize, d);
             }
-            self.write_field(&field.kind, builder, value, &here)?;
+            self.write_field(&field.kind, builder, value, &here, level)?;
         }
         Ok(())
     }
 
+    /// Writes a field of a struct at pointer level `level` (the record is level 0).
     fn write_field(
         &self,
         kind: &FieldKind,
         builder: &mut StructBuilder<'_>,
         v: &Value,
         seg: &Seg<'_>,
+        level: u32,
     ) -> Result<(), EncodeError> {
         if v.is_null() {
             return Ok(());
@@ -784,7 +813,7 @@ impl Writer<'_> {
                 let Value::Object(object) = v else {
                     return Err(wrong(seg, v, format!("an object (group {})", group.name)));
                 };
-                return self.write_struct(group, builder, object, seg, &[]);
+                return self.write_struct(group, builder, object, seg, &[], level);
             }
             FieldKind::Slot {
                 offset,
@@ -829,20 +858,30 @@ impl Writer<'_> {
                 .set_data_field::<u16>(offset, enum_value(self.schema, *id, v, seg)? ^ low16(d)),
             _ => {
                 let pointer = builder.reborrow().get_pointer_field(offset);
-                self.write_pointer(ty, pointer, v, seg)?;
+                self.write_pointer(ty, pointer, v, seg, level + 1)?;
             }
         }
         Ok(())
     }
 
-    /// Writes a non-null value behind a pointer.
+    /// Writes a non-null value behind a pointer at pointer level `level`.
     fn write_pointer(
         &self,
         ty: &FieldType,
         mut pointer: PointerBuilder<'_>,
         v: &Value,
         seg: &Seg<'_>,
+        level: u32,
     ) -> Result<(), EncodeError> {
+        if level > RECORD_NESTING_LIMIT {
+            return Err(seg.fail(
+                v,
+                EncodeErrorKind::TooDeep {
+                    level,
+                    limit: RECORD_NESTING_LIMIT,
+                },
+            ));
+        }
         match ty {
             FieldType::Text => pointer.set_text(text_value(v, seg)?.into()),
             FieldType::Data => pointer.set_data(&data_value(v, seg)?),
@@ -852,7 +891,7 @@ impl Writer<'_> {
                     return Err(wrong(seg, v, format!("an object (struct {})", info.name)));
                 };
                 let mut builder = pointer.init_struct(struct_size(info));
-                self.write_struct(info, &mut builder, object, seg, &[])?;
+                self.write_struct(info, &mut builder, object, seg, &[], level)?;
             }
             FieldType::List(element) => {
                 let Value::Array(items) = v else {
@@ -862,7 +901,7 @@ impl Writer<'_> {
                         format!("an array ({})", type_name(self.schema, ty)),
                     ));
                 };
-                self.write_list(element, pointer, items, v, seg)?;
+                self.write_list(element, pointer, items, v, seg, level)?;
             }
             other => {
                 return Err(seg.fail(
@@ -883,6 +922,7 @@ impl Writer<'_> {
         items: &[Value],
         v: &Value,
         seg: &Seg<'_>,
+        level: u32,
     ) -> Result<(), EncodeError> {
         let n = list_len(items, seg, v)?;
         macro_rules! prim {
@@ -958,7 +998,8 @@ impl Writer<'_> {
                         ));
                     };
                     let mut builder = list.reborrow().get(i).0;
-                    self.write_struct(info, &mut builder, object, &here, &[])?;
+                    // Readers spend a level on the list and one on the element.
+                    self.write_struct(info, &mut builder, object, &here, &[], level + 1)?;
                 }
             }
             // Lists of pointers: each element is a pointer written with the element type.
@@ -974,7 +1015,7 @@ impl Writer<'_> {
                         .get(i)
                         .get_as::<RawPointer<'_>>()
                         .map_err(|e| capnp_err(&here, item, &e))?;
-                    self.write_pointer(element, element_pointer, item, &here)?;
+                    self.write_pointer(element, element_pointer, item, &here, level + 1)?;
                 }
             }
         }

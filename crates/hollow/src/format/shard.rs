@@ -156,16 +156,18 @@ impl ShardEncoder {
         ptr_pos: usize,
         depth: u32,
     ) -> Result<Option<(u64, u32)>, EncodeError> {
-        if depth >= u32::try_from(crate::capnp_raw::NESTING_LIMIT).unwrap_or(64) {
-            return Err(EncodeError::Malformed(
-                "pointers nest deeper than readers accept (64)",
-            ));
-        }
         let w = *src
             .get(ptr_pos)
             .ok_or(EncodeError::Malformed("pointer past segment end"))?;
         if w == 0 {
             return Ok(None);
+        }
+        // `depth` is the pointer's level minus one (see `RECORD_NESTING_LIMIT`); a null pointer
+        // costs readers nothing.
+        if depth >= crate::capnp_raw::RECORD_NESTING_LIMIT {
+            return Err(EncodeError::Malformed(
+                "pointers nest deeper than readers accept (RECORD_NESTING_LIMIT levels)",
+            ));
         }
         let shape = w & !0xffff_fffc; // keep kind bits and the upper word
         match w & 3 {
@@ -231,8 +233,9 @@ impl ShardEncoder {
                             let base = at + 1 + e * (ds + ps);
                             body.extend_from_slice(slice(src, base, ds)?);
                             body.extend(std::iter::repeat_n(0u64, ps));
+                            // Readers spend a level on the list and one on the element.
                             for j in 0..ps {
-                                children.push(self.intern(src, base + ds + j, depth + 1)?);
+                                children.push(self.intern(src, base + ds + j, depth + 2)?);
                             }
                         }
                         self.key.clear();
@@ -426,6 +429,44 @@ mod tests {
             // 2 (root, tag) + 3 slots of 6 words + "Up" once or twice.
             assert_eq!(words.len(), 2 + 18 + if dedup { 1 } else { 2 });
         }
+    }
+
+    /// A record that is a chain of `levels` structs, each holding only a pointer to the next:
+    /// the root pointer, then one word per level (offset 0, no data, one pointer), then null.
+    fn chain(levels: usize) -> Vec<u64> {
+        let mut words = vec![1u64 << 48; levels + 1];
+        words.push(0);
+        words
+    }
+
+    #[test]
+    fn records_nest_exactly_as_deep_as_readers_accept() {
+        let limit = crate::capnp_raw::RECORD_NESTING_LIMIT as usize;
+        let mut enc = ShardEncoder::new(1, 0, 1, false, 0).expect("encoder");
+        enc.set(0, &chain(limit)).expect("at the limit");
+        let list = read(&enc.finish()).expect("reads back");
+        // capnp's own walk (the one a restoring producer measures records with) accepts it.
+        let record = list.get(0).expect("slot");
+        assert!(record.total_size().is_ok());
+        let mut enc = ShardEncoder::new(1, 0, 1, false, 0).expect("encoder");
+        assert!(matches!(
+            enc.set(0, &chain(limit + 1)),
+            Err(EncodeError::Malformed(_))
+        ));
+        // Built without the check, one level more is what readers refuse.
+        let mut words = vec![0u64; 2];
+        words[0] = KIND_LIST | (7 << 32) | (1 << 35);
+        words[1] = (1 << 2) | (1 << 48);
+        words.push(1 << 48); // the element's pointer: the record's level 1
+        words.extend(std::iter::repeat_n(1u64 << 48, limit));
+        words.push(0);
+        let list = read(&words).expect("a list");
+        let record = list.get(0).expect("slot");
+        assert!(
+            record.total_size().is_err(),
+            "level {} is refused",
+            limit + 1
+        );
     }
 
     #[test]

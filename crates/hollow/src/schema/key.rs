@@ -188,7 +188,8 @@ impl KeyPath {
         Ok(())
     }
 
-    /// Parses one string per key field (for command-line lookups) and encodes them.
+    /// Parses one string per key field (for command-line lookups) and encodes them. A `Data`
+    /// field takes standard base64, as `hollow scan` prints it and `hollow produce` reads it.
     pub fn encode_strings(&self, values: &[&str], out: &mut KeyBytes) -> Result<()> {
         let values: Vec<Option<&str>> = values.iter().copied().map(Some).collect();
         self.encode_optional_strings(&values, out)
@@ -205,8 +206,23 @@ impl KeyPath {
             return self.encode_values(&vec![KeyValue::Null; values.len()], out);
         }
         let mut floats = Vec::new();
-        let mut parsed = Vec::with_capacity(values.len());
+        // Data values decoded from base64 first, for the key values below to borrow.
+        let mut datas = Vec::with_capacity(values.len());
         for (f, s) in self.fields.iter().zip(values) {
+            datas.push(match (&f.ty, s) {
+                (FieldType::Data, Some(s)) => {
+                    use base64::Engine;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(s)
+                        .map_err(|e| {
+                            self.parse_error(f, s, &format!("expected base64 (as printed): {e}"))
+                        })?
+                }
+                _ => Vec::new(),
+            });
+        }
+        let mut parsed = Vec::with_capacity(values.len());
+        for ((f, s), data) in self.fields.iter().zip(values).zip(&datas) {
             let Some(s) = s else {
                 parsed.push(KeyValue::Null);
                 continue;
@@ -225,7 +241,7 @@ impl KeyPath {
                     KeyValue::Float(floats[floats.len() - 1])
                 }
                 FieldType::Text => KeyValue::Text(s),
-                FieldType::Data => KeyValue::Data(s.as_bytes()),
+                FieldType::Data => KeyValue::Data(data),
                 FieldType::Enum(_) if s.parse::<i128>().is_err() => {
                     let Some(n) = f.enumerants.iter().position(|e| e == s) else {
                         return Err(self.parse_error(

@@ -58,7 +58,8 @@ impl BlobStore {
     /// A store for `location`: a local directory path, `file:///dir`, `memory://` (a fresh
     /// in-memory store), or a URL `object_store` understands in this build.
     pub fn from_url(location: &str) -> Result<Self> {
-        if !location.contains("://") {
+        // `file:/abs/dir` (RFC 8089's one-slash form) is a URL too, not a relative directory.
+        if !location.contains("://") && !location.starts_with("file:") {
             return Self::local(location);
         }
         let url = url::Url::parse(location).map_err(|e| Error::InvalidLocation {

@@ -4,9 +4,12 @@
 use serde_json::Value;
 
 use super::FieldChange;
+use std::collections::HashSet;
+
+use crate::chain::Chain;
 use crate::consumer::Consumer;
-use crate::error::Result;
-use crate::store::{BlobKey, BlobStore};
+use crate::error::{Error, Result};
+use crate::store::BlobStore;
 
 /// What happened to the record at a version.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,43 +32,46 @@ pub struct HistoryEntry {
 }
 
 /// Every change to the record of `type_name` whose primary key is `key` (one string per key
-/// field), from the oldest version the store still reaches to the announced one. A consumer
-/// walks the chain one delta at a time; snapshots are read only to start.
+/// field), from the oldest version of the announced chain the store still reaches to the
+/// announced one. A consumer walks the chain one delta at a time; snapshots are read only to
+/// start.
+///
+/// Errors, rather than a partial history: nothing announced, a version of the chain that
+/// cannot be loaded, a type no version of the chain has, a key that does not parse.
 pub async fn history(
     store: &BlobStore,
     type_name: &str,
     key: &[&str],
 ) -> Result<Vec<HistoryEntry>> {
-    let mut versions: Vec<u64> = store
-        .list_blobs()
-        .await?
-        .into_iter()
-        .flat_map(|k| match k {
-            BlobKey::Snapshot { version, .. } => vec![version],
-            BlobKey::Delta { from, to, .. } | BlobKey::ReverseDelta { from, to, .. } => {
-                vec![from, to]
-            }
-        })
-        .collect();
-    versions.sort_unstable();
-    versions.dedup();
+    let Some((announcement, _)) = store.announcement().await? else {
+        return Err(Error::NoPath { from: None, to: 0 });
+    };
+    let head = (announcement.version, announcement.tag);
+    // Only the announced chain: blobs of failed attempts or of another lineage are not history.
+    let chain = Chain::list(store, head, &HashSet::new()).await?;
     let consumer = Consumer::builder(store.clone()).build().await?;
     let mut previous: Option<Value> = None;
     let mut entries = Vec::new();
-    for version in versions {
-        // Versions of failed attempts are not on the chain: skip them.
-        if consumer.refresh_to(version).await.is_err() {
-            continue;
-        }
+    let mut type_seen = false;
+    for (version, _) in chain.states {
+        consumer.refresh_to(version).await?;
         let Some(state) = consumer.state() else {
-            continue;
+            return Err(Error::NoPath {
+                from: None,
+                to: version,
+            });
         };
         let current = match state.dyn_table(type_name) {
-            Ok(table) => match table.get_by_key_strings(key)? {
-                Some((_, record)) => Some(record.to_json()?),
-                None => None,
-            },
-            Err(_) => None,
+            Ok(table) => {
+                type_seen = true;
+                match table.get_by_key_strings(key)? {
+                    Some((_, record)) => Some(record.to_json()?),
+                    None => None,
+                }
+            }
+            // A type added or dropped by a schema change is absent from some versions.
+            Err(Error::UnknownType { .. }) => None,
+            Err(e) => return Err(e),
         };
         let event = match (&previous, &current) {
             (None, Some(now)) => Some(HistoryEvent::Added(now.clone())),
@@ -92,6 +98,11 @@ pub async fn history(
             entries.push(HistoryEntry { version, event });
         }
         previous = current;
+    }
+    if !type_seen {
+        return Err(Error::UnknownType {
+            name: type_name.to_string(),
+        });
     }
     Ok(entries)
 }
