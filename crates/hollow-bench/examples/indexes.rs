@@ -86,7 +86,15 @@ async fn main() -> hollow::Result<()> {
         .ok_or_else(|| missing("no snapshot"))?;
     let delta_key = keys
         .iter()
-        .find(|k| matches!(k, hollow::BlobKey::Delta { from: 1, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                hollow::BlobKey::Delta {
+                    from: hollow::StateId { version: 1, .. },
+                    ..
+                }
+            )
+        })
         .copied()
         .ok_or_else(|| missing("no delta from version 1"))?;
     let snapshot = store.get_blob(snapshot_key).await?;
@@ -178,7 +186,7 @@ async fn main() -> hollow::Result<()> {
     for version in 2..announcement.version {
         let Some(key) = keys
             .iter()
-            .find(|k| matches!(k, hollow::BlobKey::Delta { from, .. } if *from == version))
+            .find(|k| matches!(k, hollow::BlobKey::Delta { from, .. } if from.version == version))
         else {
             break;
         };

@@ -144,7 +144,7 @@ pub async fn inspect(
         .collect();
     let value = json!({
         "announcement": announcement.to_json(),
-        "pin": pin.map(|(v, t)| json!({"version": v, "tag": format!("{t:#018x}")})),
+        "pin": pin.map(|p| json!({"version": p.version, "tag": format!("{:#018x}", p.tag)})),
         "blobs": blobs.iter().map(|(k, n)| json!({"key": k.relative(), "bytes": n})).collect::<Vec<_>>(),
         "types": types,
     });
@@ -160,15 +160,19 @@ pub async fn inspect(
             announcement.schema_fingerprint
         )?;
         match pin {
-            Some((v, _)) => writeln!(out, "  pinned to version {v}")?,
+            Some(p) => writeln!(out, "  pinned to version {}", p.version)?,
             None => writeln!(out, "  not pinned")?,
         }
         writeln!(out, "blobs:")?;
         for (key, bytes) in &blobs {
             let what = match key {
-                BlobKey::Snapshot { version, .. } => format!("snapshot      {version}"),
-                BlobKey::Delta { from, to, .. } => format!("delta         {from} → {to}"),
-                BlobKey::ReverseDelta { from, to, .. } => format!("reverse delta {from} → {to}"),
+                BlobKey::Snapshot { state } => format!("snapshot      {}", state.version),
+                BlobKey::Delta { from, to } => {
+                    format!("delta         {} → {}", from.version, to.version)
+                }
+                BlobKey::ReverseDelta { from, to } => {
+                    format!("reverse delta {} → {}", from.version, to.version)
+                }
             };
             writeln!(out, "  {what:<24} {bytes:>12} bytes  {}", key.relative())?;
         }
@@ -512,7 +516,7 @@ pub async fn pin(args: &StoreArgs, version: Option<u64>, out: &mut impl Write) -
     match version {
         Some(v) => {
             let state = state_at(&store, Some(v)).await?;
-            store.pin(state.version(), state.tag()).await?;
+            store.pin(state.state_id()).await?;
             writeln!(
                 out,
                 "pinned to version {} (tag {:#018x})",
@@ -542,9 +546,9 @@ pub async fn validate(
     let mut failed = 0usize;
     for key in store.list_blobs().await? {
         let versions = match key {
-            BlobKey::Snapshot { version, .. } => (version, version),
-            BlobKey::Delta { from, to, .. } => (from, to),
-            BlobKey::ReverseDelta { from, to, .. } => (to, from),
+            BlobKey::Snapshot { state } => (state.version, state.version),
+            BlobKey::Delta { from, to } => (from.version, to.version),
+            BlobKey::ReverseDelta { from, to } => (to.version, from.version),
         };
         if !(in_range(versions.0) || in_range(versions.1)) {
             continue;

@@ -111,14 +111,14 @@ pub enum Error {
         reason: String,
     },
     /// A delta was applied to a state other than the one it starts from.
-    #[error("blob {blob} applies to version {} (tag {:#x}) but the state is at {}", expected.0, expected.1, match actual { Some((v, t)) => format!("version {v} (tag {t:#x})"), None => "no version".to_string() })]
+    #[error("blob {blob} applies to {expected} but the state is at {}", match actual { Some(a) => a.to_string(), None => "no version".to_string() })]
     WrongState {
         /// The delta blob.
         blob: String,
-        /// Version and tag the blob starts from.
-        expected: (u64, u64),
-        /// Version and tag of the state, if it has one.
-        actual: Option<(u64, u64)>,
+        /// The state the blob starts from.
+        expected: crate::StateId,
+        /// The state it was applied to, if that has one.
+        actual: Option<crate::StateId>,
     },
     /// The integrity check before announcement failed: a written blob does not turn one state
     /// into the other. Nothing was announced.

@@ -2,6 +2,7 @@
 //! is broken, failures that leave the current state serving, pins, announcement watching, and
 //! readers holding old states through many refreshes.
 
+use hollow::StateId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -145,7 +146,15 @@ async fn a_deleted_delta_is_bridged_by_a_snapshot() {
     let keys = store.list_blobs().await.expect("list");
     let gone = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Delta { from: 3, to: 4, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Delta {
+                    from: StateId { version: 3, .. },
+                    to: StateId { version: 4, .. }
+                }
+            )
+        })
         .expect("delta 3→4");
     std::fs::remove_file(dir.path().join(gone.relative())).expect("delete");
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(6));
@@ -167,7 +176,15 @@ async fn a_corrupt_delta_fails_the_refresh_and_a_later_one_recovers() {
     let keys = store.list_blobs().await.expect("list");
     let delta = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Delta { from: 1, to: 2, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Delta {
+                    from: StateId { version: 1, .. },
+                    to: StateId { version: 2, .. }
+                }
+            )
+        })
         .expect("delta 1→2");
     let path = dir.path().join(delta.relative());
     let mut bytes = std::fs::read(&path).expect("read");
@@ -196,16 +213,14 @@ async fn pins_hold_consumers_on_a_version() {
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(4));
     // Pin version 2 (its tag from a delta key of the chain).
     let keys = store.list_blobs().await.expect("list");
-    let tag = keys
+    let v2 = keys
         .iter()
         .find_map(|k| match k {
-            BlobKey::Delta {
-                from: 2, from_tag, ..
-            } => Some(*from_tag),
+            BlobKey::Delta { from, .. } if from.version == 2 => Some(*from),
             _ => None,
         })
         .expect("delta out of version 2");
-    store.pin(2, tag).await.expect("pin");
+    store.pin(v2).await.expect("pin");
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(2));
     check(&consumer.state().expect("state"), data, 1);
     store.unpin().await.expect("unpin");
@@ -432,7 +447,14 @@ async fn a_cached_snapshot_verified_once_is_reopened_without_checksumming_again(
     let keys = store.list_blobs().await.expect("list");
     let other = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Snapshot { version: 1, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Snapshot {
+                    state: StateId { version: 1, .. }
+                }
+            )
+        })
         .expect("snapshot 1");
     std::fs::remove_file(&cached).expect("remove");
     std::fs::write(

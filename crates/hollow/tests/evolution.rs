@@ -26,6 +26,7 @@ mod evo_pk_capnp;
 #[path = "generated/evo_enum_shrink_capnp.rs"]
 mod evo_enum_shrink_capnp;
 
+use hollow::StateId;
 use hollow::schema::check_compatible;
 use hollow::{BlobStore, Consumer, CycleOutcome, Error, Producer, Schema};
 
@@ -435,7 +436,7 @@ async fn the_movies_schema_grows_mid_chain_with_checksums_equal_at_every_version
         let keys = store.list_blobs().await.expect("list");
         let snap = keys
             .iter()
-            .find(|k| matches!(k, hollow::BlobKey::Snapshot { version: v, .. } if *v == version))
+            .find(|k| matches!(k, hollow::BlobKey::Snapshot { state: StateId { version: v, .. } } if *v == version))
             .expect("snapshot");
         let snapshot = hollow::ReadState::from_bytes(store.get_blob(snap).await.expect("get"), "s")
             .expect("open");

@@ -20,7 +20,7 @@ use std::collections::BTreeSet;
 
 use hollow::{
     BlobStore, Consumer, Error, IndexSource, KeyValue, Producer, QueryPlan, ReadState, Schema,
-    SnapshotInfo, WriteState,
+    StateId, WriteState,
 };
 use hollow_movies::movies_capnp::movie;
 use test_types_capnp::{Color, extremes, place};
@@ -427,7 +427,7 @@ fn extremes_state(indexed: bool) -> ReadState {
     }
     ReadState::from_bytes(
         state
-            .write_snapshot(&SnapshotInfo { version: 1, tag: 1 })
+            .write_snapshot(&StateId { version: 1, tag: 1 })
             .expect("snapshot"),
         "<extremes>",
     )
@@ -642,7 +642,7 @@ fn lying_index_sections_still_give_exact_answers() {
             .expect("add");
     }
     let blob = state
-        .write_snapshot(&SnapshotInfo { version: 1, tag: 1 })
+        .write_snapshot(&StateId { version: 1, tag: 1 })
         .expect("snapshot");
     let layout = hollow::format::BlobLayout::parse(blob.as_slice(), "b").expect("layout");
     let section = layout

@@ -3,6 +3,7 @@
 
 mod common;
 
+use hollow::StateId;
 use std::sync::Arc;
 
 use hollow::testing::{Fault, FaultyStore};
@@ -59,7 +60,7 @@ async fn snapshot_of(store: &BlobStore, version: u64) -> ReadState {
         .await
         .expect("list")
         .into_iter()
-        .find(|k| matches!(k, BlobKey::Snapshot { version: v, .. } if *v == version))
+        .find(|k| matches!(k, BlobKey::Snapshot { state: StateId { version: v, .. } } if *v == version))
         .expect("snapshot of the version");
     ReadState::from_bytes(store.get_blob(&key).await.expect("get"), &key.relative()).expect("open")
 }
@@ -420,7 +421,14 @@ async fn a_restored_producer_continues_the_chain() {
     let keys = store.list_blobs().await.expect("list");
     let snap = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Snapshot { version: 4, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Snapshot {
+                    state: StateId { version: 4, .. }
+                }
+            )
+        })
         .expect("snapshot 4");
     state
         .load_snapshot(
@@ -623,11 +631,9 @@ async fn concurrent_cycles_on_one_producer_are_serialised() {
     // Each delta starts from the version before it.
     for v in [2u64, 3] {
         let keys = store.list_blobs().await.expect("list");
-        assert!(
-            keys.iter().any(
-                |k| matches!(k, BlobKey::Delta { from, to, .. } if *from == v - 1 && *to == v)
-            )
-        );
+        assert!(keys.iter().any(
+            |k| matches!(k, BlobKey::Delta { from, to } if from.version == v - 1 && to.version == v)
+        ));
     }
 }
 
@@ -664,7 +670,15 @@ async fn a_restore_applies_every_delta_since_the_latest_snapshot_and_needs_each_
     let keys = store.list_blobs().await.expect("list");
     let gone = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Delta { from: 3, to: 4, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Delta {
+                    from: StateId { version: 3, .. },
+                    to: StateId { version: 4, .. }
+                }
+            )
+        })
         .expect("delta 3→4");
     std::fs::remove_file(dir.path().join(gone.relative())).expect("delete");
     let failed = movies_producer(store).build().await;

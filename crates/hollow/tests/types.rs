@@ -6,7 +6,7 @@
 mod test_types_capnp;
 
 use capnp::message::Builder;
-use hollow::{Error, KeyValue, ReadState, SnapshotInfo, WriteState};
+use hollow::{Error, KeyValue, ReadState, StateId, WriteState};
 use serde_json::json;
 use test_types_capnp::{bytes_key, extremes, float_key, label, nested_key, nothing, place};
 
@@ -57,7 +57,7 @@ fn add_float(s: &mut WriteState, f: f64, v: &str) -> hollow::Result<u32> {
 
 fn read(s: &WriteState) -> ReadState {
     let blob = s
-        .write_snapshot(&SnapshotInfo {
+        .write_snapshot(&StateId {
             version: 3,
             tag: 99,
         })
@@ -417,7 +417,7 @@ fn nesting_beyond_what_readers_accept_is_refused_when_written() {
         .expect("40 levels are fine");
     let deep = chain(100);
     let added = s.add::<test_types_capnp::chain::Owned>(deep.get_root_as_reader().expect("reader"));
-    let snapshot = added.and_then(|_| s.write_snapshot(&SnapshotInfo { version: 1, tag: 1 }));
+    let snapshot = added.and_then(|_| s.write_snapshot(&StateId { version: 1, tag: 1 }));
     assert!(
         matches!(snapshot, Err(Error::SchemaMismatch { .. })),
         "{snapshot:?}"

@@ -36,15 +36,12 @@ impl Inner {
                         snapshot = snapshot.retain_types(|name| keep(name));
                     }
                     let named = match key {
-                        BlobKey::Snapshot { version, tag } => (*version, *tag),
-                        _ => (0, 0),
+                        BlobKey::Snapshot { state } => Some(*state),
+                        BlobKey::Delta { .. } | BlobKey::ReverseDelta { .. } => None,
                     };
-                    if (snapshot.version(), snapshot.tag()) != named {
-                        let reason = format!(
-                            "holds version {} (tag {:#x}), not the one its key names",
-                            snapshot.version(),
-                            snapshot.tag()
-                        );
+                    if named != Some(snapshot.state_id()) {
+                        let reason =
+                            format!("holds {}, not the state its key names", snapshot.state_id());
                         return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
                     }
                     if !trusted {
@@ -65,21 +62,12 @@ impl Inner {
                     );
                     let h = delta.header();
                     let joins = match key {
-                        BlobKey::Delta {
-                            from,
-                            from_tag,
-                            to,
-                            to_tag,
+                        BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to } => {
+                            Some((*from, *to))
                         }
-                        | BlobKey::ReverseDelta {
-                            from,
-                            from_tag,
-                            to,
-                            to_tag,
-                        } => (*from, *from_tag, *to, *to_tag),
-                        BlobKey::Snapshot { .. } => (0, 0, 0, 0),
+                        BlobKey::Snapshot { .. } => None,
                     };
-                    if (h.from_version, h.from_tag, h.to_version, h.to_tag) != joins {
+                    if joins != Some((h.from_state(), h.to_state())) {
                         let reason = "joins other states than its key names".to_string();
                         return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
                     }

@@ -295,43 +295,43 @@ impl Inner {
         let Some((announcement, _)) = self.store.announcement().await? else {
             return Ok(None);
         };
-        let head = (announcement.version, announcement.tag);
+        let head = announcement.state();
         let chain = Chain::list(&self.store, head, &failures.blobs).await?;
         let target = match version {
             Some(v) => chain
                 .states
                 .iter()
-                .position(|s| s.0 == v)
+                .position(|s| s.version == v)
                 .ok_or(Error::NoSuchVersion { version: v })?,
             None => match self.store.pinned().await? {
-                Some(pin) => chain
-                    .position(pin)
-                    .ok_or(Error::NoSuchVersion { version: pin.0 })?,
+                Some(pin) => chain.position(pin).ok_or(Error::NoSuchVersion {
+                    version: pin.version,
+                })?,
                 None => chain.states.len() - 1,
             },
         };
         let current = self.current.load_full();
-        let current_at = current.as_ref().map(|s| (s.version(), s.tag()));
+        let current_at = current.as_ref().map(|s| s.state_id());
         if current_at == Some(chain.states[target]) {
-            return Ok(current_at.map(|c| c.0));
+            return Ok(current_at.map(|c| c.version));
         }
         let serving = current.as_deref().map(|c| Current {
-            state: (c.version(), c.tag()),
+            state: c.state_id(),
             overlay_depth: c.overlay_depth(),
             base_version: c.base_version(),
         });
         let steps =
             plan::plan(&chain, serving.as_ref(), target, self.max_deltas).ok_or_else(|| {
                 Error::NoPath {
-                    from: current_at.map(|c| c.0),
-                    to: chain.states[target].0,
+                    from: current_at.map(|c| c.version),
+                    to: chain.states[target].version,
                 }
             })?;
         let plan = plan::describe(&steps);
-        info!(from = ?current_at.map(|c| c.0), to = chain.states[target].0, %plan, "refresh");
+        info!(from = ?current_at.map(|c| c.version), to = chain.states[target].version, %plan, "refresh");
         self.emit(&RefreshEvent::Started {
-            from: current_at.map(|c| c.0),
-            to: chain.states[target].0,
+            from: current_at.map(|c| c.version),
+            to: chain.states[target].version,
             plan,
         });
         match self.execute(&steps, current).await {

@@ -18,7 +18,7 @@ pub(super) async fn watch(
     mut announced: tokio::sync::watch::Receiver<u64>,
     poll_interval: Duration,
 ) {
-    let mut seen: Option<(crate::store::AnnouncementVersion, Option<(u64, u64)>)> = None;
+    let mut seen: Option<(crate::store::AnnouncementVersion, Option<crate::StateId>)> = None;
     loop {
         // The poll timer of RefreshPolicy::OnAnnouncement (a remote store cannot push), raced
         // with the in-process announcement channel.

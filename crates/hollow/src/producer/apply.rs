@@ -4,9 +4,10 @@
 //! into the state with `write/`'s own operations), so it lives in the producer, and `write/`
 //! never imports `read/`.
 
+use crate::StateId;
 use crate::error::{Error, Result};
 use crate::read::{ReadDelta, ReadState};
-use crate::write::{SnapshotInfo, WriteState};
+use crate::write::WriteState;
 
 impl WriteState {
     /// Replaces the content of every registered type with the records of `snapshot` (types of
@@ -44,10 +45,7 @@ impl WriteState {
                 ));
             }
         }
-        self.set_current(Some(SnapshotInfo {
-            version: snapshot.version(),
-            tag: snapshot.tag(),
-        }));
+        self.set_current(Some(snapshot.state_id()));
         Ok(())
     }
 
@@ -57,16 +55,11 @@ impl WriteState {
     pub fn apply_delta(&mut self, delta: &ReadDelta) -> Result<()> {
         let header = delta.header();
         let at = self.current();
-        if at
-            != Some(SnapshotInfo {
-                version: header.from_version,
-                tag: header.from_tag,
-            })
-        {
+        if at != Some(header.from_state()) {
             return Err(Error::WrongState {
                 blob: delta.blob_name().to_string(),
-                expected: (header.from_version, header.from_tag),
-                actual: at.map(|c| (c.version, c.tag)),
+                expected: header.from_state(),
+                actual: at,
             });
         }
         let blob = delta.blob_name();
@@ -130,7 +123,7 @@ impl WriteState {
                 ));
             }
         }
-        self.set_current(Some(SnapshotInfo {
+        self.set_current(Some(StateId {
             version: header.to_version,
             tag: header.to_tag,
         }));

@@ -22,12 +22,13 @@ pub use validate::{
     FnValidator, MaxChangeRatio, MinRecordCount, TypeValidation, ValidationInput, Validator,
 };
 
+use crate::StateId;
 use crate::bytes::BlobBytes;
 use crate::error::{Error, Result};
 use crate::schema::Schema;
 use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 use crate::write::{
-    Cycle, Incremental, SnapshotInfo, TypeChangeCounts, WriteOptions, WriteState, WriteStateBuilder,
+    Cycle, Incremental, TypeChangeCounts, WriteOptions, WriteState, WriteStateBuilder,
 };
 use restore::restore;
 
@@ -337,12 +338,9 @@ impl Producer {
             populate,
             ..CycleTimings::default()
         };
-        let prev = inner.announced.as_ref().map(|(a, _)| SnapshotInfo {
-            version: a.version,
-            tag: a.tag,
-        });
+        let prev = inner.announced.as_ref().map(|(a, _)| a.state());
         let version = prev.map_or(1, |p| p.version + 1);
-        let to = SnapshotInfo {
+        let to = StateId {
             version,
             tag: new_tag(),
         };
@@ -397,24 +395,11 @@ impl Producer {
         timings.verify = t.elapsed();
 
         let t = Instant::now();
-        let snapshot_key = snapshot.as_ref().map(|_| BlobKey::Snapshot {
-            version,
-            tag: to.tag,
-        });
+        let snapshot_key = snapshot.as_ref().map(|_| BlobKey::Snapshot { state: to });
         let (delta_key, reverse_key) = match prev {
             Some(from) => (
-                Some(BlobKey::Delta {
-                    from: from.version,
-                    from_tag: from.tag,
-                    to: version,
-                    to_tag: to.tag,
-                }),
-                Some(BlobKey::ReverseDelta {
-                    from: version,
-                    from_tag: to.tag,
-                    to: from.version,
-                    to_tag: from.tag,
-                }),
+                Some(BlobKey::Delta { from, to }),
+                Some(BlobKey::ReverseDelta { from: to, to: from }),
             ),
             None => (None, None),
         };
@@ -438,7 +423,7 @@ impl Producer {
             tag: to.tag,
             schema_fingerprint: inner.state.schema().fingerprint(),
             published_at_millis: now_millis(),
-            previous: prev.map(|p| (p.version, p.tag)),
+            previous: prev,
             snapshot: snapshot_key,
             delta: delta_key,
             reverse_delta: reverse_key,

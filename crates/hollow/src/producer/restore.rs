@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use crate::StateId;
 use crate::chain::Chain;
 use crate::error::{Error, Result};
 use crate::read::{ReadDelta, ReadState};
@@ -26,8 +27,7 @@ pub(super) async fn restore(
         )
     })?;
     let BlobKey::Snapshot {
-        version: snapshot_version,
-        tag: snapshot_tag,
+        state: snapshot_state,
     } = snapshot_key
     else {
         return Err(Error::corrupt(
@@ -36,18 +36,13 @@ pub(super) async fn restore(
             "latestSnapshot is not a snapshot",
         ));
     };
-    let chain = Chain::list(
-        store,
-        (announcement.version, announcement.tag),
-        &HashSet::new(),
-    )
-    .await?;
+    let chain = Chain::list(store, announcement.state(), &HashSet::new()).await?;
     // Walk the chain back from the announced version to the snapshot, by forward deltas.
     let mut path = Vec::new();
     let mut at = chain.states.len() - 1;
-    while chain.states[at] != (snapshot_version, snapshot_tag) {
-        let (version, tag) = chain.states[at];
-        if version <= snapshot_version {
+    while chain.states[at] != snapshot_state {
+        let StateId { version, tag } = chain.states[at];
+        if version <= snapshot_state.version {
             return Err(Error::corrupt(
                 snapshot_key.relative(),
                 "chain",
@@ -72,20 +67,14 @@ pub(super) async fn restore(
     for key in &path {
         let delta = ReadDelta::from_bytes(store.get_blob(key).await?, &key.relative())?;
         let h = delta.header();
-        let (named_from, named_to) = match key {
-            BlobKey::Delta {
-                from,
-                from_tag,
-                to,
-                to_tag,
-            } => ((*from, *from_tag), (*to, *to_tag)),
-            _ => ((u64::MAX, 0), (0, 0)),
-        };
         // Versions strictly decrease walking back; a delta that says otherwise ends the walk.
-        if (h.from_version, h.from_tag) != named_from
-            || h.from_version >= named_to.0
-            || (h.to_version, h.to_tag) != named_to
-        {
+        let joins_named = match key {
+            BlobKey::Delta { from, to } => {
+                h.from_state() == *from && h.to_state() == *to && from.version < to.version
+            }
+            BlobKey::Snapshot { .. } | BlobKey::ReverseDelta { .. } => false,
+        };
+        if !joins_named {
             return Err(Error::corrupt(
                 key.relative(),
                 "header",

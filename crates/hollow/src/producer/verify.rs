@@ -121,8 +121,9 @@ mod tests {
     use hollow_movies::movies_capnp::movie;
 
     use super::*;
+    use crate::StateId;
     use crate::error::Error;
-    use crate::write::{Cycle, SnapshotInfo, TypeChangeCounts, TypeChanges};
+    use crate::write::{Cycle, TypeChangeCounts, TypeChanges};
 
     fn state_with(titles: &[(u64, &str)]) -> (WriteState, Vec<TypeChanges>) {
         let mut state = WriteState::builder("t")
@@ -136,7 +137,7 @@ mod tests {
             m.set_title("original");
             state.add::<movie::Owned>(m.into_reader()).expect("add");
         }
-        state.set_current(Some(SnapshotInfo { version: 1, tag: 1 }));
+        state.set_current(Some(StateId { version: 1, tag: 1 }));
         let mut cycle = Cycle::new(&mut state);
         for (id, title) in titles {
             let mut m = message.init_root::<movie::Builder>();
@@ -162,8 +163,8 @@ mod tests {
             }
         );
         let (from, to) = (
-            SnapshotInfo { version: 1, tag: 1 },
-            SnapshotInfo { version: 2, tag: 2 },
+            StateId { version: 1, tag: 1 },
+            StateId { version: 2, tag: 2 },
         );
         let (delta, reverse) = state.write_deltas(&applied, from, to).expect("deltas");
         verify_deltas(&state, &applied, &delta, &reverse).expect("its own deltas verify");

@@ -20,7 +20,7 @@ use crate::schema::{FieldKind, FieldType, Schema, StructInfo};
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use hollow::{ReadState, SnapshotInfo, WriteState};
+/// use hollow::{ReadState, StateId, WriteState};
 /// use hollow_movies::movies_capnp::movie;
 ///
 /// let mut state = WriteState::builder("movies").register::<movie::Owned>().build()?;
@@ -29,7 +29,7 @@ use crate::schema::{FieldKind, FieldType, Schema, StructInfo};
 /// m.set_id(42);
 /// m.set_title("Answer");
 /// state.add::<movie::Owned>(m.into_reader())?;
-/// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 1 })?, "<mem>")?;
+/// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 1 })?, "<mem>")?;
 ///
 /// let movies = read.dyn_table("Movie")?;
 /// let (_, record) = movies.get_by_key_strings(&["42"])?.expect("present");

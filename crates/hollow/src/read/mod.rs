@@ -152,6 +152,11 @@ impl ReadState {
         self.header.to_tag
     }
 
+    /// The identity of this state: version and tag.
+    pub fn state_id(&self) -> crate::StateId {
+        self.header.to_state()
+    }
+
     /// The blob header.
     pub fn header(&self) -> &BlobHeader {
         &self.header
@@ -502,7 +507,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     ///
     /// ```
     /// # fn main() -> hollow::Result<()> {
-    /// use hollow::{ReadState, SnapshotInfo, WriteState};
+    /// use hollow::{ReadState, StateId, WriteState};
     /// use hollow_movies::movies_capnp::movie;
     ///
     /// let schema = hollow::Schema::builder().add::<movie::Owned>().build()?;
@@ -518,7 +523,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     ///     g.set(1, genres[1]);
     ///     state.add_dynamic("Movie", message.get_root_as_reader()?)?;
     /// }
-    /// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 7 })?, "<memory>")?;
+    /// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 7 })?, "<memory>")?;
     /// let movies = read.table::<movie::Owned>()?;
     /// let drama = movies.index("genres")?;
     /// let titles: Vec<String> = drama

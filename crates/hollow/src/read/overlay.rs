@@ -190,11 +190,11 @@ impl ReadState {
     /// every unchanged record. The delta must start from exactly this state (version and tag).
     pub fn apply_delta(&self, delta: Arc<ReadDelta>) -> Result<ReadState> {
         let header = *delta.header();
-        if (header.from_version, header.from_tag) != (self.version(), self.tag()) {
+        if header.from_state() != self.state_id() {
             return Err(Error::WrongState {
                 blob: delta.blob_name().to_string(),
-                expected: (header.from_version, header.from_tag),
-                actual: Some((self.version(), self.tag())),
+                expected: header.from_state(),
+                actual: Some(self.state_id()),
             });
         }
         // Schemas only grow along a chain: a delta may carry a grown schema (the state adopts

@@ -145,7 +145,7 @@ impl<'s> DynTable<'s> {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use hollow::{QueryPlan, ReadState, SnapshotInfo, WriteState};
+    /// use hollow::{QueryPlan, ReadState, StateId, WriteState};
     /// use hollow_movies::movies_capnp::movie;
     ///
     /// let schema = hollow::Schema::builder().add::<movie::Owned>().build()?.with_hash_index("Movie", "year")?;
@@ -158,7 +158,7 @@ impl<'s> DynTable<'s> {
     ///     m.set_title("x");
     ///     state.add_dynamic("Movie", message.get_root_as_reader()?)?;
     /// }
-    /// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 1 })?, "<mem>")?;
+    /// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 1 })?, "<mem>")?;
     /// let movies = read.dyn_table("Movie")?;
     /// let found = movies.query(&[("year", "1999")])?;
     /// assert!(matches!(found.plan, QueryPlan::Index { shipped: true, .. }));

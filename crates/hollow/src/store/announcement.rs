@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::key::BlobKey;
 use super::{ANNOUNCED, BlobStore, local_cas, store_error};
+use crate::StateId;
 use crate::error::{Error, Result};
 
 /// What a version's announcement says: the state, its schema, the blobs that reach it, and the
@@ -23,7 +24,7 @@ pub struct Announcement {
     /// When the producer announced it (milliseconds since the Unix epoch).
     pub published_at_millis: u64,
     /// The previous version on the chain and its tag (`None` for the first version).
-    pub previous: Option<(u64, u64)>,
+    pub previous: Option<StateId>,
     /// The snapshot of this version, if one was written.
     pub snapshot: Option<BlobKey>,
     /// The delta from the previous version.
@@ -42,6 +43,11 @@ pub(super) fn parse_hex(v: &Value) -> Option<u64> {
 }
 
 impl Announcement {
+    /// The announced state: `version` with `tag`.
+    pub fn state(&self) -> StateId {
+        StateId::new(self.version, self.tag)
+    }
+
     /// The JSON document.
     pub fn to_json(&self) -> Value {
         let key = |k: &Option<BlobKey>| k.map_or(Value::Null, |k| Value::from(k.relative()));
@@ -51,7 +57,7 @@ impl Announcement {
             "tag": hex(self.tag),
             "schemaFingerprint": hex(self.schema_fingerprint),
             "publishedAtMillis": self.published_at_millis,
-            "previous": self.previous.map_or(Value::Null, |(v, t)| json!({"version": v, "tag": hex(t)})),
+            "previous": self.previous.map_or(Value::Null, |p| json!({"version": p.version, "tag": hex(p.tag)})),
             "snapshot": key(&self.snapshot),
             "delta": key(&self.delta),
             "reverseDelta": key(&self.reverse_delta),
@@ -69,7 +75,10 @@ impl Announcement {
         };
         let previous = match v.get("previous")? {
             Value::Null => None,
-            p => Some((p.get("version")?.as_u64()?, parse_hex(p.get("tag")?)?)),
+            p => Some(StateId::new(
+                p.get("version")?.as_u64()?,
+                parse_hex(p.get("tag")?)?,
+            )),
         };
         Some(Self {
             dataset: v.get("dataset")?.as_str()?.to_string(),
@@ -219,21 +228,19 @@ mod tests {
             tag: 0xfeed,
             schema_fingerprint: 0x1234,
             published_at_millis: 99,
-            previous: Some((2, 0xbeef)),
+            previous: Some(StateId::new(2, 0xbeef)),
             snapshot: None,
             delta: Some(BlobKey::Delta {
-                from: 2,
-                from_tag: 0xbeef,
-                to: 3,
-                to_tag: 0xfeed,
+                from: StateId::new(2, 0xbeef),
+                to: StateId::new(3, 0xfeed),
             }),
             reverse_delta: Some(BlobKey::ReverseDelta {
-                from: 3,
-                from_tag: 0xfeed,
-                to: 2,
-                to_tag: 0xbeef,
+                from: StateId::new(3, 0xfeed),
+                to: StateId::new(2, 0xbeef),
             }),
-            latest_snapshot: Some(BlobKey::Snapshot { version: 1, tag: 5 }),
+            latest_snapshot: Some(BlobKey::Snapshot {
+                state: StateId::new(1, 5),
+            }),
         };
         assert_eq!(Announcement::from_json(&a.to_json()), Some(a));
         assert!(parse_announcement(b"{}").is_err());

@@ -257,6 +257,7 @@ impl BlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StateId;
 
     async fn cas_contract(store: BlobStore) {
         let mut a = Announcement {
@@ -290,7 +291,9 @@ mod tests {
         assert_eq!(read.version, 2);
         assert_eq!(token, v2);
         // Blobs are written once.
-        let key = BlobKey::Snapshot { version: 2, tag: 2 };
+        let key = BlobKey::Snapshot {
+            state: StateId::new(2, 2),
+        };
         let bytes = BlobBytes::from_vec(vec![1, 2, 3]);
         store.put_blob(&key, &bytes).await.expect("put");
         assert!(matches!(
@@ -307,7 +310,9 @@ mod tests {
     #[tokio::test]
     async fn a_missing_blob_is_the_same_error_mapped_or_read() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        let key = BlobKey::Snapshot {
+            state: StateId::new(1, 1),
+        };
         for store in [
             BlobStore::memory(),
             BlobStore::local(dir.path()).expect("local"),
@@ -331,7 +336,9 @@ mod tests {
     #[tokio::test]
     async fn listing_skips_nested_objects_and_other_spellings_of_keys() {
         let store = BlobStore::memory();
-        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        let key = BlobKey::Snapshot {
+            state: StateId::new(1, 1),
+        };
         let nested = format!(
             "snapshots/old/{}",
             key.relative().trim_start_matches("snapshots/")

@@ -5,11 +5,12 @@ use serde_json::{Value, json};
 
 use super::announcement::{hex, parse_hex};
 use super::{BlobStore, PINNED, store_error};
+use crate::StateId;
 use crate::error::{Error, Result};
 
 impl BlobStore {
-    /// The pinned version and tag, if any.
-    pub async fn pinned(&self) -> Result<Option<(u64, u64)>> {
+    /// The pinned state, if any.
+    pub async fn pinned(&self) -> Result<Option<StateId>> {
         match self.store.get(&self.path(PINNED)).await {
             Ok(r) => {
                 let bytes = r.bytes().await.map_err(|e| store_error("get", PINNED, e))?;
@@ -24,17 +25,18 @@ impl BlobStore {
                     .get("tag")
                     .and_then(parse_hex)
                     .ok_or_else(|| corrupt("no tag"))?;
-                Ok(Some((version, tag)))
+                Ok(Some(StateId::new(version, tag)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(store_error("get", PINNED, e)),
         }
     }
 
-    /// Pins consumers to the state `(version, tag)`.
-    pub async fn pin(&self, version: u64, tag: u64) -> Result<()> {
-        let body = serde_json::to_vec_pretty(&json!({"version": version, "tag": hex(tag)}))
-            .unwrap_or_default();
+    /// Pins consumers to the state `state`.
+    pub async fn pin(&self, state: StateId) -> Result<()> {
+        let body =
+            serde_json::to_vec_pretty(&json!({"version": state.version, "tag": hex(state.tag)}))
+                .unwrap_or_default();
         self.store
             .put(&self.path(PINNED), PutPayload::from(body))
             .await

@@ -3,11 +3,12 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use crate::StateId;
 use crate::bytes::BlobBytes;
 use crate::error::Result;
 use crate::read::ReadState;
 use crate::schema::KeyBytes;
-use crate::write::{Cycle, SnapshotInfo, WriteState};
+use crate::write::{Cycle, WriteState};
 
 /// What [`combine`] did for one type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,7 +92,7 @@ pub fn filter(state: &ReadState, keep: impl Fn(&str) -> bool) -> Result<BlobByte
             .records
             .resize_with(t.ordinal_capacity as usize, || None);
     }
-    out.write_snapshot(&SnapshotInfo {
+    out.write_snapshot(&StateId {
         version: state.version(),
         tag: state.tag(),
     })

@@ -41,9 +41,9 @@ pub async fn history(
         .await?
         .into_iter()
         .flat_map(|k| match k {
-            BlobKey::Snapshot { version, .. } => vec![version],
-            BlobKey::Delta { from, to, .. } | BlobKey::ReverseDelta { from, to, .. } => {
-                vec![from, to]
+            BlobKey::Snapshot { state } => vec![state.version],
+            BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to } => {
+                vec![from.version, to.version]
             }
         })
         .collect();

@@ -2,7 +2,7 @@
 //! (docs/FORMAT.md, "Delta blobs").
 
 use super::undo::Applied;
-use super::{SnapshotInfo, Staged, TypeTarget, WriteState};
+use super::{Staged, StateId, TypeTarget, WriteState};
 use crate::bytes::BlobBytes;
 use crate::error::Result;
 use crate::format::{
@@ -37,8 +37,8 @@ impl WriteState {
     pub(crate) fn write_delta(
         &self,
         kind: BlobKind,
-        from: SnapshotInfo,
-        to: SnapshotInfo,
+        from: StateId,
+        to: StateId,
         targets: &[TypeTarget],
         changes: &[TypeDelta<'_>],
     ) -> Result<BlobBytes> {
@@ -125,8 +125,8 @@ impl WriteState {
     pub(crate) fn write_deltas(
         &self,
         applied: &Applied,
-        from: SnapshotInfo,
-        to: SnapshotInfo,
+        from: StateId,
+        to: StateId,
     ) -> Result<(BlobBytes, BlobBytes)> {
         let mut forward = Vec::with_capacity(applied.types.len());
         let mut reverse = Vec::with_capacity(applied.types.len());

@@ -23,6 +23,7 @@ use crate::capnp_raw::{AnyStruct, AnyStructReader};
 use crate::error::{Error, Result};
 use crate::schema::{KeyBytes, KeyPath, Schema, StructInfo};
 use crate::state_checksum::TypeChecksum;
+use crate::state_id::StateId;
 
 /// Default `log2` of the number of ordinals per record shard (65,536).
 pub const DEFAULT_SHARD_BITS: u8 = 16;
@@ -228,7 +229,7 @@ impl WriteStateBuilder {
 ///
 /// ```
 /// # fn main() -> hollow::Result<()> {
-/// use hollow::{ReadState, SnapshotInfo, WriteState};
+/// use hollow::{ReadState, StateId, WriteState};
 /// use hollow_movies::movies_capnp::movie;
 ///
 /// let mut state = WriteState::builder("demo").register::<movie::Owned>().build()?;
@@ -238,7 +239,7 @@ impl WriteStateBuilder {
 /// m.set_title("Seven");
 /// state.add::<movie::Owned>(m.into_reader())?;
 ///
-/// let blob = state.write_snapshot(&SnapshotInfo { version: 1, tag: 42 })?;
+/// let blob = state.write_snapshot(&StateId { version: 1, tag: 42 })?;
 /// let read = ReadState::from_bytes(blob, "<memory>")?;
 /// let movies = read.table::<movie::Owned>()?;
 /// let seven = movies.get_by_key(7u64)?.expect("present");
@@ -254,17 +255,13 @@ pub struct WriteState {
     options: WriteOptions,
     header_tags: BTreeMap<String, String>,
     scratch: Vec<capnp::Word>,
-    current: Option<SnapshotInfo>,
+    current: Option<StateId>,
 }
 
-/// The version and random tag of the state a snapshot holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SnapshotInfo {
-    /// Version number.
-    pub version: u64,
-    /// Random 64-bit tag naming this exact state.
-    pub tag: u64,
-}
+/// The name of [`StateId`] before it named states everywhere.
+#[deprecated(note = "renamed to `StateId`")]
+#[doc(hidden)]
+pub type SnapshotInfo = StateId;
 
 impl WriteState {
     /// Starts a write state for dataset `dataset`.
@@ -481,11 +478,11 @@ impl WriteState {
 
     /// The version and tag of the state this write state holds, once it was loaded from or
     /// written to a blob.
-    pub fn current(&self) -> Option<SnapshotInfo> {
+    pub fn current(&self) -> Option<StateId> {
         self.current
     }
 
-    pub(crate) fn set_current(&mut self, current: Option<SnapshotInfo>) {
+    pub(crate) fn set_current(&mut self, current: Option<StateId>) {
         self.current = current;
     }
 

@@ -1,7 +1,7 @@
 //! The snapshot writer: manifest, schema, record shards (encoded on every core), populated
 //! bitmap and primary-key index of a whole state.
 
-use super::{SnapshotInfo, TypeTarget, TypeWriteState, WriteState, shard_count};
+use super::{StateId, TypeTarget, TypeWriteState, WriteState, shard_count};
 use crate::bytes::BlobBytes;
 use crate::error::{Error, Result};
 use crate::format::{
@@ -12,7 +12,7 @@ use crate::schema::KeyPath;
 
 impl WriteState {
     /// Writes a snapshot blob of the whole state.
-    pub fn write_snapshot(&self, info: &SnapshotInfo) -> Result<BlobBytes> {
+    pub fn write_snapshot(&self, info: &StateId) -> Result<BlobBytes> {
         let mut writer = BlobWriter::new();
         let targets: Vec<TypeTarget> = self
             .types
