@@ -12,10 +12,11 @@ use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 
 fn missing(reason: &str) -> hollow::Error {
-    hollow::Error::Validation {
+    hollow::CycleError::Validation {
         validator: "indexes example".into(),
         reason: reason.into(),
     }
+    .into()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {

@@ -226,7 +226,7 @@ impl Input<'_> {
         type_name: &str,
         value: &Value,
         line: u64,
-        add: impl FnOnce(capnp::any_pointer::Reader<'_>) -> hollow::Result<()>,
+        add: impl FnOnce(capnp::any_pointer::Reader<'_>) -> Result<(), hollow::CycleError>,
     ) -> Result<()> {
         let encoder = self.encoder(type_name, line)?;
         self.check_key(type_name, value, line)?;
@@ -509,10 +509,8 @@ fn encode_error(path: &Path, line: u64, e: &EncodeError) -> anyhow::Error {
 }
 
 /// Ends a populate closure early; the detailed error (with its place) is kept aside.
-fn stop() -> hollow::Error {
-    hollow::Error::Aborted {
-        reason: "input rejected".into(),
-    }
+fn stop() -> hollow::CycleError {
+    hollow::CycleError::aborted("input rejected")
 }
 
 /// Runs one cycle from one file; returns the report as JSON.

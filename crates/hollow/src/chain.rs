@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::StateId;
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::store::{BlobKey, BlobStore};
 
 /// A state of the dataset.
@@ -34,7 +34,7 @@ impl Chain {
         store: &BlobStore,
         head: State,
         exclude: &HashSet<BlobKey>,
-    ) -> Result<Chain> {
+    ) -> Result<Chain, StoreError> {
         Ok(Chain::link(store.list_blobs().await?, head, exclude))
     }
 

@@ -133,7 +133,10 @@ pub use capnp_raw::{AnyStruct, AnyStructReader};
 pub use consumer::{
     Consumer, ConsumerBuilder, DEFAULT_MAX_DELTAS, RefreshEvent, RefreshListener, RefreshPolicy,
 };
-pub use error::{Error, Result};
+pub use error::{
+    BoxError, CycleError, Error, LookupError, OpenError, RefreshError, Result, SchemaError,
+    StoreError,
+};
 pub use format::KeyChange;
 pub use producer::{
     CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,

@@ -3,17 +3,19 @@
 //! readers holding old states through many refreshes.
 
 use hollow::StateId;
+use hollow::{LookupError, OpenError, RefreshError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hollow::{
-    BlobKey, BlobStore, Consumer, Error, Producer, ReadState, RefreshEvent, RefreshPolicy,
-};
+use hollow::{BlobKey, BlobStore, Consumer, Producer, ReadState, RefreshEvent, RefreshPolicy};
 use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 
-fn populate(data: Dataset, c: u64) -> impl FnOnce(&mut hollow::Cycle<'_>) -> hollow::Result<()> {
+fn populate(
+    data: Dataset,
+    c: u64,
+) -> impl FnOnce(&mut hollow::Cycle<'_>) -> Result<(), hollow::CycleError> {
     move |cycle| {
         let mut message = capnp::message::Builder::new_default();
         for a in data.actors(c) {
@@ -127,7 +129,7 @@ async fn refresh_to_goes_forward_and_backward_across_snapshots() {
     );
     assert!(matches!(
         consumer.refresh_to(99).await,
-        Err(Error::NoSuchVersion { version: 99 })
+        Err(RefreshError::NoSuchVersion { version: 99 })
     ));
 }
 
@@ -193,7 +195,10 @@ async fn a_corrupt_delta_fails_the_refresh_and_a_later_one_recovers() {
     std::fs::remove_file(&path).expect("replace");
     std::fs::write(&path, &bytes).expect("write");
     let failed = consumer.refresh_to(2).await;
-    assert!(matches!(failed, Err(Error::Corrupt { .. })), "{failed:?}");
+    assert!(
+        matches!(failed, Err(RefreshError::Open(OpenError::Corrupt { .. }))),
+        "{failed:?}"
+    );
     assert_eq!(consumer.version(), Some(1), "the old state keeps serving");
     check(&held, data, 0);
     // The failed blob is remembered: the next refresh goes through the snapshot of version 3.
@@ -405,7 +410,7 @@ async fn a_type_filter_loads_only_the_chosen_types() {
     assert_eq!(names, ["Movie"]);
     assert!(matches!(
         state.table::<actor::Owned>(),
-        Err(Error::UnknownType { .. })
+        Err(LookupError::UnknownType { .. })
     ));
     check(&state, data, 1);
 }
@@ -469,7 +474,7 @@ async fn a_cached_snapshot_verified_once_is_reopened_without_checksumming_again(
         .expect("c");
     let swapped = third.refresh_to(2).await;
     assert!(
-        matches!(swapped, Err(Error::Corrupt { .. })),
+        matches!(swapped, Err(RefreshError::Open(OpenError::Corrupt { .. }))),
         "a blob that is not the one its key names: {swapped:?}"
     );
     assert_eq!(third.version(), None);

@@ -19,9 +19,10 @@ mod test_types_capnp;
 use std::collections::BTreeSet;
 
 use hollow::{
-    BlobStore, Consumer, Error, IndexSource, KeyValue, Producer, QueryPlan, ReadState, Schema,
+    BlobStore, Consumer, CycleError, IndexSource, KeyValue, Producer, QueryPlan, ReadState, Schema,
     StateId, WriteState,
 };
+use hollow::{LookupError, OpenError};
 use hollow_movies::movies_capnp::movie;
 use test_types_capnp::{Color, extremes, place};
 
@@ -278,7 +279,7 @@ async fn unique_indexes_refuse_duplicates_and_keep_the_last_good_state() {
         .await
         .expect_err("duplicate");
     match &err {
-        Error::UniqueViolation {
+        CycleError::UniqueViolation {
             type_name,
             index,
             key,
@@ -679,7 +680,9 @@ fn lying_index_sections_still_give_exact_answers() {
     let corrupt =
         ReadState::from_bytes(hollow::BlobBytes::from_vec(bytes), "corrupt").expect("open");
     match corrupt.table::<movie::Owned>().err().expect("corrupt") {
-        Error::Corrupt { section, .. } => assert!(section.contains("secondary index"), "{section}"),
+        LookupError::Open(OpenError::Corrupt { section, .. }) => {
+            assert!(section.contains("secondary index"), "{section}")
+        }
         other => panic!("expected Corrupt, got {other}"),
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use hollow::StateId;
+use hollow::{CycleError, OpenError, StoreError};
 use std::sync::Arc;
 
 use hollow::testing::{Fault, FaultyStore};
@@ -21,7 +22,10 @@ fn movies_producer(store: BlobStore) -> hollow::ProducerBuilder {
 }
 
 /// Adds cycle `c` of the movies dataset.
-fn populate(data: Dataset, c: u64) -> impl FnOnce(&mut hollow::Cycle<'_>) -> hollow::Result<()> {
+fn populate(
+    data: Dataset,
+    c: u64,
+) -> impl FnOnce(&mut hollow::Cycle<'_>) -> Result<(), hollow::CycleError> {
     move |cycle| {
         let mut message = capnp::message::Builder::new_default();
         for a in data.actors(c) {
@@ -87,7 +91,10 @@ fn apply(snapshot: &ReadState, delta: &ReadDelta) -> hollow::Result<ReadState> {
     state.load_snapshot(snapshot)?;
     state.apply_delta(delta)?;
     let current = state.current().expect("versioned");
-    ReadState::from_bytes(state.write_snapshot(&current)?, "<applied>")
+    Ok(ReadState::from_bytes(
+        state.write_snapshot(&current)?,
+        "<applied>",
+    )?)
 }
 
 #[tokio::test]
@@ -147,7 +154,7 @@ async fn movies_cycles_publish_deltas_that_the_reference_applier_checks() {
         // A delta applied to the wrong state is refused.
         assert!(matches!(
             apply(&next, &delta),
-            Err(Error::WrongState { .. })
+            Err(Error::Open(OpenError::WrongState { .. }))
         ));
         // Every record of the generator is there.
         let expected: Vec<u64> = data.movies(c).map(|m| m.id).collect();
@@ -202,7 +209,7 @@ async fn empty_dataset_and_errors_that_publish_nothing() {
         })
         .await;
     match dup {
-        Err(Error::DuplicateKey { type_name, key }) => {
+        Err(CycleError::DuplicateKey { type_name, key }) => {
             assert_eq!((type_name.as_str(), key.as_str()), ("Movie", "42"))
         }
         other => panic!("expected DuplicateKey, got {other:?}"),
@@ -254,7 +261,7 @@ async fn validators_roll_back_and_the_next_cycle_is_correct() {
         .run_cycle(|cycle| populate(Dataset::new(4), 0)(cycle))
         .await;
     assert!(
-        matches!(refused, Err(Error::Validation { .. })),
+        matches!(refused, Err(CycleError::Validation { .. })),
         "{refused:?}"
     );
     assert_eq!(producer.version().await, Some(1));
@@ -362,7 +369,7 @@ async fn two_producers_race_and_exactly_one_wins() {
         .count();
     let conflicts = [&ra, &rb]
         .iter()
-        .filter(|r| matches!(r, Err(Error::Conflict { .. })))
+        .filter(|r| matches!(r, Err(CycleError::Conflict { .. })))
         .count();
     assert_eq!((wins, conflicts), (1, 1), "{ra:?} / {rb:?}");
     assert_eq!(
@@ -477,7 +484,7 @@ async fn a_store_failure_on_any_call_of_a_publish_announces_nothing() {
         store.inject(Fault::nth(n));
         let failed = producer.run_cycle(populate(data, 1)).await;
         assert!(
-            matches!(failed, Err(Error::Store { .. })),
+            matches!(failed, Err(CycleError::Store(StoreError::Failed { .. }))),
             "call {n}: {failed:?}"
         );
         assert_eq!(
@@ -592,7 +599,7 @@ async fn composite_keys_keep_their_ordinals_across_updates() {
         })
         .await;
     match missing {
-        Err(Error::MissingKey { type_name, field }) => {
+        Err(CycleError::MissingKey { type_name, field }) => {
             assert_eq!((type_name.as_str(), field.as_str()), ("Place", "country"))
         }
         other => panic!("expected MissingKey, got {other:?}"),
@@ -683,7 +690,12 @@ async fn a_restore_applies_every_delta_since_the_latest_snapshot_and_needs_each_
     std::fs::remove_file(dir.path().join(gone.relative())).expect("delete");
     let failed = movies_producer(store).build().await;
     assert!(
-        matches!(&failed, Err(Error::Corrupt { .. })),
+        matches!(
+            &failed,
+            Err(CycleError::Restore {
+                source: OpenError::Corrupt { .. }
+            })
+        ),
         "{:?}",
         failed.err()
     );

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use tracing::warn;
 
 use crate::bytes::BlobBytes;
-use crate::error::{Error, Result};
+use crate::error::{OpenError, RefreshError, Result};
 use crate::store::{BlobKey, BlobStore};
 
 /// Opens blobs for a consumer.
@@ -21,9 +21,9 @@ pub(super) struct BlobCache {
 
 impl BlobCache {
     /// A cache over `store`, keeping files in `dir` (created here).
-    pub(super) fn new(store: BlobStore, dir: Option<PathBuf>) -> Result<Self> {
+    pub(super) fn new(store: BlobStore, dir: Option<PathBuf>) -> Result<Self, RefreshError> {
         if let Some(dir) = &dir {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
         }
         Ok(BlobCache { store, dir })
     }
@@ -38,9 +38,9 @@ impl BlobCache {
 
     /// A blob's bytes: mapped in place from a local store, mapped from the cache (downloading
     /// it once), or read into memory.
-    pub(super) async fn open(&self, key: &BlobKey) -> Result<BlobBytes> {
+    pub(super) async fn open(&self, key: &BlobKey) -> Result<BlobBytes, RefreshError> {
         let Some(dir) = self.remote_dir() else {
-            return self.store.open_blob(key).await;
+            return Ok(self.store.open_blob(key).await?);
         };
         let path = dir.join(key.relative().replace('/', "_"));
         if !path.exists() {
@@ -50,10 +50,10 @@ impl BlobCache {
                 key.relative().replace('/', "_"),
                 std::process::id()
             ));
-            std::fs::write(&tmp, bytes.as_slice()).map_err(|e| Error::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            std::fs::write(&tmp, bytes.as_slice()).map_err(|e| OpenError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| OpenError::io(&path, e))?;
         }
-        BlobBytes::map_file(&path)
+        Ok(BlobBytes::map_file(&path)?)
     }
 
     /// Where the verification record of a cached snapshot lives (only for remote stores with a

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::plan::Step;
 use super::{Inner, RefreshEvent};
-use crate::error::Error;
+use crate::error::{OpenError, RefreshError};
 use crate::read::{ReadDelta, ReadState};
 use crate::store::BlobKey;
 
@@ -18,7 +18,7 @@ impl Inner {
         &self,
         steps: &[Step],
         current: Option<Arc<ReadState>>,
-    ) -> Result<ReadState, (Option<BlobKey>, Error)> {
+    ) -> Result<ReadState, (Option<BlobKey>, RefreshError)> {
         let mut state: Option<ReadState> = None;
         for step in steps {
             let t = Instant::now();
@@ -31,7 +31,7 @@ impl Inner {
                     } else {
                         ReadState::from_bytes(bytes.clone(), &key.relative())
                     }
-                    .map_err(|e| (Some(*key), e))?;
+                    .map_err(|e| (Some(*key), e.into()))?;
                     if let Some(keep) = &self.type_filter {
                         snapshot = snapshot.retain_types(|name| keep(name));
                     }
@@ -42,10 +42,13 @@ impl Inner {
                     if named != Some(snapshot.state_id()) {
                         let reason =
                             format!("holds {}, not the state its key names", snapshot.state_id());
-                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                        return Err((
+                            Some(*key),
+                            OpenError::corrupt(key.relative(), "header", reason).into(),
+                        ));
                     }
                     if !trusted {
-                        snapshot.verify_all().map_err(|e| (Some(*key), e))?;
+                        snapshot.verify_all().map_err(|e| (Some(*key), e.into()))?;
                         self.cache.record_verified(key, bytes.as_slice());
                     }
                     self.emit(&RefreshEvent::SnapshotLoaded {
@@ -58,7 +61,7 @@ impl Inner {
                     let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
                     let delta = Arc::new(
                         ReadDelta::from_bytes(bytes, &key.relative())
-                            .map_err(|e| (Some(*key), e))?,
+                            .map_err(|e| (Some(*key), e.into()))?,
                     );
                     let h = delta.header();
                     let joins = match key {
@@ -69,7 +72,10 @@ impl Inner {
                     };
                     if joins != Some((h.from_state(), h.to_state())) {
                         let reason = "joins other states than its key names".to_string();
-                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                        return Err((
+                            Some(*key),
+                            OpenError::corrupt(key.relative(), "header", reason).into(),
+                        ));
                     }
                     let base = match (&state, &current) {
                         (Some(s), _) => s,
@@ -77,7 +83,7 @@ impl Inner {
                         (None, None) => {
                             return Err((
                                 None,
-                                Error::NoPath {
+                                RefreshError::NoPath {
                                     from: None,
                                     to: delta.header().to_version,
                                 },
@@ -86,7 +92,7 @@ impl Inner {
                     };
                     let next = base
                         .apply_delta(Arc::clone(&delta))
-                        .map_err(|e| (Some(*key), e))?;
+                        .map_err(|e| (Some(*key), e.into()))?;
                     self.emit(&RefreshEvent::DeltaApplied {
                         from: delta.header().from_version,
                         to: delta.header().to_version,
@@ -96,6 +102,6 @@ impl Inner {
                 }
             }
         }
-        state.ok_or((None, Error::NoPath { from: None, to: 0 }))
+        state.ok_or((None, RefreshError::NoPath { from: None, to: 0 }))
     }
 }

@@ -32,7 +32,7 @@ use arc_swap::ArcSwapOption;
 use tracing::{info, warn};
 
 use crate::chain::Chain;
-use crate::error::{Error, Result};
+use crate::error::{RefreshError, Result};
 use crate::read::ReadState;
 use crate::store::{BlobKey, BlobStore};
 use cache::BlobCache;
@@ -158,7 +158,7 @@ impl ConsumerBuilder {
     /// Builds the consumer. With [`RefreshPolicy::OnAnnouncement`] it refreshes at once and
     /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
     /// no state until the first refresh.
-    pub async fn build(self) -> Result<Consumer> {
+    pub async fn build(self) -> Result<Consumer, RefreshError> {
         let cache = BlobCache::new(self.store.clone(), self.cache)?;
         let inner = Arc::new(Inner {
             store: self.store,
@@ -269,16 +269,16 @@ impl Consumer {
 
     /// Refreshes to the pinned version if there is a pin, else to the announced one. Returns
     /// the version now served (`None` when nothing was ever announced).
-    pub async fn refresh(&self) -> Result<Option<u64>> {
+    pub async fn refresh(&self) -> Result<Option<u64>, RefreshError> {
         self.inner.refresh(None).await
     }
 
     /// Refreshes to `version`, forward or backward, on the announced chain.
-    pub async fn refresh_to(&self, version: u64) -> Result<u64> {
+    pub async fn refresh_to(&self, version: u64) -> Result<u64, RefreshError> {
         self.inner
             .refresh(Some(version))
             .await?
-            .ok_or_else(|| Error::NoSuchVersion { version })
+            .ok_or_else(|| RefreshError::NoSuchVersion { version })
     }
 }
 
@@ -289,7 +289,7 @@ impl Inner {
         }
     }
 
-    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>> {
+    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
         let mut failures = self.refreshing.lock().await;
         let started = Instant::now();
         let Some((announcement, _)) = self.store.announcement().await? else {
@@ -302,9 +302,9 @@ impl Inner {
                 .states
                 .iter()
                 .position(|s| s.version == v)
-                .ok_or(Error::NoSuchVersion { version: v })?,
+                .ok_or(RefreshError::NoSuchVersion { version: v })?,
             None => match self.store.pinned().await? {
-                Some(pin) => chain.position(pin).ok_or(Error::NoSuchVersion {
+                Some(pin) => chain.position(pin).ok_or(RefreshError::NoSuchVersion {
                     version: pin.version,
                 })?,
                 None => chain.states.len() - 1,
@@ -322,7 +322,7 @@ impl Inner {
         });
         let steps =
             plan::plan(&chain, serving.as_ref(), target, self.max_deltas).ok_or_else(|| {
-                Error::NoPath {
+                RefreshError::NoPath {
                     from: current_at.map(|c| c.version),
                     to: chain.states[target].version,
                 }

@@ -24,7 +24,7 @@ pub use validate::{
 
 use crate::StateId;
 use crate::bytes::BlobBytes;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result};
 use crate::schema::Schema;
 use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 use crate::write::{
@@ -106,7 +106,7 @@ impl ProducerBuilder {
 
     /// Builds the producer, restoring the announced version from the store if there is one
     /// (latest snapshot, then deltas along the announced chain; ordinals are kept).
-    pub async fn build(self) -> Result<Producer> {
+    pub async fn build(self) -> Result<Producer, CycleError> {
         let mut state = self.state.build()?;
         let announced = self.store.announcement().await?;
         let mut since_snapshot = 0;
@@ -267,10 +267,15 @@ impl Producer {
 
     /// Runs a full-population cycle: `populate` adds every record of the new version; records
     /// of keyed types it does not add are deleted.
+    ///
+    /// Inside `populate`, `?` works on Cap'n Proto calls and on any hollow call (they convert
+    /// into [`CycleError`]); to give up on an error of your own, return
+    /// [`CycleError::aborted`]`(your_error)`: it is kept as the source, and nothing is
+    /// published. [`CycleError::is_retryable`] says whether running the cycle again may help.
     pub async fn run_cycle(
         &self,
-        populate: impl FnOnce(&mut Cycle<'_>) -> Result<()>,
-    ) -> Result<CycleOutcome> {
+        populate: impl FnOnce(&mut Cycle<'_>) -> Result<(), CycleError>,
+    ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
         let started = Instant::now();
         let changes = {
@@ -283,11 +288,11 @@ impl Producer {
     }
 
     /// Runs an incremental cycle: `change` upserts and deletes records by primary key; every
-    /// other record stays. Costs O(changes).
+    /// other record stays. Costs O(changes). Errors as for [`Producer::run_cycle`].
     pub async fn run_incremental(
         &self,
-        change: impl FnOnce(&mut Incremental<'_>) -> Result<()>,
-    ) -> Result<CycleOutcome> {
+        change: impl FnOnce(&mut Incremental<'_>) -> Result<(), CycleError>,
+    ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
         let started = Instant::now();
         let changes = {
@@ -304,7 +309,7 @@ impl Producer {
         inner: &mut ProducerInner,
         changes: Vec<crate::write::TypeChanges>,
         started: Instant,
-    ) -> Result<CycleOutcome> {
+    ) -> Result<CycleOutcome, CycleError> {
         let applied = inner.state.apply_changes(changes);
         if let Err(e) = inner.state.check_unique(&applied) {
             warn!(error = %e, "cycle refused: rolled back to the announced version");
@@ -333,7 +338,7 @@ impl Producer {
         inner: &mut ProducerInner,
         applied: &crate::write::Applied,
         populate: Duration,
-    ) -> Result<CycleReport> {
+    ) -> Result<CycleReport, CycleError> {
         let mut timings = CycleTimings {
             populate,
             ..CycleTimings::default()
@@ -364,10 +369,11 @@ impl Producer {
                 .collect(),
         };
         for v in &self.validators {
-            v.validate(&input).map_err(|reason| Error::Validation {
-                validator: v.name().to_string(),
-                reason,
-            })?;
+            v.validate(&input)
+                .map_err(|reason| CycleError::Validation {
+                    validator: v.name().to_string(),
+                    reason,
+                })?;
         }
         drop(span);
         timings.validate = t.elapsed();

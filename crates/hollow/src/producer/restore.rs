@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use crate::StateId;
 use crate::chain::Chain;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, OpenError, Result, SchemaError};
 use crate::read::{ReadDelta, ReadState};
 use crate::store::{Announcement, BlobKey, BlobStore};
 use crate::write::WriteState;
@@ -18,9 +18,9 @@ pub(super) async fn restore(
     store: &BlobStore,
     state: &mut WriteState,
     announcement: &Announcement,
-) -> Result<u32> {
+) -> Result<u32, CycleError> {
     let snapshot_key = announcement.latest_snapshot.ok_or_else(|| {
-        Error::corrupt(
+        OpenError::corrupt(
             "announced.json",
             "announcement",
             "the announced version names no snapshot",
@@ -30,11 +30,12 @@ pub(super) async fn restore(
         state: snapshot_state,
     } = snapshot_key
     else {
-        return Err(Error::corrupt(
+        return Err(OpenError::corrupt(
             "announced.json",
             "announcement",
             "latestSnapshot is not a snapshot",
-        ));
+        )
+        .into());
     };
     let chain = Chain::list(store, announcement.state(), &HashSet::new()).await?;
     // Walk the chain back from the announced version to the snapshot, by forward deltas.
@@ -43,18 +44,19 @@ pub(super) async fn restore(
     while chain.states[at] != snapshot_state {
         let StateId { version, tag } = chain.states[at];
         if version <= snapshot_state.version {
-            return Err(Error::corrupt(
+            return Err(OpenError::corrupt(
                 snapshot_key.relative(),
                 "chain",
                 "the announced chain does not reach the latest snapshot",
-            ));
+            )
+            .into());
         }
         let key = at
             .checked_sub(1)
             .and_then(|prev| chain.forward(prev, at))
             .and_then(|keys| keys.first().copied())
             .ok_or_else(|| {
-                Error::corrupt(
+                OpenError::corrupt(
                     format!("deltas/*-{version:020}-{tag:016x}"),
                     "chain",
                     "a delta of the announced chain is missing",
@@ -75,11 +77,12 @@ pub(super) async fn restore(
             BlobKey::Snapshot { .. } | BlobKey::ReverseDelta { .. } => false,
         };
         if !joins_named {
-            return Err(Error::corrupt(
+            return Err(OpenError::corrupt(
                 key.relative(),
                 "header",
                 "the delta does not join the states its key names",
-            ));
+            )
+            .into());
         }
         deltas.push(delta);
     }
@@ -91,11 +94,12 @@ pub(super) async fn restore(
     let registered: Vec<String> = state.type_names().map(str::to_string).collect();
     for t in snapshot.types() {
         if t.record_count > 0 && !registered.contains(&t.name) {
-            return Err(Error::IncompatibleSchema {
+            return Err(SchemaError::Incompatible {
                 type_name: t.name,
                 field: String::new(),
                 rule: "the dataset holds records of this type: register it".into(),
-            });
+            }
+            .into());
         }
     }
     let ids: Vec<u64> = snapshot.types().iter().map(|t| t.type_id).collect();

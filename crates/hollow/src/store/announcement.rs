@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::key::BlobKey;
 use super::{ANNOUNCED, BlobStore, local_cas, store_error};
 use crate::StateId;
-use crate::error::{Error, Result};
+use crate::error::{Result, StoreError};
 
 /// What a version's announcement says: the state, its schema, the blobs that reach it, and the
 /// version before it on the chain.
@@ -108,7 +108,9 @@ pub(super) enum VersionToken {
 
 impl BlobStore {
     /// The announced version, if any, with the token to compare-and-swap it against.
-    pub async fn announcement(&self) -> Result<Option<(Announcement, AnnouncementVersion)>> {
+    pub async fn announcement(
+        &self,
+    ) -> Result<Option<(Announcement, AnnouncementVersion)>, StoreError> {
         let result = match self.store.get(&self.path(ANNOUNCED)).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
@@ -133,7 +135,10 @@ impl BlobStore {
 
     /// Whether the announcement differs from the one `seen` names, with a conditional GET
     /// (`If-None-Match` on the ETag) where the store supports it.
-    pub async fn announcement_changed(&self, seen: Option<&AnnouncementVersion>) -> Result<bool> {
+    pub async fn announcement_changed(
+        &self,
+        seen: Option<&AnnouncementVersion>,
+    ) -> Result<bool, StoreError> {
         let etag = match seen {
             Some(AnnouncementVersion(VersionToken::Store(v))) => v.e_tag.clone(),
             _ => None,
@@ -155,12 +160,12 @@ impl BlobStore {
     }
 
     /// Moves the announcement to `next` if the store still holds `expected` (`None`: no
-    /// announcement yet). Anything else is `Error::Conflict`.
+    /// announcement yet). Anything else is `StoreError::Conflict`.
     pub async fn announce(
         &self,
         expected: Option<&AnnouncementVersion>,
         next: &Announcement,
-    ) -> Result<AnnouncementVersion> {
+    ) -> Result<AnnouncementVersion, StoreError> {
         let bytes = serde_json::to_vec_pretty(&next.to_json()).unwrap_or_default();
         let version = next.version;
         if let Some(dir) = &self.local_dir {
@@ -170,7 +175,7 @@ impl BlobStore {
                 local_cas::announce_local(&dir, expected.as_ref(), &bytes)
             })
             .await
-            .map_err(|e| Error::io(ANNOUNCED, std::io::Error::other(e)))??;
+            .map_err(|e| StoreError::io(ANNOUNCED, std::io::Error::other(e)))??;
             self.announced.send_replace(version);
             return Ok(token);
         }
@@ -178,7 +183,7 @@ impl BlobStore {
             None => PutMode::Create,
             Some(AnnouncementVersion(VersionToken::Store(v))) => PutMode::Update(v.clone()),
             Some(AnnouncementVersion(VersionToken::Content(_))) => {
-                return Err(Error::Conflict {
+                return Err(StoreError::Conflict {
                     reason: "announcement token from another store".into(),
                 });
             }
@@ -202,7 +207,7 @@ impl BlobStore {
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
-            ) => Err(Error::Conflict {
+            ) => Err(StoreError::Conflict {
                 reason: "another producer announced first".into(),
             }),
             Err(e) => Err(store_error("announce", ANNOUNCED, e)),
@@ -210,8 +215,11 @@ impl BlobStore {
     }
 }
 
-fn parse_announcement(bytes: &[u8]) -> Result<Announcement> {
-    let corrupt = |reason: String| Error::corrupt(ANNOUNCED, "announcement", reason);
+fn parse_announcement(bytes: &[u8]) -> Result<Announcement, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: ANNOUNCED.to_string(),
+        reason,
+    };
     let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     Announcement::from_json(&value).ok_or_else(|| corrupt("missing or malformed fields".into()))
 }

@@ -22,7 +22,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::bytes::BlobBytes;
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result, StoreError};
 
 pub use announcement::{Announcement, AnnouncementVersion};
 pub use key::BlobKey;
@@ -45,37 +45,35 @@ fn watch() -> Arc<tokio::sync::watch::Sender<u64>> {
     Arc::new(tokio::sync::watch::Sender::new(0))
 }
 
-fn store_error(operation: &str, key: &str, source: object_store::Error) -> Error {
-    Error::Store {
-        operation: operation.to_string(),
-        key: key.to_string(),
-        source,
-    }
+fn store_error(operation: &'static str, key: &str, source: object_store::Error) -> StoreError {
+    StoreError::failed(operation, key, source)
 }
 
 impl BlobStore {
     /// A store for `location`: a local directory path, `file:///dir`, `memory://` (a fresh
     /// in-memory store), or a URL `object_store` understands in this build.
-    pub fn from_url(location: &str) -> Result<Self> {
+    pub fn from_url(location: &str) -> Result<Self, StoreError> {
         if !location.contains("://") {
             return Self::local(location);
         }
-        let url = url::Url::parse(location).map_err(|e| Error::InvalidLocation {
+        let url = url::Url::parse(location).map_err(|e| StoreError::InvalidLocation {
             location: location.to_string(),
             reason: e.to_string(),
         })?;
         match url.scheme() {
             "file" => {
-                let dir = url.to_file_path().map_err(|()| Error::InvalidLocation {
-                    location: location.to_string(),
-                    reason: "not a local file path".to_string(),
-                })?;
+                let dir = url
+                    .to_file_path()
+                    .map_err(|()| StoreError::InvalidLocation {
+                        location: location.to_string(),
+                        reason: "not a local file path".to_string(),
+                    })?;
                 Self::local(dir)
             }
             "memory" => Ok(Self::memory()),
             _ => {
                 let (store, prefix) =
-                    object_store::parse_url(&url).map_err(|e| Error::InvalidLocation {
+                    object_store::parse_url(&url).map_err(|e| StoreError::InvalidLocation {
                         location: location.to_string(),
                         reason: e.to_string(),
                     })?;
@@ -95,10 +93,10 @@ impl BlobStore {
     }
 
     /// A local directory (created if missing).
-    pub fn local(dir: impl AsRef<FsPath>) -> Result<Self> {
+    pub fn local(dir: impl AsRef<FsPath>) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| StoreError::io(dir, e))?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
             .map_err(|e| store_error("open", &dir.display().to_string(), e))?;
         Ok(Self {
@@ -134,7 +132,7 @@ impl BlobStore {
     }
 
     /// Writes a blob; an existing key is an error (`Conflict`), never an overwrite.
-    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<()> {
+    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<(), StoreError> {
         let relative = key.relative();
         let payload = PutPayload::from(bytes.as_slice().to_vec());
         let opts = PutOptions {
@@ -147,7 +145,7 @@ impl BlobStore {
             .await
         {
             Ok(_) => Ok(()),
-            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict {
+            Err(object_store::Error::AlreadyExists { .. }) => Err(StoreError::Conflict {
                 reason: format!("blob {relative} already exists"),
             }),
             Err(e) => Err(store_error("put", &relative, e)),
@@ -156,20 +154,28 @@ impl BlobStore {
 
     /// A blob's bytes for reading: mapped in place from a local directory, else read into
     /// memory. A missing blob is the same error as from [`BlobStore::get_blob`].
-    pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+    pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes, StoreError> {
         let Some(dir) = &self.local_dir else {
             return self.get_blob(key).await;
         };
         let relative = key.relative();
         BlobBytes::map_file(&dir.join(&relative)).map_err(|e| match e {
-            Error::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            OpenError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
                 let source = object_store::Error::NotFound {
                     path: path.display().to_string(),
                     source: Box::new(source),
                 };
                 store_error("get", &relative, source)
             }
-            e => e,
+            OpenError::Io { path, source } => StoreError::Io { path, source },
+            e => store_error(
+                "open",
+                &relative,
+                object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                },
+            ),
         })
     }
 
@@ -180,7 +186,7 @@ impl BlobStore {
     }
 
     /// Reads a blob into memory (8-byte aligned).
-    pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+    pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes, StoreError> {
         let relative = key.relative();
         let result = self
             .store
@@ -195,7 +201,7 @@ impl BlobStore {
     }
 
     /// Every blob in the store, sorted.
-    pub async fn list_blobs(&self) -> Result<Vec<BlobKey>> {
+    pub async fn list_blobs(&self) -> Result<Vec<BlobKey>, StoreError> {
         let mut keys = Vec::new();
         for dir in ["snapshots", "deltas", "reverse-deltas"] {
             let prefix = self.path(dir);
@@ -232,7 +238,7 @@ impl BlobStore {
 /// layout), bypassing what `BlobStore` checks.
 #[cfg(any(test, feature = "testing"))]
 impl BlobStore {
-    pub(crate) async fn put_raw(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+    pub(crate) async fn put_raw(&self, relative: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.store
             .put(&self.path(relative), PutPayload::from(bytes))
             .await
@@ -240,7 +246,7 @@ impl BlobStore {
         Ok(())
     }
 
-    pub(crate) async fn get_raw(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn get_raw(&self, relative: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.store.get(&self.path(relative)).await {
             Ok(r) => Ok(Some(
                 r.bytes()
@@ -275,7 +281,10 @@ mod tests {
         assert!(store.announcement().await.expect("read").is_none());
         let v1 = store.announce(None, &a).await.expect("first announce");
         assert!(
-            matches!(store.announce(None, &a).await, Err(Error::Conflict { .. })),
+            matches!(
+                store.announce(None, &a).await,
+                Err(StoreError::Conflict { .. })
+            ),
             "create twice"
         );
         a.version = 2;
@@ -283,7 +292,7 @@ mod tests {
         assert!(
             matches!(
                 store.announce(Some(&v1), &a).await,
-                Err(Error::Conflict { .. })
+                Err(StoreError::Conflict { .. })
             ),
             "stale token"
         );
@@ -298,7 +307,7 @@ mod tests {
         store.put_blob(&key, &bytes).await.expect("put");
         assert!(matches!(
             store.put_blob(&key, &bytes).await,
-            Err(Error::Conflict { .. })
+            Err(StoreError::Conflict { .. })
         ));
         assert_eq!(
             store.get_blob(&key).await.expect("get").as_slice(),
@@ -321,11 +330,11 @@ mod tests {
                 assert!(
                     matches!(
                         &r,
-                        Err(Error::Store {
+                        Err(StoreError::Failed {
                             operation,
                             source: object_store::Error::NotFound { .. },
                             ..
-                        }) if operation == "get"
+                        }) if *operation == "get"
                     ),
                     "{r:?}"
                 );

@@ -6,15 +6,18 @@ use serde_json::{Value, json};
 use super::announcement::{hex, parse_hex};
 use super::{BlobStore, PINNED, store_error};
 use crate::StateId;
-use crate::error::{Error, Result};
+use crate::error::{Result, StoreError};
 
 impl BlobStore {
     /// The pinned state, if any.
-    pub async fn pinned(&self) -> Result<Option<StateId>> {
+    pub async fn pinned(&self) -> Result<Option<StateId>, StoreError> {
         match self.store.get(&self.path(PINNED)).await {
             Ok(r) => {
                 let bytes = r.bytes().await.map_err(|e| store_error("get", PINNED, e))?;
-                let corrupt = |reason: &str| Error::corrupt(PINNED, "pin", reason.to_string());
+                let corrupt = |reason: &str| StoreError::Corrupt {
+                    key: PINNED.to_string(),
+                    reason: reason.to_string(),
+                };
                 let v: Value =
                     serde_json::from_slice(&bytes).map_err(|e| corrupt(&e.to_string()))?;
                 let version = v
@@ -33,7 +36,7 @@ impl BlobStore {
     }
 
     /// Pins consumers to the state `state`.
-    pub async fn pin(&self, state: StateId) -> Result<()> {
+    pub async fn pin(&self, state: StateId) -> Result<(), StoreError> {
         let body =
             serde_json::to_vec_pretty(&json!({"version": state.version, "tag": hex(state.tag)}))
                 .unwrap_or_default();
@@ -46,7 +49,7 @@ impl BlobStore {
     }
 
     /// Removes the pin: consumers follow the announced version again.
-    pub async fn unpin(&self) -> Result<()> {
+    pub async fn unpin(&self) -> Result<(), StoreError> {
         match self.store.delete(&self.path(PINNED)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {
                 self.announced.send_modify(|_| {});

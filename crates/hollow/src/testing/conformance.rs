@@ -34,7 +34,7 @@ use object_store::{
 use super::{Fault, FaultyStore, Operation};
 use crate::StateId;
 use crate::bytes::BlobBytes;
-use crate::error::Error;
+use crate::error::StoreError;
 use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 
 /// Every function of the suite, each on the location `open(name)` (a distinct `name` per
@@ -99,8 +99,8 @@ async fn announced(store: &BlobStore) -> Option<(Announcement, AnnouncementVersi
     store.announcement().await.expect("read the announcement")
 }
 
-fn is_conflict<T: std::fmt::Debug>(r: &crate::Result<T>) -> bool {
-    matches!(r, Err(Error::Conflict { .. }))
+fn is_conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict { .. }))
 }
 
 /// A fresh location has no announcement, no pin and no blobs, and its announcement has not
@@ -139,7 +139,7 @@ pub async fn blob_round_trip(store: &BlobStore) {
 }
 
 /// A blob key is written once: a second put of the key, even with other bytes, is
-/// `Error::Conflict` and leaves the first bytes in place.
+/// `StoreError::Conflict` and leaves the first bytes in place.
 pub async fn blob_create_conflict(store: &BlobStore) {
     let key = BlobKey::Delta {
         from: StateId::new(1, 2),
@@ -158,9 +158,9 @@ pub async fn blob_create_conflict(store: &BlobStore) {
     assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
 }
 
-fn assert_not_found<T: std::fmt::Debug>(r: crate::Result<T>, key: &BlobKey, call: &str) {
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>, key: &BlobKey, call: &str) {
     match r {
-        Err(Error::Store {
+        Err(StoreError::Failed {
             operation,
             key: k,
             source: object_store::Error::NotFound { .. },
@@ -172,7 +172,7 @@ fn assert_not_found<T: std::fmt::Debug>(r: crate::Result<T>, key: &BlobKey, call
     }
 }
 
-/// A missing blob is `Error::Store` of operation `get` on its relative key with an
+/// A missing blob is `StoreError::Failed` of operation `get` on its relative key with an
 /// `object_store::Error::NotFound` source, from `get_blob` and `open_blob` alike (mapped local
 /// directories included).
 pub async fn missing_blob(store: &BlobStore) {
@@ -260,7 +260,7 @@ pub async fn listing(store: &BlobStore) {
 }
 
 /// Announcing with no expected token creates the announcement once; a second create is
-/// `Error::Conflict` and leaves the first.
+/// `StoreError::Conflict` and leaves the first.
 pub async fn announce_create_conflict(store: &BlobStore) {
     let token = store
         .announce(None, &announcement(1))
@@ -279,7 +279,7 @@ pub async fn announce_create_conflict(store: &BlobStore) {
 }
 
 /// The announcement moves by compare-and-swap: the current token swaps it (and the returned
-/// token is the one a read gives), a stale token or none is `Error::Conflict` and changes
+/// token is the one a read gives), a stale token or none is `StoreError::Conflict` and changes
 /// nothing.
 pub async fn announce_compare_and_swap(store: &BlobStore) {
     let first = store
@@ -317,7 +317,7 @@ pub async fn announce_compare_and_swap(store: &BlobStore) {
 }
 
 /// Producers racing from one token (clones of the handle, concurrently): exactly one wins, the
-/// others get `Error::Conflict`, and the store holds the winner.
+/// others get `StoreError::Conflict`, and the store holds the winner.
 pub async fn announce_race(store: &BlobStore) {
     let base = store
         .announce(None, &announcement(1))
@@ -435,7 +435,7 @@ pub async fn announcement_document(store: &BlobStore) {
     );
 }
 
-/// An announcement or a pin that is not the documented JSON is `Error::Corrupt`, not a panic
+/// An announcement or a pin that is not the documented JSON is `StoreError::Corrupt`, not a panic
 /// and not "absent".
 pub async fn corrupt_documents(store: &BlobStore) {
     for body in [&b"not json"[..], b"{}", b"{\"version\": 1}", b""] {
@@ -445,7 +445,7 @@ pub async fn corrupt_documents(store: &BlobStore) {
             .expect("put");
         let r = store.announcement().await;
         assert!(
-            matches!(r, Err(Error::Corrupt { .. })),
+            matches!(r, Err(StoreError::Corrupt { .. })),
             "announcement {body:?}: {r:?}"
         );
         store
@@ -454,7 +454,7 @@ pub async fn corrupt_documents(store: &BlobStore) {
             .expect("put");
         let r = store.pinned().await;
         assert!(
-            matches!(r, Err(Error::Corrupt { .. })),
+            matches!(r, Err(StoreError::Corrupt { .. })),
             "pin {body:?}: {r:?}"
         );
     }
@@ -677,7 +677,7 @@ pub async fn conditional_requests(store: Arc<dyn ObjectStore>, prefix: &Path) {
 }
 
 /// What callers see when the object store fails, over a [`FaultyStore`] with no rules (fresh,
-/// empty under `prefix`): every `BlobStore` operation whose call fails is `Error::Store` (never
+/// empty under `prefix`): every `BlobStore` operation whose call fails is `StoreError::Failed` (never
 /// a panic, a wrong "absent" or a false `Conflict`) and changes nothing; a blob whose put took
 /// effect but whose answer was lost is then a `Conflict`; an announcement whose answer was lost
 /// is in place and its swap from the old token is then a `Conflict`. Leaves no rules behind.
@@ -686,7 +686,7 @@ pub async fn failed_calls(faulty: &FaultyStore, prefix: &str) {
     let key = BlobKey::Snapshot {
         state: StateId::new(1, 1),
     };
-    let is_store_error = |e: &Error| matches!(e, Error::Store { .. });
+    let is_store_error = |e: &StoreError| matches!(e, StoreError::Failed { .. });
 
     // Failed before the store: nothing happens.
     faulty.inject(Fault::nth(1));

@@ -58,7 +58,10 @@ fn key_of(record: &Value, key: &[&str]) -> Vec<String> {
 }
 
 fn records(table: &DynTable<'_>) -> Result<Vec<Value>> {
-    table.iter().map(|(_, r)| r.to_json()).collect()
+    Ok(table
+        .iter()
+        .map(|(_, r)| r.to_json())
+        .collect::<Result<_, _>>()?)
 }
 
 /// The differences from state `a` to state `b`, for every type both have (or only `only`).

@@ -4,7 +4,7 @@
 use super::undo::Applied;
 use super::{Staged, StateId, TypeTarget, WriteState};
 use crate::bytes::BlobBytes;
-use crate::error::Result;
+use crate::error::{CycleError, Result};
 use crate::format::{
     BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, KeyChange, NO_TYPE, SectionKind,
     encode_key_changes, encode_ordinals,
@@ -41,7 +41,7 @@ impl WriteState {
         to: StateId,
         targets: &[TypeTarget],
         changes: &[TypeDelta<'_>],
-    ) -> Result<BlobBytes> {
+    ) -> Result<BlobBytes, CycleError> {
         let per_part = 1usize << self.options.shard_bits;
         let targets: Vec<TypeTarget> = targets
             .iter()
@@ -106,16 +106,18 @@ impl WriteState {
                 }
             }
         }
-        writer.finish(&BlobHeader {
-            kind,
-            format_version: FORMAT_VERSION,
-            compat_version: FORMAT_VERSION,
-            from_version: from.version,
-            from_tag: from.tag,
-            to_version: to.version,
-            to_tag: to.tag,
-            schema_fingerprint: self.schema.fingerprint(),
-        })
+        writer
+            .finish(&BlobHeader {
+                kind,
+                format_version: FORMAT_VERSION,
+                compat_version: FORMAT_VERSION,
+                from_version: from.version,
+                from_tag: from.tag,
+                to_version: to.version,
+                to_tag: to.tag,
+                schema_fingerprint: self.schema.fingerprint(),
+            })
+            .map_err(CycleError::from)
     }
 }
 
@@ -127,7 +129,7 @@ impl WriteState {
         applied: &Applied,
         from: StateId,
         to: StateId,
-    ) -> Result<(BlobBytes, BlobBytes)> {
+    ) -> Result<(BlobBytes, BlobBytes), CycleError> {
         let mut forward = Vec::with_capacity(applied.types.len());
         let mut reverse = Vec::with_capacity(applied.types.len());
         let mut forward_targets = Vec::with_capacity(applied.types.len());
