@@ -560,7 +560,7 @@ pub async fn validate(
             }
             _ => hollow::ReadDelta::from_bytes(bytes, &key.relative()).map(|_| ()),
         };
-        let error = result.err().map(|e| e.to_string());
+        let error = result.err().map(|e| hollow::error_chain(&e));
         failed += usize::from(error.is_some());
         report.push(json!({"key": key.relative(), "ok": error.is_none(), "error": error}));
     }

@@ -31,7 +31,7 @@
 
 use std::path::PathBuf;
 
-use crate::StateId;
+use crate::{BlobKey, StateId};
 
 /// Result alias used across the library; the error defaults to the umbrella [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -270,6 +270,69 @@ impl LookupError {
     }
 }
 
+/// A store operation, as [`StoreError::Failed`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StoreOperation {
+    /// Opening the store (a local directory).
+    Open,
+    /// Reading an object.
+    Get,
+    /// Writing an object.
+    Put,
+    /// Listing a directory.
+    List,
+    /// Deleting an object.
+    Delete,
+    /// Compare-and-swap of the announcement.
+    Announce,
+}
+
+impl std::fmt::Display for StoreOperation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StoreOperation::Open => "open",
+            StoreOperation::Get => "get",
+            StoreOperation::Put => "put",
+            StoreOperation::List => "list",
+            StoreOperation::Delete => "delete",
+            StoreOperation::Announce => "announce",
+        })
+    }
+}
+
+/// What a failed store operation was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreKey {
+    /// A blob (boxed: keeps every error small).
+    Blob(Box<BlobKey>),
+    /// The announcement (`announced.json`).
+    Announcement,
+    /// The pin (`pinned.json`).
+    Pin,
+    /// Anything else: a directory listed, the store's root, a raw key (relative to the
+    /// dataset prefix).
+    Other(String),
+}
+
+impl From<BlobKey> for StoreKey {
+    fn from(key: BlobKey) -> Self {
+        StoreKey::Blob(Box::new(key))
+    }
+}
+
+impl std::fmt::Display for StoreKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreKey::Blob(k) => f.write_str(&k.relative()),
+            StoreKey::Announcement => f.write_str("announced.json"),
+            StoreKey::Pin => f.write_str("pinned.json"),
+            StoreKey::Other(k) => f.write_str(k),
+        }
+    }
+}
+
 /// A [`BlobStore`](crate::BlobStore) operation failed.
 ///
 /// Retryable: a failed store call (except those that say the object or the permission is
@@ -281,11 +344,10 @@ pub enum StoreError {
     /// A call to the object store failed.
     #[error("store {operation} of {key} failed")]
     Failed {
-        /// What was attempted (`put`, `get`, `list`, `delete`, `announce`, `open`).
-        operation: &'static str,
-        /// The key relative to the dataset prefix (a blob key, `announced.json`,
-        /// `pinned.json`, or the directory listed).
-        key: String,
+        /// What was attempted.
+        operation: StoreOperation,
+        /// What the operation was about.
+        key: StoreKey,
         /// The store's error.
         #[source]
         source: object_store::Error,
@@ -307,8 +369,8 @@ pub enum StoreError {
     /// The announcement or the pin document is not one.
     #[error("{key} is corrupt: {reason}")]
     Corrupt {
-        /// `announced.json` or `pinned.json`.
-        key: String,
+        /// [`StoreKey::Announcement`] or [`StoreKey::Pin`].
+        key: StoreKey,
         /// What is wrong with it.
         reason: String,
     },
@@ -324,10 +386,14 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub(crate) fn failed(operation: &'static str, key: &str, source: object_store::Error) -> Self {
+    pub(crate) fn failed(
+        operation: StoreOperation,
+        key: StoreKey,
+        source: object_store::Error,
+    ) -> Self {
         StoreError::Failed {
             operation,
-            key: key.to_string(),
+            key,
             source,
         }
     }
@@ -623,9 +689,33 @@ impl From<capnp::Error> for Error {
     }
 }
 
+/// `error` and its sources, joined with `: ` (the way anyhow's `{:#}` prints): for logs and
+/// reports that print an error as one line. An error's own `Display` leaves its source out.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = error.to_string();
+    let mut at = error.source();
+    while let Some(source) = at {
+        out.push_str(": ");
+        out.push_str(&source.to_string());
+        at = source.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_chain_renders_every_cause_once() {
+        let e = Error::from(OpenError::io(
+            "/tmp/x",
+            std::io::Error::from_raw_os_error(17),
+        ));
+        let line = error_chain(&e);
+        assert!(line.starts_with("I/O error on /tmp/x: "), "{line}");
+        assert_eq!(line.matches("os error 17").count(), 1, "{line}");
+    }
 
     /// Every message of `e`'s chain, the way anyhow's `{:#}` and most reporters print it.
     fn chain(e: &(dyn std::error::Error + 'static)) -> Vec<String> {
@@ -674,8 +764,8 @@ mod tests {
         let io = || std::io::Error::from_raw_os_error(17);
         let store_failed = || {
             StoreError::failed(
-                "put",
-                "snapshots/x.blob",
+                StoreOperation::Put,
+                StoreKey::Other("snapshots/x.blob".into()),
                 object_store::Error::Generic {
                     store: "test",
                     source: Box::new(io()),
@@ -713,7 +803,8 @@ mod tests {
 
     #[test]
     fn retryable_errors() {
-        let failed = |source| StoreError::failed("get", "announced.json", source);
+        let failed =
+            |source| StoreError::failed(StoreOperation::Get, StoreKey::Announcement, source);
         let generic = || object_store::Error::Generic {
             store: "test",
             source: "timeout".into(),

@@ -135,7 +135,7 @@ pub use consumer::{
 };
 pub use error::{
     BoxError, CycleError, Error, LookupError, OpenError, RefreshError, Result, SchemaError,
-    StoreError,
+    StoreError, StoreKey, StoreOperation, error_chain,
 };
 pub use format::KeyChange;
 pub use producer::{

@@ -92,7 +92,7 @@ pub enum RefreshEvent {
     },
     /// The refresh failed; the previous state keeps serving.
     Failed {
-        /// The error, rendered.
+        /// The error and its causes on one line ([`crate::error_chain`]).
         error: String,
     },
 }
@@ -175,7 +175,10 @@ impl ConsumerBuilder {
                 // Subscribe before the first refresh, so no announcement falls in between.
                 let announced = inner.store.subscribe();
                 if let Err(e) = inner.refresh(None).await {
-                    warn!(error = %e, "initial refresh failed; the watcher retries");
+                    warn!(
+                        error = %crate::error::error_chain(&e),
+                        "initial refresh failed; the watcher retries"
+                    );
                 }
                 Some(tokio::spawn(watch::watch(
                     Arc::downgrade(&inner),
@@ -356,7 +359,7 @@ impl Inner {
                     failures.blobs.insert(key);
                 }
                 self.emit(&RefreshEvent::Failed {
-                    error: e.to_string(),
+                    error: crate::error::error_chain(&e),
                 });
                 Err(e)
             }

@@ -54,7 +54,10 @@ pub(super) async fn watch(
             }
             Err(e) => {
                 seen = None;
-                warn!(error = %e, "refresh on announcement failed; the current state keeps serving");
+                warn!(
+                    error = %crate::error::error_chain(&e),
+                    "refresh on announcement failed; the current state keeps serving"
+                );
             }
         }
     }

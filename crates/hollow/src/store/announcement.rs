@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::key::BlobKey;
 use super::{ANNOUNCED, BlobStore, local_cas, store_error};
 use crate::StateId;
-use crate::error::{Result, StoreError};
+use crate::error::{Result, StoreError, StoreKey, StoreOperation};
 
 /// What a version's announcement says: the state, its schema, the blobs that reach it, and the
 /// version before it on the chain.
@@ -114,13 +114,13 @@ impl BlobStore {
         let result = match self.store.get(&self.path(ANNOUNCED)).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(store_error("get", ANNOUNCED, e)),
+            Err(e) => return Err(store_error(StoreOperation::Get, StoreKey::Announcement, e)),
         };
         let meta = result.meta.clone();
         let bytes = result
             .bytes()
             .await
-            .map_err(|e| store_error("get", ANNOUNCED, e))?;
+            .map_err(|e| store_error(StoreOperation::Get, StoreKey::Announcement, e))?;
         let token = if self.local_dir.is_some() {
             VersionToken::Content(xxhash_rust::xxh3::xxh3_64(&bytes))
         } else {
@@ -154,7 +154,7 @@ impl BlobStore {
         match self.store.get_opts(&self.path(ANNOUNCED), options).await {
             Err(object_store::Error::NotModified { .. }) => Ok(false),
             Err(object_store::Error::NotFound { .. }) => Ok(true),
-            Err(e) => Err(store_error("get", ANNOUNCED, e)),
+            Err(e) => Err(store_error(StoreOperation::Get, StoreKey::Announcement, e)),
             Ok(_) => Ok(true),
         }
     }
@@ -210,14 +210,18 @@ impl BlobStore {
             ) => Err(StoreError::Conflict {
                 reason: "another producer announced first".into(),
             }),
-            Err(e) => Err(store_error("announce", ANNOUNCED, e)),
+            Err(e) => Err(store_error(
+                StoreOperation::Announce,
+                StoreKey::Announcement,
+                e,
+            )),
         }
     }
 }
 
 fn parse_announcement(bytes: &[u8]) -> Result<Announcement, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
-        key: ANNOUNCED.to_string(),
+        key: StoreKey::Announcement,
         reason,
     };
     let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;

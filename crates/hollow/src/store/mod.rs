@@ -22,7 +22,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::bytes::BlobBytes;
-use crate::error::{OpenError, Result, StoreError};
+use crate::error::{OpenError, Result, StoreError, StoreKey, StoreOperation};
 
 pub use announcement::{Announcement, AnnouncementVersion};
 pub use key::BlobKey;
@@ -45,7 +45,11 @@ fn watch() -> Arc<tokio::sync::watch::Sender<u64>> {
     Arc::new(tokio::sync::watch::Sender::new(0))
 }
 
-fn store_error(operation: &'static str, key: &str, source: object_store::Error) -> StoreError {
+fn store_error(
+    operation: StoreOperation,
+    key: StoreKey,
+    source: object_store::Error,
+) -> StoreError {
     StoreError::failed(operation, key, source)
 }
 
@@ -97,8 +101,13 @@ impl BlobStore {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let dir = dir.canonicalize().map_err(|e| StoreError::io(dir, e))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|e| store_error("open", &dir.display().to_string(), e))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
+            store_error(
+                StoreOperation::Open,
+                StoreKey::Other(dir.display().to_string()),
+                e,
+            )
+        })?;
         Ok(Self {
             store: Arc::new(fs),
             prefix: Path::default(),
@@ -148,7 +157,7 @@ impl BlobStore {
             Err(object_store::Error::AlreadyExists { .. }) => Err(StoreError::Conflict {
                 reason: format!("blob {relative} already exists"),
             }),
-            Err(e) => Err(store_error("put", &relative, e)),
+            Err(e) => Err(store_error(StoreOperation::Put, StoreKey::from(*key), e)),
         }
     }
 
@@ -165,12 +174,12 @@ impl BlobStore {
                     path: path.display().to_string(),
                     source: Box::new(source),
                 };
-                store_error("get", &relative, source)
+                store_error(StoreOperation::Get, StoreKey::from(*key), source)
             }
             OpenError::Io { path, source } => StoreError::Io { path, source },
             e => store_error(
-                "open",
-                &relative,
+                StoreOperation::Open,
+                StoreKey::from(*key),
                 object_store::Error::Generic {
                     store: "local",
                     source: Box::new(e),
@@ -192,11 +201,11 @@ impl BlobStore {
             .store
             .get(&self.path(&relative))
             .await
-            .map_err(|e| store_error("get", &relative, e))?;
+            .map_err(|e| store_error(StoreOperation::Get, StoreKey::from(*key), e))?;
         let bytes = result
             .bytes()
             .await
-            .map_err(|e| store_error("get", &relative, e))?;
+            .map_err(|e| store_error(StoreOperation::Get, StoreKey::from(*key), e))?;
         Ok(BlobBytes::from_vec(bytes.to_vec()))
     }
 
@@ -205,12 +214,14 @@ impl BlobStore {
         let mut keys = Vec::new();
         for dir in ["snapshots", "deltas", "reverse-deltas"] {
             let prefix = self.path(dir);
-            let metas: Vec<_> = self
-                .store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|e| store_error("list", dir, e))?;
+            let metas: Vec<_> =
+                self.store
+                    .list(Some(&prefix))
+                    .try_collect()
+                    .await
+                    .map_err(|e| {
+                        store_error(StoreOperation::List, StoreKey::Other(dir.to_string()), e)
+                    })?;
             for meta in metas {
                 // Only objects directly in the directory: a blob name nested deeper is not a
                 // blob of this dataset (its key would name an object that does not exist).
@@ -242,7 +253,13 @@ impl BlobStore {
         self.store
             .put(&self.path(relative), PutPayload::from(bytes))
             .await
-            .map_err(|e| store_error("put", relative, e))?;
+            .map_err(|e| {
+                store_error(
+                    StoreOperation::Put,
+                    StoreKey::Other(relative.to_string()),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
@@ -251,11 +268,21 @@ impl BlobStore {
             Ok(r) => Ok(Some(
                 r.bytes()
                     .await
-                    .map_err(|e| store_error("get", relative, e))?
+                    .map_err(|e| {
+                        store_error(
+                            StoreOperation::Get,
+                            StoreKey::Other(relative.to_string()),
+                            e,
+                        )
+                    })?
                     .to_vec(),
             )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(store_error("get", relative, e)),
+            Err(e) => Err(store_error(
+                StoreOperation::Get,
+                StoreKey::Other(relative.to_string()),
+                e,
+            )),
         }
     }
 }
@@ -334,7 +361,7 @@ mod tests {
                             operation,
                             source: object_store::Error::NotFound { .. },
                             ..
-                        }) if *operation == "get"
+                        }) if *operation == StoreOperation::Get
                     ),
                     "{r:?}"
                 );

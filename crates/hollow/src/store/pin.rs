@@ -6,16 +6,19 @@ use serde_json::{Value, json};
 use super::announcement::{hex, parse_hex};
 use super::{BlobStore, PINNED, store_error};
 use crate::StateId;
-use crate::error::{Result, StoreError};
+use crate::error::{Result, StoreError, StoreKey, StoreOperation};
 
 impl BlobStore {
     /// The pinned state, if any.
     pub async fn pinned(&self) -> Result<Option<StateId>, StoreError> {
         match self.store.get(&self.path(PINNED)).await {
             Ok(r) => {
-                let bytes = r.bytes().await.map_err(|e| store_error("get", PINNED, e))?;
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| store_error(StoreOperation::Get, StoreKey::Pin, e))?;
                 let corrupt = |reason: &str| StoreError::Corrupt {
-                    key: PINNED.to_string(),
+                    key: StoreKey::Pin,
                     reason: reason.to_string(),
                 };
                 let v: Value =
@@ -31,7 +34,7 @@ impl BlobStore {
                 Ok(Some(StateId::new(version, tag)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(store_error("get", PINNED, e)),
+            Err(e) => Err(store_error(StoreOperation::Get, StoreKey::Pin, e)),
         }
     }
 
@@ -43,7 +46,7 @@ impl BlobStore {
         self.store
             .put(&self.path(PINNED), PutPayload::from(body))
             .await
-            .map_err(|e| store_error("put", PINNED, e))?;
+            .map_err(|e| store_error(StoreOperation::Put, StoreKey::Pin, e))?;
         self.announced.send_modify(|_| {});
         Ok(())
     }
@@ -55,7 +58,7 @@ impl BlobStore {
                 self.announced.send_modify(|_| {});
                 Ok(())
             }
-            Err(e) => Err(store_error("delete", PINNED, e)),
+            Err(e) => Err(store_error(StoreOperation::Delete, StoreKey::Pin, e)),
         }
     }
 }

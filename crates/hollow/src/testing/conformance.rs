@@ -165,8 +165,8 @@ fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>, key: &BlobKey,
             key: k,
             source: object_store::Error::NotFound { .. },
         }) => {
-            assert_eq!(operation, "get", "{call}");
-            assert_eq!(k, key.relative(), "{call}");
+            assert_eq!(operation, crate::error::StoreOperation::Get, "{call}");
+            assert_eq!(k, crate::error::StoreKey::from(*key), "{call}");
         }
         other => panic!("{call} of a missing blob: {other:?}, not a store NotFound"),
     }
