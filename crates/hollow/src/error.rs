@@ -15,11 +15,12 @@
 //! The umbrella [`Error`] converts from each of them (`?` works), for callers who do not care
 //! which operation failed; [`Result`] defaults to it. Every type is `#[non_exhaustive]`.
 //!
-//! **Retrying.** Each type has `is_retryable()`: `true` when the same call may succeed later
-//! without anyone fixing data or code (a store call that failed, another producer announcing
-//! first, a file system error, a refresh that can plan around a blob that failed); `false` for
-//! corrupt blobs, schema problems, bad keys, records a cycle refuses, validators, integrity
-//! failures and aborts the caller asked for.
+//! **Retrying.** Each type has `is_retryable()` (and [`Error::is_retryable`] asks the inner
+//! error): `true` when trying again may succeed without anyone fixing data or code (a store
+//! call that failed, another producer announcing first — retried with a producer built anew,
+//! see [`CycleError`] — a file system error, a refresh that can plan around a blob that
+//! failed); `false` for corrupt blobs, schema problems, bad keys, records a cycle refuses,
+//! validators, integrity failures and aborts the caller asked for.
 //!
 //! **Messages.** A variant that keeps an underlying error as its [`source`](std::error::Error::source)
 //! does not repeat it in its own message: reporters that walk the chain (anyhow's `{:#}`,
@@ -335,8 +336,9 @@ impl std::fmt::Display for StoreKey {
 
 /// A [`BlobStore`](crate::BlobStore) operation failed.
 ///
-/// Retryable: a failed store call (except those that say the object or the permission is
-/// missing), a conflict (re-read the announcement, then try again), a file system error.
+/// Retryable: a failed store call (except those that say the object, the permission or the
+/// feature is missing), a conflict (re-read the announcement, then try again), a file system
+/// error.
 /// Not retryable: an unusable location, a corrupt announcement or pin document.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -427,9 +429,10 @@ impl StoreError {
 /// A producer's cycle (or a write state's change) failed. Nothing was announced; a producer's
 /// state is rolled back to the last announced version.
 ///
-/// Retryable: [`CycleError::Conflict`] (another producer announced first: the producer
-/// restores and the next cycle continues from the new head), [`CycleError::Store`] and
-/// [`CycleError::Restore`] when their source is. Not retryable: records the cycle refuses
+/// Retryable: [`CycleError::Conflict`] (another producer announced first; this producer
+/// still holds the state it announced last, so retry with a producer built anew on the store,
+/// whose `build` restores the winner's state), [`CycleError::Store`] and
+/// [`CycleError::Restore`] when their source is (the same producer can run the cycle again). Not retryable: records the cycle refuses
 /// (duplicate, missing or invalid keys, unique violations), validators, integrity failures,
 /// schema problems, and [`CycleError::Aborted`] (the caller's own decision: look at its
 /// source).
