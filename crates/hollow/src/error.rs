@@ -228,6 +228,16 @@ pub enum LookupError {
         /// The field path that was asked for.
         field: String,
     },
+    /// An index name that the type's schema does not declare.
+    #[error("type {type_name} has no index named \"{index}\"; its indexes are: {known}")]
+    UnknownIndex {
+        /// The type.
+        type_name: String,
+        /// The name asked for.
+        index: String,
+        /// The indexes the type has (`name (kind)`, comma-separated, or `none`).
+        known: String,
+    },
     /// A key value given for a lookup does not fit the key's fields.
     #[error("invalid key for type {type_name}: {reason}")]
     InvalidKey {

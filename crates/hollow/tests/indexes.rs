@@ -327,6 +327,10 @@ async fn unique_indexes_refuse_duplicates_and_keep_the_last_good_state() {
     // Unknown index names say which indexes exist.
     let unknown = places.index("population").err().expect("unknown index");
     assert!(unknown.to_string().contains("name (unique)"), "{unknown}");
+    assert!(
+        matches!(&unknown, LookupError::UnknownIndex { index, .. } if index == "population"),
+        "{unknown:?}"
+    );
 }
 
 fn extremes_schema() -> Schema {

@@ -51,16 +51,14 @@ impl<'s> IndexView<'s> {
                 .iter()
                 .map(|p| format!("{} ({})", p.name(), p.kind().name()))
                 .collect();
-            return Err(LookupError::InvalidKey {
+            return Err(LookupError::UnknownIndex {
                 type_name: view.ty.name.clone(),
-                reason: format!(
-                    "no index named \"{name}\"; the type's indexes are: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
+                index: name.to_string(),
+                known: if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                },
             });
         };
         Ok(Self::from_path(view, path))
