@@ -12,10 +12,11 @@ use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 
 fn missing(reason: &str) -> hollow::Error {
-    hollow::Error::Validation {
+    hollow::CycleError::Validation {
         validator: "indexes example".into(),
         reason: reason.into(),
     }
+    .into()
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -86,7 +87,15 @@ async fn main() -> hollow::Result<()> {
         .ok_or_else(|| missing("no snapshot"))?;
     let delta_key = keys
         .iter()
-        .find(|k| matches!(k, hollow::BlobKey::Delta { from: 1, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                hollow::BlobKey::Delta {
+                    from: hollow::StateId { version: 1, .. },
+                    ..
+                }
+            )
+        })
         .copied()
         .ok_or_else(|| missing("no delta from version 1"))?;
     let snapshot = store.get_blob(snapshot_key).await?;
@@ -178,7 +187,7 @@ async fn main() -> hollow::Result<()> {
     for version in 2..announcement.version {
         let Some(key) = keys
             .iter()
-            .find(|k| matches!(k, hollow::BlobKey::Delta { from, .. } if *from == version))
+            .find(|k| matches!(k, hollow::BlobKey::Delta { from, .. } if from.version == version))
         else {
             break;
         };

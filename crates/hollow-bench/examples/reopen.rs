@@ -38,7 +38,7 @@ async fn main() -> hollow::Result<()> {
             Ok(())
         })
         .await?;
-    let cache = tempfile::tempdir().map_err(|e| hollow::Error::Io {
+    let cache = tempfile::tempdir().map_err(|e| hollow::OpenError::Io {
         path: "tempdir".into(),
         source: e,
     })?;

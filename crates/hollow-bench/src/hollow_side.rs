@@ -4,7 +4,7 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use hollow::{BlobBytes, ReadState, SnapshotInfo, Table, WriteOptions, WriteState};
+use hollow::{BlobBytes, ReadState, StateId, Table, WriteOptions, WriteState};
 use hollow_movies::movies_capnp::{actor, movie};
 
 use crate::data::Records;
@@ -49,7 +49,7 @@ pub fn build_snapshot(data: &Records, options: WriteOptions) -> Result<(BlobByte
     }
     let add = start.elapsed();
     let start = Instant::now();
-    let blob = state.write_snapshot(&SnapshotInfo {
+    let blob = state.write_snapshot(&StateId {
         version: 1,
         tag: 0x5eed,
     })?;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use hollow::format::BlobLayout;
-use hollow::{BlobKey, BlobStore, Consumer, ReadState};
+use hollow::{BlobKey, BlobStore, Consumer, ReadState, StateId};
 use serde_json::{Value, json};
 
 /// Where the dataset is and how to print.
@@ -184,7 +184,7 @@ pub async fn inspect(
         .collect();
     let value = json!({
         "announcement": announcement.to_json(),
-        "pin": pin.map(|(v, t)| json!({"version": v, "tag": format!("{t:#018x}")})),
+        "pin": pin.map(|p| json!({"version": p.version, "tag": format!("{:#018x}", p.tag)})),
         "blobs": blobs.iter().map(|(k, n)| json!({"key": k.relative(), "bytes": n})).collect::<Vec<_>>(),
         "types": types,
     });
@@ -200,15 +200,19 @@ pub async fn inspect(
             announcement.schema_fingerprint
         )?;
         match pin {
-            Some((v, _)) => writeln!(out, "  pinned to version {v}")?,
+            Some(p) => writeln!(out, "  pinned to version {}", p.version)?,
             None => writeln!(out, "  not pinned")?,
         }
         writeln!(out, "blobs:")?;
         for (key, bytes) in &blobs {
             let what = match key {
-                BlobKey::Snapshot { version, .. } => format!("snapshot      {version}"),
-                BlobKey::Delta { from, to, .. } => format!("delta         {from} → {to}"),
-                BlobKey::ReverseDelta { from, to, .. } => format!("reverse delta {from} → {to}"),
+                BlobKey::Snapshot { state } => format!("snapshot      {}", state.version),
+                BlobKey::Delta { from, to } => {
+                    format!("delta         {} → {}", from.version, to.version)
+                }
+                BlobKey::ReverseDelta { from, to } => {
+                    format!("reverse delta {} → {}", from.version, to.version)
+                }
             };
             writeln!(out, "  {what:<24} {bytes:>12} bytes  {}", key.relative())?;
         }
@@ -552,7 +556,7 @@ pub async fn pin(args: &StoreArgs, version: Option<u64>, out: &mut impl Write) -
     match version {
         Some(v) => {
             let state = state_at(&store, Some(v)).await?;
-            store.pin(state.version(), state.tag()).await?;
+            store.pin(state.state_id()).await?;
             writeln!(
                 out,
                 "pinned to version {} (tag {:#018x})",
@@ -583,9 +587,9 @@ pub async fn validate(
     let keys = store.list_blobs().await?;
     for key in &keys {
         let versions = match *key {
-            BlobKey::Snapshot { version, .. } => (version, version),
-            BlobKey::Delta { from, to, .. } => (from, to),
-            BlobKey::ReverseDelta { from, to, .. } => (to, from),
+            BlobKey::Snapshot { state } => (state.version, state.version),
+            BlobKey::Delta { from, to } => (from.version, to.version),
+            BlobKey::ReverseDelta { from, to } => (to.version, from.version),
         };
         if !(in_range(versions.0) || in_range(versions.1)) {
             continue;
@@ -644,19 +648,12 @@ pub async fn validate(
 fn header_matches_key(blob: &[u8], key: &BlobKey) -> Result<()> {
     let h = BlobLayout::parse(blob, &key.relative())?.header;
     let (kind, joins) = match *key {
-        BlobKey::Snapshot { version, tag } => ("snapshot", (0, 0, version, tag)),
-        BlobKey::Delta {
-            from,
-            from_tag,
-            to,
-            to_tag,
-        } => ("delta", (from, from_tag, to, to_tag)),
-        BlobKey::ReverseDelta {
-            from,
-            from_tag,
-            to,
-            to_tag,
-        } => ("reverse delta", (from, from_tag, to, to_tag)),
+        BlobKey::Snapshot { state } => ("snapshot", (0, 0, state.version, state.tag)),
+        BlobKey::Delta { from, to } => ("delta", (from.version, from.tag, to.version, to.tag)),
+        BlobKey::ReverseDelta { from, to } => (
+            "reverse delta",
+            (from.version, from.tag, to.version, to.tag),
+        ),
     };
     let got = (h.from_version, h.from_tag, h.to_version, h.to_tag);
     let kind_ok = h.kind.name().replace(['-', '_'], " ") == kind;
@@ -700,26 +697,18 @@ async fn walk_chain(
     };
     // Link the chain back from the head: the forward delta into a state, else the reverse
     // delta out of it (as consumers and producers link it).
-    let mut states = vec![(announcement.version, announcement.tag)];
+    let mut states = vec![announcement.state()];
     loop {
-        let (v, t) = states[states.len() - 1];
+        let at = states[states.len() - 1];
         let back = keys.iter().find_map(|k| match *k {
-            BlobKey::Delta {
-                from,
-                from_tag,
-                to,
-                to_tag,
-            } if (to, to_tag) == (v, t) && from < v => Some((from, from_tag)),
+            BlobKey::Delta { from, to } if to == at && from.version < at.version => Some(from),
             _ => None,
         });
         let back = back.or_else(|| {
             keys.iter().find_map(|k| match *k {
-                BlobKey::ReverseDelta {
-                    from,
-                    from_tag,
-                    to,
-                    to_tag,
-                } if (from, from_tag) == (v, t) && to < v => Some((to, to_tag)),
+                BlobKey::ReverseDelta { from, to } if from == at && to.version < at.version => {
+                    Some(to)
+                }
                 _ => None,
             })
         });
@@ -730,7 +719,7 @@ async fn walk_chain(
     }
     states.reverse();
     let consumer = Consumer::builder(store.clone()).build().await?;
-    for (version, tag) in states.into_iter().filter(|(v, _)| in_range(*v)) {
+    for StateId { version, tag } in states.into_iter().filter(|s| in_range(s.version)) {
         consumer
             .refresh_to(version)
             .await
@@ -744,7 +733,7 @@ async fn walk_chain(
         }
         done.push(version);
     }
-    if let Some((version, tag)) = store.pinned().await.context("reading the pin")? {
+    if let Some(StateId { version, tag }) = store.pinned().await.context("reading the pin")? {
         let consumer = Consumer::builder(store.clone()).build().await?;
         consumer
             .refresh_to(version)

@@ -376,7 +376,7 @@ impl Input<'_> {
         type_name: &str,
         value: &Value,
         line: u64,
-        add: impl FnOnce(capnp::any_pointer::Reader<'_>) -> hollow::Result<()>,
+        add: impl FnOnce(capnp::any_pointer::Reader<'_>) -> Result<(), hollow::CycleError>,
     ) -> Result<()> {
         let encoder = self.encoder(type_name, line)?;
         self.check_key(type_name, value, line)?;
@@ -386,7 +386,7 @@ impl Input<'_> {
         let root: capnp::any_pointer::Reader<'_> = message.get_root_as_reader()?;
         match add(root) {
             Ok(()) => Ok(()),
-            Err(e @ hollow::Error::DuplicateKey { .. }) => {
+            Err(e @ hollow::CycleError::DuplicateKey { .. }) => {
                 let first = self
                     .first_with_key(type_name, value, line)
                     .map_or(String::new(), |l| {
@@ -773,10 +773,8 @@ fn encode_error(path: &Path, line: u64, e: &EncodeError) -> anyhow::Error {
 }
 
 /// Ends a populate closure early; the detailed error (with its place) is kept aside.
-fn stop() -> hollow::Error {
-    hollow::Error::Aborted {
-        reason: "input rejected".into(),
-    }
+fn stop() -> hollow::CycleError {
+    hollow::CycleError::aborted("input rejected")
 }
 
 /// Runs one cycle from one file; returns the report as JSON.
@@ -857,11 +855,11 @@ async fn cycle(
         (_, Some(e)) => return Err(e.context(format!("nothing published for {}", file.display()))),
         (Err(e), None) => {
             let mut e = anyhow::Error::from(e);
-            if let Some(hollow::Error::UniqueViolation {
+            if let Some(hollow::CycleError::UniqueViolation {
                 type_name,
                 index,
                 key,
-            }) = e.downcast_ref::<hollow::Error>()
+            }) = e.downcast_ref::<hollow::CycleError>()
             {
                 let lines = input.lines_with_index_key(type_name, index, key);
                 if !lines.is_empty() {
@@ -998,8 +996,11 @@ const WATCH_FAILED: &str = ".hollow-failed";
 fn is_conflict(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
-            c.downcast_ref::<hollow::Error>(),
-            Some(hollow::Error::Conflict { .. })
+            c.downcast_ref::<hollow::CycleError>(),
+            Some(hollow::CycleError::Conflict { .. })
+        ) || matches!(
+            c.downcast_ref::<hollow::StoreError>(),
+            Some(hollow::StoreError::Conflict { .. })
         )
     })
 }

@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result};
 
 enum Backing {
     Mapped(memmap2::Mmap),
@@ -40,9 +40,9 @@ impl BlobBytes {
     /// Blob files are immutable: hollow writes them once, under a fresh name, and never rewrites
     /// or truncates them. Mapping a file that another program truncates while it is mapped is
     /// outside that contract (the OS would raise SIGBUS on access).
-    pub fn map_file(path: &Path) -> Result<Self> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    pub fn map_file(path: &Path) -> Result<Self, OpenError> {
+        let file = std::fs::File::open(path).map_err(|e| OpenError::io(path, e))?;
+        let len = file.metadata().map_err(|e| OpenError::io(path, e))?.len();
         if len == 0 {
             // A zero-length mapping is an error on some platforms; an empty buffer is not.
             return Ok(Self::from_vec(Vec::new()));
@@ -51,7 +51,7 @@ impl BlobBytes {
         // written (they are created under a fresh name and published by an atomic rename), so
         // the bytes behind the mapping do not change while it lives. `Mmap` is page-aligned,
         // so the start is 8-byte aligned.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OpenError::io(path, e))?;
         let len = map.len();
         Ok(Self {
             backing: Arc::new(Backing::Mapped(map)),

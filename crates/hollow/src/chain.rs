@@ -8,11 +8,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::error::Result;
+use crate::StateId;
+use crate::error::{Result, StoreError};
 use crate::store::{BlobKey, BlobStore};
 
-/// A state of the dataset: `(version, tag)`.
-pub(crate) type State = (u64, u64);
+/// A state of the dataset.
+pub(crate) type State = StateId;
 
 /// The versions of the announced chain and the blobs that join them.
 #[derive(Debug, Clone)]
@@ -33,7 +34,7 @@ impl Chain {
         store: &BlobStore,
         head: State,
         exclude: &HashSet<BlobKey>,
-    ) -> Result<Chain> {
+    ) -> Result<Chain, StoreError> {
         Ok(Chain::link(store.list_blobs().await?, head, exclude))
     }
 
@@ -54,33 +55,23 @@ impl Chain {
         let mut back: HashMap<State, State> = HashMap::new();
         for k in keys.into_iter().filter(|k| !exclude.contains(k)) {
             match k {
-                BlobKey::Snapshot { version, tag } => {
-                    snapshots.insert((version, tag), k);
+                BlobKey::Snapshot { state } => {
+                    snapshots.insert(state, k);
                 }
-                BlobKey::Delta {
-                    from,
-                    from_tag,
-                    to,
-                    to_tag,
-                } => {
-                    deltas.insert(((from, from_tag), (to, to_tag)), k);
-                    back.insert((to, to_tag), (from, from_tag));
+                BlobKey::Delta { from, to } => {
+                    deltas.insert((from, to), k);
+                    back.insert(to, from);
                 }
-                BlobKey::ReverseDelta {
-                    from,
-                    from_tag,
-                    to,
-                    to_tag,
-                } => {
-                    reverse.insert((from, from_tag), k);
-                    back.entry((from, from_tag)).or_insert((to, to_tag));
+                BlobKey::ReverseDelta { from, to } => {
+                    reverse.insert(from, k);
+                    back.entry(from).or_insert(to);
                 }
             }
         }
         let mut states = vec![head];
         let mut at = head;
         while let Some(prev) = back.get(&at) {
-            if prev.0 >= at.0 {
+            if prev.version >= at.version {
                 break; // versions only grow along a chain; anything else is not one
             }
             states.push(*prev);
@@ -96,7 +87,7 @@ impl Chain {
         // Reverse deltas must lead to the previous state on the chain.
         let previous: HashMap<State, State> = states.windows(2).map(|w| (w[1], w[0])).collect();
         reverse.retain(|from, k| {
-            matches!(k, BlobKey::ReverseDelta { to, to_tag, .. } if previous.get(from) == Some(&(*to, *to_tag)))
+            matches!(k, BlobKey::ReverseDelta { to, .. } if previous.get(from) == Some(to))
         });
         Chain {
             states,
@@ -143,34 +134,25 @@ mod tests {
     use super::*;
 
     fn delta(from: State, to: State) -> BlobKey {
-        BlobKey::Delta {
-            from: from.0,
-            from_tag: from.1,
-            to: to.0,
-            to_tag: to.1,
-        }
+        BlobKey::Delta { from, to }
     }
 
     fn reverse(from: State, to: State) -> BlobKey {
-        BlobKey::ReverseDelta {
-            from: from.0,
-            from_tag: from.1,
-            to: to.0,
-            to_tag: to.1,
-        }
+        BlobKey::ReverseDelta { from, to }
     }
 
-    fn snapshot(s: State) -> BlobKey {
-        BlobKey::Snapshot {
-            version: s.0,
-            tag: s.1,
-        }
+    fn snapshot(state: State) -> BlobKey {
+        BlobKey::Snapshot { state }
+    }
+
+    fn st(version: u64, tag: u64) -> State {
+        StateId::new(version, tag)
     }
 
     #[test]
     fn links_by_deltas_or_reverse_deltas_and_ignores_other_attempts() {
-        let (a, b, c, d) = ((1, 11), (2, 22), (3, 33), (4, 44));
-        let failed_attempt = (3, 99);
+        let (a, b, c, d) = (st(1, 11), st(2, 22), st(3, 33), st(4, 44));
+        let failed_attempt = st(3, 99);
         let keys = vec![
             snapshot(a),
             delta(a, b),
@@ -199,7 +181,7 @@ mod tests {
 
     #[test]
     fn an_excluded_blob_is_not_a_link() {
-        let (a, b, c) = ((1, 1), (2, 2), (3, 3));
+        let (a, b, c) = (st(1, 1), st(2, 2), st(3, 3));
         let keys = vec![snapshot(a), delta(a, b), delta(b, c), reverse(c, b)];
         let chain = Chain::link(keys.clone(), c, &HashSet::from([delta(b, c)]));
         assert_eq!(
@@ -221,7 +203,7 @@ mod tests {
             n in 1..12u64,
             links in proptest::collection::vec((0..4u8, 0..4u8), 12),
         ) {
-            let s = |v: u64| (v, v * 16 + 1);
+            let s = |v: u64| st(v, v * 16 + 1);
             let mut keys = Vec::new();
             let mut exclude = HashSet::new();
             // 0: absent, 1: excluded, 2 and 3: present.
@@ -262,7 +244,7 @@ mod tests {
 
     #[test]
     fn a_link_that_does_not_go_back_in_version_ends_the_walk() {
-        let (a, b) = ((5, 1), (7, 2));
+        let (a, b) = (st(5, 1), st(7, 2));
         let chain = Chain::link(vec![delta(b, a), reverse(a, b)], a, &HashSet::new());
         assert_eq!(chain.states, [a]);
     }

@@ -41,12 +41,12 @@ pub fn reseal(blob: &mut [u8]) -> bool {
 
 /// Parses only the header and table of sections.
 pub fn parse_layout(data: &[u8]) -> Result<BlobLayout> {
-    BlobLayout::parse(data, "<fuzz>")
+    Ok(BlobLayout::parse(data, "<fuzz>")?)
 }
 
 /// Reads `data` as a schema section.
 pub fn parse_schema_segment(data: &[u8]) -> Result<crate::schema::Schema> {
-    crate::schema::Schema::from_segment(data)
+    Ok(crate::schema::Schema::from_segment(data)?)
 }
 
 /// xxh3-64, the hash hollow uses for checksums, content hashes and key hashes.
@@ -64,7 +64,7 @@ pub fn read_delta_everything(data: &[u8]) -> Result<usize> {
             let (_, record) = upsert?;
             record
                 .total_size()
-                .map_err(|e| crate::error::Error::capnp("walking a delta record", e))?;
+                .map_err(|e| crate::error::OpenError::capnp("walking a delta record", e))?;
             records += 1;
         }
     }

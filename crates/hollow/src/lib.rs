@@ -53,7 +53,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use hollow::{ReadState, SnapshotInfo, WriteState};
+//! use hollow::{ReadState, StateId, WriteState};
 //! use hollow_movies::movies_capnp::movie;
 //!
 //! let mut state = WriteState::builder("movies").register::<movie::Owned>().build()?;
@@ -67,7 +67,7 @@
 //!
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let path = dir.path().join("snapshot.blob");
-//! std::fs::write(&path, state.write_snapshot(&SnapshotInfo { version: 1, tag: 7 })?.as_slice())
+//! std::fs::write(&path, state.write_snapshot(&StateId { version: 1, tag: 7 })?.as_slice())
 //!     .expect("write");
 //!
 //! let read = ReadState::open(&path)?; // memory-mapped, header and schema verified
@@ -107,6 +107,7 @@ mod producer;
 mod read;
 pub mod schema;
 mod state_checksum;
+mod state_id;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -134,7 +135,10 @@ pub use consumer::{
     Consumer, ConsumerBuilder, DEFAULT_MAX_DELTAS, RefreshEvent, RefreshListener, RefreshPolicy,
     RetryBackoff,
 };
-pub use error::{Error, Result};
+pub use error::{
+    BoxError, CycleError, Error, LookupError, OpenError, RefreshError, Result, SchemaError,
+    StoreError, StoreKey, StoreOperation, error_chain,
+};
 pub use format::KeyChange;
 pub use producer::{
     CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,
@@ -146,8 +150,11 @@ pub use read::{
 };
 pub use schema::{IndexKind, KeyValue, Schema};
 pub use state_checksum::TypeChecksum;
+pub use state_id::StateId;
 pub use store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
+#[allow(deprecated)]
+pub use write::SnapshotInfo;
 pub use write::{
-    Cycle, DEFAULT_SHARD_BITS, Incremental, SnapshotInfo, TypeChangeCounts, WriteOptions,
-    WriteState, WriteStateBuilder,
+    Cycle, DEFAULT_SHARD_BITS, Incremental, TypeChangeCounts, WriteOptions, WriteState,
+    WriteStateBuilder,
 };

@@ -2,17 +2,20 @@
 //! is broken, failures that leave the current state serving, pins, announcement watching, and
 //! readers holding old states through many refreshes.
 
+use hollow::StateId;
+use hollow::{LookupError, OpenError, RefreshError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hollow::{
-    BlobKey, BlobStore, Consumer, Error, Producer, ReadState, RefreshEvent, RefreshPolicy,
-};
+use hollow::{BlobKey, BlobStore, Consumer, Producer, ReadState, RefreshEvent, RefreshPolicy};
 use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 
-fn populate(data: Dataset, c: u64) -> impl FnOnce(&mut hollow::Cycle<'_>) -> hollow::Result<()> {
+fn populate(
+    data: Dataset,
+    c: u64,
+) -> impl FnOnce(&mut hollow::Cycle<'_>) -> Result<(), hollow::CycleError> {
     move |cycle| {
         let mut message = capnp::message::Builder::new_default();
         for a in data.actors(c) {
@@ -126,7 +129,7 @@ async fn refresh_to_goes_forward_and_backward_across_snapshots() {
     );
     assert!(matches!(
         consumer.refresh_to(99).await,
-        Err(Error::NoSuchVersion { version: 99 })
+        Err(RefreshError::NoSuchVersion { version: 99 })
     ));
 }
 
@@ -145,7 +148,15 @@ async fn a_deleted_delta_is_bridged_by_a_snapshot() {
     let keys = store.list_blobs().await.expect("list");
     let gone = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Delta { from: 3, to: 4, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Delta {
+                    from: StateId { version: 3, .. },
+                    to: StateId { version: 4, .. }
+                }
+            )
+        })
         .expect("delta 3→4");
     std::fs::remove_file(dir.path().join(gone.relative())).expect("delete");
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(6));
@@ -167,7 +178,15 @@ async fn a_corrupt_delta_fails_the_refresh_and_a_later_one_recovers() {
     let keys = store.list_blobs().await.expect("list");
     let delta = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Delta { from: 1, to: 2, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Delta {
+                    from: StateId { version: 1, .. },
+                    to: StateId { version: 2, .. }
+                }
+            )
+        })
         .expect("delta 1→2");
     let path = dir.path().join(delta.relative());
     let mut bytes = std::fs::read(&path).expect("read");
@@ -176,7 +195,10 @@ async fn a_corrupt_delta_fails_the_refresh_and_a_later_one_recovers() {
     std::fs::remove_file(&path).expect("replace");
     std::fs::write(&path, &bytes).expect("write");
     let failed = consumer.refresh_to(2).await;
-    assert!(matches!(failed, Err(Error::Corrupt { .. })), "{failed:?}");
+    assert!(
+        matches!(failed, Err(RefreshError::Open(OpenError::Corrupt { .. }))),
+        "{failed:?}"
+    );
     assert_eq!(consumer.version(), Some(1), "the old state keeps serving");
     check(&held, data, 0);
     // The failed blob is remembered: the next refresh goes through the snapshot of version 3.
@@ -196,16 +218,14 @@ async fn pins_hold_consumers_on_a_version() {
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(4));
     // Pin version 2 (its tag from a delta key of the chain).
     let keys = store.list_blobs().await.expect("list");
-    let tag = keys
+    let v2 = keys
         .iter()
         .find_map(|k| match k {
-            BlobKey::Delta {
-                from: 2, from_tag, ..
-            } => Some(*from_tag),
+            BlobKey::Delta { from, .. } if from.version == 2 => Some(*from),
             _ => None,
         })
         .expect("delta out of version 2");
-    store.pin(2, tag).await.expect("pin");
+    store.pin(v2).await.expect("pin");
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(2));
     check(&consumer.state().expect("state"), data, 1);
     store.unpin().await.expect("unpin");
@@ -390,7 +410,7 @@ async fn a_type_filter_loads_only_the_chosen_types() {
     assert_eq!(names, ["Movie"]);
     assert!(matches!(
         state.table::<actor::Owned>(),
-        Err(Error::UnknownType { .. })
+        Err(LookupError::UnknownType { .. })
     ));
     check(&state, data, 1);
 }
@@ -432,7 +452,14 @@ async fn a_cached_snapshot_verified_once_is_reopened_without_checksumming_again(
     let keys = store.list_blobs().await.expect("list");
     let other = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Snapshot { version: 1, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Snapshot {
+                    state: StateId { version: 1, .. }
+                }
+            )
+        })
         .expect("snapshot 1");
     std::fs::remove_file(&cached).expect("remove");
     std::fs::write(
@@ -447,7 +474,7 @@ async fn a_cached_snapshot_verified_once_is_reopened_without_checksumming_again(
         .expect("c");
     let swapped = third.refresh_to(2).await;
     assert!(
-        matches!(swapped, Err(Error::Corrupt { .. })),
+        matches!(swapped, Err(RefreshError::Open(OpenError::Corrupt { .. }))),
         "a blob that is not the one its key names: {swapped:?}"
     );
     assert_eq!(third.version(), None);
@@ -537,7 +564,7 @@ async fn a_blob_that_failed_once_is_retried_after_its_backoff_and_the_chain_foll
     // The delta's download fails once (a timed-out GET).
     faulty.inject(Fault::nth(1).on(Operation::Get).on_path("deltas/"));
     let failed = consumer.refresh().await;
-    assert!(matches!(failed, Err(Error::Store { .. })), "{failed:?}");
+    assert!(matches!(failed, Err(RefreshError::Store(_))), "{failed:?}");
     assert_eq!(consumer.version(), Some(1), "the old state keeps serving");
     // The next refresh tries the delta again and follows the chain through it.
     assert_eq!(consumer.refresh().await.expect("retried"), Some(2));
@@ -552,7 +579,10 @@ async fn a_blob_that_failed_once_is_retried_after_its_backoff_and_the_chain_foll
     patient.refresh_to(1).await.expect("v1");
     faulty.inject(Fault::nth(1).on(Operation::Get).on_path("deltas/"));
     assert!(patient.refresh().await.is_err());
-    assert!(matches!(patient.refresh().await, Err(Error::NoPath { .. })));
+    assert!(matches!(
+        patient.refresh().await,
+        Err(RefreshError::NoPath { .. })
+    ));
     assert_eq!(patient.version(), Some(1));
 }
 
@@ -660,7 +690,7 @@ async fn a_cached_blob_corrupted_after_download_is_an_error_never_a_wrong_answer
     let state = second.state().expect("state");
     assert!(state.reopened_verified());
     match state.table::<movie::Owned>() {
-        Err(Error::Corrupt { .. }) => {}
+        Err(LookupError::Open(OpenError::Corrupt { .. })) => {}
         Err(other) => panic!("expected a corrupt section, got {other}"),
         Ok(movies) => panic!("a corrupted section was served ({} movies)", movies.len()),
     }

@@ -8,7 +8,7 @@ mod test_types_capnp;
 
 use hollow::encode::{EncodeError, EncodeErrorKind, OwnedKeyValue, RecordEncoder, parse_cell};
 use hollow::schema::FieldType;
-use hollow::{ReadState, Schema, SnapshotInfo, WriteState};
+use hollow::{ReadState, Schema, StateId, WriteState};
 use serde_json::{Value, json};
 use test_types_capnp::{extremes, inner, place};
 
@@ -36,7 +36,7 @@ fn roundtrip(schema: &Schema, type_name: &str, values: &[Value]) -> Vec<Value> {
         state.add_dynamic(type_name, root).expect("add");
     }
     let bytes = state
-        .write_snapshot(&SnapshotInfo { version: 1, tag: 1 })
+        .write_snapshot(&StateId { version: 1, tag: 1 })
         .expect("snapshot");
     let read = ReadState::from_bytes(bytes, "<mem>").expect("read");
     let table = read.dyn_table(type_name).expect("table");
@@ -133,7 +133,7 @@ fn typed_records_survive_json_and_back() {
         .add::<extremes::Owned>(e.into_reader())
         .expect("add typed");
     let bytes = state
-        .write_snapshot(&SnapshotInfo { version: 1, tag: 1 })
+        .write_snapshot(&StateId { version: 1, tag: 1 })
         .expect("snapshot");
     let read = ReadState::from_bytes(bytes, "<mem>").expect("read");
     let (_, first) = read

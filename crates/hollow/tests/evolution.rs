@@ -26,8 +26,11 @@ mod evo_pk_capnp;
 #[path = "generated/evo_enum_shrink_capnp.rs"]
 mod evo_enum_shrink_capnp;
 
+use hollow::StateId;
 use hollow::schema::check_compatible;
-use hollow::{BlobStore, Consumer, CycleOutcome, Error, Producer, Schema};
+use hollow::{
+    BlobStore, Consumer, CycleError, CycleOutcome, LookupError, Producer, Schema, SchemaError,
+};
 
 fn schema_of<T: capnp::introspect::Introspect>() -> Schema {
     Schema::builder().add::<T>().build().expect("schema")
@@ -40,9 +43,9 @@ fn movie_id() -> u64 {
         .id
 }
 
-fn refused(result: hollow::Result<()>) -> (String, String) {
+fn refused(result: Result<(), SchemaError>) -> (String, String) {
     match result {
-        Err(Error::IncompatibleSchema {
+        Err(SchemaError::Incompatible {
             type_name, field, ..
         }) => (type_name, field),
         other => panic!("expected IncompatibleSchema, got {other:?}"),
@@ -96,7 +99,7 @@ fn growth_is_compatible_and_breaking_changes_name_type_and_field() {
     );
 }
 
-fn v1_movies(cycle: &mut hollow::Cycle<'_>, titles: &[(u64, &str)]) -> hollow::Result<()> {
+fn v1_movies(cycle: &mut hollow::Cycle<'_>, titles: &[(u64, &str)]) -> Result<(), CycleError> {
     let mut message = capnp::message::Builder::new_default();
     for (id, title) in titles {
         let mut m = message.init_root::<evo_v1_capnp::movie::Builder>();
@@ -267,9 +270,9 @@ async fn a_breaking_schema_is_refused_before_anything_is_published() {
         .build()
         .await;
     match retyped {
-        Err(Error::IncompatibleSchema {
+        Err(CycleError::Schema(SchemaError::Incompatible {
             type_name, field, ..
-        }) => assert_eq!((type_name.as_str(), field.as_str()), ("Movie", "title")),
+        })) => assert_eq!((type_name.as_str(), field.as_str()), ("Movie", "title")),
         Err(other) => panic!("expected IncompatibleSchema, got {other}"),
         Ok(_) => panic!("a retyped field must be refused"),
     }
@@ -304,9 +307,9 @@ async fn typed_access_refuses_generated_code_that_disagrees_with_the_data() {
         "code that lacks a field still reads the rest"
     );
     match state.table::<evo_retype_capnp::movie::Owned>() {
-        Err(Error::IncompatibleSchema {
+        Err(LookupError::Schema(SchemaError::Incompatible {
             type_name, field, ..
-        }) => assert_eq!((type_name.as_str(), field.as_str()), ("Movie", "title")),
+        })) => assert_eq!((type_name.as_str(), field.as_str()), ("Movie", "title")),
         Err(other) => panic!("expected IncompatibleSchema, got {other}"),
         Ok(_) => panic!("retyped generated code must be refused"),
     }
@@ -435,7 +438,7 @@ async fn the_movies_schema_grows_mid_chain_with_checksums_equal_at_every_version
         let keys = store.list_blobs().await.expect("list");
         let snap = keys
             .iter()
-            .find(|k| matches!(k, hollow::BlobKey::Snapshot { version: v, .. } if *v == version))
+            .find(|k| matches!(k, hollow::BlobKey::Snapshot { state: StateId { version: v, .. } } if *v == version))
             .expect("snapshot");
         let snapshot = hollow::ReadState::from_bytes(store.get_blob(snap).await.expect("get"), "s")
             .expect("open");
@@ -511,9 +514,9 @@ async fn refused_producer<T: capnp::traits::OwnedStruct>() -> (String, String) {
         "no blob written"
     );
     match refused {
-        Err(Error::IncompatibleSchema {
+        Err(CycleError::Schema(SchemaError::Incompatible {
             type_name, field, ..
-        }) => (type_name, field),
+        })) => (type_name, field),
         Err(other) => panic!("expected IncompatibleSchema, got {other}"),
         Ok(_) => panic!("the breaking schema must be refused"),
     }

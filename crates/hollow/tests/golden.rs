@@ -4,6 +4,7 @@
 
 mod common;
 
+use hollow::StateId;
 use std::path::PathBuf;
 
 use hollow::{ReadState, WriteOptions};
@@ -246,11 +247,17 @@ fn bless_chain(dir: &std::path::Path) {
         }
         for key in store.list_blobs().await.expect("list") {
             let name = match key {
-                BlobKey::Snapshot { version: 1, .. } => "v1-movies-chain-snapshot.blob",
-                BlobKey::Delta { from: 1, to: 2, .. } => "v1-movies-chain-delta.blob",
-                BlobKey::ReverseDelta { from: 2, to: 1, .. } => {
-                    "v1-movies-chain-reverse-delta.blob"
-                }
+                BlobKey::Snapshot {
+                    state: StateId { version: 1, .. },
+                } => "v1-movies-chain-snapshot.blob",
+                BlobKey::Delta {
+                    from: StateId { version: 1, .. },
+                    to: StateId { version: 2, .. },
+                } => "v1-movies-chain-delta.blob",
+                BlobKey::ReverseDelta {
+                    from: StateId { version: 2, .. },
+                    to: StateId { version: 1, .. },
+                } => "v1-movies-chain-reverse-delta.blob",
                 _ => continue,
             };
             let bytes = store.get_blob(&key).await.expect("get");

@@ -19,9 +19,10 @@ mod test_types_capnp;
 use std::collections::BTreeSet;
 
 use hollow::{
-    BlobStore, Consumer, Error, IndexSource, KeyValue, Producer, QueryPlan, ReadState, Schema,
-    SnapshotInfo, WriteState,
+    BlobStore, Consumer, CycleError, IndexSource, KeyValue, Producer, QueryPlan, ReadState, Schema,
+    StateId, WriteState,
 };
+use hollow::{LookupError, OpenError};
 use hollow_movies::movies_capnp::movie;
 use test_types_capnp::{Color, extremes, place};
 
@@ -278,7 +279,7 @@ async fn unique_indexes_refuse_duplicates_and_keep_the_last_good_state() {
         .await
         .expect_err("duplicate");
     match &err {
-        Error::UniqueViolation {
+        CycleError::UniqueViolation {
             type_name,
             index,
             key,
@@ -326,6 +327,10 @@ async fn unique_indexes_refuse_duplicates_and_keep_the_last_good_state() {
     // Unknown index names say which indexes exist.
     let unknown = places.index("population").err().expect("unknown index");
     assert!(unknown.to_string().contains("name (unique)"), "{unknown}");
+    assert!(
+        matches!(&unknown, LookupError::UnknownIndex { index, .. } if index == "population"),
+        "{unknown:?}"
+    );
 }
 
 fn extremes_schema() -> Schema {
@@ -427,7 +432,7 @@ fn extremes_state(indexed: bool) -> ReadState {
     }
     ReadState::from_bytes(
         state
-            .write_snapshot(&SnapshotInfo { version: 1, tag: 1 })
+            .write_snapshot(&StateId { version: 1, tag: 1 })
             .expect("snapshot"),
         "<extremes>",
     )
@@ -642,7 +647,7 @@ fn lying_index_sections_still_give_exact_answers() {
             .expect("add");
     }
     let blob = state
-        .write_snapshot(&SnapshotInfo { version: 1, tag: 1 })
+        .write_snapshot(&StateId { version: 1, tag: 1 })
         .expect("snapshot");
     let layout = hollow::format::BlobLayout::parse(blob.as_slice(), "b").expect("layout");
     let section = layout
@@ -679,7 +684,9 @@ fn lying_index_sections_still_give_exact_answers() {
     let corrupt =
         ReadState::from_bytes(hollow::BlobBytes::from_vec(bytes), "corrupt").expect("open");
     match corrupt.table::<movie::Owned>().err().expect("corrupt") {
-        Error::Corrupt { section, .. } => assert!(section.contains("secondary index"), "{section}"),
+        LookupError::Open(OpenError::Corrupt { section, .. }) => {
+            assert!(section.contains("secondary index"), "{section}")
+        }
         other => panic!("expected Corrupt, got {other}"),
     }
 }

@@ -9,7 +9,7 @@ mod test_types_capnp;
 
 use std::sync::Arc;
 
-use hollow::{BlobStore, Error, KeyValue, Producer, ReadDelta, ReadState};
+use hollow::{BlobStore, KeyValue, OpenError, Producer, ReadDelta, ReadState};
 use test_types_capnp::place;
 
 type Places = &'static [(&'static str, u32, &'static str)];
@@ -129,6 +129,6 @@ async fn overlaid_states_follow_deltas_forward_and_back() {
     }
     // A delta that does not start from the state is refused; the state stays usable.
     let wrong = state.apply_delta(Arc::clone(&deltas[1].0));
-    assert!(matches!(wrong, Err(Error::WrongState { .. })));
+    assert!(matches!(wrong, Err(OpenError::WrongState { .. })));
     check(&state, VERSIONS[0]);
 }

@@ -3,6 +3,8 @@
 
 mod common;
 
+use hollow::StateId;
+use hollow::{CycleError, OpenError, StoreError};
 use std::sync::Arc;
 
 use hollow::testing::{Fault, FaultyStore};
@@ -20,7 +22,10 @@ fn movies_producer(store: BlobStore) -> hollow::ProducerBuilder {
 }
 
 /// Adds cycle `c` of the movies dataset.
-fn populate(data: Dataset, c: u64) -> impl FnOnce(&mut hollow::Cycle<'_>) -> hollow::Result<()> {
+fn populate(
+    data: Dataset,
+    c: u64,
+) -> impl FnOnce(&mut hollow::Cycle<'_>) -> Result<(), hollow::CycleError> {
     move |cycle| {
         let mut message = capnp::message::Builder::new_default();
         for a in data.actors(c) {
@@ -59,7 +64,7 @@ async fn snapshot_of(store: &BlobStore, version: u64) -> ReadState {
         .await
         .expect("list")
         .into_iter()
-        .find(|k| matches!(k, BlobKey::Snapshot { version: v, .. } if *v == version))
+        .find(|k| matches!(k, BlobKey::Snapshot { state: StateId { version: v, .. } } if *v == version))
         .expect("snapshot of the version");
     ReadState::from_bytes(store.get_blob(&key).await.expect("get"), &key.relative()).expect("open")
 }
@@ -86,7 +91,10 @@ fn apply(snapshot: &ReadState, delta: &ReadDelta) -> hollow::Result<ReadState> {
     state.load_snapshot(snapshot)?;
     state.apply_delta(delta)?;
     let current = state.current().expect("versioned");
-    ReadState::from_bytes(state.write_snapshot(&current)?, "<applied>")
+    Ok(ReadState::from_bytes(
+        state.write_snapshot(&current)?,
+        "<applied>",
+    )?)
 }
 
 #[tokio::test]
@@ -146,7 +154,7 @@ async fn movies_cycles_publish_deltas_that_the_reference_applier_checks() {
         // A delta applied to the wrong state is refused.
         assert!(matches!(
             apply(&next, &delta),
-            Err(Error::WrongState { .. })
+            Err(Error::Open(OpenError::WrongState { .. }))
         ));
         // Every record of the generator is there.
         let expected: Vec<u64> = data.movies(c).map(|m| m.id).collect();
@@ -201,7 +209,7 @@ async fn empty_dataset_and_errors_that_publish_nothing() {
         })
         .await;
     match dup {
-        Err(Error::DuplicateKey { type_name, key }) => {
+        Err(CycleError::DuplicateKey { type_name, key }) => {
             assert_eq!((type_name.as_str(), key.as_str()), ("Movie", "42"))
         }
         other => panic!("expected DuplicateKey, got {other:?}"),
@@ -253,7 +261,7 @@ async fn validators_roll_back_and_the_next_cycle_is_correct() {
         .run_cycle(|cycle| populate(Dataset::new(4), 0)(cycle))
         .await;
     assert!(
-        matches!(refused, Err(Error::Validation { .. })),
+        matches!(refused, Err(CycleError::Validation { .. })),
         "{refused:?}"
     );
     assert_eq!(producer.version().await, Some(1));
@@ -361,7 +369,7 @@ async fn two_producers_race_and_exactly_one_wins() {
         .count();
     let conflicts = [&ra, &rb]
         .iter()
-        .filter(|r| matches!(r, Err(Error::Conflict { .. })))
+        .filter(|r| matches!(r, Err(CycleError::Conflict { .. })))
         .count();
     assert_eq!((wins, conflicts), (1, 1), "{ra:?} / {rb:?}");
     assert_eq!(
@@ -420,7 +428,14 @@ async fn a_restored_producer_continues_the_chain() {
     let keys = store.list_blobs().await.expect("list");
     let snap = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Snapshot { version: 4, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Snapshot {
+                    state: StateId { version: 4, .. }
+                }
+            )
+        })
         .expect("snapshot 4");
     state
         .load_snapshot(
@@ -469,7 +484,7 @@ async fn a_store_failure_on_any_call_of_a_publish_announces_nothing() {
         store.inject(Fault::nth(n));
         let failed = producer.run_cycle(populate(data, 1)).await;
         assert!(
-            matches!(failed, Err(Error::Store { .. })),
+            matches!(failed, Err(CycleError::Store(StoreError::Failed { .. }))),
             "call {n}: {failed:?}"
         );
         assert_eq!(
@@ -584,7 +599,7 @@ async fn composite_keys_keep_their_ordinals_across_updates() {
         })
         .await;
     match missing {
-        Err(Error::MissingKey { type_name, field }) => {
+        Err(CycleError::MissingKey { type_name, field }) => {
             assert_eq!((type_name.as_str(), field.as_str()), ("Place", "country"))
         }
         other => panic!("expected MissingKey, got {other:?}"),
@@ -623,11 +638,9 @@ async fn concurrent_cycles_on_one_producer_are_serialised() {
     // Each delta starts from the version before it.
     for v in [2u64, 3] {
         let keys = store.list_blobs().await.expect("list");
-        assert!(
-            keys.iter().any(
-                |k| matches!(k, BlobKey::Delta { from, to, .. } if *from == v - 1 && *to == v)
-            )
-        );
+        assert!(keys.iter().any(
+            |k| matches!(k, BlobKey::Delta { from, to } if from.version == v - 1 && to.version == v)
+        ));
     }
 }
 
@@ -664,12 +677,25 @@ async fn a_restore_applies_every_delta_since_the_latest_snapshot_and_needs_each_
     let keys = store.list_blobs().await.expect("list");
     let gone = keys
         .iter()
-        .find(|k| matches!(k, BlobKey::Delta { from: 3, to: 4, .. }))
+        .find(|k| {
+            matches!(
+                k,
+                BlobKey::Delta {
+                    from: StateId { version: 3, .. },
+                    to: StateId { version: 4, .. }
+                }
+            )
+        })
         .expect("delta 3→4");
     std::fs::remove_file(dir.path().join(gone.relative())).expect("delete");
     let failed = movies_producer(store).build().await;
     assert!(
-        matches!(&failed, Err(Error::Corrupt { .. })),
+        matches!(
+            &failed,
+            Err(CycleError::Restore {
+                source: OpenError::Corrupt { .. }
+            })
+        ),
         "{:?}",
         failed.err()
     );

@@ -73,7 +73,7 @@ fn movies_10k_round_trip_field_by_field_through_a_mapped_file() {
     // A key of the wrong type is a typed error.
     assert!(matches!(
         movies.get_by_key("abc"),
-        Err(hollow::Error::InvalidKey { .. })
+        Err(hollow::LookupError::InvalidKey { .. })
     ));
 
     let actors = state.table::<actor::Owned>().expect("actors");
@@ -111,7 +111,7 @@ fn dynamic_view_prints_records_as_json() {
     }
     assert!(matches!(
         state.dyn_table("Nope"),
-        Err(hollow::Error::UnknownType { .. })
+        Err(hollow::LookupError::UnknownType { .. })
     ));
 }
 

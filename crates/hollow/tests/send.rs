@@ -2,14 +2,16 @@
 //! multi-threaded runtime (`tokio::spawn`). The first test is checked by the compiler; the
 //! second runs a producer cycle and a consumer refresh as spawned tasks.
 
-use hollow::{BlobKey, BlobStore, Consumer, Producer};
+use hollow::{BlobKey, BlobStore, Consumer, Producer, StateId};
 use hollow_movies::movies_capnp::movie;
 
 fn assert_send<T: Send>(_: &T) {}
 
 #[allow(dead_code, clippy::needless_pass_by_value)]
 fn every_public_future_is_send(producer: &Producer, consumer: &Consumer, store: BlobStore) {
-    let key = BlobKey::Snapshot { version: 1, tag: 2 };
+    let key = BlobKey::Snapshot {
+        state: StateId { version: 1, tag: 2 },
+    };
     assert_send(&Producer::builder(store.clone(), "d").build());
     assert_send(&producer.version());
     assert_send(&producer.run_cycle(|_| Ok(())));
@@ -24,7 +26,7 @@ fn every_public_future_is_send(producer: &Producer, consumer: &Consumer, store: 
     assert_send(&store.get_blob(&key));
     assert_send(&store.list_blobs());
     assert_send(&store.pinned());
-    assert_send(&store.pin(1, 2));
+    assert_send(&store.pin(StateId { version: 1, tag: 2 }));
     assert_send(&store.unpin());
     assert_send(&hollow::tools::history(&store, "Movie", &["1"]));
 }

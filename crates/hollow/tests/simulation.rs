@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hollow::testing::{Fault, FaultyStore, Operation};
-use hollow::{BlobStore, Consumer, CycleOutcome, Error, Producer, RetryBackoff};
+use hollow::{BlobStore, Consumer, CycleError, CycleOutcome, Producer, RetryBackoff, StateId};
 use hollow_movies::movies_capnp::movie;
 use proptest::prelude::*;
 
@@ -243,7 +243,7 @@ impl Sim {
 
     /// After a cycle returned `result` for `candidate`: what the store now announces decides
     /// what happened (a failed cycle whose announcement took effect did publish).
-    async fn settle(&mut self, candidate: Records, result: hollow::Result<CycleOutcome>) {
+    async fn settle(&mut self, candidate: Records, result: Result<CycleOutcome, CycleError>) {
         CYCLES.fetch_add(1, Ordering::Relaxed);
         let head = self
             .clean
@@ -281,7 +281,9 @@ impl Sim {
             // The producer can always continue: a restarted process restores the announced
             // version (after a conflict or a failure whose announcement took effect, the
             // running producer no longer matches the store).
-            if matches!(e, Error::Conflict { .. }) || announced != self.producer.version().await {
+            if matches!(e, CycleError::Conflict { .. })
+                || announced != self.producer.version().await
+            {
                 self.producer = Self::producer(&self.store).await;
             }
             assert_eq!(self.producer.version().await, announced);
@@ -367,7 +369,13 @@ impl Sim {
             }
             Op::Pin(k) => {
                 let result = match k.and_then(|k| self.known(k)) {
-                    Some(v) => self.store.pin(v, self.tags[&v]).await,
+                    Some(v) => {
+                        let state = StateId {
+                            version: v,
+                            tag: self.tags[&v],
+                        };
+                        self.store.pin(state).await
+                    }
                     None => self.store.unpin().await,
                 };
                 if result.is_err() {

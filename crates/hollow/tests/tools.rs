@@ -5,6 +5,7 @@
 #[path = "generated/test_types_capnp.rs"]
 mod test_types_capnp;
 
+use hollow::StateId;
 use hollow::tools::{HistoryEvent, diff, history};
 use hollow::{BlobStore, Consumer, Producer};
 use serde_json::json;
@@ -201,7 +202,7 @@ async fn filter_keeps_some_types_with_their_ordinals_and_checksums() {
     }
     let full = hollow::ReadState::from_bytes(
         state
-            .write_snapshot(&hollow::SnapshotInfo { version: 7, tag: 9 })
+            .write_snapshot(&StateId { version: 7, tag: 9 })
             .expect("snapshot"),
         "full",
     )

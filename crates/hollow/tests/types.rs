@@ -6,7 +6,7 @@
 mod test_types_capnp;
 
 use capnp::message::Builder;
-use hollow::{Error, KeyValue, ReadState, SnapshotInfo, WriteState};
+use hollow::{CycleError, KeyValue, LookupError, ReadState, SchemaError, StateId, WriteState};
 use serde_json::json;
 use test_types_capnp::{bytes_key, extremes, float_key, label, nested_key, nothing, place};
 
@@ -28,7 +28,7 @@ fn add_place(
     country: Option<&str>,
     code: u32,
     name: &str,
-) -> hollow::Result<u32> {
+) -> Result<u32, CycleError> {
     let mut m = Builder::new_default();
     let mut p = m.init_root::<place::Builder>();
     if let Some(c) = country {
@@ -47,7 +47,7 @@ fn add_label(s: &mut WriteState, text: &str, weight: i8) -> u32 {
     s.add::<label::Owned>(l.into_reader()).expect("add label")
 }
 
-fn add_float(s: &mut WriteState, f: f64, v: &str) -> hollow::Result<u32> {
+fn add_float(s: &mut WriteState, f: f64, v: &str) -> Result<u32, CycleError> {
     let mut m = Builder::new_default();
     let mut r = m.init_root::<float_key::Builder>();
     r.set_f(f);
@@ -57,7 +57,7 @@ fn add_float(s: &mut WriteState, f: f64, v: &str) -> hollow::Result<u32> {
 
 fn read(s: &WriteState) -> ReadState {
     let blob = s
-        .write_snapshot(&SnapshotInfo {
+        .write_snapshot(&StateId {
             version: 3,
             tag: 99,
         })
@@ -73,14 +73,14 @@ fn composite_keys_look_up_and_duplicates_and_missing_keys_are_errors() {
     add_place(&mut s, Some("FR"), 1, "un").expect("add");
     let dup = add_place(&mut s, Some("US"), 2, "again");
     match dup {
-        Err(Error::DuplicateKey { type_name, key }) => {
+        Err(CycleError::DuplicateKey { type_name, key }) => {
             assert_eq!(type_name, "Place");
             assert_eq!(key, "(\"US\", 2)");
         }
         other => panic!("expected DuplicateKey, got {other:?}"),
     }
     match add_place(&mut s, None, 3, "nowhere") {
-        Err(Error::MissingKey { type_name, field }) => {
+        Err(CycleError::MissingKey { type_name, field }) => {
             assert_eq!((type_name.as_str(), field.as_str()), ("Place", "country"))
         }
         other => panic!("expected MissingKey, got {other:?}"),
@@ -148,7 +148,7 @@ fn keyless_duplicates_share_an_ordinal_and_empty_types_work() {
         ]
     );
     assert!(
-        matches!(labels.get_by_key(1u64), Err(Error::InvalidKey { .. })),
+        matches!(labels.get_by_key(1u64), Err(LookupError::InvalidKey { .. })),
         "keyless types have no key lookup"
     );
 
@@ -274,7 +274,7 @@ fn float_keys_fold_negative_zero_and_nan() {
     assert!(
         matches!(
             add_float(&mut s, -0.0, "minus zero"),
-            Err(Error::DuplicateKey { .. })
+            Err(CycleError::DuplicateKey { .. })
         ),
         "-0.0 is the key 0.0"
     );
@@ -282,7 +282,7 @@ fn float_keys_fold_negative_zero_and_nan() {
     assert!(
         matches!(
             add_float(&mut s, -f64::NAN, "other nan"),
-            Err(Error::DuplicateKey { .. })
+            Err(CycleError::DuplicateKey { .. })
         ),
         "every NaN is one key"
     );
@@ -324,7 +324,7 @@ fn byte_and_nested_keys() {
     let r = m.init_root::<nested_key::Builder>();
     assert!(matches!(
         s.add::<nested_key::Owned>(r.into_reader()),
-        Err(Error::MissingKey { .. })
+        Err(CycleError::MissingKey { .. })
     ));
 
     let read = read(&s);
@@ -417,9 +417,12 @@ fn nesting_beyond_what_readers_accept_is_refused_when_written() {
         .expect("40 levels are fine");
     let deep = chain(100);
     let added = s.add::<test_types_capnp::chain::Owned>(deep.get_root_as_reader().expect("reader"));
-    let snapshot = added.and_then(|_| s.write_snapshot(&SnapshotInfo { version: 1, tag: 1 }));
+    let snapshot = added.and_then(|_| s.write_snapshot(&StateId { version: 1, tag: 1 }));
     assert!(
-        matches!(snapshot, Err(Error::SchemaMismatch { .. })),
+        matches!(
+            snapshot,
+            Err(CycleError::Schema(SchemaError::Mismatch { .. }))
+        ),
         "{snapshot:?}"
     );
 }

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use tracing::warn;
 
 use crate::bytes::BlobBytes;
-use crate::error::{Error, Result};
+use crate::error::{OpenError, RefreshError, Result};
 use crate::store::{BlobKey, BlobStore};
 
 /// Opens blobs for a consumer.
@@ -35,9 +35,13 @@ pub(super) struct BlobCache {
 
 impl BlobCache {
     /// A cache over `store`, keeping files in `dir` (created here).
-    pub(super) fn new(store: BlobStore, dir: Option<PathBuf>, map_in_place: bool) -> Result<Self> {
+    pub(super) fn new(
+        store: BlobStore,
+        dir: Option<PathBuf>,
+        map_in_place: bool,
+    ) -> Result<Self, RefreshError> {
         if let Some(dir) = &dir {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| OpenError::io(dir, e))?;
         }
         Ok(BlobCache {
             store,
@@ -58,12 +62,12 @@ impl BlobCache {
 
     /// A blob's bytes: mapped from the cache (copied there once), read into memory, or mapped
     /// in place from a local store (opt-in).
-    pub(super) async fn open(&self, key: &BlobKey) -> Result<BlobBytes> {
+    pub(super) async fn open(&self, key: &BlobKey) -> Result<BlobBytes, RefreshError> {
         if self.in_place() {
-            return self.store.open_blob(key).await;
+            return Ok(self.store.open_blob(key).await?);
         }
         let Some(dir) = self.copy_dir() else {
-            return self.store.get_blob(key).await;
+            return Ok(self.store.get_blob(key).await?);
         };
         let path = dir.join(key.relative().replace('/', "_"));
         if !path.exists() {
@@ -73,17 +77,17 @@ impl BlobCache {
                 key.relative().replace('/', "_"),
                 std::process::id()
             ));
-            std::fs::write(&tmp, bytes.as_slice()).map_err(|e| Error::io(&tmp, e))?;
+            std::fs::write(&tmp, bytes.as_slice()).map_err(|e| OpenError::io(&tmp, e))?;
             // Cached blobs are read-only: nothing of hollow's writes them again, and a mapping
             // must not see a rewrite (sections are verified on first use all the same).
             let mut permissions = std::fs::metadata(&tmp)
-                .map_err(|e| Error::io(&tmp, e))?
+                .map_err(|e| OpenError::io(&tmp, e))?
                 .permissions();
             permissions.set_readonly(true);
-            std::fs::set_permissions(&tmp, permissions).map_err(|e| Error::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| Error::io(&path, e))?;
+            std::fs::set_permissions(&tmp, permissions).map_err(|e| OpenError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &path).map_err(|e| OpenError::io(&path, e))?;
         }
-        BlobBytes::map_file(&path)
+        Ok(BlobBytes::map_file(&path)?)
     }
 
     /// Where the verification record of a cached snapshot lives (only for blobs copied into the

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::plan::Step;
 use super::{Inner, RefreshEvent};
-use crate::error::Error;
+use crate::error::{OpenError, RefreshError};
 use crate::read::{ReadDelta, ReadState};
 use crate::store::BlobKey;
 
@@ -18,7 +18,7 @@ impl Inner {
         &self,
         steps: &[Step],
         current: Option<Arc<ReadState>>,
-    ) -> Result<ReadState, (Option<BlobKey>, Error)> {
+    ) -> Result<ReadState, (Option<BlobKey>, RefreshError)> {
         let mut state: Option<ReadState> = None;
         for step in steps {
             let t = Instant::now();
@@ -31,25 +31,25 @@ impl Inner {
                     } else {
                         ReadState::from_bytes(bytes.clone(), &key.relative())
                     }
-                    .map_err(|e| (Some(*key), e))?;
+                    .map_err(|e| (Some(*key), e.into()))?;
                     if let Some(keep) = &self.type_filter {
                         snapshot = snapshot.retain_types(|name| keep(name));
                     }
                     let named = match key {
-                        BlobKey::Snapshot { version, tag } => (*version, *tag),
-                        _ => (0, 0),
+                        BlobKey::Snapshot { state } => Some(*state),
+                        BlobKey::Delta { .. } | BlobKey::ReverseDelta { .. } => None,
                     };
-                    if (snapshot.version(), snapshot.tag()) != named {
-                        let reason = format!(
-                            "holds version {} (tag {:#x}), not the one its key names",
-                            snapshot.version(),
-                            snapshot.tag()
-                        );
-                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                    if named != Some(snapshot.state_id()) {
+                        let reason =
+                            format!("holds {}, not the state its key names", snapshot.state_id());
+                        return Err((
+                            Some(*key),
+                            OpenError::corrupt(key.relative(), "header", reason).into(),
+                        ));
                     }
                     if !trusted {
                         crate::blocking::cpu(|| snapshot.verify_all())
-                            .map_err(|e| (Some(*key), e))?;
+                            .map_err(|e| (Some(*key), e.into()))?;
                         self.cache.record_verified(key, bytes.as_slice());
                     }
                     self.emit(&RefreshEvent::SnapshotLoaded {
@@ -62,27 +62,21 @@ impl Inner {
                     let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
                     let delta = Arc::new(
                         ReadDelta::from_bytes(bytes, &key.relative())
-                            .map_err(|e| (Some(*key), e))?,
+                            .map_err(|e| (Some(*key), e.into()))?,
                     );
                     let h = delta.header();
                     let joins = match key {
-                        BlobKey::Delta {
-                            from,
-                            from_tag,
-                            to,
-                            to_tag,
+                        BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to } => {
+                            Some((*from, *to))
                         }
-                        | BlobKey::ReverseDelta {
-                            from,
-                            from_tag,
-                            to,
-                            to_tag,
-                        } => (*from, *from_tag, *to, *to_tag),
-                        BlobKey::Snapshot { .. } => (0, 0, 0, 0),
+                        BlobKey::Snapshot { .. } => None,
                     };
-                    if (h.from_version, h.from_tag, h.to_version, h.to_tag) != joins {
+                    if joins != Some((h.from_state(), h.to_state())) {
                         let reason = "joins other states than its key names".to_string();
-                        return Err((Some(*key), Error::corrupt(key.relative(), "header", reason)));
+                        return Err((
+                            Some(*key),
+                            OpenError::corrupt(key.relative(), "header", reason).into(),
+                        ));
                     }
                     let base = match (&state, &current) {
                         (Some(s), _) => s,
@@ -90,7 +84,7 @@ impl Inner {
                         (None, None) => {
                             return Err((
                                 None,
-                                Error::NoPath {
+                                RefreshError::NoPath {
                                     from: None,
                                     to: delta.header().to_version,
                                 },
@@ -98,7 +92,7 @@ impl Inner {
                         }
                     };
                     let next = crate::blocking::cpu(|| base.apply_delta(Arc::clone(&delta)))
-                        .map_err(|e| (Some(*key), e))?;
+                        .map_err(|e| (Some(*key), e.into()))?;
                     self.emit(&RefreshEvent::DeltaApplied {
                         from: delta.header().from_version,
                         to: delta.header().to_version,
@@ -108,6 +102,6 @@ impl Inner {
                 }
             }
         }
-        state.ok_or((None, Error::NoPath { from: None, to: 0 }))
+        state.ok_or((None, RefreshError::NoPath { from: None, to: 0 }))
     }
 }

@@ -32,7 +32,7 @@ use arc_swap::ArcSwapOption;
 use tracing::{info, warn};
 
 use crate::chain::Chain;
-use crate::error::{Error, Result};
+use crate::error::{RefreshError, Result};
 use crate::read::ReadState;
 use crate::store::{BlobKey, BlobStore};
 use cache::BlobCache;
@@ -92,7 +92,7 @@ pub enum RefreshEvent {
     },
     /// The refresh failed; the previous state keeps serving.
     Failed {
-        /// The error, rendered.
+        /// The error and its causes on one line ([`crate::error_chain`]).
         error: String,
     },
 }
@@ -210,7 +210,7 @@ impl ConsumerBuilder {
     /// Builds the consumer. With [`RefreshPolicy::OnAnnouncement`] it refreshes at once and
     /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
     /// no state until the first refresh.
-    pub async fn build(self) -> Result<Consumer> {
+    pub async fn build(self) -> Result<Consumer, RefreshError> {
         let cache = BlobCache::new(self.store.clone(), self.cache, self.map_in_place)?;
         let inner = Arc::new(Inner {
             store: self.store,
@@ -228,7 +228,10 @@ impl ConsumerBuilder {
                 // Subscribe before the first refresh, so no announcement falls in between.
                 let announced = inner.store.subscribe();
                 if let Err(e) = inner.refresh(None).await {
-                    warn!(error = %e, "initial refresh failed; the watcher retries");
+                    warn!(
+                        error = %crate::error::error_chain(&e),
+                        "initial refresh failed; the watcher retries"
+                    );
                 }
                 Some(tokio::spawn(watch::watch(
                     Arc::downgrade(&inner),
@@ -350,16 +353,16 @@ impl Consumer {
 
     /// Refreshes to the pinned version if there is a pin, else to the announced one. Returns
     /// the version now served (`None` when nothing was ever announced).
-    pub async fn refresh(&self) -> Result<Option<u64>> {
+    pub async fn refresh(&self) -> Result<Option<u64>, RefreshError> {
         self.inner.refresh(None).await
     }
 
     /// Refreshes to `version`, forward or backward, on the announced chain.
-    pub async fn refresh_to(&self, version: u64) -> Result<u64> {
+    pub async fn refresh_to(&self, version: u64) -> Result<u64, RefreshError> {
         self.inner
             .refresh(Some(version))
             .await?
-            .ok_or_else(|| Error::NoSuchVersion { version })
+            .ok_or_else(|| RefreshError::NoSuchVersion { version })
     }
 }
 
@@ -370,49 +373,49 @@ impl Inner {
         }
     }
 
-    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>> {
+    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
         let mut failures = self.refreshing.lock().await;
         let started = Instant::now();
         let Some((announcement, _)) = self.store.announcement().await? else {
             return Ok(None);
         };
-        let head = (announcement.version, announcement.tag);
+        let head = announcement.state();
         let chain = Chain::list(&self.store, head, &failures.avoided(started)).await?;
         let target = match version {
             Some(v) => chain
                 .states
                 .iter()
-                .position(|s| s.0 == v)
-                .ok_or(Error::NoSuchVersion { version: v })?,
+                .position(|s| s.version == v)
+                .ok_or(RefreshError::NoSuchVersion { version: v })?,
             None => match self.store.pinned().await? {
-                Some(pin) => chain
-                    .position(pin)
-                    .ok_or(Error::NoSuchVersion { version: pin.0 })?,
+                Some(pin) => chain.position(pin).ok_or(RefreshError::NoSuchVersion {
+                    version: pin.version,
+                })?,
                 None => chain.states.len() - 1,
             },
         };
         let current = self.current.load_full();
-        let current_at = current.as_ref().map(|s| (s.version(), s.tag()));
+        let current_at = current.as_ref().map(|s| s.state_id());
         if current_at == Some(chain.states[target]) {
-            return Ok(current_at.map(|c| c.0));
+            return Ok(current_at.map(|c| c.version));
         }
         let serving = current.as_deref().map(|c| Current {
-            state: (c.version(), c.tag()),
+            state: c.state_id(),
             overlay_depth: c.overlay_depth(),
             base_version: c.base_version(),
         });
         let steps =
             plan::plan(&chain, serving.as_ref(), target, self.max_deltas).ok_or_else(|| {
-                Error::NoPath {
-                    from: current_at.map(|c| c.0),
-                    to: chain.states[target].0,
+                RefreshError::NoPath {
+                    from: current_at.map(|c| c.version),
+                    to: chain.states[target].version,
                 }
             })?;
         let plan = plan::describe(&steps);
-        info!(from = ?current_at.map(|c| c.0), to = chain.states[target].0, %plan, "refresh");
+        info!(from = ?current_at.map(|c| c.version), to = chain.states[target].version, %plan, "refresh");
         self.emit(&RefreshEvent::Started {
-            from: current_at.map(|c| c.0),
-            to: chain.states[target].0,
+            from: current_at.map(|c| c.version),
+            to: chain.states[target].version,
             plan,
         });
         match self.execute(&steps, current).await {
@@ -440,7 +443,7 @@ impl Inner {
                     failures.failed(key, self.retry);
                 }
                 self.emit(&RefreshEvent::Failed {
-                    error: e.to_string(),
+                    error: crate::error::error_chain(&e),
                 });
                 Err(e)
             }

@@ -86,7 +86,7 @@ fn snapshot_plan(
     newer_than: Option<u64>,
     max_deltas: usize,
 ) -> Option<Vec<Step>> {
-    let newer = |snap: &usize| newer_than.is_none_or(|v| chain.states[*snap].0 > v);
+    let newer = |snap: &usize| newer_than.is_none_or(|v| chain.states[*snap].version > v);
     let with_snapshot = |snapshot: BlobKey, deltas: Vec<BlobKey>| {
         std::iter::once(Step::Snapshot(snapshot))
             .chain(deltas.into_iter().map(Step::Delta))
@@ -114,11 +114,9 @@ pub(crate) fn describe(steps: &[Step]) -> String {
     let describe: Vec<String> = steps
         .iter()
         .map(|s| match s {
-            Step::Snapshot(BlobKey::Snapshot { version, .. }) => format!("snapshot {version}"),
-            Step::Delta(
-                BlobKey::Delta { from, to, .. } | BlobKey::ReverseDelta { from, to, .. },
-            ) => {
-                format!("delta {from}→{to}")
+            Step::Snapshot(BlobKey::Snapshot { state }) => format!("snapshot {}", state.version),
+            Step::Delta(BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to }) => {
+                format!("delta {}→{}", from.version, to.version)
             }
             _ => String::new(),
         })
@@ -133,6 +131,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::StateId;
 
     /// Tag of version `v` on the announced chain; other attempts at `v` carry `junk_tag(v)`.
     fn tag(v: u64) -> u64 {
@@ -144,24 +143,22 @@ mod tests {
     }
 
     fn snapshot(v: u64, t: u64) -> BlobKey {
-        BlobKey::Snapshot { version: v, tag: t }
+        BlobKey::Snapshot {
+            state: StateId::new(v, t),
+        }
     }
 
     fn delta(from: u64, to: u64) -> BlobKey {
         BlobKey::Delta {
-            from,
-            from_tag: tag(from),
-            to,
-            to_tag: tag(to),
+            from: StateId::new(from, tag(from)),
+            to: StateId::new(to, tag(to)),
         }
     }
 
     fn reverse(from: u64, to: u64) -> BlobKey {
         BlobKey::ReverseDelta {
-            from,
-            from_tag: tag(from),
-            to,
-            to_tag: tag(to),
+            from: StateId::new(from, tag(from)),
+            to: StateId::new(to, tag(to)),
         }
     }
 
@@ -172,12 +169,12 @@ mod tests {
             keys.push(delta(v, v + 1));
             keys.push(reverse(v + 1, v));
         }
-        Chain::link(keys, (n, tag(n)), &HashSet::new())
+        Chain::link(keys, StateId::new(n, tag(n)), &HashSet::new())
     }
 
     fn at(v: u64, overlay_depth: usize, base_version: u64) -> Current {
         Current {
-            state: (v, tag(v)),
+            state: StateId::new(v, tag(v)),
             overlay_depth,
             base_version,
         }
@@ -300,16 +297,12 @@ mod tests {
                     if self.junk[i] {
                         keys.push(snapshot(v, junk_tag(v)));
                         keys.push(BlobKey::Delta {
-                            from: v - 1,
-                            from_tag: tag(v - 1),
-                            to: v,
-                            to_tag: junk_tag(v),
+                            from: StateId::new(v - 1, tag(v - 1)),
+                            to: StateId::new(v, junk_tag(v)),
                         });
                         keys.push(BlobKey::ReverseDelta {
-                            from: v,
-                            from_tag: junk_tag(v),
-                            to: v - 1,
-                            to_tag: tag(v - 1),
+                            from: StateId::new(v, junk_tag(v)),
+                            to: StateId::new(v - 1, tag(v - 1)),
                         });
                     }
                 }
@@ -406,24 +399,13 @@ mod tests {
                 return Err(format!("step {i}: {key:?} failed before"));
             }
             match (step, key) {
-                (Step::Snapshot(_), BlobKey::Snapshot { version, tag }) if i == 0 => {
-                    at = Some((version, tag));
+                (Step::Snapshot(_), BlobKey::Snapshot { state }) if i == 0 => {
+                    at = Some(state);
                 }
                 (
                     Step::Delta(_),
-                    BlobKey::Delta {
-                        from,
-                        from_tag,
-                        to,
-                        to_tag,
-                    }
-                    | BlobKey::ReverseDelta {
-                        from,
-                        from_tag,
-                        to,
-                        to_tag,
-                    },
-                ) if at == Some((from, from_tag)) => at = Some((to, to_tag)),
+                    BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to },
+                ) if at == Some(from) => at = Some(to),
                 _ => return Err(format!("step {i}: {step:?} does not follow from {at:?}")),
             }
         }
@@ -441,27 +423,27 @@ mod tests {
             max in max_deltas(),
         ) {
             let (keys, failed) = store.keys();
-            let head = (store.n, tag(store.n));
+            let head = StateId::new(store.n, tag(store.n));
             let chain = Chain::link(keys.iter().copied(), head, &failed);
             let target = target % chain.states.len();
-            let (tv, tt) = chain.states[target];
+            let StateId { version: tv, tag: tt } = chain.states[target];
             prop_assert_eq!(tt, tag(tv), "only the line's states are on the chain");
             let current = current.map(|(v, other, depth, base)| {
                 let v = v.min(store.n);
                 Current {
-                    state: (v, if other { junk_tag(v) } else { tag(v) }),
+                    state: StateId::new(v, if other { junk_tag(v) } else { tag(v) }),
                     overlay_depth: depth,
                     base_version: base.min(v),
                 }
             });
             // A refresh to the state it serves returns before planning.
-            prop_assume!(current.map(|c| c.state) != Some((tv, tt)));
+            prop_assume!(current.map(|c| c.state) != Some(StateId::new(tv, tt)));
             let steps = plan(&chain, current.as_ref(), target, max);
             let keys: HashSet<BlobKey> = keys.into_iter().collect();
 
             // The direct delta path from the serving state, if there is a usable one.
-            let direct = current.filter(|c| c.state.1 == tag(c.state.0)).and_then(|c| {
-                let cv = c.state.0;
+            let direct = current.filter(|c| c.state.tag == tag(c.state.version)).and_then(|c| {
+                let cv = c.state.version;
                 let k = usize::try_from(cv.abs_diff(tv)).expect("small");
                 let ok = if cv <= tv { store.forward_ok(cv, tv) } else { store.backward_ok(cv, tv) };
                 (ok && k <= max && c.overlay_depth + k <= MAX_OVERLAY_DELTAS).then_some((c, k))
@@ -477,12 +459,12 @@ mod tests {
                 Some(steps) => {
                     // Ends at the target, over blobs that exist and did not fail.
                     let reached = follow(steps, current.as_ref(), &keys, &failed);
-                    prop_assert_eq!(reached, Ok((tv, tt)));
+                    prop_assert_eq!(reached, Ok(StateId::new(tv, tt)));
                     let deltas = steps.iter().filter(|s| matches!(s, Step::Delta(_))).count();
                     prop_assert!(deltas <= max, "{} deltas, max {}", deltas, max);
                     match steps.first() {
                         Some(Step::Snapshot(k)) => {
-                            let BlobKey::Snapshot { version: s, .. } = *k else {
+                            let BlobKey::Snapshot { state: StateId { version: s, .. } } = *k else {
                                 unreachable!("follow checked it")
                             };
                             prop_assert!(snapshots.contains(&s));

@@ -20,7 +20,7 @@ pub(super) async fn watch(
     mut announced: tokio::sync::watch::Receiver<u64>,
     poll_interval: Duration,
 ) {
-    let mut seen: Option<(crate::store::AnnouncementVersion, Option<(u64, u64)>)> = None;
+    let mut seen: Option<(crate::store::AnnouncementVersion, Option<crate::StateId>)> = None;
     loop {
         // The poll timer of RefreshPolicy::OnAnnouncement (a remote store cannot push), raced
         // with the in-process announcement channel.
@@ -56,7 +56,10 @@ pub(super) async fn watch(
             }
             Err(e) => {
                 seen = None;
-                warn!(error = %e, "refresh on announcement failed; the current state keeps serving");
+                warn!(
+                    error = %crate::error::error_chain(&e),
+                    "refresh on announcement failed; the current state keeps serving"
+                );
             }
         }
     }

@@ -2,7 +2,7 @@
 //! `o / 64` is set when ordinal `o` holds a record. Encoder ([`PopulatedBitmap::to_bytes`]) and
 //! decoder ([`PopulatedBitmap::from_bytes`]) side by side.
 
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result};
 
 /// Number of 64-bit words a bitmap over `capacity` ordinals takes.
 pub(crate) fn bitmap_words(capacity: u32) -> usize {
@@ -28,8 +28,8 @@ impl PopulatedBitmap {
         capacity: u32,
         blob: &str,
         section: &str,
-    ) -> Result<Self> {
-        let fail = |reason: String| Error::corrupt(blob, section, reason);
+    ) -> Result<Self, OpenError> {
+        let fail = |reason: String| OpenError::corrupt(blob, section, reason);
         if bytes.len() != bitmap_words(capacity) * 8 {
             return Err(fail(format!(
                 "{} bytes for {capacity} ordinals",
@@ -153,14 +153,14 @@ mod tests {
             b.resize(len, 0);
             assert!(matches!(
                 PopulatedBitmap::from_bytes(&b, 70, "b", "s"),
-                Err(Error::Corrupt { .. })
+                Err(OpenError::Corrupt { .. })
             ));
         }
         let mut beyond = bytes.clone();
         beyond[15] = 0x80; // ordinal 127, capacity 70
         assert!(matches!(
             PopulatedBitmap::from_bytes(&beyond, 70, "b", "s"),
-            Err(Error::Corrupt { reason, .. }) if reason.contains("beyond")
+            Err(OpenError::Corrupt { reason, .. }) if reason.contains("beyond")
         ));
     }
 }

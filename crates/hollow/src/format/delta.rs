@@ -2,7 +2,7 @@
 //! ordinals) and the 24-byte key-change entries, each encoder beside its decoder. The index
 //! additions section is in `hash_index.rs`, next to the index it extends.
 
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result};
 
 /// Length of one key-change entry in bytes.
 pub const KEY_CHANGE_LEN: usize = 24;
@@ -77,8 +77,8 @@ pub(crate) fn decode_key_changes(
     bytes: &[u8],
     blob: &str,
     section: &str,
-) -> Result<Vec<KeyChange>> {
-    let fail = |reason: String| Error::corrupt(blob, section, reason);
+) -> Result<Vec<KeyChange>, OpenError> {
+    let fail = |reason: String| OpenError::corrupt(blob, section, reason);
     if !bytes.len().is_multiple_of(KEY_CHANGE_LEN) {
         return Err(fail("key changes are not 24-byte entries".into()));
     }
@@ -105,8 +105,8 @@ pub(crate) fn decode_ordinals(
     what: &str,
     blob: &str,
     section: &str,
-) -> Result<Vec<u32>> {
-    let fail = |reason: String| Error::corrupt(blob, section, reason);
+) -> Result<Vec<u32>, OpenError> {
+    let fail = |reason: String| OpenError::corrupt(blob, section, reason);
     let count = u32_at(bytes, 0).unwrap_or(0) as usize;
     let end = count
         .checked_mul(4)
@@ -141,9 +141,9 @@ mod tests {
         b
     }
 
-    fn corrupt_reason(r: Result<impl std::fmt::Debug>) -> String {
+    fn corrupt_reason(r: Result<impl std::fmt::Debug, OpenError>) -> String {
         match r {
-            Err(Error::Corrupt { reason, .. }) => reason,
+            Err(OpenError::Corrupt { reason, .. }) => reason,
             other => panic!("expected Corrupt, got {other:?}"),
         }
     }

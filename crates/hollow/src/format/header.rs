@@ -95,6 +95,18 @@ pub struct BlobHeader {
     pub schema_fingerprint: u64,
 }
 
+impl BlobHeader {
+    /// The state the blob applies to (`from_version`, `from_tag`; zeros for a snapshot).
+    pub fn from_state(&self) -> crate::StateId {
+        crate::StateId::new(self.from_version, self.from_tag)
+    }
+
+    /// The state the blob produces (`to_version`, `to_tag`).
+    pub fn to_state(&self) -> crate::StateId {
+        crate::StateId::new(self.to_version, self.to_tag)
+    }
+}
+
 /// Every field of a fixed header as stored, before any check: what [`RawHeader::from_bytes`]
 /// reads and [`RawHeader::to_bytes`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

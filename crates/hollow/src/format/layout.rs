@@ -8,7 +8,7 @@ use super::header::{
     BlobHeader, BlobKind, FORMAT_VERSION, HEADER_LEN, MAGIC, OLDEST_READABLE_VERSION, RawHeader,
     header_checksum, le_u16, le_u32, le_u64, put_checksum,
 };
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result, SchemaError};
 
 /// Length of one entry of the table of sections in bytes.
 pub const SECTION_ENTRY_LEN: usize = 40;
@@ -184,13 +184,18 @@ impl SectionEntry {
     }
 
     /// Verifies the section checksum against `blob`.
-    pub fn verify(&self, blob: &[u8], blob_name: &str, type_name: Option<&str>) -> Result<()> {
-        let bytes = blob
-            .get(self.range())
-            .ok_or_else(|| Error::corrupt(blob_name, self.describe(type_name), "out of bounds"))?;
+    pub fn verify(
+        &self,
+        blob: &[u8],
+        blob_name: &str,
+        type_name: Option<&str>,
+    ) -> Result<(), OpenError> {
+        let bytes = blob.get(self.range()).ok_or_else(|| {
+            OpenError::corrupt(blob_name, self.describe(type_name), "out of bounds")
+        })?;
         let actual = xxh3_64(bytes);
         if actual != self.checksum {
-            return Err(Error::corrupt(
+            return Err(OpenError::corrupt(
                 blob_name,
                 self.describe(type_name),
                 format!(
@@ -216,10 +221,11 @@ impl BlobLayout {
     /// Parses and verifies the header and table of sections of `blob`. Checks the magic, the
     /// format version, the blob length, the header checksum, and that every section lies inside
     /// the blob, 8-byte aligned, in order and without overlap. Section payloads are not read.
-    pub fn parse(blob: &[u8], blob_name: &str) -> Result<Self> {
-        let corrupt = |section: &str, reason: String| Error::corrupt(blob_name, section, reason);
+    pub fn parse(blob: &[u8], blob_name: &str) -> Result<Self, OpenError> {
+        let corrupt =
+            |section: &str, reason: String| OpenError::corrupt(blob_name, section, reason);
         if blob.len() < MAGIC.len() || blob[..MAGIC.len()] != MAGIC {
-            return Err(Error::UnsupportedFormat {
+            return Err(OpenError::UnsupportedFormat {
                 blob: blob_name.to_string(),
                 reason: "not a hollow blob (wrong magic bytes)".to_string(),
             });
@@ -246,7 +252,7 @@ impl BlobLayout {
             ));
         }
         if compat_version > FORMAT_VERSION || format_version < OLDEST_READABLE_VERSION {
-            return Err(Error::UnsupportedFormat {
+            return Err(OpenError::UnsupportedFormat {
                 blob: blob_name.to_string(),
                 reason: format!(
                     "format version {format_version} (readable from version {compat_version}); this build reads versions {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}"
@@ -413,8 +419,11 @@ impl BlobWriter {
     }
 
     /// Lays the blob out into an 8-byte-aligned buffer.
-    pub(crate) fn finish(self, header: &BlobHeader) -> Result<crate::bytes::BlobBytes> {
-        let count = u32::try_from(self.sections.len()).map_err(|_| Error::InvalidSchema {
+    pub(crate) fn finish(
+        self,
+        header: &BlobHeader,
+    ) -> Result<crate::bytes::BlobBytes, SchemaError> {
+        let count = u32::try_from(self.sections.len()).map_err(|_| SchemaError::Invalid {
             reason: "more than 2^32 sections: too many types or shards".into(),
         })?;
         let table_len = self.sections.len() * SECTION_ENTRY_LEN;
@@ -553,14 +562,14 @@ mod tests {
         copy[170] ^= 1;
         assert!(matches!(
             layout.sections[1].verify(&copy, "b", None),
-            Err(Error::Corrupt { .. })
+            Err(OpenError::Corrupt { .. })
         ));
         assert!(reseal(&mut copy));
         BlobLayout::parse(&copy, "b").expect("resealed");
         assert!(!reseal(&mut copy[..40]));
         assert!(matches!(
             BlobLayout::parse(&blob.as_slice()[..100], "b"),
-            Err(Error::Corrupt { .. })
+            Err(OpenError::Corrupt { .. })
         ));
     }
 }

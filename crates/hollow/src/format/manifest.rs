@@ -3,7 +3,7 @@
 //! that need nothing but the manifest itself; the checks against the schema and the table are
 //! the reader's (`read/open.rs`).
 
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result};
 use crate::generated::hollow_format_capnp::blob_manifest;
 
 /// Largest `shardBits` a manifest may give a type.
@@ -48,17 +48,10 @@ fn len_u32(len: usize) -> u32 {
 /// The canonical single segment of `message` (root pointer at word 0, no framing).
 fn canonical_bytes<A: capnp::message::Allocator>(
     message: &capnp::message::Builder<A>,
-) -> Result<Vec<u8>> {
-    let ctx = "encoding the manifest";
-    let reader = message
-        .get_root_as_reader::<capnp::any_pointer::Reader<'_>>()
-        .map_err(|e| Error::capnp(ctx, e))?;
-    let size = reader
-        .target_size()
-        .map_err(|e| Error::capnp(ctx, e))?
-        .word_count;
-    let words = crate::capnp_raw::canonical_words::<capnp::any_pointer::Owned, _>(reader, size)
-        .map_err(|e| Error::capnp(ctx, e))?;
+) -> capnp::Result<Vec<u8>> {
+    let reader = message.get_root_as_reader::<capnp::any_pointer::Reader<'_>>()?;
+    let size = reader.target_size()?.word_count;
+    let words = crate::capnp_raw::canonical_words::<capnp::any_pointer::Owned, _>(reader, size)?;
     Ok(capnp::Word::words_to_bytes(&words).to_vec())
 }
 
@@ -67,16 +60,16 @@ fn text(
     blob: &str,
     section: &str,
     what: &str,
-) -> Result<String> {
-    let t = r.map_err(|e| Error::corrupt(blob, section, format!("{what}: {e}")))?;
+) -> Result<String, OpenError> {
+    let t = r.map_err(|e| OpenError::corrupt(blob, section, format!("{what}: {e}")))?;
     t.to_str()
         .map(str::to_string)
-        .map_err(|e| Error::corrupt(blob, section, format!("{what} is not UTF-8: {e}")))
+        .map_err(|e| OpenError::corrupt(blob, section, format!("{what} is not UTF-8: {e}")))
 }
 
 impl Manifest {
     /// The section bytes: the canonical message's one segment.
-    pub(crate) fn to_bytes(&self) -> Result<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> capnp::Result<Vec<u8>> {
         let mut message = capnp::message::Builder::new_default();
         {
             let mut root = message.init_root::<blob_manifest::Builder<'_>>();
@@ -112,10 +105,10 @@ impl Manifest {
 
     /// Reads a verified manifest section of blob `blob`: text is UTF-8, header tags are sorted
     /// by unique key, and no type's `shardBits` exceeds [`MAX_SHARD_BITS`].
-    pub(crate) fn from_bytes(bytes: &[u8], blob: &str) -> Result<Self> {
+    pub(crate) fn from_bytes(bytes: &[u8], blob: &str) -> Result<Self, OpenError> {
         let section = "manifest";
         if !bytes.len().is_multiple_of(8) {
-            return Err(Error::corrupt(blob, section, "not whole words"));
+            return Err(OpenError::corrupt(blob, section, "not whole words"));
         }
         // The manifest is small: copy it into aligned words (the blob may be any byte slice).
         let mut words = capnp::Word::allocate_zeroed_vec(bytes.len() / 8);
@@ -125,7 +118,7 @@ impl Manifest {
             capnp::message::SegmentArray::new(&segments),
             capnp::message::ReaderOptions::new(),
         );
-        let bad = |e: capnp::Error| Error::corrupt(blob, section, e.to_string());
+        let bad = |e: capnp::Error| OpenError::corrupt(blob, section, e.to_string());
         let root: blob_manifest::Reader<'_> = message.get_root().map_err(bad)?;
         let dataset = text(root.get_dataset(), blob, section, "dataset")?;
         let mut header_tags = Vec::new();
@@ -136,7 +129,7 @@ impl Manifest {
             ));
         }
         if header_tags.windows(2).any(|w| w[0].0 >= w[1].0) {
-            return Err(Error::corrupt(
+            return Err(OpenError::corrupt(
                 blob,
                 section,
                 "header tags are not sorted by unique key",
@@ -149,13 +142,13 @@ impl Manifest {
             let entry = format!("manifest entry of {name}");
             let primary_key = t
                 .get_primary_key()
-                .map_err(|e| Error::corrupt(blob, &entry, e.to_string()))?
+                .map_err(|e| OpenError::corrupt(blob, &entry, e.to_string()))?
                 .iter()
                 .map(|p| text(p, blob, &entry, "key path"))
-                .collect::<Result<_>>()?;
+                .collect::<Result<_, OpenError>>()?;
             let shard_bits = t.get_shard_bits();
             if shard_bits > MAX_SHARD_BITS {
-                return Err(Error::corrupt(
+                return Err(OpenError::corrupt(
                     blob,
                     &entry,
                     format!("shard bits {shard_bits} out of range"),
@@ -213,9 +206,9 @@ mod tests {
         }
     }
 
-    fn corrupt(r: Result<Manifest>) -> (String, String) {
+    fn corrupt(r: Result<Manifest, OpenError>) -> (String, String) {
         match r {
-            Err(Error::Corrupt {
+            Err(OpenError::Corrupt {
                 section, reason, ..
             }) => (section, reason),
             other => panic!("expected Corrupt, got {other:?}"),
@@ -236,7 +229,7 @@ mod tests {
         let bytes = sample().to_bytes().expect("encodes");
         for len in 0..bytes.len() {
             if let Err(e) = Manifest::from_bytes(&bytes[..len], "b") {
-                assert!(matches!(e, Error::Corrupt { .. }), "{len}: {e:?}");
+                assert!(matches!(e, OpenError::Corrupt { .. }), "{len}: {e:?}");
             }
         }
         // A truncated segment that the root pointer still reaches into fails.

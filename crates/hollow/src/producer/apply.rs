@@ -4,15 +4,24 @@
 //! into the state with `write/`'s own operations), so it lives in the producer, and `write/`
 //! never imports `read/`.
 
-use crate::error::{Error, Result};
+use crate::error::{CycleError, LookupError, OpenError, Result, SchemaError};
 use crate::read::{ReadDelta, ReadState};
-use crate::write::{SnapshotInfo, WriteState};
+use crate::write::WriteState;
+
+/// A record of blob `blob` that the write state refuses (a duplicate key, a missing key
+/// field…): the blob is corrupt, or its schema does not fit.
+fn refused(blob: &str, section: &str, e: CycleError) -> OpenError {
+    match e {
+        CycleError::Schema(e) => e.into(),
+        e => OpenError::corrupt(blob, section, e.to_string()),
+    }
+}
 
 impl WriteState {
     /// Replaces the content of every registered type with the records of `snapshot` (types of
     /// the snapshot that are not registered are skipped; registered types it lacks end empty).
     /// Ordinals are kept; the state checksums must match the snapshot's.
-    pub fn load_snapshot(&mut self, snapshot: &ReadState) -> Result<()> {
+    pub fn load_snapshot(&mut self, snapshot: &ReadState) -> Result<(), OpenError> {
         for index in 0..self.types.len() {
             self.clear_type(index);
             let ty = &self.types[index];
@@ -20,13 +29,20 @@ impl WriteState {
             let Some(summary) = snapshot.types().into_iter().find(|t| t.type_id == id) else {
                 continue;
             };
-            let table = snapshot.dyn_table(&name)?;
+            let section = format!("{name} records");
+            let table = snapshot.dyn_table(&name).map_err(|e| match e {
+                LookupError::Open(e) => e,
+                LookupError::Schema(e) => e.into(),
+                e => OpenError::corrupt(snapshot.blob_name(), &section, e.to_string()),
+            })?;
             for (ordinal, record) in table.iter() {
-                let staged = self.stage(index, record.raw())?;
+                let staged = self
+                    .stage(index, record.raw())
+                    .map_err(|e| refused(snapshot.blob_name(), &section, e))?;
                 self.insert_at(index, ordinal, staged);
             }
             if !self.set_capacity(index, summary.ordinal_capacity) {
-                return Err(Error::corrupt(
+                return Err(OpenError::corrupt(
                     snapshot.blob_name(),
                     format!("{name} records"),
                     "records beyond the ordinal capacity",
@@ -34,7 +50,7 @@ impl WriteState {
             }
             let checksum = self.target(index).checksum;
             if checksum != summary.checksum {
-                return Err(Error::corrupt(
+                return Err(OpenError::corrupt(
                     snapshot.blob_name(),
                     format!("{name} records"),
                     format!(
@@ -44,29 +60,21 @@ impl WriteState {
                 ));
             }
         }
-        self.set_current(Some(SnapshotInfo {
-            version: snapshot.version(),
-            tag: snapshot.tag(),
-        }));
+        self.set_current(Some(snapshot.state_id()));
         Ok(())
     }
 
     /// Applies a delta or reverse delta to this state. The blob must start from exactly this
     /// state (version and tag); afterwards every type's count and checksum must equal what the
     /// blob says the target state holds. On error the state is unspecified: reload it.
-    pub fn apply_delta(&mut self, delta: &ReadDelta) -> Result<()> {
+    pub fn apply_delta(&mut self, delta: &ReadDelta) -> Result<(), OpenError> {
         let header = delta.header();
         let at = self.current();
-        if at
-            != Some(SnapshotInfo {
-                version: header.from_version,
-                tag: header.from_tag,
-            })
-        {
-            return Err(Error::WrongState {
+        if at != Some(header.from_state()) {
+            return Err(OpenError::WrongState {
                 blob: delta.blob_name().to_string(),
-                expected: (header.from_version, header.from_tag),
-                actual: at.map(|c| (c.version, c.tag)),
+                expected: header.from_state(),
+                actual: at,
             });
         }
         let blob = delta.blob_name();
@@ -75,15 +83,16 @@ impl WriteState {
                 if change.removed.is_empty() && change.upserted.is_empty() {
                     continue;
                 }
-                return Err(Error::SchemaMismatch {
+                return Err(SchemaError::Mismatch {
                     type_name: change.name.clone(),
                     reason: "the delta changes a type this state does not register".into(),
-                });
+                }
+                .into());
             };
             let section = format!("{} changes", change.name);
             for &o in &change.removed {
                 if self.remove_at(index, o).is_none() {
-                    return Err(Error::corrupt(
+                    return Err(OpenError::corrupt(
                         blob,
                         &section,
                         format!("removes empty ordinal {o}"),
@@ -92,18 +101,20 @@ impl WriteState {
             }
             for upsert in change.upserts() {
                 let (o, record) = upsert?;
-                let staged = self.stage(index, record)?;
+                let staged = self
+                    .stage(index, record)
+                    .map_err(|e| refused(blob, &section, e))?;
                 if let Some(old) = self.remove_at(index, o)
                     && old.key.as_ref().map(|k| &k.1) != staged.key.as_ref().map(|k| &k.1)
                 {
-                    return Err(Error::corrupt(
+                    return Err(OpenError::corrupt(
                         blob,
                         &section,
                         format!("replaces ordinal {o} with a different key"),
                     ));
                 }
                 if staged.key.is_some() && self.ordinal_of(index, &staged).is_some() {
-                    return Err(Error::corrupt(
+                    return Err(OpenError::corrupt(
                         blob,
                         &section,
                         format!("ordinal {o} duplicates a key"),
@@ -112,7 +123,7 @@ impl WriteState {
                 self.insert_at(index, o, staged);
             }
             if !self.set_capacity(index, change.capacity) {
-                return Err(Error::corrupt(
+                return Err(OpenError::corrupt(
                     blob,
                     &section,
                     "records beyond the target capacity",
@@ -120,7 +131,7 @@ impl WriteState {
             }
             let result = self.target(index);
             if result.record_count != change.record_count || result.checksum != change.checksum {
-                return Err(Error::corrupt(
+                return Err(OpenError::corrupt(
                     blob,
                     &section,
                     format!(
@@ -130,10 +141,7 @@ impl WriteState {
                 ));
             }
         }
-        self.set_current(Some(SnapshotInfo {
-            version: header.to_version,
-            tag: header.to_tag,
-        }));
+        self.set_current(Some(header.to_state()));
         Ok(())
     }
 }

@@ -22,13 +22,14 @@ pub use validate::{
     FnValidator, MaxChangeRatio, MinRecordCount, TypeValidation, ValidationInput, Validator,
 };
 
+use crate::StateId;
 use crate::blocking;
 use crate::bytes::BlobBytes;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result};
 use crate::schema::Schema;
 use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 use crate::write::{
-    Cycle, Incremental, SnapshotInfo, TypeChangeCounts, WriteOptions, WriteState, WriteStateBuilder,
+    Cycle, Incremental, TypeChangeCounts, WriteOptions, WriteState, WriteStateBuilder,
 };
 use restore::restore;
 
@@ -106,7 +107,7 @@ impl ProducerBuilder {
 
     /// Builds the producer, restoring the announced version from the store if there is one
     /// (latest snapshot, then deltas along the announced chain; ordinals are kept).
-    pub async fn build(self) -> Result<Producer> {
+    pub async fn build(self) -> Result<Producer, CycleError> {
         let mut state = self.state.build()?;
         let announced = self.store.announcement().await?;
         let mut since_snapshot = 0;
@@ -272,38 +273,43 @@ impl Producer {
     /// Runs a full-population cycle: `populate` adds every record of the new version; records
     /// of keyed types it does not add are deleted.
     ///
+    /// Inside `populate`, `?` works on Cap'n Proto calls and on any hollow call (they convert
+    /// into [`CycleError`]); to give up on an error of your own, return
+    /// [`CycleError::aborted`]`(your_error)`: it is kept as the source, and nothing is
+    /// published. [`CycleError::is_retryable`] says whether running the cycle again may help.
+    ///
     /// The future is `Send` when `populate` is, so a cycle can be `tokio::spawn`ed; populate,
     /// encode and verify run as blocking sections (see the crate's `blocking` module) so a
     /// multi-threaded runtime keeps serving other tasks meanwhile.
     pub async fn run_cycle(
         &self,
-        populate: impl FnOnce(&mut Cycle<'_>) -> Result<()>,
-    ) -> Result<CycleOutcome> {
+        populate: impl FnOnce(&mut Cycle<'_>) -> Result<(), CycleError>,
+    ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
         let started = Instant::now();
         let changes = blocking::cpu(|| {
             let _span = info_span!("populate").entered();
             let mut cycle = Cycle::new(&mut inner.state);
             populate(&mut cycle)?;
-            Ok::<_, Error>(cycle.finish())
+            Ok::<_, CycleError>(cycle.finish())
         })?;
         self.finish_cycle(&mut inner, changes, started).await
     }
 
     /// Runs an incremental cycle: `change` upserts and deletes records by primary key; every
-    /// other record stays. Costs O(changes). `Send` when `change` is, like
-    /// [`Producer::run_cycle`].
+    /// other record stays. Costs O(changes). Errors as for [`Producer::run_cycle`]; `Send` when
+    /// `change` is.
     pub async fn run_incremental(
         &self,
-        change: impl FnOnce(&mut Incremental<'_>) -> Result<()>,
-    ) -> Result<CycleOutcome> {
+        change: impl FnOnce(&mut Incremental<'_>) -> Result<(), CycleError>,
+    ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
         let started = Instant::now();
         let changes = blocking::cpu(|| {
             let _span = info_span!("populate").entered();
             let mut inc = Incremental::new(&mut inner.state);
             change(&mut inc)?;
-            Ok::<_, Error>(inc.finish())
+            Ok::<_, CycleError>(inc.finish())
         })?;
         self.finish_cycle(&mut inner, changes, started).await
     }
@@ -313,7 +319,7 @@ impl Producer {
         inner: &mut ProducerInner,
         changes: Vec<crate::write::TypeChanges>,
         started: Instant,
-    ) -> Result<CycleOutcome> {
+    ) -> Result<CycleOutcome, CycleError> {
         let applied = blocking::cpu(|| inner.state.apply_changes(changes));
         if let Err(e) = inner.state.check_unique(&applied) {
             warn!(error = %e, "cycle refused: rolled back to the announced version");
@@ -342,17 +348,14 @@ impl Producer {
         inner: &mut ProducerInner,
         applied: &crate::write::Applied,
         populate: Duration,
-    ) -> Result<CycleReport> {
+    ) -> Result<CycleReport, CycleError> {
         let mut timings = CycleTimings {
             populate,
             ..CycleTimings::default()
         };
-        let prev = inner.announced.as_ref().map(|(a, _)| SnapshotInfo {
-            version: a.version,
-            tag: a.tag,
-        });
+        let prev = inner.announced.as_ref().map(|(a, _)| a.state());
         let version = prev.map_or(1, |p| p.version + 1);
-        let to = SnapshotInfo {
+        let to = StateId {
             version,
             tag: new_tag(),
         };
@@ -374,24 +377,11 @@ impl Producer {
         })?;
 
         let t = Instant::now();
-        let snapshot_key = snapshot.as_ref().map(|_| BlobKey::Snapshot {
-            version,
-            tag: to.tag,
-        });
+        let snapshot_key = snapshot.as_ref().map(|_| BlobKey::Snapshot { state: to });
         let (delta_key, reverse_key) = match prev {
             Some(from) => (
-                Some(BlobKey::Delta {
-                    from: from.version,
-                    from_tag: from.tag,
-                    to: version,
-                    to_tag: to.tag,
-                }),
-                Some(BlobKey::ReverseDelta {
-                    from: version,
-                    from_tag: to.tag,
-                    to: from.version,
-                    to_tag: from.tag,
-                }),
+                Some(BlobKey::Delta { from, to }),
+                Some(BlobKey::ReverseDelta { from: to, to: from }),
             ),
             None => (None, None),
         };
@@ -417,7 +407,7 @@ impl Producer {
             tag: to.tag,
             schema_fingerprint: inner.state.schema().fingerprint(),
             published_at_millis: now_millis(),
-            previous: prev.map(|p| (p.version, p.tag)),
+            previous: prev,
             snapshot: snapshot_key,
             delta: delta_key,
             reverse_delta: reverse_key,
@@ -446,7 +436,7 @@ impl Producer {
                     warn!(error = %e, version, "announce reported an error but took effect");
                     token
                 }
-                _ => return Err(e),
+                _ => return Err(e.into()),
             },
         };
         timings.announce = t.elapsed();
@@ -479,11 +469,11 @@ impl Producer {
         applied: &crate::write::Applied,
         names: &[String],
         counts: &[crate::write::TypeChangeCounts],
-        prev: Option<SnapshotInfo>,
-        to: SnapshotInfo,
+        prev: Option<StateId>,
+        to: StateId,
         write_snapshot: bool,
         timings: &mut CycleTimings,
-    ) -> Result<EncodedBlobs> {
+    ) -> Result<EncodedBlobs, CycleError> {
         let version = to.version;
         let t = Instant::now();
         let span = info_span!("validate", version).entered();
@@ -502,10 +492,11 @@ impl Producer {
                 .collect(),
         };
         for v in &self.validators {
-            v.validate(&input).map_err(|reason| Error::Validation {
-                validator: v.name().to_string(),
-                reason,
-            })?;
+            v.validate(&input)
+                .map_err(|reason| CycleError::Validation {
+                    validator: v.name().to_string(),
+                    reason,
+                })?;
         }
         drop(span);
         timings.validate = t.elapsed();

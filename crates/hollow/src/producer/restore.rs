@@ -5,8 +5,9 @@
 
 use std::collections::HashSet;
 
+use crate::StateId;
 use crate::chain::Chain;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, OpenError, Result, SchemaError};
 use crate::read::{ReadDelta, ReadState};
 use crate::store::{Announcement, BlobKey, BlobStore};
 use crate::write::WriteState;
@@ -17,49 +18,45 @@ pub(super) async fn restore(
     store: &BlobStore,
     state: &mut WriteState,
     announcement: &Announcement,
-) -> Result<u32> {
+) -> Result<u32, CycleError> {
     let snapshot_key = announcement.latest_snapshot.ok_or_else(|| {
-        Error::corrupt(
+        OpenError::corrupt(
             "announced.json",
             "announcement",
             "the announced version names no snapshot",
         )
     })?;
     let BlobKey::Snapshot {
-        version: snapshot_version,
-        tag: snapshot_tag,
+        state: snapshot_state,
     } = snapshot_key
     else {
-        return Err(Error::corrupt(
+        return Err(OpenError::corrupt(
             "announced.json",
             "announcement",
             "latestSnapshot is not a snapshot",
-        ));
+        )
+        .into());
     };
-    let chain = Chain::list(
-        store,
-        (announcement.version, announcement.tag),
-        &HashSet::new(),
-    )
-    .await?;
+    let chain = Chain::list(store, announcement.state(), &HashSet::new()).await?;
     // Walk the chain back from the announced version to the snapshot, by forward deltas.
     let mut path = Vec::new();
     let mut at = chain.states.len() - 1;
-    while chain.states[at] != (snapshot_version, snapshot_tag) {
-        let (version, tag) = chain.states[at];
-        if version <= snapshot_version {
-            return Err(Error::corrupt(
+    while chain.states[at] != snapshot_state {
+        let StateId { version, tag } = chain.states[at];
+        if version <= snapshot_state.version {
+            return Err(OpenError::corrupt(
                 snapshot_key.relative(),
                 "chain",
                 "the announced chain does not reach the latest snapshot",
-            ));
+            )
+            .into());
         }
         let key = at
             .checked_sub(1)
             .and_then(|prev| chain.forward(prev, at))
             .and_then(|keys| keys.first().copied())
             .ok_or_else(|| {
-                Error::corrupt(
+                OpenError::corrupt(
                     format!("deltas/*-{version:020}-{tag:016x}"),
                     "chain",
                     "a delta of the announced chain is missing",
@@ -72,25 +69,20 @@ pub(super) async fn restore(
     for key in &path {
         let delta = ReadDelta::from_bytes(store.get_blob(key).await?, &key.relative())?;
         let h = delta.header();
-        let (named_from, named_to) = match key {
-            BlobKey::Delta {
-                from,
-                from_tag,
-                to,
-                to_tag,
-            } => ((*from, *from_tag), (*to, *to_tag)),
-            _ => ((u64::MAX, 0), (0, 0)),
-        };
         // Versions strictly decrease walking back; a delta that says otherwise ends the walk.
-        if (h.from_version, h.from_tag) != named_from
-            || h.from_version >= named_to.0
-            || (h.to_version, h.to_tag) != named_to
-        {
-            return Err(Error::corrupt(
+        let joins_named = match key {
+            BlobKey::Delta { from, to } => {
+                h.from_state() == *from && h.to_state() == *to && from.version < to.version
+            }
+            BlobKey::Snapshot { .. } | BlobKey::ReverseDelta { .. } => false,
+        };
+        if !joins_named {
+            return Err(OpenError::corrupt(
                 key.relative(),
                 "header",
                 "the delta does not join the states its key names",
-            ));
+            )
+            .into());
         }
         deltas.push(delta);
     }
@@ -102,11 +94,12 @@ pub(super) async fn restore(
     let registered: Vec<String> = state.type_names().map(str::to_string).collect();
     for t in snapshot.types() {
         if t.record_count > 0 && !registered.contains(&t.name) {
-            return Err(Error::IncompatibleSchema {
+            return Err(SchemaError::Incompatible {
                 type_name: t.name,
                 field: String::new(),
                 rule: "the dataset holds records of this type: register it".into(),
-            });
+            }
+            .into());
         }
     }
     let ids: Vec<u64> = snapshot.types().iter().map(|t| t.type_id).collect();
@@ -116,7 +109,7 @@ pub(super) async fn restore(
         for delta in deltas.iter().rev() {
             state.apply_delta(delta)?;
         }
-        Ok::<_, Error>(())
+        Ok::<_, CycleError>(())
     })?;
     Ok(u32::try_from(deltas.len()).unwrap_or(u32::MAX))
 }

@@ -4,7 +4,7 @@
 
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::AnyStructReader;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result};
 use crate::read::ReadDelta;
 use crate::write::{Applied, TypeTarget, WriteState};
 
@@ -17,9 +17,15 @@ pub(super) fn verify_deltas(
     applied: &Applied,
     delta: &BlobBytes,
     reverse: &BlobBytes,
-) -> Result<()> {
-    let forward = ReadDelta::from_bytes(delta.clone(), "<new delta>")?;
-    let backward = ReadDelta::from_bytes(reverse.clone(), "<new reverse delta>")?;
+) -> Result<(), CycleError> {
+    // The bytes were written a moment ago: anything unreadable is an integrity failure.
+    let unreadable = |e: crate::error::OpenError| CycleError::Integrity {
+        type_name: "*".to_string(),
+        reason: format!("a written blob does not read back: {e}"),
+    };
+    let forward = ReadDelta::from_bytes(delta.clone(), "<new delta>").map_err(unreadable)?;
+    let backward =
+        ReadDelta::from_bytes(reverse.clone(), "<new reverse delta>").map_err(unreadable)?;
     for (index, t) in applied.types.iter().enumerate() {
         let ty = &state.types[index];
         let before = t.before.unwrap_or_else(|| state.target(index));
@@ -57,9 +63,9 @@ fn check_one(
     from: TypeTarget,
     to: TypeTarget,
     hash_in_from: impl Fn(u32) -> Option<u64>,
-) -> Result<()> {
+) -> Result<(), CycleError> {
     let ty = &state.types[index];
-    let fail = |reason: String| Error::Integrity {
+    let fail = |reason: String| CycleError::Integrity {
         type_name: ty.info.name.clone(),
         reason,
     };
@@ -85,13 +91,13 @@ fn check_one(
         }
         let size = record
             .total_size()
-            .map_err(|e| Error::capnp("measuring a delta record", e))?
+            .map_err(|e| CycleError::capnp("measuring a delta record", e))?
             .word_count;
         let words = crate::capnp_raw::canonical_words::<crate::capnp_raw::AnyStruct, _>(
             AnyStructReader::from(record),
             size,
         )
-        .map_err(|e| Error::capnp("canonicalizing a delta record", e))?;
+        .map_err(|e| CycleError::capnp("canonicalizing a delta record", e))?;
         checksum.add(
             o,
             xxhash_rust::xxh3::xxh3_64(capnp::Word::words_to_bytes(&words)),
@@ -121,8 +127,9 @@ mod tests {
     use hollow_movies::movies_capnp::movie;
 
     use super::*;
-    use crate::error::Error;
-    use crate::write::{Cycle, SnapshotInfo, TypeChangeCounts, TypeChanges};
+    use crate::StateId;
+    use crate::error::CycleError;
+    use crate::write::{Cycle, TypeChangeCounts, TypeChanges};
 
     fn state_with(titles: &[(u64, &str)]) -> (WriteState, Vec<TypeChanges>) {
         let mut state = WriteState::builder("t")
@@ -136,7 +143,7 @@ mod tests {
             m.set_title("original");
             state.add::<movie::Owned>(m.into_reader()).expect("add");
         }
-        state.set_current(Some(SnapshotInfo { version: 1, tag: 1 }));
+        state.set_current(Some(StateId { version: 1, tag: 1 }));
         let mut cycle = Cycle::new(&mut state);
         for (id, title) in titles {
             let mut m = message.init_root::<movie::Builder>();
@@ -162,8 +169,8 @@ mod tests {
             }
         );
         let (from, to) = (
-            SnapshotInfo { version: 1, tag: 1 },
-            SnapshotInfo { version: 2, tag: 2 },
+            StateId { version: 1, tag: 1 },
+            StateId { version: 2, tag: 2 },
         );
         let (delta, reverse) = state.write_deltas(&applied, from, to).expect("deltas");
         verify_deltas(&state, &applied, &delta, &reverse).expect("its own deltas verify");
@@ -177,14 +184,14 @@ mod tests {
             .expect("deltas");
         assert!(matches!(
             verify_deltas(&state, &applied, &bad_delta, &reverse),
-            Err(Error::Integrity { .. })
+            Err(CycleError::Integrity { .. })
         ));
         // The other reverse delta restores the same old records, so it is a valid reverse here;
         // a forward delta passed as the reverse is not.
         verify_deltas(&state, &applied, &delta, &bad_reverse).expect("same old records");
         assert!(matches!(
             verify_deltas(&state, &applied, &delta, &delta),
-            Err(Error::Integrity { .. })
+            Err(CycleError::Integrity { .. })
         ));
 
         // Undo restores the previous state exactly.

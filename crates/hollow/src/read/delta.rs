@@ -6,7 +6,7 @@ use capnp::private::layout::StructReader;
 use super::open::{ManifestType, parse_blob};
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::{SegmentArena, ShardList};
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result};
 use crate::format::{
     BlobHeader, BlobKind, KeyChange, SectionEntry, SectionKind, decode_key_changes, decode_ordinals,
 };
@@ -49,12 +49,12 @@ pub struct DeltaType {
 
 impl ReadDelta {
     /// Parses and verifies a delta or reverse-delta blob (every section; deltas are small).
-    pub fn from_bytes(bytes: BlobBytes, name: &str) -> Result<Self> {
+    pub fn from_bytes(bytes: BlobBytes, name: &str) -> Result<Self, OpenError> {
         let blob = bytes.as_slice();
         let parsed = parse_blob(blob, name)?;
         let header = parsed.layout.header;
         if header.kind == BlobKind::Snapshot {
-            return Err(Error::corrupt(
+            return Err(OpenError::corrupt(
                 name,
                 "header",
                 "expected a delta, found a snapshot",
@@ -78,7 +78,7 @@ impl ReadDelta {
     }
 
     /// Opens (memory-maps) the delta blob at `path`.
-    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, OpenError> {
         let path = path.as_ref();
         Self::from_bytes(BlobBytes::map_file(path)?, &path.display().to_string())
     }
@@ -117,10 +117,12 @@ impl DeltaType {
     }
 
     /// `(ordinal, record)` for every record the delta adds or replaces.
-    pub(crate) fn upserts(&self) -> impl Iterator<Item = Result<(u32, StructReader<'_>)>> + '_ {
+    pub(crate) fn upserts(
+        &self,
+    ) -> impl Iterator<Item = Result<(u32, StructReader<'_>), OpenError>> + '_ {
         self.upserted.iter().enumerate().map(move |(i, o)| {
             self.record(i).map(|r| (*o, r)).ok_or_else(|| {
-                Error::corrupt(
+                OpenError::corrupt(
                     "<delta>",
                     format!("{} records", self.name),
                     format!("record {i} is missing"),
@@ -130,7 +132,7 @@ impl DeltaType {
     }
 }
 
-fn delta_type(bytes: &BlobBytes, blob: &str, t: ManifestType) -> Result<DeltaType> {
+fn delta_type(bytes: &BlobBytes, blob: &str, t: ManifestType) -> Result<DeltaType, OpenError> {
     let section_bytes = |s: &SectionEntry| {
         bytes
             .slice(s.range())

@@ -13,14 +13,14 @@ use serde_json::{Map, Number, Value};
 
 use super::TypeView;
 use crate::capnp_raw::{AnyStruct, AnyStructReader};
-use crate::error::{Error, Result};
+use crate::error::{LookupError, Result};
 use crate::schema::{FieldKind, FieldType, Schema, StructInfo};
 
 /// Records of one type, read through the schema embedded in the blob: no generated code needed.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use hollow::{ReadState, SnapshotInfo, WriteState};
+/// use hollow::{ReadState, StateId, WriteState};
 /// use hollow_movies::movies_capnp::movie;
 ///
 /// let mut state = WriteState::builder("movies").register::<movie::Owned>().build()?;
@@ -29,7 +29,7 @@ use crate::schema::{FieldKind, FieldType, Schema, StructInfo};
 /// m.set_id(42);
 /// m.set_title("Answer");
 /// state.add::<movie::Owned>(m.into_reader())?;
-/// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 1 })?, "<mem>")?;
+/// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 1 })?, "<mem>")?;
 ///
 /// let movies = read.dyn_table("Movie")?;
 /// let (_, record) = movies.get_by_key_strings(&["42"])?.expect("present");
@@ -129,7 +129,10 @@ impl<'s> DynTable<'s> {
     }
 
     /// Looks a record up by its primary key given as one string per key field.
-    pub fn get_by_key_strings(&self, values: &[&str]) -> Result<Option<(u32, DynRecord<'s>)>> {
+    pub fn get_by_key_strings(
+        &self,
+        values: &[&str],
+    ) -> Result<Option<(u32, DynRecord<'s>)>, LookupError> {
         Ok(self
             .view
             .ordinal_by_strings(values)?
@@ -139,14 +142,14 @@ impl<'s> DynTable<'s> {
 
 impl<'s> DynRecord<'s> {
     /// The record as JSON text: compact (one line) or pretty (indented).
-    pub fn to_json_string(&self, pretty: bool) -> Result<String> {
+    pub fn to_json_string(&self, pretty: bool) -> Result<String, LookupError> {
         let value = self.to_json()?;
         let text = if pretty {
             serde_json::to_string_pretty(&value)
         } else {
             serde_json::to_string(&value)
         };
-        text.map_err(|e| Error::InvalidKey {
+        text.map_err(|e| LookupError::InvalidKey {
             type_name: self.info.name.clone(),
             reason: format!("JSON: {e}"),
         })
@@ -163,16 +166,19 @@ impl<'s> DynRecord<'s> {
     }
 
     /// The record as a JSON object (see the module docs for the mapping).
-    pub fn to_json(&self) -> Result<Value> {
+    pub fn to_json(&self) -> Result<Value, LookupError> {
         struct_json(&mut Walk::new(self.schema), self.info, self.reader)
     }
 
     /// The value of the top-level field `name` as JSON (`null` when unset).
-    pub fn field_json(&self, name: &str) -> Result<Value> {
-        let f = self.info.field(name).ok_or_else(|| Error::UnknownField {
-            type_name: self.info.name.clone(),
-            field: name.to_string(),
-        })?;
+    pub fn field_json(&self, name: &str) -> Result<Value, LookupError> {
+        let f = self
+            .info
+            .field(name)
+            .ok_or_else(|| LookupError::UnknownField {
+                type_name: self.info.name.clone(),
+                field: name.to_string(),
+            })?;
         if !active(self.info, self.reader, f.discriminant) {
             return Ok(Value::Null);
         }
@@ -199,9 +205,9 @@ impl<'a> Walk<'a> {
         }
     }
 
-    fn visit(&mut self, count: u64) -> Result<()> {
+    fn visit(&mut self, count: u64) -> Result<(), LookupError> {
         self.remaining = self.remaining.checked_sub(count).ok_or_else(|| {
-            Error::capnp(
+            LookupError::capnp(
                 "rendering a record",
                 capnp::Error::failed(format!(
                     "the record expands to more than {MAX_VALUES_PER_RECORD} values"
@@ -212,8 +218,8 @@ impl<'a> Walk<'a> {
     }
 }
 
-fn err(context: &str, e: capnp::Error) -> Error {
-    Error::capnp(format!("reading {context}"), e)
+fn err(context: &str, e: capnp::Error) -> LookupError {
+    LookupError::capnp(format!("reading {context}"), e)
 }
 
 fn active(info: &StructInfo, reader: StructReader<'_>, discriminant: Option<u16>) -> bool {
@@ -223,7 +229,11 @@ fn active(info: &StructInfo, reader: StructReader<'_>, discriminant: Option<u16>
     }
 }
 
-fn struct_json(w: &mut Walk<'_>, info: &StructInfo, reader: StructReader<'_>) -> Result<Value> {
+fn struct_json(
+    w: &mut Walk<'_>,
+    info: &StructInfo,
+    reader: StructReader<'_>,
+) -> Result<Value, LookupError> {
     w.visit(1 + info.fields.len() as u64)?;
     let mut map = Map::new();
     for f in &info.fields {
@@ -235,15 +245,19 @@ fn struct_json(w: &mut Walk<'_>, info: &StructInfo, reader: StructReader<'_>) ->
     Ok(Value::Object(map))
 }
 
-fn field_json(w: &mut Walk<'_>, kind: &FieldKind, reader: StructReader<'_>) -> Result<Value> {
+fn field_json(
+    w: &mut Walk<'_>,
+    kind: &FieldKind,
+    reader: StructReader<'_>,
+) -> Result<Value, LookupError> {
     match kind {
         FieldKind::Group { type_id } => {
-            let group = w
-                .schema
-                .struct_by_id(*type_id)
-                .ok_or_else(|| Error::UnknownType {
-                    name: format!("group {type_id:#x}"),
-                })?;
+            let group =
+                w.schema
+                    .struct_by_id(*type_id)
+                    .ok_or_else(|| LookupError::UnknownType {
+                        name: format!("group {type_id:#x}"),
+                    })?;
             struct_json(w, group, reader)
         }
         FieldKind::Slot {
@@ -326,7 +340,11 @@ fn data_json(d: &[u8]) -> Value {
     Value::from(base64::engine::general_purpose::STANDARD.encode(d))
 }
 
-fn pointer_json(w: &mut Walk<'_>, ty: &FieldType, ptr: &PointerReader<'_>) -> Result<Value> {
+fn pointer_json(
+    w: &mut Walk<'_>,
+    ty: &FieldType,
+    ptr: &PointerReader<'_>,
+) -> Result<Value, LookupError> {
     if ptr.is_null() {
         return Ok(Value::Null);
     }
@@ -337,7 +355,7 @@ fn pointer_json(w: &mut Walk<'_>, ty: &FieldType, ptr: &PointerReader<'_>) -> Re
             let info = w
                 .schema
                 .struct_by_id(*id)
-                .ok_or_else(|| Error::UnknownType {
+                .ok_or_else(|| LookupError::UnknownType {
                     name: format!("struct {id:#x}"),
                 })?;
             struct_json(
@@ -356,7 +374,7 @@ fn prim_list<'a, T>(
     w: &mut Walk<'_>,
     ptr: &PointerReader<'a>,
     f: impl Fn(T) -> Value,
-) -> Result<Value>
+) -> Result<Value, LookupError>
 where
     T: capnp::private::layout::PrimitiveElement + capnp::introspect::Introspect,
 {
@@ -367,7 +385,11 @@ where
     Ok(Value::Array(list.iter().map(f).collect()))
 }
 
-fn list_json(w: &mut Walk<'_>, element: &FieldType, ptr: &PointerReader<'_>) -> Result<Value> {
+fn list_json(
+    w: &mut Walk<'_>,
+    element: &FieldType,
+    ptr: &PointerReader<'_>,
+) -> Result<Value, LookupError> {
     match element {
         FieldType::Void => prim_list::<()>(w, ptr, |()| Value::Null),
         FieldType::Bool => prim_list::<bool>(w, ptr, Value::Bool),
@@ -389,7 +411,7 @@ fn list_json(w: &mut Walk<'_>, element: &FieldType, ptr: &PointerReader<'_>) -> 
             let info = w
                 .schema
                 .struct_by_id(*id)
-                .ok_or_else(|| Error::UnknownType {
+                .ok_or_else(|| LookupError::UnknownType {
                     name: format!("struct {id:#x}"),
                 })?;
             let list = capnp::struct_list::Reader::<AnyStruct>::get_from_pointer(ptr, None)
@@ -417,7 +439,7 @@ fn list_json(w: &mut Walk<'_>, element: &FieldType, ptr: &PointerReader<'_>) -> 
 }
 
 /// The pointer reader behind an `any_pointer::Reader` (read back through `FromPointerReader`).
-fn pointer_of(item: capnp::any_pointer::Reader<'_>) -> Result<PointerReader<'_>> {
+fn pointer_of(item: capnp::any_pointer::Reader<'_>) -> Result<PointerReader<'_>, LookupError> {
     item.get_as::<RawPointer<'_>>()
         .map(|p| p.0)
         .map_err(|e| err("a nested list", e))

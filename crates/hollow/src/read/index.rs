@@ -15,7 +15,7 @@ use capnp::private::layout::StructReader;
 use smallvec::SmallVec;
 
 use super::{RecordIter, TypeView};
-use crate::error::{Error, Result};
+use crate::error::{LookupError, Result};
 use crate::format::Postings;
 use crate::schema::{IndexKind, IndexPath, KeyBytes};
 
@@ -41,7 +41,7 @@ pub(crate) struct IndexView<'s> {
 impl<'s> IndexView<'s> {
     /// Resolves `name` ("genres", "title,year") among the indexes the state's schema declares
     /// for the type.
-    pub(crate) fn new(view: TypeView<'s>, name: &str) -> Result<Self> {
+    pub(crate) fn new(view: TypeView<'s>, name: &str) -> Result<Self, LookupError> {
         let paths = view.schema.indexes(view.ty.type_id)?;
         let wanted = normalize(name);
         let Some(path) = paths.into_iter().find(|p| p.name() == wanted) else {
@@ -51,16 +51,14 @@ impl<'s> IndexView<'s> {
                 .iter()
                 .map(|p| format!("{} ({})", p.name(), p.kind().name()))
                 .collect();
-            return Err(Error::InvalidKey {
+            return Err(LookupError::UnknownIndex {
                 type_name: view.ty.name.clone(),
-                reason: format!(
-                    "no index named \"{name}\"; the type's indexes are: {}",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ),
+                index: name.to_string(),
+                known: if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                },
             });
         };
         Ok(Self::from_path(view, path))

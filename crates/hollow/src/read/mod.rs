@@ -22,7 +22,7 @@ pub use query::{DynIndex, QueryPlan, QueryResult};
 
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::ShardList;
-use crate::error::{Error, Result};
+use crate::error::{LookupError, OpenError, Result};
 use crate::format::{BlobHeader, HashIndex, PopulatedBitmap, PrimaryKeyIndex, SectionEntry};
 use crate::schema::{IndexPath, KeyBytes, KeyPath, KeyValue, Schema, StructInfo};
 
@@ -111,14 +111,14 @@ pub struct TypeSummary {
 
 impl ReadState {
     /// Memory-maps the snapshot at `path` and verifies its header, manifest and schema.
-    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self> {
+    pub fn open(path: impl AsRef<std::path::Path>) -> Result<Self, OpenError> {
         let path = path.as_ref();
         let bytes = BlobBytes::map_file(path)?;
         Self::from_bytes(bytes, &path.display().to_string())
     }
 
     /// Reads a snapshot from bytes; `name` names the blob in errors.
-    pub fn from_bytes(bytes: BlobBytes, name: &str) -> Result<Self> {
+    pub fn from_bytes(bytes: BlobBytes, name: &str) -> Result<Self, OpenError> {
         open::open(bytes, name, false)
     }
 
@@ -128,7 +128,7 @@ impl ReadState {
     /// use, so a byte changed since is an error, never a wrong answer — and marked
     /// ([`ReadState::reopened_verified`]) so the consumer skips the eager whole-blob check a
     /// fresh download gets.
-    pub(crate) fn from_verified_cache(bytes: BlobBytes, name: &str) -> Result<Self> {
+    pub(crate) fn from_verified_cache(bytes: BlobBytes, name: &str) -> Result<Self, OpenError> {
         open::open(bytes, name, true)
     }
 
@@ -150,6 +150,11 @@ impl ReadState {
     /// The random tag of this state.
     pub fn tag(&self) -> u64 {
         self.header.to_tag
+    }
+
+    /// The identity of this state: version and tag.
+    pub fn state_id(&self) -> crate::StateId {
+        self.header.to_state()
     }
 
     /// The blob header.
@@ -232,13 +237,13 @@ impl ReadState {
     }
 
     /// Typed access to the records of the generated type `T`, verifying its sections on first use.
-    pub fn table<T: OwnedStruct>(&self) -> Result<Table<'_, T>> {
+    pub fn table<T: OwnedStruct>(&self) -> Result<Table<'_, T>, LookupError> {
         let id = crate::capnp_raw::struct_type_id::<T>().unwrap_or(0);
         let ty = self
             .types
             .iter()
             .find(|t| t.base.type_id == id)
-            .ok_or_else(|| Error::UnknownType {
+            .ok_or_else(|| LookupError::UnknownType {
                 name: format!("id {id:#x}"),
             })?;
         // Generated code older or newer than the data is fine; code that disagrees with it about
@@ -252,26 +257,26 @@ impl ReadState {
     }
 
     /// Schema-driven access to the records of the type called `name`.
-    pub fn dyn_table(&self, name: &str) -> Result<DynTable<'_>> {
+    pub fn dyn_table(&self, name: &str) -> Result<DynTable<'_>, LookupError> {
         let ty = self
             .types
             .iter()
             .find(|t| t.base.name == name)
-            .ok_or_else(|| Error::UnknownType {
+            .ok_or_else(|| LookupError::UnknownType {
                 name: name.to_string(),
             })?;
         Ok(DynTable::new(self.view(ty)?, &self.schema))
     }
 
     /// Verifies every section of every type (the whole blob).
-    pub fn verify_all(&self) -> Result<()> {
+    pub fn verify_all(&self) -> Result<(), OpenError> {
         for ty in &self.types {
             self.view(ty)?;
         }
         Ok(())
     }
 
-    fn view<'s>(&'s self, st: &'s StateType) -> Result<TypeView<'s>> {
+    fn view<'s>(&'s self, st: &'s StateType) -> Result<TypeView<'s>, OpenError> {
         let ty = &*st.base;
         let loaded = ty
             .loaded
@@ -285,7 +290,7 @@ impl ReadState {
                 capacity: st.capacity,
                 record_count: st.record_count,
             }),
-            Err((section, reason)) => Err(Error::corrupt(&ty.blob_name, section, reason)),
+            Err((section, reason)) => Err(OpenError::corrupt(&ty.blob_name, section, reason)),
         }
     }
 }
@@ -339,8 +344,8 @@ impl<'s> TypeView<'s> {
             .map_or(0, PrimaryKeyIndex::byte_len)
     }
 
-    fn key(&self) -> Result<&'s KeyPath> {
-        self.ty.key.as_ref().ok_or_else(|| Error::InvalidKey {
+    fn key(&self) -> Result<&'s KeyPath, LookupError> {
+        self.ty.key.as_ref().ok_or_else(|| LookupError::InvalidKey {
             type_name: self.ty.name.clone(),
             reason: "the type has no primary key".to_string(),
         })
@@ -378,14 +383,17 @@ impl<'s> TypeView<'s> {
         })
     }
 
-    pub(crate) fn ordinal_by_values(&self, values: &[KeyValue<'_>]) -> Result<Option<u32>> {
+    pub(crate) fn ordinal_by_values(
+        &self,
+        values: &[KeyValue<'_>],
+    ) -> Result<Option<u32>, LookupError> {
         let key = self.key()?;
         let mut query = KeyBytes::new();
         key.encode_values(values, &mut query)?;
         Ok(self.find_encoded(key, &query))
     }
 
-    pub(crate) fn ordinal_by_strings(&self, values: &[&str]) -> Result<Option<u32>> {
+    pub(crate) fn ordinal_by_strings(&self, values: &[&str]) -> Result<Option<u32>, LookupError> {
         let key = self.key()?;
         let mut query = KeyBytes::new();
         key.encode_strings(values, &mut query)?;
@@ -470,12 +478,18 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
 
     /// The record whose single-field primary key equals `key`, through the shipped index.
     #[inline]
-    pub fn get_by_key<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Option<T::Reader<'s>>> {
+    pub fn get_by_key<'k>(
+        &self,
+        key: impl Into<KeyValue<'k>>,
+    ) -> Result<Option<T::Reader<'s>>, LookupError> {
         self.get_by_key_values(&[key.into()])
     }
 
     /// The record whose (composite) primary key equals `values`, in key field order.
-    pub fn get_by_key_values(&self, values: &[KeyValue<'_>]) -> Result<Option<T::Reader<'s>>> {
+    pub fn get_by_key_values(
+        &self,
+        values: &[KeyValue<'_>],
+    ) -> Result<Option<T::Reader<'s>>, LookupError> {
         Ok(self
             .view
             .ordinal_by_values(values)?
@@ -483,7 +497,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     }
 
     /// The ordinal of the record whose primary key equals `values`.
-    pub fn ordinal_of_key(&self, values: &[KeyValue<'_>]) -> Result<Option<u32>> {
+    pub fn ordinal_of_key(&self, values: &[KeyValue<'_>]) -> Result<Option<u32>, LookupError> {
         self.view.ordinal_by_values(values)
     }
 
@@ -494,7 +508,10 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
 
     /// The record whose single-field primary key equals `key` (same as [`Table::get_by_key`]).
     #[inline]
-    pub fn by_key<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Option<T::Reader<'s>>> {
+    pub fn by_key<'k>(
+        &self,
+        key: impl Into<KeyValue<'k>>,
+    ) -> Result<Option<T::Reader<'s>>, LookupError> {
         self.get_by_key(key)
     }
 
@@ -503,7 +520,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     ///
     /// ```
     /// # fn main() -> hollow::Result<()> {
-    /// use hollow::{ReadState, SnapshotInfo, WriteState};
+    /// use hollow::{ReadState, StateId, WriteState};
     /// use hollow_movies::movies_capnp::movie;
     ///
     /// let schema = hollow::Schema::builder().add::<movie::Owned>().build()?;
@@ -519,7 +536,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     ///     g.set(1, genres[1]);
     ///     state.add_dynamic("Movie", message.get_root_as_reader()?)?;
     /// }
-    /// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 7 })?, "<memory>")?;
+    /// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 7 })?, "<memory>")?;
     /// let movies = read.table::<movie::Owned>()?;
     /// let drama = movies.index("genres")?;
     /// let titles: Vec<String> = drama
@@ -534,7 +551,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
     /// assert_eq!(movies.matching(&drama, "Horror")?.count(), 1);
     /// # Ok(()) }
     /// ```
-    pub fn index(&self, name: &str) -> Result<Index<'s, T>> {
+    pub fn index(&self, name: &str) -> Result<Index<'s, T>, LookupError> {
         Ok(Index {
             index: index::IndexView::new(self.view, name)?,
             _type: PhantomData,
@@ -548,7 +565,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
         &self,
         index: &(impl IndexSelector + ?Sized),
         key: impl Into<KeyValue<'k>>,
-    ) -> Result<Option<T::Reader<'s>>> {
+    ) -> Result<Option<T::Reader<'s>>, LookupError> {
         self.index(index.index_name())?.get(key)
     }
 
@@ -558,7 +575,7 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
         &self,
         index: &(impl IndexSelector + ?Sized),
         key: impl Into<KeyValue<'k>>,
-    ) -> Result<Matches<'s, T>> {
+    ) -> Result<Matches<'s, T>, LookupError> {
         self.index(index.index_name())?.matching(key)
     }
 }
@@ -633,12 +650,15 @@ impl<'s, T: OwnedStruct> Index<'s, T> {
     }
 
     /// The records whose single-field key equals `key`, in ordinal order.
-    pub fn matching<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Matches<'s, T>> {
+    pub fn matching<'k>(
+        &self,
+        key: impl Into<KeyValue<'k>>,
+    ) -> Result<Matches<'s, T>, LookupError> {
         self.matching_values(&[key.into()])
     }
 
     /// The records whose (composite) key equals `values`, in index field order.
-    pub fn matching_values(&self, values: &[KeyValue<'_>]) -> Result<Matches<'s, T>> {
+    pub fn matching_values(&self, values: &[KeyValue<'_>]) -> Result<Matches<'s, T>, LookupError> {
         let encoded = self.index.path().encode_values(values)?;
         Ok(Matches {
             ordinals: self.index.ordinals(encoded),
@@ -647,12 +667,18 @@ impl<'s, T: OwnedStruct> Index<'s, T> {
     }
 
     /// The first record whose single-field key equals `key` (the only one, for a unique index).
-    pub fn get<'k>(&self, key: impl Into<KeyValue<'k>>) -> Result<Option<T::Reader<'s>>> {
+    pub fn get<'k>(
+        &self,
+        key: impl Into<KeyValue<'k>>,
+    ) -> Result<Option<T::Reader<'s>>, LookupError> {
         self.get_values(&[key.into()])
     }
 
     /// The first record whose (composite) key equals `values`.
-    pub fn get_values(&self, values: &[KeyValue<'_>]) -> Result<Option<T::Reader<'s>>> {
+    pub fn get_values(
+        &self,
+        values: &[KeyValue<'_>],
+    ) -> Result<Option<T::Reader<'s>>, LookupError> {
         let encoded = self.index.path().encode_values(values)?;
         Ok(self.index.first(encoded).map(|(_, r)| T::Reader::from(r)))
     }

@@ -5,22 +5,26 @@ use std::sync::OnceLock;
 use super::{LoadedType, ReadState, ReadType, StateType};
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::{SegmentArena, ShardList};
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result};
 use crate::format::{
     BlobKind, BlobLayout, HashIndex, Manifest, NO_TYPE, PopulatedBitmap, PrimaryKeyIndex,
     SectionEntry, SectionKind,
 };
 use crate::schema::{IndexPath, KeyPath, Schema, StructInfo};
 
-fn single(layout: &BlobLayout, kind: SectionKind, name: &str) -> Result<SectionEntry> {
+fn single(layout: &BlobLayout, kind: SectionKind, name: &str) -> Result<SectionEntry, OpenError> {
     let mut found = layout
         .sections
         .iter()
         .filter(|s| s.kind == kind && s.type_index == NO_TYPE);
     match (found.next(), found.next()) {
         (Some(s), None) => Ok(*s),
-        (None, _) => Err(Error::corrupt(name, kind.name(), "section is missing")),
-        (Some(_), Some(_)) => Err(Error::corrupt(name, kind.name(), "section appears twice")),
+        (None, _) => Err(OpenError::corrupt(name, kind.name(), "section is missing")),
+        (Some(_), Some(_)) => Err(OpenError::corrupt(
+            name,
+            kind.name(),
+            "section appears twice",
+        )),
     }
 }
 
@@ -49,7 +53,7 @@ pub(crate) struct ManifestType {
 
 impl ManifestType {
     /// The records parts (shards) of the type, in part order, exactly `record_parts` of them.
-    pub(crate) fn records_parts(&self, blob: &str) -> Result<Vec<SectionEntry>> {
+    pub(crate) fn records_parts(&self, blob: &str) -> Result<Vec<SectionEntry>, OpenError> {
         let mut parts: Vec<Option<SectionEntry>> = vec![None; self.record_parts as usize];
         for s in self
             .sections
@@ -76,7 +80,11 @@ impl ManifestType {
     }
 
     /// The one section of `kind`, if present (an error if repeated).
-    pub(crate) fn single(&self, blob: &str, kind: SectionKind) -> Result<Option<SectionEntry>> {
+    pub(crate) fn single(
+        &self,
+        blob: &str,
+        kind: SectionKind,
+    ) -> Result<Option<SectionEntry>, OpenError> {
         let mut found = self.sections.iter().filter(|s| s.kind == kind);
         match (found.next(), found.next()) {
             (first, None) => Ok(first.copied()),
@@ -84,13 +92,13 @@ impl ManifestType {
         }
     }
 
-    pub(crate) fn corrupt(&self, blob: &str, reason: String) -> Error {
-        Error::corrupt(blob, format!("manifest entry of {}", self.name), reason)
+    pub(crate) fn corrupt(&self, blob: &str, reason: String) -> OpenError {
+        OpenError::corrupt(blob, format!("manifest entry of {}", self.name), reason)
     }
 }
 
 /// Parses and verifies what every blob has: header, table, manifest and schema.
-pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
+pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob, OpenError> {
     let layout = BlobLayout::parse(blob, name)?;
     let manifest_entry = single(&layout, SectionKind::Manifest, name)?;
     let schema_entry = single(&layout, SectionKind::Schema, name)?;
@@ -98,9 +106,9 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
     schema_entry.verify(blob, name, None)?;
 
     let schema = Schema::from_segment(&blob[schema_entry.range()])
-        .map_err(|e| Error::corrupt(name, "schema", e.to_string()))?;
+        .map_err(|e| OpenError::corrupt(name, "schema", e.to_string()))?;
     if schema.fingerprint() != layout.header.schema_fingerprint {
-        return Err(Error::corrupt(
+        return Err(OpenError::corrupt(
             name,
             "schema",
             "schema does not match the header's fingerprint",
@@ -119,13 +127,14 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
             s.kind.name(),
             s.type_index,
         );
-        return Err(Error::corrupt(name, "section table", reason));
+        return Err(OpenError::corrupt(name, "section table", reason));
     }
     let mut types: Vec<ManifestType> = Vec::with_capacity(type_count);
     for (ti, t) in (0u32..).zip(manifest.types) {
         let type_name = t.name;
-        let corrupt =
-            |reason: String| Error::corrupt(name, format!("manifest entry of {type_name}"), reason);
+        let corrupt = |reason: String| {
+            OpenError::corrupt(name, format!("manifest entry of {type_name}"), reason)
+        };
         let info = schema
             .struct_by_id(t.type_id)
             .ok_or_else(|| corrupt(format!("type id {:#x} is not in the schema", t.type_id)))?
@@ -187,11 +196,11 @@ pub(crate) fn parse_blob(blob: &[u8], name: &str) -> Result<ParsedBlob> {
     })
 }
 
-pub(super) fn open(bytes: BlobBytes, name: &str, trusted: bool) -> Result<ReadState> {
+pub(super) fn open(bytes: BlobBytes, name: &str, trusted: bool) -> Result<ReadState, OpenError> {
     let blob = bytes.as_slice();
     let parsed = parse_blob(blob, name)?;
     if parsed.layout.header.kind != BlobKind::Snapshot {
-        return Err(Error::corrupt(
+        return Err(OpenError::corrupt(
             name,
             "header",
             format!(
@@ -279,7 +288,7 @@ pub(super) fn load_type(
         // verified before: a byte changed since (a disk error, another program) must be an
         // error, never a wrong answer.
         s.verify(blob, name, Some(&ty.name)).map_err(|e| match e {
-            Error::Corrupt {
+            OpenError::Corrupt {
                 section, reason, ..
             } => (section, reason),
             other => (s.describe(Some(&ty.name)), other.to_string()),
@@ -310,7 +319,7 @@ pub(super) fn load_type(
         &ty.populated.describe(Some(&ty.name)),
     )
     .map_err(|e| match e {
-        Error::Corrupt {
+        OpenError::Corrupt {
             section, reason, ..
         } => (section, reason),
         other => (ty.populated.describe(Some(&ty.name)), other.to_string()),
@@ -355,7 +364,7 @@ fn index_sections(
     schema: &Schema,
     t: &ManifestType,
     name: &str,
-) -> Result<Vec<(IndexPath, SectionEntry)>> {
+) -> Result<Vec<(IndexPath, SectionEntry)>, OpenError> {
     let paths = schema.indexes(t.info.id)?;
     let mut sections: Vec<Option<SectionEntry>> = vec![None; paths.len()];
     for s in t

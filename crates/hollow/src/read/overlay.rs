@@ -23,7 +23,7 @@ use capnp::private::layout::StructReader;
 use smallvec::SmallVec;
 
 use super::{ReadDelta, ReadState, StateType};
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result};
 use crate::format::PopulatedBitmap;
 
 /// Most deltas one overlay can hold (owners are bytes; 0 is the snapshot).
@@ -188,13 +188,13 @@ impl ReadState {
     /// The state this one becomes with `delta` (or a reverse delta) applied. This state is not
     /// changed: readers holding it keep reading it, and both share the snapshot's mapping and
     /// every unchanged record. The delta must start from exactly this state (version and tag).
-    pub fn apply_delta(&self, delta: Arc<ReadDelta>) -> Result<ReadState> {
+    pub fn apply_delta(&self, delta: Arc<ReadDelta>) -> Result<ReadState, OpenError> {
         let header = *delta.header();
-        if (header.from_version, header.from_tag) != (self.version(), self.tag()) {
-            return Err(Error::WrongState {
+        if header.from_state() != self.state_id() {
+            return Err(OpenError::WrongState {
                 blob: delta.blob_name().to_string(),
-                expected: (header.from_version, header.from_tag),
-                actual: Some((self.version(), self.tag())),
+                expected: header.from_state(),
+                actual: Some(self.state_id()),
             });
         }
         // Schemas only grow along a chain: a delta may carry a grown schema (the state adopts
@@ -217,7 +217,7 @@ impl ReadState {
             else {
                 if reverse && delta.schema().struct_by_id(st.base.type_id).is_none() {
                     if st.record_count > 0 {
-                        return Err(Error::corrupt(
+                        return Err(OpenError::corrupt(
                             delta.blob_name(),
                             "manifest",
                             format!(
@@ -265,10 +265,10 @@ fn apply_type(
     st: &StateType,
     delta: &Arc<ReadDelta>,
     type_index: usize,
-) -> Result<StateType> {
+) -> Result<StateType, OpenError> {
     let change = &delta.types()[type_index];
     let corrupt = |reason: String| {
-        Error::corrupt(
+        OpenError::corrupt(
             delta.blob_name(),
             format!("{} changes", change.name),
             reason,
@@ -338,7 +338,7 @@ fn apply_type(
     }
     if !change.upserted.is_empty() {
         if overlay.deltas.len() >= MAX_OVERLAY_DELTAS {
-            return Err(Error::TooManyDeltas {
+            return Err(OpenError::TooManyDeltas {
                 limit: MAX_OVERLAY_DELTAS,
             });
         }
@@ -375,12 +375,12 @@ fn apply_type(
 }
 
 /// A type the state has no snapshot sections for: empty, with nothing to load.
-fn new_type(delta: &ReadDelta, change: &super::DeltaType) -> Result<StateType> {
+fn new_type(delta: &ReadDelta, change: &super::DeltaType) -> Result<StateType, OpenError> {
     let schema = delta.schema();
     let info = schema
         .struct_by_id(change.type_id)
         .ok_or_else(|| {
-            Error::corrupt(
+            OpenError::corrupt(
                 delta.blob_name(),
                 "schema",
                 format!("type {} is not in the schema", change.name),

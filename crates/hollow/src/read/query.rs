@@ -3,7 +3,7 @@
 
 use super::dynamic::{DynRecord, DynTable};
 use super::index::{IndexSource, IndexView};
-use crate::error::{Error, Result};
+use crate::error::{LookupError, Result};
 use crate::schema::{IndexKind, IndexPath};
 
 /// How a [`DynTable::query`] finds its records.
@@ -108,7 +108,7 @@ impl<'s> DynIndex<'s> {
     pub fn lookup_strings(
         &self,
         values: &[&str],
-    ) -> Result<impl Iterator<Item = (u32, DynRecord<'s>)> + use<'s>> {
+    ) -> Result<impl Iterator<Item = (u32, DynRecord<'s>)> + use<'s>, LookupError> {
         let encoded = self.index.path().encode_strings(values)?;
         let table = self.table;
         Ok(self
@@ -120,7 +120,7 @@ impl<'s> DynIndex<'s> {
 
 impl<'s> DynTable<'s> {
     /// The secondary indexes the state declares for this type: `(name, kind)`.
-    pub fn indexes(&self) -> Result<Vec<(String, IndexKind)>> {
+    pub fn indexes(&self) -> Result<Vec<(String, IndexKind)>, LookupError> {
         Ok(self
             .view()
             .schema
@@ -131,7 +131,7 @@ impl<'s> DynTable<'s> {
     }
 
     /// The secondary index called `name` (its field paths joined by commas).
-    pub fn index(&self, name: &str) -> Result<DynIndex<'s>> {
+    pub fn index(&self, name: &str) -> Result<DynIndex<'s>, LookupError> {
         Ok(DynIndex {
             table: *self,
             index: IndexView::new(self.view(), name)?,
@@ -145,7 +145,7 @@ impl<'s> DynTable<'s> {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use hollow::{QueryPlan, ReadState, SnapshotInfo, WriteState};
+    /// use hollow::{QueryPlan, ReadState, StateId, WriteState};
     /// use hollow_movies::movies_capnp::movie;
     ///
     /// let schema = hollow::Schema::builder().add::<movie::Owned>().build()?.with_hash_index("Movie", "year")?;
@@ -158,7 +158,7 @@ impl<'s> DynTable<'s> {
     ///     m.set_title("x");
     ///     state.add_dynamic("Movie", message.get_root_as_reader()?)?;
     /// }
-    /// let read = ReadState::from_bytes(state.write_snapshot(&SnapshotInfo { version: 1, tag: 1 })?, "<mem>")?;
+    /// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 1 })?, "<mem>")?;
     /// let movies = read.dyn_table("Movie")?;
     /// let found = movies.query(&[("year", "1999")])?;
     /// assert!(matches!(found.plan, QueryPlan::Index { shipped: true, .. }));
@@ -169,7 +169,7 @@ impl<'s> DynTable<'s> {
     /// assert_eq!(movies.query(&[("id", "2")])?.plan, QueryPlan::PrimaryKey);
     /// # Ok(()) }
     /// ```
-    pub fn query(&self, conditions: &[(&str, &str)]) -> Result<QueryResult<'s>> {
+    pub fn query(&self, conditions: &[(&str, &str)]) -> Result<QueryResult<'s>, LookupError> {
         let conditions: Vec<(&str, Option<&str>)> =
             conditions.iter().map(|(f, v)| (*f, Some(*v))).collect();
         self.query_nullable(&conditions)
@@ -177,9 +177,12 @@ impl<'s> DynTable<'s> {
 
     /// Like [`DynTable::query`], where a `None` value asks for records whose Text or Data field
     /// is unset (the null key).
-    pub fn query_nullable(&self, conditions: &[(&str, Option<&str>)]) -> Result<QueryResult<'s>> {
+    pub fn query_nullable(
+        &self,
+        conditions: &[(&str, Option<&str>)],
+    ) -> Result<QueryResult<'s>, LookupError> {
         if conditions.is_empty() {
-            return Err(Error::InvalidKey {
+            return Err(LookupError::InvalidKey {
                 type_name: self.name().to_string(),
                 reason: "a query needs at least one FIELD=VALUE".into(),
             });
@@ -199,7 +202,7 @@ impl<'s> DynTable<'s> {
         if !pk.is_empty() && same_fields(&pk) {
             let values: Vec<&str> = pk.iter().filter_map(|f| value_of(f).flatten()).collect();
             if values.len() != pk.len() {
-                return Err(Error::InvalidKey {
+                return Err(LookupError::InvalidKey {
                     type_name: self.name().to_string(),
                     reason: "a primary-key field cannot be null".into(),
                 });

@@ -6,10 +6,10 @@
 //! reused), a primary key that changed, a dataset type that is gone.
 
 use super::{FieldInfo, FieldKind, Schema, StructInfo};
-use crate::error::{Error, Result};
+use crate::error::{Result, SchemaError};
 
-fn refuse(type_name: &str, field: &str, rule: &str) -> Error {
-    Error::IncompatibleSchema {
+fn refuse(type_name: &str, field: &str, rule: &str) -> SchemaError {
+    SchemaError::Incompatible {
         type_name: type_name.to_string(),
         field: field.to_string(),
         rule: rule.to_string(),
@@ -18,7 +18,7 @@ fn refuse(type_name: &str, field: &str, rule: &str) -> Error {
 
 /// Checks that `new` may continue a dataset written with `old`, for the dataset types named by
 /// `type_ids` (struct ids in `old`) and every struct and enum they reach.
-pub fn check_compatible(old: &Schema, new: &Schema, type_ids: &[u64]) -> Result<()> {
+pub fn check_compatible(old: &Schema, new: &Schema, type_ids: &[u64]) -> Result<(), SchemaError> {
     if old.fingerprint() == new.fingerprint() {
         return Ok(());
     }
@@ -81,7 +81,11 @@ fn same_place(old: &FieldInfo, new: &FieldInfo) -> bool {
     }
 }
 
-fn check_struct(old: &StructInfo, new: &StructInfo, pending: &mut Vec<u64>) -> Result<()> {
+fn check_struct(
+    old: &StructInfo,
+    new: &StructInfo,
+    pending: &mut Vec<u64>,
+) -> Result<(), SchemaError> {
     for f in &old.fields {
         // Fields are matched by number; groups and named unions (no number) by name.
         let counterpart = match f.ordinal {
@@ -138,7 +142,9 @@ fn push_referenced(ty: &super::FieldType, pending: &mut Vec<u64>) {
 /// Checks generated code for a struct against the struct as the data's schema describes it:
 /// every field number both know must have the same type and place. Either side may have
 /// fields the other lacks (older or newer code).
-pub(crate) fn check_generated<T: capnp::introspect::Introspect>(data: &StructInfo) -> Result<()> {
+pub(crate) fn check_generated<T: capnp::introspect::Introspect>(
+    data: &StructInfo,
+) -> Result<(), SchemaError> {
     let capnp::introspect::TypeVariant::Struct(raw) = T::introspect().which() else {
         return Ok(());
     };
@@ -148,7 +154,7 @@ pub(crate) fn check_generated<T: capnp::introspect::Introspect>(data: &StructInf
     };
     let fields = code
         .get_fields()
-        .map_err(|e| Error::capnp("reading generated schema fields", e))?;
+        .map_err(|e| SchemaError::capnp("reading generated schema fields", e))?;
     for f in fields.iter() {
         let Ok(capnp::schema_capnp::field::ordinal::Explicit(n)) = f.get_ordinal().which() else {
             continue;

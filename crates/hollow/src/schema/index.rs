@@ -20,7 +20,7 @@ use super::key::{
     union_check, union_matches,
 };
 use super::{FieldKind, FieldType, KeyBytes, KeyPath, KeyValue, Schema, StructInfo};
-use crate::error::{Error, Result};
+use crate::error::{LookupError, Result, SchemaError};
 
 /// The kind of a secondary index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -91,12 +91,12 @@ impl IndexPath {
         info: &StructInfo,
         kind: IndexKind,
         text: &str,
-    ) -> Result<Self> {
+    ) -> Result<Self, SchemaError> {
         let mut fields = Vec::new();
         let mut shape = Vec::new();
         for path in text.split(',').map(str::trim) {
             if path.is_empty() {
-                return Err(Error::InvalidSchema {
+                return Err(SchemaError::Invalid {
                     reason: format!("empty field path in index \"{text}\" of {}", info.name),
                 });
             }
@@ -180,21 +180,24 @@ impl IndexPath {
     }
 
     /// Encodes lookup values, one per field, converted to each field's type.
-    pub fn encode_values(&self, values: &[KeyValue<'_>]) -> Result<KeyBytes> {
+    pub fn encode_values(&self, values: &[KeyValue<'_>]) -> Result<KeyBytes, LookupError> {
         let mut out = KeyBytes::new();
         self.shape.encode_values(values, &mut out)?;
         Ok(out)
     }
 
     /// Parses one string per field (command line, web) and encodes them; enums take names.
-    pub fn encode_strings(&self, values: &[&str]) -> Result<KeyBytes> {
+    pub fn encode_strings(&self, values: &[&str]) -> Result<KeyBytes, LookupError> {
         let mut out = KeyBytes::new();
         self.shape.encode_strings(values, &mut out)?;
         Ok(out)
     }
 
     /// Like [`IndexPath::encode_strings`], where `None` is the null key (an unset Text/Data).
-    pub fn encode_optional_strings(&self, values: &[Option<&str>]) -> Result<KeyBytes> {
+    pub fn encode_optional_strings(
+        &self,
+        values: &[Option<&str>],
+    ) -> Result<KeyBytes, LookupError> {
         let mut out = KeyBytes::new();
         self.shape.encode_optional_strings(values, &mut out)?;
         Ok(out)
@@ -374,12 +377,12 @@ fn resolve_field(
     schema: &Schema,
     root: &StructInfo,
     path: &str,
-) -> Result<(IndexField, FieldType)> {
-    let unknown = || Error::UnknownField {
+) -> Result<(IndexField, FieldType), SchemaError> {
+    let unknown = || SchemaError::UnknownField {
         type_name: root.name.clone(),
         field: path.to_string(),
     };
-    let invalid = |why: String| Error::InvalidSchema {
+    let invalid = |why: String| SchemaError::Invalid {
         reason: format!("index field {path} of {}: {why}", root.name),
     };
     let mut steps = Vec::new();
@@ -451,10 +454,10 @@ fn resolve_field(
 impl Schema {
     /// The secondary indexes of `type_id`: its `$uniqueKey` indexes, then its `$hashIndex`
     /// indexes, in declaration order.
-    pub fn indexes(&self, type_id: u64) -> Result<Vec<IndexPath>> {
+    pub fn indexes(&self, type_id: u64) -> Result<Vec<IndexPath>, SchemaError> {
         let info = self
             .struct_by_id(type_id)
-            .ok_or_else(|| Error::UnknownType {
+            .ok_or_else(|| SchemaError::UnknownType {
                 name: format!("id {type_id:#x}"),
             })?;
         let mut out: Vec<IndexPath> = Vec::new();
@@ -467,7 +470,7 @@ impl Schema {
             for one in text.split(';').map(str::trim).filter(|t| !t.is_empty()) {
                 let index = IndexPath::resolve(self, info, kind, one)?;
                 if out.iter().any(|i| i.name == index.name) {
-                    return Err(Error::InvalidSchema {
+                    return Err(SchemaError::Invalid {
                         reason: format!("{} declares index {} twice", info.name, index.name),
                     });
                 }
@@ -491,7 +494,7 @@ impl Schema {
     /// assert_eq!(schema.primary_key(id)?.expect("key").field_names(), "title");
     /// # Ok::<(), hollow::Error>(())
     /// ```
-    pub fn with_primary_key(&self, type_name: &str, fields: &str) -> Result<Schema> {
+    pub fn with_primary_key(&self, type_name: &str, fields: &str) -> Result<Schema, SchemaError> {
         let schema =
             self.with_annotation(type_name, super::PRIMARY_KEY_ANNOTATION_ID, fields, false)?;
         let id = schema.struct_id(type_name)?;
@@ -501,7 +504,7 @@ impl Schema {
 
     /// This schema with one more unique index on `type_name` (comma-separated field paths);
     /// unchanged when the schema already declares it.
-    pub fn with_unique_index(&self, type_name: &str, fields: &str) -> Result<Schema> {
+    pub fn with_unique_index(&self, type_name: &str, fields: &str) -> Result<Schema, SchemaError> {
         if self.declares(type_name, IndexKind::Unique, fields)? {
             return Ok(self.clone());
         }
@@ -514,7 +517,7 @@ impl Schema {
 
     /// This schema with one more hash index on `type_name` (comma-separated field paths);
     /// unchanged when the schema already declares it.
-    pub fn with_hash_index(&self, type_name: &str, fields: &str) -> Result<Schema> {
+    pub fn with_hash_index(&self, type_name: &str, fields: &str) -> Result<Schema, SchemaError> {
         if self.declares(type_name, IndexKind::Hash, fields)? {
             return Ok(self.clone());
         }
@@ -526,10 +529,15 @@ impl Schema {
     }
 
     /// True when `type_name` already declares this index (adding it again changes nothing).
-    fn declares(&self, type_name: &str, kind: IndexKind, fields: &str) -> Result<bool> {
+    fn declares(
+        &self,
+        type_name: &str,
+        kind: IndexKind,
+        fields: &str,
+    ) -> Result<bool, SchemaError> {
         let info = self
             .struct_by_name(type_name)
-            .ok_or_else(|| Error::UnknownType {
+            .ok_or_else(|| SchemaError::UnknownType {
                 name: type_name.to_string(),
             })?;
         let wanted = IndexPath::resolve(self, info, kind, fields)?;
@@ -539,10 +547,10 @@ impl Schema {
             .any(|i| i.name() == wanted.name() && i.kind() == kind))
     }
 
-    fn struct_id(&self, type_name: &str) -> Result<u64> {
+    fn struct_id(&self, type_name: &str) -> Result<u64, SchemaError> {
         self.struct_by_name(type_name)
             .map(|i| i.id)
-            .ok_or_else(|| Error::UnknownType {
+            .ok_or_else(|| SchemaError::UnknownType {
                 name: type_name.to_string(),
             })
     }
@@ -555,7 +563,7 @@ impl Schema {
         id: u64,
         text: &str,
         append: bool,
-    ) -> Result<Schema> {
+    ) -> Result<Schema, SchemaError> {
         let target = self.struct_id(type_name)?;
         let ctx = "amending the schema";
         let segments = [self.segment_bytes()];
@@ -564,33 +572,39 @@ impl Schema {
             super::nodes::reader_options(),
         );
         let request: capnp::schema_capnp::code_generator_request::Reader<'_> =
-            message.get_root().map_err(|e| Error::capnp(ctx, e))?;
-        let nodes = request.get_nodes().map_err(|e| Error::capnp(ctx, e))?;
+            message.get_root().map_err(|e| SchemaError::capnp(ctx, e))?;
+        let nodes = request
+            .get_nodes()
+            .map_err(|e| SchemaError::capnp(ctx, e))?;
         let mut out = capnp::message::Builder::new_default();
         let mut list = out
             .init_root::<capnp::schema_capnp::code_generator_request::Builder<'_>>()
             .init_nodes(nodes.len());
         for (i, n) in nodes.iter().enumerate() {
-            let i = u32::try_from(i).map_err(|_| Error::InvalidSchema {
+            let i = u32::try_from(i).map_err(|_| SchemaError::Invalid {
                 reason: "too many schema nodes".into(),
             })?;
             list.set_with_caveats(i, n)
-                .map_err(|e| Error::capnp(ctx, e))?;
+                .map_err(|e| SchemaError::capnp(ctx, e))?;
             if n.get_id() != target {
                 continue;
             }
-            let old = n.get_annotations().map_err(|e| Error::capnp(ctx, e))?;
+            let old = n
+                .get_annotations()
+                .map_err(|e| SchemaError::capnp(ctx, e))?;
             let mut value = text.to_string();
             let mut kept = Vec::new();
             for a in old.iter() {
                 if a.get_id() == id {
                     if append
-                        && let Ok(capnp::schema_capnp::value::Text(t)) =
-                            a.get_value().map_err(|e| Error::capnp(ctx, e))?.which()
-                        && let Ok(t) = t.map_err(|e| Error::capnp(ctx, e)).and_then(|t| {
+                        && let Ok(capnp::schema_capnp::value::Text(t)) = a
+                            .get_value()
+                            .map_err(|e| SchemaError::capnp(ctx, e))?
+                            .which()
+                        && let Ok(t) = t.map_err(|e| SchemaError::capnp(ctx, e)).and_then(|t| {
                             t.to_str()
                                 .map(str::to_string)
-                                .map_err(|e| Error::InvalidSchema {
+                                .map_err(|e| SchemaError::Invalid {
                                     reason: e.to_string(),
                                 })
                         })
@@ -607,7 +621,7 @@ impl Schema {
                 .init_annotations(u32::try_from(kept.len() + 1).unwrap_or(u32::MAX));
             for (j, a) in kept.iter().enumerate() {
                 anns.set_with_caveats(u32::try_from(j).unwrap_or(u32::MAX), *a)
-                    .map_err(|e| Error::capnp(ctx, e))?;
+                    .map_err(|e| SchemaError::capnp(ctx, e))?;
             }
             let mut new = anns.get(u32::try_from(kept.len()).unwrap_or(u32::MAX));
             new.set_id(id);
@@ -615,8 +629,8 @@ impl Schema {
         }
         let reader = out
             .get_root_as_reader::<capnp::schema_capnp::code_generator_request::Reader<'_>>()
-            .map_err(|e| Error::capnp(ctx, e))?;
-        let nodes = reader.get_nodes().map_err(|e| Error::capnp(ctx, e))?;
+            .map_err(|e| SchemaError::capnp(ctx, e))?;
+        let nodes = reader.get_nodes().map_err(|e| SchemaError::capnp(ctx, e))?;
         Schema::from_nodes(nodes.iter())
     }
 }

@@ -7,7 +7,7 @@ use capnp::private::layout::StructReader;
 pub type KeyBytes = smallvec::SmallVec<[u8; 32]>;
 
 use super::{FieldKind, FieldType, Schema, StructInfo};
-use crate::error::{Error, Result};
+use crate::error::{CycleError, LookupError, Result, SchemaError};
 
 /// Length marker of an unset (null) Text/Data key field.
 pub(super) const NULL_LEN: u32 = u32::MAX;
@@ -133,11 +133,11 @@ pub(super) fn union_check(info: &StructInfo, discriminant: Option<u16>) -> Optio
 
 impl KeyPath {
     /// Resolves a comma-separated list of field paths (the `$primaryKey` text) on `info`.
-    pub fn resolve(schema: &Schema, info: &StructInfo, text: &str) -> Result<Self> {
+    pub fn resolve(schema: &Schema, info: &StructInfo, text: &str) -> Result<Self, SchemaError> {
         let mut fields = Vec::new();
         for path in text.split(',').map(str::trim) {
             if path.is_empty() {
-                return Err(Error::InvalidSchema {
+                return Err(SchemaError::Invalid {
                     reason: format!("empty field path in key \"{text}\" of {}", info.name),
                 });
             }
@@ -150,26 +150,36 @@ impl KeyPath {
     }
 
     /// Writes the canonical key bytes of `record` into `out` (cleared first).
-    pub(crate) fn encode_record(&self, record: StructReader<'_>, out: &mut KeyBytes) -> Result<()> {
+    pub(crate) fn encode_record(
+        &self,
+        record: StructReader<'_>,
+        out: &mut KeyBytes,
+    ) -> Result<(), CycleError> {
         out.clear();
         for f in &self.fields {
             f.encode_from_record(record, out)
                 .map_err(|missing| match missing {
-                    Missing::Field => Error::MissingKey {
+                    Missing::Field => CycleError::MissingKey {
                         type_name: self.type_name.clone(),
                         field: f.path.clone(),
                     },
-                    Missing::Capnp(e) => Error::capnp(format!("reading key field {}", f.path), e),
+                    Missing::Capnp(e) => {
+                        CycleError::capnp(format!("reading key field {}", f.path), e)
+                    }
                 })?;
         }
         Ok(())
     }
 
     /// Writes the canonical key bytes of a lookup key into `out` (cleared first).
-    pub fn encode_values(&self, values: &[KeyValue<'_>], out: &mut KeyBytes) -> Result<()> {
+    pub fn encode_values(
+        &self,
+        values: &[KeyValue<'_>],
+        out: &mut KeyBytes,
+    ) -> Result<(), LookupError> {
         out.clear();
         if values.len() != self.fields.len() {
-            return Err(Error::InvalidKey {
+            return Err(LookupError::InvalidKey {
                 type_name: self.type_name.clone(),
                 reason: format!(
                     "the key has {} field(s) ({}), {} value(s) given",
@@ -180,7 +190,7 @@ impl KeyPath {
             });
         }
         for (f, v) in self.fields.iter().zip(values) {
-            encode_value(&f.ty, *v, out).map_err(|reason| Error::InvalidKey {
+            encode_value(&f.ty, *v, out).map_err(|reason| LookupError::InvalidKey {
                 type_name: self.type_name.clone(),
                 reason: format!("field {}: {reason}", f.path),
             })?;
@@ -190,7 +200,7 @@ impl KeyPath {
 
     /// Parses one string per key field (for command-line lookups) and encodes them. A `Data`
     /// field takes standard base64, as `hollow scan` prints it and `hollow produce` reads it.
-    pub fn encode_strings(&self, values: &[&str], out: &mut KeyBytes) -> Result<()> {
+    pub fn encode_strings(&self, values: &[&str], out: &mut KeyBytes) -> Result<(), LookupError> {
         let values: Vec<Option<&str>> = values.iter().copied().map(Some).collect();
         self.encode_optional_strings(&values, out)
     }
@@ -201,7 +211,7 @@ impl KeyPath {
         &self,
         values: &[Option<&str>],
         out: &mut KeyBytes,
-    ) -> Result<()> {
+    ) -> Result<(), LookupError> {
         if values.len() != self.fields.len() {
             return self.encode_values(&vec![KeyValue::Null; values.len()], out);
         }
@@ -262,8 +272,8 @@ impl KeyPath {
         self.encode_values(&parsed, out)
     }
 
-    fn parse_error(&self, f: &KeyField, s: &str, why: &str) -> Error {
-        Error::InvalidKey {
+    fn parse_error(&self, f: &KeyField, s: &str, why: &str) -> LookupError {
+        LookupError::InvalidKey {
             type_name: self.type_name.clone(),
             reason: format!("field {} cannot take \"{s}\": {why}", f.path),
         }
@@ -311,8 +321,8 @@ impl KeyPath {
     }
 }
 
-fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyField> {
-    let unknown = || Error::UnknownField {
+fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyField, SchemaError> {
+    let unknown = || SchemaError::UnknownField {
         type_name: root.name.clone(),
         field: path.to_string(),
     };
@@ -326,7 +336,7 @@ fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyFi
         match &field.kind {
             FieldKind::Group { type_id } => {
                 if last {
-                    return Err(Error::InvalidSchema {
+                    return Err(SchemaError::Invalid {
                         reason: format!(
                             "key field {path} of {} is a group, not a value",
                             root.name
@@ -344,7 +354,7 @@ fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyFi
                 if last {
                     let keyable = is_keyable(ty);
                     if !keyable {
-                        return Err(Error::InvalidSchema {
+                        return Err(SchemaError::Invalid {
                             reason: format!(
                                 "key field {path} of {} has type {ty:?}; keys are primitives, enums, Text or Data",
                                 root.name
@@ -362,7 +372,7 @@ fn resolve_field(schema: &Schema, root: &StructInfo, path: &str) -> Result<KeyFi
                     });
                 }
                 let FieldType::Struct(id) = ty else {
-                    return Err(Error::InvalidSchema {
+                    return Err(SchemaError::Invalid {
                         reason: format!(
                             "key path {path} of {} walks through {name}, which is not a struct",
                             root.name

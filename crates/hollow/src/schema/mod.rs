@@ -23,7 +23,7 @@ pub use index::{IndexKind, IndexPath};
 pub(crate) use key::inline_key;
 pub use key::{KeyBytes, KeyField, KeyPath, KeyValue};
 
-use crate::error::{Error, Result};
+use crate::error::{Result, SchemaError};
 
 /// Id of the `$primaryKey` annotation in `schemas/hollow.capnp`.
 pub const PRIMARY_KEY_ANNOTATION_ID: u64 = 0xa4a4_c9d1_96fa_09a5;
@@ -220,28 +220,28 @@ impl Schema {
     }
 
     /// Reads the output of `capnp compile -o-` (a framed `CodeGeneratorRequest` message).
-    pub fn from_code_generator_request(bytes: &[u8]) -> Result<Self> {
+    pub fn from_code_generator_request(bytes: &[u8]) -> Result<Self, SchemaError> {
         let mut slice = bytes;
         let message = capnp::serialize::read_message_from_flat_slice(
             &mut slice,
             capnp::message::ReaderOptions::new(),
         )
-        .map_err(|e| Error::capnp("reading a CodeGeneratorRequest", e))?;
+        .map_err(|e| SchemaError::capnp("reading a CodeGeneratorRequest", e))?;
         let request: capnp::schema_capnp::code_generator_request::Reader<'_> =
             message
                 .get_root()
-                .map_err(|e| Error::capnp("reading a CodeGeneratorRequest", e))?;
+                .map_err(|e| SchemaError::capnp("reading a CodeGeneratorRequest", e))?;
         let nodes = request
             .get_nodes()
-            .map_err(|e| Error::capnp("reading schema nodes", e))?;
+            .map_err(|e| SchemaError::capnp("reading schema nodes", e))?;
         Self::from_nodes(nodes.iter())
     }
 
     /// Reads a schema section: a single-segment `CodeGeneratorRequest` whose root pointer is the
     /// first word (no stream framing). The bytes are copied, so they need no alignment.
-    pub fn from_segment(bytes: &[u8]) -> Result<Self> {
+    pub fn from_segment(bytes: &[u8]) -> Result<Self, SchemaError> {
         if !bytes.len().is_multiple_of(8) || bytes.is_empty() {
-            return Err(Error::InvalidSchema {
+            return Err(SchemaError::Invalid {
                 reason: format!("schema segment of {} bytes is not whole words", bytes.len()),
             });
         }
@@ -255,19 +255,21 @@ impl Schema {
         let request: capnp::schema_capnp::code_generator_request::Reader<'_> =
             message
                 .get_root()
-                .map_err(|e| Error::capnp("reading the schema section", e))?;
+                .map_err(|e| SchemaError::capnp("reading the schema section", e))?;
         let nodes = request
             .get_nodes()
-            .map_err(|e| Error::capnp("reading schema nodes", e))?;
+            .map_err(|e| SchemaError::capnp("reading schema nodes", e))?;
         Self::from_nodes(nodes.iter())
     }
 
     /// Builds a schema from node readers (struct and enum nodes are kept, others dropped).
-    pub fn from_nodes<'a>(nodes: impl IntoIterator<Item = node::Reader<'a>>) -> Result<Self> {
+    pub fn from_nodes<'a>(
+        nodes: impl IntoIterator<Item = node::Reader<'a>>,
+    ) -> Result<Self, SchemaError> {
         let mut kept: BTreeMap<u64, node::Reader<'a>> = BTreeMap::new();
         for n in nodes {
             let keep = matches!(
-                n.which().map_err(|e| Error::InvalidSchema {
+                n.which().map_err(|e| SchemaError::Invalid {
                     reason: e.to_string()
                 })?,
                 node::Struct(_) | node::Enum(_)
@@ -282,7 +284,7 @@ impl Schema {
         let mut enums = HashMap::new();
         let mut by_name = BTreeMap::new();
         for n in kept.values() {
-            match n.which().map_err(|e| Error::InvalidSchema {
+            match n.which().map_err(|e| SchemaError::Invalid {
                 reason: e.to_string(),
             })? {
                 node::Struct(s) => {
@@ -344,10 +346,10 @@ impl Schema {
     }
 
     /// The primary key of `type_id`, resolved to field paths (`None` for a keyless type).
-    pub fn primary_key(&self, type_id: u64) -> Result<Option<KeyPath>> {
+    pub fn primary_key(&self, type_id: u64) -> Result<Option<KeyPath>, SchemaError> {
         let info = self
             .struct_by_id(type_id)
-            .ok_or_else(|| Error::UnknownType {
+            .ok_or_else(|| SchemaError::UnknownType {
                 name: format!("id {type_id:#x}"),
             })?;
         match &info.primary_key_annotation {
@@ -375,7 +377,7 @@ impl SchemaBuilder {
     }
 
     /// The schema of every type added.
-    pub fn build(self) -> Result<Schema> {
+    pub fn build(self) -> Result<Schema, SchemaError> {
         let mut nodes: BTreeMap<u64, node::Reader<'static>> = BTreeMap::new();
         for introspect in self.types {
             nodes::collect(introspect(), &mut nodes)?;
@@ -384,8 +386,8 @@ impl SchemaBuilder {
     }
 }
 
-pub(crate) fn read_type(t: type_::Reader<'_>) -> Result<FieldType> {
-    let bad = |e: capnp::NotInSchema| Error::InvalidSchema {
+pub(crate) fn read_type(t: type_::Reader<'_>) -> Result<FieldType, SchemaError> {
+    let bad = |e: capnp::NotInSchema| SchemaError::Invalid {
         reason: e.to_string(),
     };
     Ok(match t.which().map_err(bad)? {
@@ -406,7 +408,7 @@ pub(crate) fn read_type(t: type_::Reader<'_>) -> Result<FieldType> {
         type_::List(l) => {
             let element = l
                 .get_element_type()
-                .map_err(|e| Error::capnp("reading a list element type", e))?;
+                .map_err(|e| SchemaError::capnp("reading a list element type", e))?;
             FieldType::List(Box::new(read_type(element)?))
         }
         type_::Enum(e) => FieldType::Enum(e.get_type_id()),
@@ -416,15 +418,15 @@ pub(crate) fn read_type(t: type_::Reader<'_>) -> Result<FieldType> {
     })
 }
 
-pub(crate) fn field_kind(f: field::Reader<'_>) -> Result<FieldKind> {
-    let bad = |e: capnp::NotInSchema| Error::InvalidSchema {
+pub(crate) fn field_kind(f: field::Reader<'_>) -> Result<FieldKind, SchemaError> {
+    let bad = |e: capnp::NotInSchema| SchemaError::Invalid {
         reason: e.to_string(),
     };
     Ok(match f.which().map_err(bad)? {
         field::Slot(slot) => {
             let ty = read_type(
                 slot.get_type()
-                    .map_err(|e| Error::capnp("reading a field type", e))?,
+                    .map_err(|e| SchemaError::capnp("reading a field type", e))?,
             )?;
             let default_bits = match slot.get_default_value() {
                 Ok(v) => nodes::default_bits(v)?,

@@ -6,7 +6,7 @@ use capnp::introspect::{Type, TypeVariant};
 use capnp::schema_capnp::{node, value};
 
 use super::{EnumInfo, FieldInfo, StructInfo, field_kind};
-use crate::error::{Error, Result};
+use crate::error::{Result, SchemaError};
 
 /// Options for reading schema messages: schemas are small, so the default limits stand, except
 /// that a schema section may be larger than capnp's default traversal budget allows for a
@@ -20,39 +20,39 @@ pub(super) fn reader_options() -> capnp::message::ReaderOptions {
 /// Encodes the nodes as one canonical `CodeGeneratorRequest` (nodes in the given order).
 pub(super) fn encode_canonical<'a>(
     nodes: impl ExactSizeIterator<Item = node::Reader<'a>>,
-) -> Result<Vec<capnp::Word>> {
+) -> Result<Vec<capnp::Word>, SchemaError> {
     let ctx = "encoding the schema nodes";
     let mut scratch = capnp::message::Builder::new_default();
     {
         let request: capnp::schema_capnp::code_generator_request::Builder<'_> = scratch.init_root();
-        let count = u32::try_from(nodes.len()).map_err(|_| Error::InvalidSchema {
+        let count = u32::try_from(nodes.len()).map_err(|_| SchemaError::Invalid {
             reason: "too many schema nodes".into(),
         })?;
         let mut list = request.init_nodes(count);
         for (i, n) in (0..count).zip(nodes) {
             list.set_with_caveats(i, n)
-                .map_err(|e| Error::capnp(ctx, e))?;
+                .map_err(|e| SchemaError::capnp(ctx, e))?;
         }
     }
     let reader: capnp::schema_capnp::code_generator_request::Reader<'_> = scratch
         .get_root_as_reader()
-        .map_err(|e| Error::capnp(ctx, e))?;
+        .map_err(|e| SchemaError::capnp(ctx, e))?;
     let size = reader
         .total_size()
-        .map_err(|e| Error::capnp(ctx, e))?
+        .map_err(|e| SchemaError::capnp(ctx, e))?
         .word_count;
     crate::capnp_raw::canonical_words::<capnp::schema_capnp::code_generator_request::Owned, _>(
         reader, size,
     )
-    .map_err(|e| Error::capnp(ctx, e))
+    .map_err(|e| SchemaError::capnp(ctx, e))
 }
 
-fn node_name(n: node::Reader<'_>) -> Result<String> {
+fn node_name(n: node::Reader<'_>) -> Result<String, SchemaError> {
     let display = n
         .get_display_name()
-        .map_err(|e| Error::capnp("reading a node name", e))?
+        .map_err(|e| SchemaError::capnp("reading a node name", e))?
         .to_str()
-        .map_err(|e| Error::InvalidSchema {
+        .map_err(|e| SchemaError::Invalid {
             reason: format!("node name is not UTF-8: {e}"),
         })?;
     // "dir/file.capnp:Outer.Inner" -> "Outer.Inner"
@@ -62,26 +62,26 @@ fn node_name(n: node::Reader<'_>) -> Result<String> {
     })
 }
 
-fn annotation_text(n: node::Reader<'_>, id: u64) -> Result<Option<String>> {
+fn annotation_text(n: node::Reader<'_>, id: u64) -> Result<Option<String>, SchemaError> {
     let annotations = n
         .get_annotations()
-        .map_err(|e| Error::capnp("reading annotations", e))?;
+        .map_err(|e| SchemaError::capnp("reading annotations", e))?;
     for a in annotations.iter() {
         if a.get_id() != id {
             continue;
         }
         let value = a
             .get_value()
-            .map_err(|e| Error::capnp("reading an annotation", e))?;
+            .map_err(|e| SchemaError::capnp("reading an annotation", e))?;
         return match value.which() {
             Ok(value::Text(t)) => {
-                let t = t.map_err(|e| Error::capnp("reading an annotation", e))?;
-                let s = t.to_str().map_err(|e| Error::InvalidSchema {
+                let t = t.map_err(|e| SchemaError::capnp("reading an annotation", e))?;
+                let s = t.to_str().map_err(|e| SchemaError::Invalid {
                     reason: format!("annotation text is not UTF-8: {e}"),
                 })?;
                 Ok(Some(s.to_string()))
             }
-            _ => Err(Error::InvalidSchema {
+            _ => Err(SchemaError::Invalid {
                 reason: format!("annotation {id:#x} on {} must be Text", node_name(n)?),
             }),
         };
@@ -89,17 +89,20 @@ fn annotation_text(n: node::Reader<'_>, id: u64) -> Result<Option<String>> {
     Ok(None)
 }
 
-pub(super) fn read_struct(n: node::Reader<'_>, s: node::struct_::Reader<'_>) -> Result<StructInfo> {
+pub(super) fn read_struct(
+    n: node::Reader<'_>,
+    s: node::struct_::Reader<'_>,
+) -> Result<StructInfo, SchemaError> {
     let mut fields = Vec::new();
     let list = s
         .get_fields()
-        .map_err(|e| Error::capnp("reading struct fields", e))?;
+        .map_err(|e| SchemaError::capnp("reading struct fields", e))?;
     for f in list.iter() {
         let name = f
             .get_name()
-            .map_err(|e| Error::capnp("reading a field name", e))?
+            .map_err(|e| SchemaError::capnp("reading a field name", e))?
             .to_str()
-            .map_err(|e| Error::InvalidSchema {
+            .map_err(|e| SchemaError::Invalid {
                 reason: format!("field name is not UTF-8: {e}"),
             })?
             .to_string();
@@ -134,18 +137,21 @@ pub(super) fn read_struct(n: node::Reader<'_>, s: node::struct_::Reader<'_>) -> 
     })
 }
 
-pub(super) fn read_enum(n: node::Reader<'_>, e: node::enum_::Reader<'_>) -> Result<EnumInfo> {
+pub(super) fn read_enum(
+    n: node::Reader<'_>,
+    e: node::enum_::Reader<'_>,
+) -> Result<EnumInfo, SchemaError> {
     let mut enumerants = Vec::new();
     let list = e
         .get_enumerants()
-        .map_err(|e| Error::capnp("reading enumerants", e))?;
+        .map_err(|e| SchemaError::capnp("reading enumerants", e))?;
     for en in list.iter() {
         let name = en
             .get_name()
-            .map_err(|e| Error::capnp("reading an enumerant", e))?;
+            .map_err(|e| SchemaError::capnp("reading an enumerant", e))?;
         enumerants.push(
             name.to_str()
-                .map_err(|e| Error::InvalidSchema {
+                .map_err(|e| SchemaError::Invalid {
                     reason: format!("enumerant not UTF-8: {e}"),
                 })?
                 .to_string(),
@@ -159,7 +165,7 @@ pub(super) fn read_enum(n: node::Reader<'_>, e: node::enum_::Reader<'_>) -> Resu
 }
 
 /// The stored bits of a primitive default value (values in a data section are XORed with it).
-pub(super) fn default_bits(v: value::Reader<'_>) -> Result<u64> {
+pub(super) fn default_bits(v: value::Reader<'_>) -> Result<u64, SchemaError> {
     Ok(match v.which() {
         Ok(value::Bool(b)) => u64::from(b),
         Ok(value::Int8(x)) => u64::from(x.cast_unsigned()),
@@ -176,7 +182,7 @@ pub(super) fn default_bits(v: value::Reader<'_>) -> Result<u64> {
         // Pointer defaults are not XOR-encoded; hollow reads an unset pointer as unset.
         Ok(_) => 0,
         Err(e) => {
-            return Err(Error::InvalidSchema {
+            return Err(SchemaError::Invalid {
                 reason: e.to_string(),
             });
         }
@@ -184,7 +190,10 @@ pub(super) fn default_bits(v: value::Reader<'_>) -> Result<u64> {
 }
 
 /// Walks capnp-rust's introspection data from `ty`, collecting every struct, group and enum node.
-pub(super) fn collect(ty: Type, nodes: &mut BTreeMap<u64, node::Reader<'static>>) -> Result<()> {
+pub(super) fn collect(
+    ty: Type,
+    nodes: &mut BTreeMap<u64, node::Reader<'static>>,
+) -> Result<(), SchemaError> {
     match ty.which() {
         TypeVariant::Struct(raw) => {
             let schema = capnp::schema::StructSchema::new(raw);
@@ -194,7 +203,7 @@ pub(super) fn collect(ty: Type, nodes: &mut BTreeMap<u64, node::Reader<'static>>
             }
             let fields = schema
                 .get_fields()
-                .map_err(|e| Error::capnp("introspecting fields", e))?;
+                .map_err(|e| SchemaError::capnp("introspecting fields", e))?;
             for f in fields {
                 collect(f.get_type(), nodes)?;
             }

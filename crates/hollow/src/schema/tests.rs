@@ -86,15 +86,15 @@ fn key_encoding_checks_ranges_and_types() {
     assert_eq!(out.as_slice(), 5u64.to_le_bytes());
     assert!(matches!(
         key.encode_values(&[KeyValue::Int(-1)], &mut out),
-        Err(Error::InvalidKey { .. })
+        Err(crate::error::LookupError::InvalidKey { .. })
     ));
     assert!(matches!(
         key.encode_values(&[KeyValue::Text("x")], &mut out),
-        Err(Error::InvalidKey { .. })
+        Err(crate::error::LookupError::InvalidKey { .. })
     ));
     assert!(matches!(
         key.encode_values(&[], &mut out),
-        Err(Error::InvalidKey { .. })
+        Err(crate::error::LookupError::InvalidKey { .. })
     ));
     key.encode_strings(&["100042"], &mut out).expect("parses");
     assert_eq!(key.render(&out), "100042");

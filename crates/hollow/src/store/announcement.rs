@@ -6,7 +6,8 @@ use serde_json::{Value, json};
 
 use super::key::BlobKey;
 use super::{ANNOUNCED, BlobStore, local_cas, store_error};
-use crate::error::{Error, Result};
+use crate::StateId;
+use crate::error::{Result, StoreError, StoreKey, StoreOperation};
 
 /// What a version's announcement says: the state, its schema, the blobs that reach it, and the
 /// version before it on the chain.
@@ -23,7 +24,7 @@ pub struct Announcement {
     /// When the producer announced it (milliseconds since the Unix epoch).
     pub published_at_millis: u64,
     /// The previous version on the chain and its tag (`None` for the first version).
-    pub previous: Option<(u64, u64)>,
+    pub previous: Option<StateId>,
     /// The snapshot of this version, if one was written.
     pub snapshot: Option<BlobKey>,
     /// The delta from the previous version.
@@ -42,6 +43,11 @@ pub(super) fn parse_hex(v: &Value) -> Option<u64> {
 }
 
 impl Announcement {
+    /// The announced state: `version` with `tag`.
+    pub fn state(&self) -> StateId {
+        StateId::new(self.version, self.tag)
+    }
+
     /// The JSON document.
     pub fn to_json(&self) -> Value {
         let key = |k: &Option<BlobKey>| k.map_or(Value::Null, |k| Value::from(k.relative()));
@@ -51,7 +57,7 @@ impl Announcement {
             "tag": hex(self.tag),
             "schemaFingerprint": hex(self.schema_fingerprint),
             "publishedAtMillis": self.published_at_millis,
-            "previous": self.previous.map_or(Value::Null, |(v, t)| json!({"version": v, "tag": hex(t)})),
+            "previous": self.previous.map_or(Value::Null, |p| json!({"version": p.version, "tag": hex(p.tag)})),
             "snapshot": key(&self.snapshot),
             "delta": key(&self.delta),
             "reverseDelta": key(&self.reverse_delta),
@@ -69,7 +75,10 @@ impl Announcement {
         };
         let previous = match v.get("previous")? {
             Value::Null => None,
-            p => Some((p.get("version")?.as_u64()?, parse_hex(p.get("tag")?)?)),
+            p => Some(StateId::new(
+                p.get("version")?.as_u64()?,
+                parse_hex(p.get("tag")?)?,
+            )),
         };
         Some(Self {
             dataset: v.get("dataset")?.as_str()?.to_string(),
@@ -99,17 +108,19 @@ pub(super) enum VersionToken {
 
 impl BlobStore {
     /// The announced version, if any, with the token to compare-and-swap it against.
-    pub async fn announcement(&self) -> Result<Option<(Announcement, AnnouncementVersion)>> {
+    pub async fn announcement(
+        &self,
+    ) -> Result<Option<(Announcement, AnnouncementVersion)>, StoreError> {
         let result = match self.store.get(&self.path(ANNOUNCED)).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(store_error("get", ANNOUNCED, e)),
+            Err(e) => return Err(store_error(StoreOperation::Get, StoreKey::Announcement, e)),
         };
         let meta = result.meta.clone();
         let bytes = result
             .bytes()
             .await
-            .map_err(|e| store_error("get", ANNOUNCED, e))?;
+            .map_err(|e| store_error(StoreOperation::Get, StoreKey::Announcement, e))?;
         let token = if self.local_dir.is_some() {
             VersionToken::Content(xxhash_rust::xxh3::xxh3_64(&bytes))
         } else {
@@ -124,7 +135,10 @@ impl BlobStore {
 
     /// Whether the announcement differs from the one `seen` names, with a conditional GET
     /// (`If-None-Match` on the ETag) where the store supports it.
-    pub async fn announcement_changed(&self, seen: Option<&AnnouncementVersion>) -> Result<bool> {
+    pub async fn announcement_changed(
+        &self,
+        seen: Option<&AnnouncementVersion>,
+    ) -> Result<bool, StoreError> {
         let etag = match seen {
             Some(AnnouncementVersion(VersionToken::Store(v))) => v.e_tag.clone(),
             _ => None,
@@ -140,18 +154,18 @@ impl BlobStore {
         match self.store.get_opts(&self.path(ANNOUNCED), options).await {
             Err(object_store::Error::NotModified { .. }) => Ok(false),
             Err(object_store::Error::NotFound { .. }) => Ok(true),
-            Err(e) => Err(store_error("get", ANNOUNCED, e)),
+            Err(e) => Err(store_error(StoreOperation::Get, StoreKey::Announcement, e)),
             Ok(_) => Ok(true),
         }
     }
 
     /// Moves the announcement to `next` if the store still holds `expected` (`None`: no
-    /// announcement yet). Anything else is `Error::Conflict`.
+    /// announcement yet). Anything else is `StoreError::Conflict`.
     pub async fn announce(
         &self,
         expected: Option<&AnnouncementVersion>,
         next: &Announcement,
-    ) -> Result<AnnouncementVersion> {
+    ) -> Result<AnnouncementVersion, StoreError> {
         let bytes = serde_json::to_vec_pretty(&next.to_json()).unwrap_or_default();
         let version = next.version;
         if let Some(dir) = &self.local_dir {
@@ -161,7 +175,7 @@ impl BlobStore {
                 local_cas::announce_local(&dir, expected.as_ref(), &bytes)
             })
             .await
-            .map_err(|e| Error::io(ANNOUNCED, std::io::Error::other(e)))??;
+            .map_err(|e| StoreError::io(ANNOUNCED, std::io::Error::other(e)))??;
             self.announced.send_replace(version);
             return Ok(token);
         }
@@ -169,7 +183,7 @@ impl BlobStore {
             None => PutMode::Create,
             Some(AnnouncementVersion(VersionToken::Store(v))) => PutMode::Update(v.clone()),
             Some(AnnouncementVersion(VersionToken::Content(_))) => {
-                return Err(Error::Conflict {
+                return Err(StoreError::Conflict {
                     reason: "announcement token from another store".into(),
                 });
             }
@@ -193,16 +207,23 @@ impl BlobStore {
             Err(
                 object_store::Error::AlreadyExists { .. }
                 | object_store::Error::Precondition { .. },
-            ) => Err(Error::Conflict {
+            ) => Err(StoreError::Conflict {
                 reason: "another producer announced first".into(),
             }),
-            Err(e) => Err(store_error("announce", ANNOUNCED, e)),
+            Err(e) => Err(store_error(
+                StoreOperation::Announce,
+                StoreKey::Announcement,
+                e,
+            )),
         }
     }
 }
 
-fn parse_announcement(bytes: &[u8]) -> Result<Announcement> {
-    let corrupt = |reason: String| Error::corrupt(ANNOUNCED, "announcement", reason);
+fn parse_announcement(bytes: &[u8]) -> Result<Announcement, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: StoreKey::Announcement,
+        reason,
+    };
     let value: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(e.to_string()))?;
     Announcement::from_json(&value).ok_or_else(|| corrupt("missing or malformed fields".into()))
 }
@@ -219,21 +240,19 @@ mod tests {
             tag: 0xfeed,
             schema_fingerprint: 0x1234,
             published_at_millis: 99,
-            previous: Some((2, 0xbeef)),
+            previous: Some(StateId::new(2, 0xbeef)),
             snapshot: None,
             delta: Some(BlobKey::Delta {
-                from: 2,
-                from_tag: 0xbeef,
-                to: 3,
-                to_tag: 0xfeed,
+                from: StateId::new(2, 0xbeef),
+                to: StateId::new(3, 0xfeed),
             }),
             reverse_delta: Some(BlobKey::ReverseDelta {
-                from: 3,
-                from_tag: 0xfeed,
-                to: 2,
-                to_tag: 0xbeef,
+                from: StateId::new(3, 0xfeed),
+                to: StateId::new(2, 0xbeef),
             }),
-            latest_snapshot: Some(BlobKey::Snapshot { version: 1, tag: 5 }),
+            latest_snapshot: Some(BlobKey::Snapshot {
+                state: StateId::new(1, 5),
+            }),
         };
         assert_eq!(Announcement::from_json(&a.to_json()), Some(a));
         assert!(parse_announcement(b"{}").is_err());

@@ -9,25 +9,25 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::error::StoreError;
 
 /// Flushes a directory's entries (a new or renamed file in it) to the disk.
-pub(super) fn sync_dir(dir: &Path) -> Result<()> {
+pub(super) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))
+        .map_err(|e| StoreError::io(dir, e))
 }
 
 /// After a blob was written under `dir/relative`: flushes its data and every directory from its
 /// own up to `dir` (a first blob of a kind also created its directory), and makes the file
 /// read-only (a published blob is never written again; consumers may map it in place).
-pub(super) fn seal_local_blob(dir: &Path, relative: &str) -> Result<()> {
+pub(super) fn seal_local_blob(dir: &Path, relative: &str) -> Result<(), StoreError> {
     let path = dir.join(relative);
-    let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-    file.sync_all().map_err(|e| Error::io(&path, e))?;
+    let file = File::open(&path).map_err(|e| StoreError::io(&path, e))?;
+    file.sync_all().map_err(|e| StoreError::io(&path, e))?;
     let mut permissions = file
         .metadata()
-        .map_err(|e| Error::io(&path, e))?
+        .map_err(|e| StoreError::io(&path, e))?
         .permissions();
     permissions.set_readonly(true);
     if let Err(e) = std::fs::set_permissions(&path, permissions) {

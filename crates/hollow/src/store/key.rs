@@ -1,63 +1,63 @@
 //! `BlobKey`: the name of a blob in a store, and the key layout under a dataset's prefix
 //! (docs/FORMAT.md, "Key layout in a store").
 
+use crate::StateId;
+
 /// The name of a blob in a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BlobKey {
-    /// The whole state `version` (with tag `tag`).
+    /// The whole state `state`.
     Snapshot {
-        /// Version.
-        version: u64,
-        /// Tag of that state.
-        tag: u64,
+        /// The state the snapshot holds.
+        state: StateId,
     },
-    /// The changes from state `(from, from_tag)` to the newer state `(to, to_tag)`.
+    /// The changes from the older state `from` to the newer state `to`.
     Delta {
-        /// Older version.
-        from: u64,
-        /// Tag of the older state.
-        from_tag: u64,
-        /// Newer version.
-        to: u64,
-        /// Tag of the newer state.
-        to_tag: u64,
+        /// The older state.
+        from: StateId,
+        /// The newer state.
+        to: StateId,
     },
-    /// The changes from the newer state `(from, from_tag)` back to `(to, to_tag)`.
+    /// The changes from the newer state `from` back to the older state `to`.
     ReverseDelta {
-        /// Newer version.
-        from: u64,
-        /// Tag of the newer state.
-        from_tag: u64,
-        /// Older version.
-        to: u64,
-        /// Tag of the older state.
-        to_tag: u64,
+        /// The newer state.
+        from: StateId,
+        /// The older state.
+        to: StateId,
     },
 }
 
 impl BlobKey {
+    /// The state the blob produces: a snapshot's state, a delta's `to`.
+    pub fn to_state(&self) -> StateId {
+        match *self {
+            BlobKey::Snapshot { state } => state,
+            BlobKey::Delta { to, .. } | BlobKey::ReverseDelta { to, .. } => to,
+        }
+    }
+
+    /// The state the blob applies to: a delta's `from`; `None` for a snapshot.
+    pub fn from_state(&self) -> Option<StateId> {
+        match *self {
+            BlobKey::Snapshot { .. } => None,
+            BlobKey::Delta { from, .. } | BlobKey::ReverseDelta { from, .. } => Some(from),
+        }
+    }
+
     /// The key relative to the dataset prefix (`snapshots/…`, `deltas/…`, `reverse-deltas/…`).
     pub fn relative(&self) -> String {
         match self {
-            BlobKey::Snapshot { version, tag } => {
-                format!("snapshots/{version:020}-{tag:016x}.blob")
+            BlobKey::Snapshot { state } => {
+                format!("snapshots/{:020}-{:016x}.blob", state.version, state.tag)
             }
-            BlobKey::Delta {
-                from,
-                from_tag,
-                to,
-                to_tag,
-            } => {
-                format!("deltas/{from:020}-{from_tag:016x}-{to:020}-{to_tag:016x}.blob")
-            }
-            BlobKey::ReverseDelta {
-                from,
-                from_tag,
-                to,
-                to_tag,
-            } => {
-                format!("reverse-deltas/{from:020}-{from_tag:016x}-{to:020}-{to_tag:016x}.blob")
-            }
+            BlobKey::Delta { from, to } => format!(
+                "deltas/{:020}-{:016x}-{:020}-{:016x}.blob",
+                from.version, from.tag, to.version, to.tag
+            ),
+            BlobKey::ReverseDelta { from, to } => format!(
+                "reverse-deltas/{:020}-{:016x}-{:020}-{:016x}.blob",
+                from.version, from.tag, to.version, to.tag
+            ),
         }
     }
 
@@ -72,25 +72,27 @@ impl BlobKey {
                 .then(|| u64::from_str_radix(s, 16).ok())
                 .flatten()
         };
+        let state = |v: &str, t: &str| Some(StateId::new(num(v)?, tag(t)?));
         match (dir, parts.as_slice()) {
             ("snapshots", [v, t]) => Some(BlobKey::Snapshot {
-                version: num(v)?,
-                tag: tag(t)?,
+                state: state(v, t)?,
             }),
             ("deltas", [f, ft, t, tt]) => Some(BlobKey::Delta {
-                from: num(f)?,
-                from_tag: tag(ft)?,
-                to: num(t)?,
-                to_tag: tag(tt)?,
+                from: state(f, ft)?,
+                to: state(t, tt)?,
             }),
             ("reverse-deltas", [f, ft, t, tt]) => Some(BlobKey::ReverseDelta {
-                from: num(f)?,
-                from_tag: tag(ft)?,
-                to: num(t)?,
-                to_tag: tag(tt)?,
+                from: state(f, ft)?,
+                to: state(t, tt)?,
             }),
             _ => None,
         }
+    }
+}
+
+impl std::fmt::Display for BlobKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.relative())
     }
 }
 
@@ -102,24 +104,24 @@ mod tests {
     fn blob_keys_round_trip() {
         for key in [
             BlobKey::Snapshot {
-                version: 7,
-                tag: 0xabc,
+                state: StateId::new(7, 0xabc),
             },
             BlobKey::Delta {
-                from: 6,
-                from_tag: 2,
-                to: 7,
-                to_tag: u64::MAX,
+                from: StateId::new(6, 2),
+                to: StateId::new(7, u64::MAX),
             },
             BlobKey::ReverseDelta {
-                from: 7,
-                from_tag: u64::MAX,
-                to: 6,
-                to_tag: 2,
+                from: StateId::new(7, u64::MAX),
+                to: StateId::new(6, 2),
             },
         ] {
             assert_eq!(BlobKey::parse(&key.relative()), Some(key));
         }
+        assert_eq!(
+            BlobKey::parse("deltas/00000000000000000006-0000000000000002-00000000000000000007-ffffffffffffffff.blob")
+                .map(|k| k.relative()),
+            Some("deltas/00000000000000000006-0000000000000002-00000000000000000007-ffffffffffffffff.blob".to_string())
+        );
         assert_eq!(BlobKey::parse("snapshots/7-1.blob"), None);
         assert_eq!(
             BlobKey::parse("other/00000000000000000007-0000000000000001.blob"),

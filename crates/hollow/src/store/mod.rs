@@ -23,7 +23,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
 use crate::bytes::BlobBytes;
-use crate::error::{Error, Result};
+use crate::error::{OpenError, Result, StoreError, StoreKey, StoreOperation};
 
 pub use announcement::{Announcement, AnnouncementVersion};
 pub use key::BlobKey;
@@ -46,38 +46,40 @@ fn watch() -> Arc<tokio::sync::watch::Sender<u64>> {
     Arc::new(tokio::sync::watch::Sender::new(0))
 }
 
-fn store_error(operation: &str, key: &str, source: object_store::Error) -> Error {
-    Error::Store {
-        operation: operation.to_string(),
-        key: key.to_string(),
-        source,
-    }
+fn store_error(
+    operation: StoreOperation,
+    key: StoreKey,
+    source: object_store::Error,
+) -> StoreError {
+    StoreError::failed(operation, key, source)
 }
 
 impl BlobStore {
     /// A store for `location`: a local directory path, `file:///dir`, `memory://` (a fresh
     /// in-memory store), or a URL `object_store` understands in this build.
-    pub fn from_url(location: &str) -> Result<Self> {
+    pub fn from_url(location: &str) -> Result<Self, StoreError> {
         // `file:/abs/dir` (RFC 8089's one-slash form) is a URL too, not a relative directory.
         if !location.contains("://") && !location.starts_with("file:") {
             return Self::local(location);
         }
-        let url = url::Url::parse(location).map_err(|e| Error::InvalidLocation {
+        let url = url::Url::parse(location).map_err(|e| StoreError::InvalidLocation {
             location: location.to_string(),
             reason: e.to_string(),
         })?;
         match url.scheme() {
             "file" => {
-                let dir = url.to_file_path().map_err(|()| Error::InvalidLocation {
-                    location: location.to_string(),
-                    reason: "not a local file path".to_string(),
-                })?;
+                let dir = url
+                    .to_file_path()
+                    .map_err(|()| StoreError::InvalidLocation {
+                        location: location.to_string(),
+                        reason: "not a local file path".to_string(),
+                    })?;
                 Self::local(dir)
             }
             "memory" => Ok(Self::memory()),
             _ => {
                 let (store, prefix) =
-                    object_store::parse_url(&url).map_err(|e| Error::InvalidLocation {
+                    object_store::parse_url(&url).map_err(|e| StoreError::InvalidLocation {
                         location: location.to_string(),
                         reason: e.to_string(),
                     })?;
@@ -97,12 +99,17 @@ impl BlobStore {
     }
 
     /// A local directory (created if missing).
-    pub fn local(dir: impl AsRef<FsPath>) -> Result<Self> {
+    pub fn local(dir: impl AsRef<FsPath>) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
-        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-            .map_err(|e| store_error("open", &dir.display().to_string(), e))?;
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        let dir = dir.canonicalize().map_err(|e| StoreError::io(dir, e))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir).map_err(|e| {
+            store_error(
+                StoreOperation::Open,
+                StoreKey::Other(dir.display().to_string()),
+                e,
+            )
+        })?;
         Ok(Self {
             store: Arc::new(fs),
             prefix: Path::default(),
@@ -136,7 +143,7 @@ impl BlobStore {
     }
 
     /// Writes a blob; an existing key is an error (`Conflict`), never an overwrite.
-    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<()> {
+    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<(), StoreError> {
         let relative = key.relative();
         let payload = PutPayload::from(bytes.as_slice().to_vec());
         let opts = PutOptions {
@@ -154,29 +161,37 @@ impl BlobStore {
                 }
                 Ok(())
             }
-            Err(object_store::Error::AlreadyExists { .. }) => Err(Error::Conflict {
+            Err(object_store::Error::AlreadyExists { .. }) => Err(StoreError::Conflict {
                 reason: format!("blob {relative} already exists"),
             }),
-            Err(e) => Err(store_error("put", &relative, e)),
+            Err(e) => Err(store_error(StoreOperation::Put, StoreKey::from(*key), e)),
         }
     }
 
     /// A blob's bytes for reading: mapped in place from a local directory, else read into
     /// memory. A missing blob is the same error as from [`BlobStore::get_blob`].
-    pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+    pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes, StoreError> {
         let Some(dir) = &self.local_dir else {
             return self.get_blob(key).await;
         };
         let relative = key.relative();
         BlobBytes::map_file(&dir.join(&relative)).map_err(|e| match e {
-            Error::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            OpenError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
                 let source = object_store::Error::NotFound {
                     path: path.display().to_string(),
                     source: Box::new(source),
                 };
-                store_error("get", &relative, source)
+                store_error(StoreOperation::Get, StoreKey::from(*key), source)
             }
-            e => e,
+            OpenError::Io { path, source } => StoreError::Io { path, source },
+            e => store_error(
+                StoreOperation::Open,
+                StoreKey::from(*key),
+                object_store::Error::Generic {
+                    store: "local",
+                    source: Box::new(e),
+                },
+            ),
         })
     }
 
@@ -187,31 +202,33 @@ impl BlobStore {
     }
 
     /// Reads a blob into memory (8-byte aligned).
-    pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes> {
+    pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes, StoreError> {
         let relative = key.relative();
         let result = self
             .store
             .get(&self.path(&relative))
             .await
-            .map_err(|e| store_error("get", &relative, e))?;
+            .map_err(|e| store_error(StoreOperation::Get, StoreKey::from(*key), e))?;
         let bytes = result
             .bytes()
             .await
-            .map_err(|e| store_error("get", &relative, e))?;
+            .map_err(|e| store_error(StoreOperation::Get, StoreKey::from(*key), e))?;
         Ok(BlobBytes::from_vec(bytes.to_vec()))
     }
 
     /// Every blob in the store, sorted.
-    pub async fn list_blobs(&self) -> Result<Vec<BlobKey>> {
+    pub async fn list_blobs(&self) -> Result<Vec<BlobKey>, StoreError> {
         let mut keys = Vec::new();
         for dir in ["snapshots", "deltas", "reverse-deltas"] {
             let prefix = self.path(dir);
-            let metas: Vec<_> = self
-                .store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|e| store_error("list", dir, e))?;
+            let metas: Vec<_> =
+                self.store
+                    .list(Some(&prefix))
+                    .try_collect()
+                    .await
+                    .map_err(|e| {
+                        store_error(StoreOperation::List, StoreKey::Other(dir.to_string()), e)
+                    })?;
             for meta in metas {
                 // Only objects directly in the directory: a blob name nested deeper is not a
                 // blob of this dataset (its key would name an object that does not exist).
@@ -239,24 +256,40 @@ impl BlobStore {
 /// layout), bypassing what `BlobStore` checks.
 #[cfg(any(test, feature = "testing"))]
 impl BlobStore {
-    pub(crate) async fn put_raw(&self, relative: &str, bytes: Vec<u8>) -> Result<()> {
+    pub(crate) async fn put_raw(&self, relative: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         self.store
             .put(&self.path(relative), PutPayload::from(bytes))
             .await
-            .map_err(|e| store_error("put", relative, e))?;
+            .map_err(|e| {
+                store_error(
+                    StoreOperation::Put,
+                    StoreKey::Other(relative.to_string()),
+                    e,
+                )
+            })?;
         Ok(())
     }
 
-    pub(crate) async fn get_raw(&self, relative: &str) -> Result<Option<Vec<u8>>> {
+    pub(crate) async fn get_raw(&self, relative: &str) -> Result<Option<Vec<u8>>, StoreError> {
         match self.store.get(&self.path(relative)).await {
             Ok(r) => Ok(Some(
                 r.bytes()
                     .await
-                    .map_err(|e| store_error("get", relative, e))?
+                    .map_err(|e| {
+                        store_error(
+                            StoreOperation::Get,
+                            StoreKey::Other(relative.to_string()),
+                            e,
+                        )
+                    })?
                     .to_vec(),
             )),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(store_error("get", relative, e)),
+            Err(e) => Err(store_error(
+                StoreOperation::Get,
+                StoreKey::Other(relative.to_string()),
+                e,
+            )),
         }
     }
 }
@@ -264,6 +297,7 @@ impl BlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::StateId;
 
     async fn cas_contract(store: BlobStore) {
         let mut a = Announcement {
@@ -281,7 +315,10 @@ mod tests {
         assert!(store.announcement().await.expect("read").is_none());
         let v1 = store.announce(None, &a).await.expect("first announce");
         assert!(
-            matches!(store.announce(None, &a).await, Err(Error::Conflict { .. })),
+            matches!(
+                store.announce(None, &a).await,
+                Err(StoreError::Conflict { .. })
+            ),
             "create twice"
         );
         a.version = 2;
@@ -289,7 +326,7 @@ mod tests {
         assert!(
             matches!(
                 store.announce(Some(&v1), &a).await,
-                Err(Error::Conflict { .. })
+                Err(StoreError::Conflict { .. })
             ),
             "stale token"
         );
@@ -297,12 +334,14 @@ mod tests {
         assert_eq!(read.version, 2);
         assert_eq!(token, v2);
         // Blobs are written once.
-        let key = BlobKey::Snapshot { version: 2, tag: 2 };
+        let key = BlobKey::Snapshot {
+            state: StateId::new(2, 2),
+        };
         let bytes = BlobBytes::from_vec(vec![1, 2, 3]);
         store.put_blob(&key, &bytes).await.expect("put");
         assert!(matches!(
             store.put_blob(&key, &bytes).await,
-            Err(Error::Conflict { .. })
+            Err(StoreError::Conflict { .. })
         ));
         assert_eq!(
             store.get_blob(&key).await.expect("get").as_slice(),
@@ -314,7 +353,9 @@ mod tests {
     #[tokio::test]
     async fn a_missing_blob_is_the_same_error_mapped_or_read() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        let key = BlobKey::Snapshot {
+            state: StateId::new(1, 1),
+        };
         for store in [
             BlobStore::memory(),
             BlobStore::local(dir.path()).expect("local"),
@@ -323,11 +364,11 @@ mod tests {
                 assert!(
                     matches!(
                         &r,
-                        Err(Error::Store {
+                        Err(StoreError::Failed {
                             operation,
                             source: object_store::Error::NotFound { .. },
                             ..
-                        }) if operation == "get"
+                        }) if *operation == StoreOperation::Get
                     ),
                     "{r:?}"
                 );
@@ -338,7 +379,9 @@ mod tests {
     #[tokio::test]
     async fn listing_skips_nested_objects_and_other_spellings_of_keys() {
         let store = BlobStore::memory();
-        let key = BlobKey::Snapshot { version: 1, tag: 1 };
+        let key = BlobKey::Snapshot {
+            state: StateId::new(1, 1),
+        };
         let nested = format!(
             "snapshots/old/{}",
             key.relative().trim_start_matches("snapshots/")

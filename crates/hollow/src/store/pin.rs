@@ -5,15 +5,22 @@ use serde_json::{Value, json};
 
 use super::announcement::{hex, parse_hex};
 use super::{BlobStore, PINNED, store_error};
-use crate::error::{Error, Result};
+use crate::StateId;
+use crate::error::{Result, StoreError, StoreKey, StoreOperation};
 
 impl BlobStore {
-    /// The pinned version and tag, if any.
-    pub async fn pinned(&self) -> Result<Option<(u64, u64)>> {
+    /// The pinned state, if any.
+    pub async fn pinned(&self) -> Result<Option<StateId>, StoreError> {
         match self.store.get(&self.path(PINNED)).await {
             Ok(r) => {
-                let bytes = r.bytes().await.map_err(|e| store_error("get", PINNED, e))?;
-                let corrupt = |reason: &str| Error::corrupt(PINNED, "pin", reason.to_string());
+                let bytes = r
+                    .bytes()
+                    .await
+                    .map_err(|e| store_error(StoreOperation::Get, StoreKey::Pin, e))?;
+                let corrupt = |reason: &str| StoreError::Corrupt {
+                    key: StoreKey::Pin,
+                    reason: reason.to_string(),
+                };
                 let v: Value =
                     serde_json::from_slice(&bytes).map_err(|e| corrupt(&e.to_string()))?;
                 let version = v
@@ -24,33 +31,34 @@ impl BlobStore {
                     .get("tag")
                     .and_then(parse_hex)
                     .ok_or_else(|| corrupt("no tag"))?;
-                Ok(Some((version, tag)))
+                Ok(Some(StateId::new(version, tag)))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(store_error("get", PINNED, e)),
+            Err(e) => Err(store_error(StoreOperation::Get, StoreKey::Pin, e)),
         }
     }
 
-    /// Pins consumers to the state `(version, tag)`.
-    pub async fn pin(&self, version: u64, tag: u64) -> Result<()> {
-        let body = serde_json::to_vec_pretty(&json!({"version": version, "tag": hex(tag)}))
-            .unwrap_or_default();
+    /// Pins consumers to the state `state`.
+    pub async fn pin(&self, state: StateId) -> Result<(), StoreError> {
+        let body =
+            serde_json::to_vec_pretty(&json!({"version": state.version, "tag": hex(state.tag)}))
+                .unwrap_or_default();
         self.store
             .put(&self.path(PINNED), PutPayload::from(body))
             .await
-            .map_err(|e| store_error("put", PINNED, e))?;
+            .map_err(|e| store_error(StoreOperation::Put, StoreKey::Pin, e))?;
         self.announced.send_modify(|_| {});
         Ok(())
     }
 
     /// Removes the pin: consumers follow the announced version again.
-    pub async fn unpin(&self) -> Result<()> {
+    pub async fn unpin(&self) -> Result<(), StoreError> {
         match self.store.delete(&self.path(PINNED)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {
                 self.announced.send_modify(|_| {});
                 Ok(())
             }
-            Err(e) => Err(store_error("delete", PINNED, e)),
+            Err(e) => Err(store_error(StoreOperation::Delete, StoreKey::Pin, e)),
         }
     }
 }

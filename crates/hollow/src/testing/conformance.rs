@@ -32,8 +32,9 @@ use object_store::{
 };
 
 use super::{Fault, FaultyStore, Operation};
+use crate::StateId;
 use crate::bytes::BlobBytes;
-use crate::error::Error;
+use crate::error::StoreError;
 use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 
 /// Every function of the suite, each on the location `open(name)` (a distinct `name` per
@@ -67,21 +68,21 @@ pub fn announcement(version: u64) -> Announcement {
         tag,
         schema_fingerprint: 0xfeed_f00d,
         published_at_millis: 1_700_000_000_000 + version,
-        previous: previous.map(|p| (p, p.wrapping_mul(0x11))),
-        snapshot: Some(BlobKey::Snapshot { version, tag }),
+        previous: previous.map(|p| StateId::new(p, p.wrapping_mul(0x11))),
+        snapshot: Some(BlobKey::Snapshot {
+            state: StateId::new(version, tag),
+        }),
         delta: previous.map(|p| BlobKey::Delta {
-            from: p,
-            from_tag: p.wrapping_mul(0x11),
-            to: version,
-            to_tag: tag,
+            from: StateId::new(p, p.wrapping_mul(0x11)),
+            to: StateId::new(version, tag),
         }),
         reverse_delta: previous.map(|p| BlobKey::ReverseDelta {
-            from: version,
-            from_tag: tag,
-            to: p,
-            to_tag: p.wrapping_mul(0x11),
+            from: StateId::new(version, tag),
+            to: StateId::new(p, p.wrapping_mul(0x11)),
         }),
-        latest_snapshot: Some(BlobKey::Snapshot { version, tag }),
+        latest_snapshot: Some(BlobKey::Snapshot {
+            state: StateId::new(version, tag),
+        }),
     }
 }
 
@@ -98,8 +99,8 @@ async fn announced(store: &BlobStore) -> Option<(Announcement, AnnouncementVersi
     store.announcement().await.expect("read the announcement")
 }
 
-fn is_conflict<T: std::fmt::Debug>(r: &crate::Result<T>) -> bool {
-    matches!(r, Err(Error::Conflict { .. }))
+fn is_conflict<T: std::fmt::Debug>(r: &Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::Conflict { .. }))
 }
 
 /// A fresh location has no announcement, no pin and no blobs, and its announcement has not
@@ -119,8 +120,7 @@ pub async fn empty_location(store: &BlobStore) {
 pub async fn blob_round_trip(store: &BlobStore) {
     for (seed, len) in (1u8..).zip([0usize, 1, 13, 4096 * 3 + 5]) {
         let key = BlobKey::Snapshot {
-            version: u64::from(seed),
-            tag: 0xabc,
+            state: StateId::new(u64::from(seed), 0xabc),
         };
         let bytes = blob(len, seed);
         store.put_blob(&key, &bytes).await.expect("put");
@@ -139,13 +139,11 @@ pub async fn blob_round_trip(store: &BlobStore) {
 }
 
 /// A blob key is written once: a second put of the key, even with other bytes, is
-/// `Error::Conflict` and leaves the first bytes in place.
+/// `StoreError::Conflict` and leaves the first bytes in place.
 pub async fn blob_create_conflict(store: &BlobStore) {
     let key = BlobKey::Delta {
-        from: 1,
-        from_tag: 2,
-        to: 3,
-        to_tag: 4,
+        from: StateId::new(1, 2),
+        to: StateId::new(3, 4),
     };
     store.put_blob(&key, &blob(100, 1)).await.expect("put");
     let again = store.put_blob(&key, &blob(100, 1)).await;
@@ -160,30 +158,37 @@ pub async fn blob_create_conflict(store: &BlobStore) {
     assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
 }
 
-fn assert_not_found<T: std::fmt::Debug>(r: crate::Result<T>, key: &BlobKey, call: &str) {
+fn assert_not_found<T: std::fmt::Debug>(r: Result<T, StoreError>, key: &BlobKey, call: &str) {
     match r {
-        Err(Error::Store {
+        Err(StoreError::Failed {
             operation,
             key: k,
             source: object_store::Error::NotFound { .. },
         }) => {
-            assert_eq!(operation, "get", "{call}");
-            assert_eq!(k, key.relative(), "{call}");
+            assert_eq!(operation, crate::error::StoreOperation::Get, "{call}");
+            assert_eq!(k, crate::error::StoreKey::from(*key), "{call}");
         }
         other => panic!("{call} of a missing blob: {other:?}, not a store NotFound"),
     }
 }
 
-/// A missing blob is `Error::Store` of operation `get` on its relative key with an
+/// A missing blob is `StoreError::Failed` of operation `get` on its relative key with an
 /// `object_store::Error::NotFound` source, from `get_blob` and `open_blob` alike (mapped local
 /// directories included).
 pub async fn missing_blob(store: &BlobStore) {
-    let key = BlobKey::Snapshot { version: 9, tag: 9 };
+    let key = BlobKey::Snapshot {
+        state: StateId::new(9, 9),
+    };
     assert_not_found(store.get_blob(&key).await, &key, "get_blob");
     assert_not_found(store.open_blob(&key).await, &key, "open_blob");
     // Another blob present does not change that.
     store
-        .put_blob(&BlobKey::Snapshot { version: 9, tag: 8 }, &blob(8, 0))
+        .put_blob(
+            &BlobKey::Snapshot {
+                state: StateId::new(9, 8),
+            },
+            &blob(8, 0),
+        )
         .await
         .expect("put");
     assert_not_found(store.get_blob(&key).await, &key, "get_blob");
@@ -197,31 +202,25 @@ pub async fn missing_blob(store: &BlobStore) {
 pub async fn listing(store: &BlobStore) {
     let mut keys = vec![
         BlobKey::Snapshot {
-            version: 10,
-            tag: 1,
+            state: StateId::new(10, 1),
         },
-        BlobKey::Snapshot { version: 9, tag: 2 },
         BlobKey::Snapshot {
-            version: 10,
-            tag: 0,
+            state: StateId::new(9, 2),
+        },
+        BlobKey::Snapshot {
+            state: StateId::new(10, 0),
         },
         BlobKey::Delta {
-            from: 9,
-            from_tag: 2,
-            to: 10,
-            to_tag: 1,
+            from: StateId::new(9, 2),
+            to: StateId::new(10, 1),
         },
         BlobKey::ReverseDelta {
-            from: 10,
-            from_tag: 1,
-            to: 9,
-            to_tag: 2,
+            from: StateId::new(10, 1),
+            to: StateId::new(9, 2),
         },
         BlobKey::Delta {
-            from: u64::MAX - 1,
-            from_tag: u64::MAX,
-            to: u64::MAX,
-            to_tag: 0,
+            from: StateId::new(u64::MAX - 1, u64::MAX),
+            to: StateId::new(u64::MAX, 0),
         },
     ];
     for (seed, key) in (0u8..).zip(&keys) {
@@ -231,8 +230,11 @@ pub async fn listing(store: &BlobStore) {
         .announce(None, &announcement(10))
         .await
         .expect("announce");
-    store.pin(9, 2).await.expect("pin");
-    let snapshot = BlobKey::Snapshot { version: 1, tag: 1 }.relative();
+    store.pin(StateId::new(9, 2)).await.expect("pin");
+    let snapshot = BlobKey::Snapshot {
+        state: StateId::new(1, 1),
+    }
+    .relative();
     for foreign in [
         "snapshots/notes.txt".to_string(),
         "snapshots/1-1.blob".to_string(),
@@ -258,7 +260,7 @@ pub async fn listing(store: &BlobStore) {
 }
 
 /// Announcing with no expected token creates the announcement once; a second create is
-/// `Error::Conflict` and leaves the first.
+/// `StoreError::Conflict` and leaves the first.
 pub async fn announce_create_conflict(store: &BlobStore) {
     let token = store
         .announce(None, &announcement(1))
@@ -277,7 +279,7 @@ pub async fn announce_create_conflict(store: &BlobStore) {
 }
 
 /// The announcement moves by compare-and-swap: the current token swaps it (and the returned
-/// token is the one a read gives), a stale token or none is `Error::Conflict` and changes
+/// token is the one a read gives), a stale token or none is `StoreError::Conflict` and changes
 /// nothing.
 pub async fn announce_compare_and_swap(store: &BlobStore) {
     let first = store
@@ -315,7 +317,7 @@ pub async fn announce_compare_and_swap(store: &BlobStore) {
 }
 
 /// Producers racing from one token (clones of the handle, concurrently): exactly one wins, the
-/// others get `Error::Conflict`, and the store holds the winner.
+/// others get `StoreError::Conflict`, and the store holds the winner.
 pub async fn announce_race(store: &BlobStore) {
     let base = store
         .announce(None, &announcement(1))
@@ -409,7 +411,7 @@ pub async fn announcement_document(store: &BlobStore) {
         json["delta"],
         "deltas/00000000000000000002-0000000000000022-00000000000000000003-0000000000000033.blob"
     );
-    store.pin(2, 0x22).await.expect("pin");
+    store.pin(StateId::new(2, 0x22)).await.expect("pin");
     let raw = store
         .get_raw("pinned.json")
         .await
@@ -420,7 +422,9 @@ pub async fn announcement_document(store: &BlobStore) {
         json,
         serde_json::json!({"version": 2, "tag": "0x0000000000000022"})
     );
-    let key = BlobKey::Snapshot { version: 3, tag: 3 };
+    let key = BlobKey::Snapshot {
+        state: StateId::new(3, 3),
+    };
     store.put_blob(&key, &blob(3, 3)).await.expect("put");
     assert_eq!(
         store
@@ -431,7 +435,7 @@ pub async fn announcement_document(store: &BlobStore) {
     );
 }
 
-/// An announcement or a pin that is not the documented JSON is `Error::Corrupt`, not a panic
+/// An announcement or a pin that is not the documented JSON is `StoreError::Corrupt`, not a panic
 /// and not "absent".
 pub async fn corrupt_documents(store: &BlobStore) {
     for body in [&b"not json"[..], b"{}", b"{\"version\": 1}", b""] {
@@ -441,7 +445,7 @@ pub async fn corrupt_documents(store: &BlobStore) {
             .expect("put");
         let r = store.announcement().await;
         assert!(
-            matches!(r, Err(Error::Corrupt { .. })),
+            matches!(r, Err(StoreError::Corrupt { .. })),
             "announcement {body:?}: {r:?}"
         );
         store
@@ -450,7 +454,7 @@ pub async fn corrupt_documents(store: &BlobStore) {
             .expect("put");
         let r = store.pinned().await;
         assert!(
-            matches!(r, Err(Error::Corrupt { .. })),
+            matches!(r, Err(StoreError::Corrupt { .. })),
             "pin {body:?}: {r:?}"
         );
     }
@@ -461,15 +465,27 @@ pub async fn corrupt_documents(store: &BlobStore) {
 pub async fn pin_unpin(store: &BlobStore) {
     assert_eq!(store.pinned().await.expect("pinned"), None);
     store.unpin().await.expect("unpin with no pin");
-    store.pin(3, 0xabc).await.expect("pin");
-    assert_eq!(store.pinned().await.expect("pinned"), Some((3, 0xabc)));
-    store.pin(2, u64::MAX).await.expect("pin again");
-    assert_eq!(store.pinned().await.expect("pinned"), Some((2, u64::MAX)));
+    store.pin(StateId::new(3, 0xabc)).await.expect("pin");
+    assert_eq!(
+        store.pinned().await.expect("pinned"),
+        Some(StateId::new(3, 0xabc))
+    );
+    store
+        .pin(StateId::new(2, u64::MAX))
+        .await
+        .expect("pin again");
+    assert_eq!(
+        store.pinned().await.expect("pinned"),
+        Some(StateId::new(2, u64::MAX))
+    );
     let token = store
         .announce(None, &announcement(4))
         .await
         .expect("announce");
-    assert_eq!(store.pinned().await.expect("pinned"), Some((2, u64::MAX)));
+    assert_eq!(
+        store.pinned().await.expect("pinned"),
+        Some(StateId::new(2, u64::MAX))
+    );
     store.unpin().await.expect("unpin");
     assert_eq!(store.pinned().await.expect("pinned"), None);
     store.unpin().await.expect("unpin again");
@@ -500,7 +516,7 @@ pub async fn subscribers_wake(store: &BlobStore) {
         .expect("swap");
     assert_eq!(*rx_clone.borrow_and_update(), 2, "clones share subscribers");
     rx.mark_unchanged();
-    store.pin(1, 0x11).await.expect("pin");
+    store.pin(StateId::new(1, 0x11)).await.expect("pin");
     assert!(rx.has_changed().expect("open"), "pin wakes");
     rx.mark_unchanged();
     store.unpin().await.expect("unpin");
@@ -515,7 +531,9 @@ pub async fn subscribers_wake(store: &BlobStore) {
 /// announcements and pins; a token read through one swaps through the other; a blob key or an
 /// announcement taken through one conflicts through the other.
 pub async fn handles_share_a_location(a: &BlobStore, b: &BlobStore) {
-    let key = BlobKey::Snapshot { version: 1, tag: 1 };
+    let key = BlobKey::Snapshot {
+        state: StateId::new(1, 1),
+    };
     a.put_blob(&key, &blob(16, 1)).await.expect("put through a");
     assert_eq!(b.list_blobs().await.expect("list"), vec![key]);
     assert_eq!(
@@ -555,18 +573,20 @@ pub async fn handles_share_a_location(a: &BlobStore, b: &BlobStore) {
         .expect("swap through a with b's token");
     assert_eq!(announced(b).await.expect("announced").0, announcement(3));
 
-    a.pin(1, 1).await.expect("pin through a");
-    assert_eq!(b.pinned().await.expect("pinned"), Some((1, 1)));
+    a.pin(StateId::new(1, 1)).await.expect("pin through a");
+    assert_eq!(b.pinned().await.expect("pinned"), Some(StateId::new(1, 1)));
     b.unpin().await.expect("unpin through b");
     assert_eq!(a.pinned().await.expect("pinned"), None);
 }
 
 /// Two locations (two datasets side by side, e.g. two prefixes of one bucket) share nothing.
 pub async fn locations_are_isolated(a: &BlobStore, b: &BlobStore) {
-    let key = BlobKey::Snapshot { version: 1, tag: 1 };
+    let key = BlobKey::Snapshot {
+        state: StateId::new(1, 1),
+    };
     a.put_blob(&key, &blob(8, 1)).await.expect("put through a");
     a.announce(None, &announcement(1)).await.expect("announce");
-    a.pin(1, 1).await.expect("pin");
+    a.pin(StateId::new(1, 1)).await.expect("pin");
     empty_location(b).await;
     b.put_blob(&key, &blob(8, 2))
         .await
@@ -657,14 +677,16 @@ pub async fn conditional_requests(store: Arc<dyn ObjectStore>, prefix: &Path) {
 }
 
 /// What callers see when the object store fails, over a [`FaultyStore`] with no rules (fresh,
-/// empty under `prefix`): every `BlobStore` operation whose call fails is `Error::Store` (never
+/// empty under `prefix`): every `BlobStore` operation whose call fails is `StoreError::Failed` (never
 /// a panic, a wrong "absent" or a false `Conflict`) and changes nothing; a blob whose put took
 /// effect but whose answer was lost is then a `Conflict`; an announcement whose answer was lost
 /// is in place and its swap from the old token is then a `Conflict`. Leaves no rules behind.
 pub async fn failed_calls(faulty: &FaultyStore, prefix: &str) {
     let store = BlobStore::new(Arc::new(faulty.clone()), prefix);
-    let key = BlobKey::Snapshot { version: 1, tag: 1 };
-    let is_store_error = |e: &Error| matches!(e, Error::Store { .. });
+    let key = BlobKey::Snapshot {
+        state: StateId::new(1, 1),
+    };
+    let is_store_error = |e: &StoreError| matches!(e, StoreError::Failed { .. });
 
     // Failed before the store: nothing happens.
     faulty.inject(Fault::nth(1));
@@ -676,7 +698,7 @@ pub async fn failed_calls(faulty: &FaultyStore, prefix: &str) {
     assert!(r.as_ref().is_err_and(is_store_error), "announce: {r:?}");
     assert!(announced(&store).await.is_none());
     faulty.inject(Fault::nth(1));
-    let r = store.pin(1, 1).await;
+    let r = store.pin(StateId::new(1, 1)).await;
     assert!(r.as_ref().is_err_and(is_store_error), "pin: {r:?}");
     assert_eq!(store.pinned().await.expect("pinned"), None);
 
@@ -686,7 +708,7 @@ pub async fn failed_calls(faulty: &FaultyStore, prefix: &str) {
         .announce(None, &announcement(1))
         .await
         .expect("announce");
-    store.pin(1, 1).await.expect("pin");
+    store.pin(StateId::new(1, 1)).await.expect("pin");
     faulty.inject(Fault::always().on(Operation::Get));
     faulty.inject(Fault::always().on(Operation::List));
     assert!(
@@ -719,12 +741,17 @@ pub async fn failed_calls(faulty: &FaultyStore, prefix: &str) {
     faulty.clear();
     faulty.inject(Fault::nth(1).on(Operation::Delete));
     assert!(store.unpin().await.is_err_and(|e| is_store_error(&e)));
-    assert_eq!(store.pinned().await.expect("pinned"), Some((1, 1)));
+    assert_eq!(
+        store.pinned().await.expect("pinned"),
+        Some(StateId::new(1, 1))
+    );
     let r = store.announce(Some(&v1), &announcement(2)).await;
     assert!(r.is_ok(), "the store is usable again: {r:?}");
 
     // Lost answers: the call took effect.
-    let key2 = BlobKey::Snapshot { version: 2, tag: 2 };
+    let key2 = BlobKey::Snapshot {
+        state: StateId::new(2, 2),
+    };
     faulty.inject(Fault::nth(1).after());
     let r = store.put_blob(&key2, &blob(8, 2)).await;
     assert!(r.as_ref().is_err_and(is_store_error), "put_blob: {r:?}");

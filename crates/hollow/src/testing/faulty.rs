@@ -206,7 +206,7 @@ fn injected(operation: Operation, location: &str) -> object_store::Error {
 /// An `ObjectStore` that passes every call to an inner store, counting and logging it, and fails
 /// the calls chosen by the [`Fault`] rules given to [`FaultyStore::inject`]. Failures are
 /// `object_store::Error::Generic` (store `"FaultyStore"`), so a `BlobStore` over it reports
-/// `Error::Store`.
+/// `StoreError::Failed`.
 ///
 /// Clones share the inner store, the counts, the log and the rules.
 #[derive(Debug, Clone)]

@@ -4,10 +4,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::bytes::BlobBytes;
-use crate::error::Result;
+use crate::error::{CycleError, Result};
 use crate::read::ReadState;
 use crate::schema::KeyBytes;
-use crate::write::{Cycle, SnapshotInfo, WriteState};
+use crate::write::{Cycle, WriteState};
 
 /// What [`combine`] did for one type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct CombinedType {
 pub fn combine(
     states: &[&ReadState],
     cycle: &mut Cycle<'_>,
-) -> Result<BTreeMap<String, CombinedType>> {
+) -> Result<BTreeMap<String, CombinedType>, CycleError> {
     let types: Vec<(String, Option<crate::schema::KeyPath>)> = cycle
         .types()
         .map(|(name, key)| (name.to_string(), key.cloned()))
@@ -67,7 +67,7 @@ pub fn combine(
 /// A snapshot of `state` holding only the types for which `keep(name)` holds: same dataset,
 /// version, tag, schema and header tags, every record at its ordinal (so each kept type's state
 /// checksum is the original's).
-pub fn filter(state: &ReadState, keep: impl Fn(&str) -> bool) -> Result<BlobBytes> {
+pub fn filter(state: &ReadState, keep: impl Fn(&str) -> bool) -> Result<BlobBytes, CycleError> {
     let mut builder = WriteState::builder(state.dataset()).schema(state.schema().clone());
     for (k, v) in state.header_tags() {
         builder = builder.header_tag(k, v);
@@ -91,8 +91,5 @@ pub fn filter(state: &ReadState, keep: impl Fn(&str) -> bool) -> Result<BlobByte
             .records
             .resize_with(t.ordinal_capacity as usize, || None);
     }
-    out.write_snapshot(&SnapshotInfo {
-        version: state.version(),
-        tag: state.tag(),
-    })
+    out.write_snapshot(&state.state_id())
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{LookupError, Result};
 use crate::read::{DynTable, ReadState};
 
 /// A field whose value differs.
@@ -57,12 +57,16 @@ fn key_of(record: &Value, key: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn records(table: &DynTable<'_>) -> Result<Vec<Value>> {
+fn records(table: &DynTable<'_>) -> Result<Vec<Value>, LookupError> {
     table.iter().map(|(_, r)| r.to_json()).collect()
 }
 
 /// The differences from state `a` to state `b`, for every type both have (or only `only`).
-pub fn diff(a: &ReadState, b: &ReadState, only: Option<&str>) -> Result<Vec<TypeDiff>> {
+pub fn diff(
+    a: &ReadState,
+    b: &ReadState,
+    only: Option<&str>,
+) -> Result<Vec<TypeDiff>, LookupError> {
     let mut out = Vec::new();
     for summary in b.types() {
         if only.is_some_and(|t| t != summary.name) {

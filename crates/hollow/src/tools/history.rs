@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use crate::chain::Chain;
 use crate::consumer::Consumer;
-use crate::error::{Error, Result};
+use crate::error::{LookupError, RefreshError, Result};
 use crate::store::BlobStore;
 
 /// What happened to the record at a version.
@@ -44,22 +44,22 @@ pub async fn history(
     key: &[&str],
 ) -> Result<Vec<HistoryEntry>> {
     let Some((announcement, _)) = store.announcement().await? else {
-        return Err(Error::NoPath { from: None, to: 0 });
+        return Err(RefreshError::NoPath { from: None, to: 0 }.into());
     };
-    let head = (announcement.version, announcement.tag);
     // Only the announced chain: blobs of failed attempts or of another lineage are not history.
-    let chain = Chain::list(store, head, &HashSet::new()).await?;
+    let chain = Chain::list(store, announcement.state(), &HashSet::new()).await?;
     let consumer = Consumer::builder(store.clone()).build().await?;
     let mut previous: Option<Value> = None;
     let mut entries = Vec::new();
     let mut type_seen = false;
-    for (version, _) in chain.states {
+    for version in chain.states.iter().map(|s| s.version) {
         consumer.refresh_to(version).await?;
         let Some(state) = consumer.state() else {
-            return Err(Error::NoPath {
+            return Err(RefreshError::NoPath {
                 from: None,
                 to: version,
-            });
+            }
+            .into());
         };
         let current = match state.dyn_table(type_name) {
             Ok(table) => {
@@ -70,8 +70,8 @@ pub async fn history(
                 }
             }
             // A type added or dropped by a schema change is absent from some versions.
-            Err(Error::UnknownType { .. }) => None,
-            Err(e) => return Err(e),
+            Err(LookupError::UnknownType { .. }) => None,
+            Err(e) => return Err(e.into()),
         };
         let event = match (&previous, &current) {
             (None, Some(now)) => Some(HistoryEvent::Added(now.clone())),
@@ -100,9 +100,10 @@ pub async fn history(
         previous = current;
     }
     if !type_seen {
-        return Err(Error::UnknownType {
+        return Err(LookupError::UnknownType {
             name: type_name.to_string(),
-        });
+        }
+        .into());
     }
     Ok(entries)
 }

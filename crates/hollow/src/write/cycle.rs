@@ -7,7 +7,7 @@ use capnp::traits::{IntoInternalStructReader, OwnedStruct};
 
 use super::{Staged, WriteState};
 use crate::capnp_raw::AnyStructReader;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result, SchemaError};
 use crate::identity::{ContentMap, KeyMap};
 
 /// The changes a cycle makes to one type.
@@ -57,7 +57,7 @@ impl<'w> Cycle<'w> {
     }
 
     /// Adds a record of a registered generated type.
-    pub fn add<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<()> {
+    pub fn add<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<(), CycleError> {
         let index = self.state.type_index::<T>()?;
         self.add_struct(index, record.into_internal_struct_reader())
     }
@@ -67,17 +67,21 @@ impl<'w> Cycle<'w> {
         &mut self,
         type_name: &str,
         record: capnp::any_pointer::Reader<'_>,
-    ) -> Result<()> {
+    ) -> Result<(), CycleError> {
         let index = self.state.type_index_by_name(type_name)?;
         let reader: AnyStructReader<'_> = record
             .get_as()
-            .map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
+            .map_err(|e| CycleError::capnp(format!("reading a {type_name} record"), e))?;
         self.add_struct(index, reader.raw())
     }
 
     /// Adds a record of the registered type `type_name` from a raw struct reader (the tools'
     /// way in: records read from other states).
-    pub(crate) fn add_raw(&mut self, type_name: &str, record: StructReader<'_>) -> Result<()> {
+    pub(crate) fn add_raw(
+        &mut self,
+        type_name: &str,
+        record: StructReader<'_>,
+    ) -> Result<(), CycleError> {
         let index = self.state.type_index_by_name(type_name)?;
         self.add_struct(index, record)
     }
@@ -90,18 +94,19 @@ impl<'w> Cycle<'w> {
             .map(|t| (t.info.name.as_str(), t.key.as_ref()))
     }
 
-    fn add_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<()> {
+    fn add_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<(), CycleError> {
         let staged = self.state.stage(index, record)?;
         let ty = &self.state.types[index];
         let cycle = &mut self.types[index];
         let duplicate = |staged: &Staged| match (&ty.key, &staged.key) {
-            (Some(key), Some((_, bytes))) => Error::DuplicateKey {
+            (Some(key), Some((_, bytes))) => CycleError::DuplicateKey {
                 type_name: ty.info.name.clone(),
                 key: key.render(bytes),
             },
-            _ => Error::InvalidSchema {
+            _ => SchemaError::Invalid {
                 reason: "duplicate without a key".into(),
-            },
+            }
+            .into(),
         };
         if let Some(o) = self.state.ordinal_of(index, &staged) {
             let (word, bit) = ((o / 64) as usize, 1u64 << (o % 64));

@@ -2,9 +2,9 @@
 //! (docs/FORMAT.md, "Delta blobs").
 
 use super::undo::Applied;
-use super::{SnapshotInfo, Staged, TypeTarget, WriteState};
+use super::{Staged, StateId, TypeTarget, WriteState};
 use crate::bytes::BlobBytes;
-use crate::error::Result;
+use crate::error::{CycleError, Result};
 use crate::format::{
     BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, KeyChange, NO_TYPE, SectionKind,
     encode_key_changes, encode_ordinals,
@@ -37,11 +37,11 @@ impl WriteState {
     pub(crate) fn write_delta(
         &self,
         kind: BlobKind,
-        from: SnapshotInfo,
-        to: SnapshotInfo,
+        from: StateId,
+        to: StateId,
         targets: &[TypeTarget],
         changes: &[TypeDelta<'_>],
-    ) -> Result<BlobBytes> {
+    ) -> Result<BlobBytes, CycleError> {
         let per_part = 1usize << self.options.shard_bits;
         let targets: Vec<TypeTarget> = targets
             .iter()
@@ -106,16 +106,18 @@ impl WriteState {
                 }
             }
         }
-        writer.finish(&BlobHeader {
-            kind,
-            format_version: FORMAT_VERSION,
-            compat_version: FORMAT_VERSION,
-            from_version: from.version,
-            from_tag: from.tag,
-            to_version: to.version,
-            to_tag: to.tag,
-            schema_fingerprint: self.schema.fingerprint(),
-        })
+        writer
+            .finish(&BlobHeader {
+                kind,
+                format_version: FORMAT_VERSION,
+                compat_version: FORMAT_VERSION,
+                from_version: from.version,
+                from_tag: from.tag,
+                to_version: to.version,
+                to_tag: to.tag,
+                schema_fingerprint: self.schema.fingerprint(),
+            })
+            .map_err(CycleError::from)
     }
 }
 
@@ -125,9 +127,9 @@ impl WriteState {
     pub(crate) fn write_deltas(
         &self,
         applied: &Applied,
-        from: SnapshotInfo,
-        to: SnapshotInfo,
-    ) -> Result<(BlobBytes, BlobBytes)> {
+        from: StateId,
+        to: StateId,
+    ) -> Result<(BlobBytes, BlobBytes), CycleError> {
         let mut forward = Vec::with_capacity(applied.types.len());
         let mut reverse = Vec::with_capacity(applied.types.len());
         let mut forward_targets = Vec::with_capacity(applied.types.len());

@@ -7,7 +7,7 @@ use capnp::traits::{IntoInternalStructReader, OwnedStruct};
 use super::cycle::TypeChanges;
 use super::{Staged, WriteState};
 use crate::capnp_raw::AnyStructReader;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result};
 use crate::identity::KeyMap;
 
 /// Per-type bookkeeping of an incremental cycle.
@@ -38,7 +38,7 @@ impl<'w> Incremental<'w> {
 
     /// Adds or replaces a record of a registered generated type (by primary key; a keyless type
     /// gains the record unless an identical one exists).
-    pub fn upsert<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<()> {
+    pub fn upsert<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<(), CycleError> {
         let index = self.state.type_index::<T>()?;
         self.upsert_struct(index, record.into_internal_struct_reader())
     }
@@ -48,15 +48,15 @@ impl<'w> Incremental<'w> {
         &mut self,
         type_name: &str,
         record: capnp::any_pointer::Reader<'_>,
-    ) -> Result<()> {
+    ) -> Result<(), CycleError> {
         let index = self.state.type_index_by_name(type_name)?;
         let reader: AnyStructReader<'_> = record
             .get_as()
-            .map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
+            .map_err(|e| CycleError::capnp(format!("reading a {type_name} record"), e))?;
         self.upsert_struct(index, reader.raw())
     }
 
-    fn upsert_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<()> {
+    fn upsert_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<(), CycleError> {
         let staged = self.state.stage(index, record)?;
         let inc = &mut self.types[index];
         if let Some(o) = self.state.ordinal_of(index, &staged) {
@@ -103,7 +103,7 @@ impl<'w> Incremental<'w> {
     pub fn delete<'k, T: OwnedStruct>(
         &mut self,
         key: impl Into<crate::schema::KeyValue<'k>>,
-    ) -> Result<bool> {
+    ) -> Result<bool, CycleError> {
         let index = self.state.type_index::<T>()?;
         self.delete_at(index, &[key.into()])
     }
@@ -114,14 +114,18 @@ impl<'w> Incremental<'w> {
         &mut self,
         type_name: &str,
         values: &[crate::schema::KeyValue<'_>],
-    ) -> Result<bool> {
+    ) -> Result<bool, CycleError> {
         let index = self.state.type_index_by_name(type_name)?;
         self.delete_at(index, values)
     }
 
-    fn delete_at(&mut self, index: usize, values: &[crate::schema::KeyValue<'_>]) -> Result<bool> {
+    fn delete_at(
+        &mut self,
+        index: usize,
+        values: &[crate::schema::KeyValue<'_>],
+    ) -> Result<bool, CycleError> {
         let ty = &self.state.types[index];
-        let key = ty.key.as_ref().ok_or_else(|| Error::InvalidKey {
+        let key = ty.key.as_ref().ok_or_else(|| CycleError::InvalidKey {
             type_name: ty.info.name.clone(),
             reason: "the type has no primary key: delete by omission in a full cycle".into(),
         })?;

@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 use super::undo::Applied;
 use super::{TypeWriteState, WriteState};
 use crate::capnp_raw::AnyStructReader;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result};
 use crate::schema::{IndexKind, IndexPath, KeyBytes};
 
 /// One secondary index of a type, as the write state keeps it.
@@ -33,7 +33,7 @@ pub(crate) fn canonical_keys(
     type_name: &str,
     path: &IndexPath,
     canonical: &[u64],
-) -> Result<Vec<KeyBytes>> {
+) -> Result<Vec<KeyBytes>, CycleError> {
     let bytes: &[u8] = bytemuck::cast_slice(canonical);
     let segments = [bytes];
     let message = capnp::message::Reader::new(
@@ -44,15 +44,17 @@ pub(crate) fn canonical_keys(
         },
     );
     let ctx = || format!("reading index {} of a {type_name} record", path.name());
-    let root: AnyStructReader<'_> = message.get_root().map_err(|e| Error::capnp(ctx(), e))?;
+    let root: AnyStructReader<'_> = message
+        .get_root()
+        .map_err(|e| CycleError::capnp(ctx(), e))?;
     let mut keys = Vec::new();
     path.record_keys(root.raw(), &mut keys)
-        .map_err(|e| Error::capnp(ctx(), e))?;
+        .map_err(|e| CycleError::capnp(ctx(), e))?;
     Ok(keys)
 }
 
 impl TypeWriteState {
-    fn record_keys(&self, index: usize, ordinal: u32) -> Result<Vec<KeyBytes>> {
+    fn record_keys(&self, index: usize, ordinal: u32) -> Result<Vec<KeyBytes>, CycleError> {
         match self.records.get(ordinal as usize).and_then(Option::as_ref) {
             Some(r) => canonical_keys(&self.info.name, &self.indexes[index].path, &r.canonical),
             None => Ok(Vec::new()),
@@ -91,7 +93,7 @@ impl TypeWriteState {
     pub(crate) fn check_unique(
         &self,
         ordinals: impl IntoIterator<Item = u32> + Clone,
-    ) -> Result<()> {
+    ) -> Result<(), CycleError> {
         for (i, index) in self.indexes.iter().enumerate() {
             let Some(map) = &index.unique else { continue };
             for o in ordinals.clone() {
@@ -101,7 +103,7 @@ impl TypeWriteState {
                     };
                     for &other in list.iter().filter(|other| **other != o) {
                         if self.record_keys(i, other)?.contains(&k) {
-                            return Err(Error::UniqueViolation {
+                            return Err(CycleError::UniqueViolation {
                                 type_name: self.info.name.clone(),
                                 index: index.path.name().to_string(),
                                 key: index.path.render(&k),
@@ -115,7 +117,7 @@ impl TypeWriteState {
     }
 
     /// `(hash, ordinal)` of every key of every record under index `index` (a snapshot's index).
-    pub(crate) fn index_pairs(&self, index: usize) -> Result<Vec<(u64, u32)>> {
+    pub(crate) fn index_pairs(&self, index: usize) -> Result<Vec<(u64, u32)>, CycleError> {
         let mut pairs = Vec::with_capacity(self.records.len());
         for (o, r) in (0u32..).zip(&self.records) {
             if let Some(r) = r {
@@ -135,7 +137,7 @@ impl TypeWriteState {
         before: Option<&[u64]>,
         after: Option<&[u64]>,
         out: &mut [Vec<(u64, u32)>],
-    ) -> Result<()> {
+    ) -> Result<(), CycleError> {
         let Some(after) = after else { return Ok(()) };
         for (index, additions) in self.indexes.iter().zip(out.iter_mut()) {
             let new = canonical_keys(&self.info.name, &index.path, after)?;
@@ -155,7 +157,7 @@ impl TypeWriteState {
 
 impl WriteState {
     /// Fails when the records a cycle added or changed break a unique index.
-    pub(crate) fn check_unique(&self, applied: &Applied) -> Result<()> {
+    pub(crate) fn check_unique(&self, applied: &Applied) -> Result<(), CycleError> {
         for (ty, t) in self.types.iter().zip(&applied.types) {
             if ty.indexes.iter().all(|i| i.unique.is_none()) {
                 continue;

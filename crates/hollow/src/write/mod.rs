@@ -20,9 +20,10 @@ use capnp::traits::{IntoInternalStructReader, OwnedStruct};
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::capnp_raw::{AnyStruct, AnyStructReader};
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result, SchemaError};
 use crate::schema::{KeyBytes, KeyPath, Schema, StructInfo};
 use crate::state_checksum::TypeChecksum;
+use crate::state_id::StateId;
 
 /// Default `log2` of the number of ordinals per record shard (65,536).
 pub const DEFAULT_SHARD_BITS: u8 = 16;
@@ -145,11 +146,11 @@ impl WriteStateBuilder {
     }
 
     /// Resolves the schema and the primary keys of every registered type.
-    pub fn build(self) -> Result<WriteState> {
+    pub fn build(self) -> Result<WriteState, SchemaError> {
         let schema = match self.schema {
             Some(s) if self.type_ids.is_empty() => s,
             Some(_) => {
-                return Err(Error::InvalidSchema {
+                return Err(SchemaError::Invalid {
                     reason: "register generated types or give a run-time schema, not both".into(),
                 });
             }
@@ -166,11 +167,11 @@ impl WriteStateBuilder {
         for name in &self.type_names {
             let info = schema
                 .struct_by_name(name)
-                .ok_or_else(|| Error::UnknownType { name: name.clone() })?;
+                .ok_or_else(|| SchemaError::UnknownType { name: name.clone() })?;
             ids.push(info.id);
         }
         if self.options.shard_bits > crate::format::MAX_SHARD_BITS {
-            return Err(Error::InvalidSchema {
+            return Err(SchemaError::Invalid {
                 reason: "shard_bits must be at most 28".into(),
             });
         }
@@ -183,12 +184,12 @@ impl WriteStateBuilder {
             }
             let info = schema
                 .struct_by_id(id)
-                .ok_or_else(|| Error::UnknownType {
+                .ok_or_else(|| SchemaError::UnknownType {
                     name: format!("id {id:#x}"),
                 })?
                 .clone();
             if !names.insert(info.name.clone()) {
-                return Err(Error::InvalidSchema {
+                return Err(SchemaError::Invalid {
                     reason: format!("two registered types are both named {}", info.name),
                 });
             }
@@ -228,7 +229,7 @@ impl WriteStateBuilder {
 ///
 /// ```
 /// # fn main() -> hollow::Result<()> {
-/// use hollow::{ReadState, SnapshotInfo, WriteState};
+/// use hollow::{ReadState, StateId, WriteState};
 /// use hollow_movies::movies_capnp::movie;
 ///
 /// let mut state = WriteState::builder("demo").register::<movie::Owned>().build()?;
@@ -238,7 +239,7 @@ impl WriteStateBuilder {
 /// m.set_title("Seven");
 /// state.add::<movie::Owned>(m.into_reader())?;
 ///
-/// let blob = state.write_snapshot(&SnapshotInfo { version: 1, tag: 42 })?;
+/// let blob = state.write_snapshot(&StateId { version: 1, tag: 42 })?;
 /// let read = ReadState::from_bytes(blob, "<memory>")?;
 /// let movies = read.table::<movie::Owned>()?;
 /// let seven = movies.get_by_key(7u64)?.expect("present");
@@ -254,17 +255,13 @@ pub struct WriteState {
     options: WriteOptions,
     header_tags: BTreeMap<String, String>,
     scratch: Vec<capnp::Word>,
-    current: Option<SnapshotInfo>,
+    current: Option<StateId>,
 }
 
-/// The version and random tag of the state a snapshot holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SnapshotInfo {
-    /// Version number.
-    pub version: u64,
-    /// Random 64-bit tag naming this exact state.
-    pub tag: u64,
-}
+/// The name of [`StateId`] before it named states everywhere.
+#[deprecated(note = "renamed to `StateId`")]
+#[doc(hidden)]
+pub type SnapshotInfo = StateId;
 
 impl WriteState {
     /// Starts a write state for dataset `dataset`.
@@ -287,7 +284,7 @@ impl WriteState {
     }
 
     /// Adds a record of a registered generated type; returns its ordinal.
-    pub fn add<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<u32> {
+    pub fn add<T: OwnedStruct>(&mut self, record: T::Reader<'_>) -> Result<u32, CycleError> {
         let index = self.type_index::<T>()?;
         self.add_struct(index, record.into_internal_struct_reader())
     }
@@ -298,20 +295,20 @@ impl WriteState {
         &mut self,
         type_name: &str,
         record: capnp::any_pointer::Reader<'_>,
-    ) -> Result<u32> {
+    ) -> Result<u32, CycleError> {
         let index = self.type_index_by_name(type_name)?;
         let reader: AnyStructReader<'_> = record
             .get_as()
-            .map_err(|e| Error::capnp(format!("reading a {type_name} record"), e))?;
+            .map_err(|e| CycleError::capnp(format!("reading a {type_name} record"), e))?;
         self.add_struct(index, reader.raw())
     }
 
-    fn add_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<u32> {
+    fn add_struct(&mut self, index: usize, record: StructReader<'_>) -> Result<u32, CycleError> {
         let staged = self.stage(index, record)?;
         if let Some(existing) = self.ordinal_of(index, &staged) {
             let ty = &self.types[index];
             return match (&ty.key, &staged.key) {
-                (Some(key), Some((_, bytes))) => Err(Error::DuplicateKey {
+                (Some(key), Some((_, bytes))) => Err(CycleError::DuplicateKey {
                     type_name: ty.info.name.clone(),
                     key: key.render(bytes),
                 }),
@@ -322,7 +319,7 @@ impl WriteState {
         let ordinal = u32::try_from(self.types[index].records.len())
             .ok()
             .filter(|n| *n < MAX_ORDINALS)
-            .ok_or_else(|| Error::InvalidSchema {
+            .ok_or_else(|| SchemaError::Invalid {
                 reason: format!("type {} has too many records", self.types[index].info.name),
             })?;
         self.insert_at(index, ordinal, staged);
@@ -345,28 +342,35 @@ impl WriteState {
     }
 
     /// Index of the registered generated type `T`.
-    pub(crate) fn type_index<T: OwnedStruct>(&self) -> Result<usize> {
+    pub(crate) fn type_index<T: OwnedStruct>(&self) -> Result<usize, CycleError> {
         let id = crate::capnp_raw::struct_type_id::<T>().unwrap_or(0);
-        self.by_id
-            .get(&id)
-            .copied()
-            .ok_or_else(|| Error::UnknownType {
+        self.by_id.get(&id).copied().ok_or_else(|| {
+            SchemaError::UnknownType {
                 name: format!("id {id:#x} (not registered)"),
-            })
+            }
+            .into()
+        })
     }
 
     /// Index of the registered type called `name`.
-    pub(crate) fn type_index_by_name(&self, name: &str) -> Result<usize> {
+    pub(crate) fn type_index_by_name(&self, name: &str) -> Result<usize, CycleError> {
         self.types
             .iter()
             .position(|t| t.info.name == name)
-            .ok_or_else(|| Error::UnknownType {
-                name: name.to_string(),
+            .ok_or_else(|| {
+                SchemaError::UnknownType {
+                    name: name.to_string(),
+                }
+                .into()
             })
     }
 
     /// Canonicalizes `record`, hashes it and extracts its key, without assigning an ordinal.
-    pub(crate) fn stage(&mut self, index: usize, record: StructReader<'_>) -> Result<Staged> {
+    pub(crate) fn stage(
+        &mut self,
+        index: usize,
+        record: StructReader<'_>,
+    ) -> Result<Staged, CycleError> {
         let canonical = self.canonicalize(index, record)?;
         let hash = xxh3_64(bytemuck::cast_slice(&canonical));
         let key = match &self.types[index].key {
@@ -452,11 +456,15 @@ impl WriteState {
         Some(Staged { record, key })
     }
 
-    fn canonicalize(&mut self, index: usize, record: StructReader<'_>) -> Result<Box<[u64]>> {
+    fn canonicalize(
+        &mut self,
+        index: usize,
+        record: StructReader<'_>,
+    ) -> Result<Box<[u64]>, CycleError> {
         let name = &self.types[index].info.name;
         let size = record
             .total_size()
-            .map_err(|e| Error::capnp(format!("measuring a {name} record"), e))?;
+            .map_err(|e| CycleError::capnp(format!("measuring a {name} record"), e))?;
         // The canonical copy is never larger than the record's total size plus the root pointer;
         // sizing the scratch to that keeps it in one segment.
         let words = usize::try_from(size.word_count)
@@ -470,7 +478,7 @@ impl WriteState {
             capnp::message::Builder::new(capnp::message::ScratchSpaceHeapAllocator::new(scratch));
         message
             .set_root_canonical::<AnyStruct>(AnyStructReader::from(record))
-            .map_err(|e| Error::capnp(format!("canonicalizing a {name} record"), e))?;
+            .map_err(|e| CycleError::capnp(format!("canonicalizing a {name} record"), e))?;
         let segments = message.get_segments_for_output();
         let bytes = segments.first().copied().unwrap_or(&[]);
         Ok(bytes
@@ -481,11 +489,11 @@ impl WriteState {
 
     /// The version and tag of the state this write state holds, once it was loaded from or
     /// written to a blob.
-    pub fn current(&self) -> Option<SnapshotInfo> {
+    pub fn current(&self) -> Option<StateId> {
         self.current
     }
 
-    pub(crate) fn set_current(&mut self, current: Option<SnapshotInfo>) {
+    pub(crate) fn set_current(&mut self, current: Option<StateId>) {
         self.current = current;
     }
 

@@ -1,9 +1,9 @@
 //! The snapshot writer: manifest, schema, record shards (encoded on every core), populated
 //! bitmap and primary-key index of a whole state.
 
-use super::{SnapshotInfo, TypeTarget, TypeWriteState, WriteState, shard_count};
+use super::{StateId, TypeTarget, TypeWriteState, WriteState, shard_count};
 use crate::bytes::BlobBytes;
-use crate::error::{Error, Result};
+use crate::error::{CycleError, Result, SchemaError};
 use crate::format::{
     BlobHeader, BlobKind, BlobWriter, FORMAT_VERSION, IndexEntry, Manifest, NO_TYPE,
     PopulatedBitmap, SectionKind, ShardEncoder, TypeManifest, build_pk_index,
@@ -12,7 +12,7 @@ use crate::schema::KeyPath;
 
 impl WriteState {
     /// Writes a snapshot blob of the whole state.
-    pub fn write_snapshot(&self, info: &SnapshotInfo) -> Result<BlobBytes> {
+    pub fn write_snapshot(&self, info: &StateId) -> Result<BlobBytes, CycleError> {
         let mut writer = BlobWriter::new();
         let targets: Vec<TypeTarget> = self
             .types
@@ -38,20 +38,22 @@ impl WriteState {
         for (ti, ty) in (0u32..).zip(&self.types) {
             self.write_type(&mut writer, ti, ty)?;
         }
-        writer.finish(&BlobHeader {
-            kind: BlobKind::Snapshot,
-            format_version: FORMAT_VERSION,
-            compat_version: FORMAT_VERSION,
-            from_version: 0,
-            from_tag: 0,
-            to_version: info.version,
-            to_tag: info.tag,
-            schema_fingerprint: self.schema.fingerprint(),
-        })
+        writer
+            .finish(&BlobHeader {
+                kind: BlobKind::Snapshot,
+                format_version: FORMAT_VERSION,
+                compat_version: FORMAT_VERSION,
+                from_version: 0,
+                from_tag: 0,
+                to_version: info.version,
+                to_tag: info.tag,
+                schema_fingerprint: self.schema.fingerprint(),
+            })
+            .map_err(CycleError::from)
     }
 
     /// The manifest section: dataset, header tags and, per type, the state the blob produces.
-    pub(super) fn manifest_bytes(&self, targets: &[TypeTarget]) -> Result<Vec<u8>> {
+    pub(super) fn manifest_bytes(&self, targets: &[TypeTarget]) -> Result<Vec<u8>, CycleError> {
         Manifest {
             dataset: self.dataset.clone(),
             header_tags: self
@@ -80,15 +82,22 @@ impl WriteState {
                 .collect(),
         }
         .to_bytes()
+        .map_err(|e| CycleError::capnp("encoding the manifest", e))
     }
 
-    fn write_type(&self, writer: &mut BlobWriter, ti: u32, ty: &TypeWriteState) -> Result<()> {
+    fn write_type(
+        &self,
+        writer: &mut BlobWriter,
+        ti: u32,
+        ty: &TypeWriteState,
+    ) -> Result<(), CycleError> {
         let capacity = u32::try_from(ty.records.len()).unwrap_or(u32::MAX);
         let shards = shard_count(capacity, self.options.shard_bits);
         // Shards are independent segments: encode them on every core, keep them in order.
         let workers = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
         let workers = workers.min(shards as usize).max(1);
-        let mut encoded: Vec<Option<Result<Vec<u64>>>> = (0..shards).map(|_| None).collect();
+        let mut encoded: Vec<Option<Result<Vec<u64>, CycleError>>> =
+            (0..shards).map(|_| None).collect();
         std::thread::scope(|scope| {
             let chunks = encoded.chunks_mut((shards as usize).div_ceil(workers).max(1));
             let mut first = 0u32;
@@ -142,7 +151,7 @@ impl WriteState {
         for (part, index) in (0u32..).zip(0..ty.indexes.len()) {
             let pairs = ty.index_pairs(index)?;
             let section =
-                crate::format::build_hash_index(pairs).ok_or_else(|| Error::InvalidSchema {
+                crate::format::build_hash_index(pairs).ok_or_else(|| SchemaError::Invalid {
                     reason: format!(
                         "index {} of {} holds more than 4 GiB of postings",
                         ty.indexes[index].path.name(),
@@ -162,7 +171,7 @@ impl WriteState {
         ty: &TypeWriteState,
         records: impl Iterator<Item = (u32, Option<&'r [u64]>)> + Clone,
         slots: u32,
-    ) -> Result<Vec<u64>> {
+    ) -> Result<Vec<u64>, CycleError> {
         let step = usize::from(ty.info.data_words) + usize::from(ty.info.pointer_count);
         let capacity = 2
             + slots as usize * step
@@ -170,7 +179,7 @@ impl WriteState {
                 .clone()
                 .filter_map(|(_, r)| r.map(<[u64]>::len))
                 .sum::<usize>();
-        let mismatch = |reason: String| Error::SchemaMismatch {
+        let mismatch = |reason: String| SchemaError::Mismatch {
             type_name: ty.info.name.clone(),
             reason,
         };
@@ -192,7 +201,7 @@ impl WriteState {
     }
 
     /// Encodes shard `shard` of `ty` into its segment words.
-    fn encode_shard(&self, ty: &TypeWriteState, shard: u32) -> Result<Vec<u64>> {
+    fn encode_shard(&self, ty: &TypeWriteState, shard: u32) -> Result<Vec<u64>, CycleError> {
         let capacity = u64::try_from(ty.records.len()).unwrap_or(u64::MAX);
         let per_shard = 1u64 << self.options.shard_bits;
         let start = u64::from(shard) * per_shard;

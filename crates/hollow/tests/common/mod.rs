@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use hollow::{BlobBytes, SnapshotInfo, WriteOptions, WriteState};
+use hollow::{BlobBytes, StateId, WriteOptions, WriteState};
 use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 
@@ -29,7 +29,7 @@ pub fn movies_snapshot(movies: u64, cycle: u64, options: WriteOptions) -> BlobBy
             .expect("add movie");
     }
     state
-        .write_snapshot(&SnapshotInfo {
+        .write_snapshot(&StateId {
             version: cycle + 1,
             tag: 0x5eed + cycle,
         })
