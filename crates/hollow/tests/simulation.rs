@@ -12,7 +12,7 @@
 //!   (restarting the producer, as a process would, when another announcement won);
 //! - no panic.
 //!
-//! `HOLLOW_SIM_CASES` sets the number of sequences (default 280, ≈ 10,000 producer cycles in
+//! `HOLLOW_SIM_CASES` sets the number of sequences (default 340, ≈ 10,000 producer cycles in
 //! all); the test prints the totals.
 
 use std::collections::BTreeMap;
@@ -443,7 +443,7 @@ fn cases() -> u32 {
     std::env::var("HOLLOW_SIM_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(280)
+        .unwrap_or(340)
 }
 
 fn simulate(ops: &[Op]) {
