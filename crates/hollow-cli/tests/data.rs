@@ -1,25 +1,10 @@
 //! `hollow inspect`, `get`, `scan`, `checksum`, `pin`, `unpin` on a dataset the demo published,
 //! running the real binary.
 
-use std::process::{Command, Output};
+mod common;
+use common::{hollow, ok as stdout};
 
-fn hollow(args: &[&str], store: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hollow"))
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .output()
-        .expect("run hollow")
-}
-
-fn stdout(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use std::process::Command;
 
 #[test]
 fn data_commands_read_what_the_demo_published() {

@@ -2,36 +2,13 @@
 //! deep as readers go, truncated exports, racing producers, files still being written,
 //! duplicate members, odd store URLs. Runs the real binary; needs the `capnp` compiler.
 
+mod common;
+use common::{hollow, json_of, ok, stderr};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::{Value, json};
-
-fn hollow(args: &[&str], store: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hollow"))
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .output()
-        .expect("run hollow")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn json_of(o: &Output) -> Value {
-    serde_json::from_str(ok(o).trim()).expect("json output")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 fn announced(store: &Path) -> Option<u64> {
     let o = hollow(&["inspect", "--json"], store);

@@ -4,6 +4,9 @@
 //! bad input that must publish nothing. Runs the real binary; needs the `capnp` compiler (CI
 //! installs it).
 
+mod common;
+use common::{hollow, json_of, ok};
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,28 +14,6 @@ use std::process::{Command, Output};
 use serde_json::{Value, json};
 
 const MOVIES_CAPNP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/movies.capnp");
-
-fn hollow(args: &[&str], store: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hollow"))
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .output()
-        .expect("run hollow")
-}
-
-fn ok(o: &Output) -> String {
-    assert!(
-        o.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn json_of(o: &Output) -> Value {
-    serde_json::from_str(ok(o).trim()).expect("json output")
-}
 
 fn produce(store: &Path, input: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["produce", "--schema", MOVIES_CAPNP, "--input"];

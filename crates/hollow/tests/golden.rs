@@ -117,28 +117,7 @@ fn the_golden_v1_blob_reads_with_v2_generated_code() {
 
 // ---- A golden delta chain: snapshot v1, delta v1 → v2 and reverse delta v2 → v1 ----
 
-const GENRES: [&str; 20] = [
-    "Action",
-    "Adventure",
-    "Animation",
-    "Biography",
-    "Comedy",
-    "Crime",
-    "Documentary",
-    "Drama",
-    "Family",
-    "Fantasy",
-    "History",
-    "Horror",
-    "Music",
-    "Mystery",
-    "Romance",
-    "Sci-Fi",
-    "Sport",
-    "Thriller",
-    "War",
-    "Western",
-];
+use hollow_movies::generator::GENRES;
 
 /// [`dump`] plus the answers of the movies' secondary indexes for every genre and every actor.
 fn dump_with_indexes(state: &ReadState) -> Value {

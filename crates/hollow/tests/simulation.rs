@@ -121,6 +121,21 @@ fn build(id: u64, record: &(String, u16, Vec<String>), m: &mut movie::Builder<'_
     }
 }
 
+/// A full cycle publishing exactly `records`.
+async fn full_cycle(producer: &Producer, records: &Records) -> Result<CycleOutcome, CycleError> {
+    producer
+        .run_cycle(|cycle| {
+            let mut message = capnp::message::Builder::new_default();
+            for (id, r) in records {
+                let mut m = message.init_root::<movie::Builder>();
+                build(*id, r, &mut m);
+                cycle.add::<movie::Owned>(m.into_reader())?;
+            }
+            Ok(())
+        })
+        .await
+}
+
 /// Every record a state serves, read three ways that must agree: a scan, primary-key lookups,
 /// and the genres index (each record is found under each of its genres).
 fn served(state: &hollow::ReadState) -> Records {
@@ -295,19 +310,7 @@ impl Sim {
             Op::Full(changes) => {
                 let mut candidate = self.current.clone();
                 apply(&mut candidate, changes);
-                let records = candidate.clone();
-                let result = self
-                    .producer
-                    .run_cycle(move |cycle| {
-                        let mut message = capnp::message::Builder::new_default();
-                        for (id, r) in &records {
-                            let mut m = message.init_root::<movie::Builder>();
-                            build(*id, r, &mut m);
-                            cycle.add::<movie::Owned>(m.into_reader())?;
-                        }
-                        Ok(())
-                    })
-                    .await;
+                let result = full_cycle(&self.producer, &candidate).await;
                 self.settle(candidate, result).await;
             }
             Op::Incremental(changes) => {
@@ -461,19 +464,7 @@ fn simulate(ops: &[Op]) {
         sim.faulty.clear();
         let mut candidate = sim.current.clone();
         candidate.insert(1_000_000, ("last".to_string(), 2000, Vec::new()));
-        let records = candidate.clone();
-        let result = sim
-            .producer
-            .run_cycle(move |cycle| {
-                let mut message = capnp::message::Builder::new_default();
-                for (id, r) in &records {
-                    let mut m = message.init_root::<movie::Builder>();
-                    build(*id, r, &mut m);
-                    cycle.add::<movie::Owned>(m.into_reader())?;
-                }
-                Ok(())
-            })
-            .await;
+        let result = full_cycle(&sim.producer, &candidate).await;
         assert!(
             matches!(result, Ok(CycleOutcome::Published(_))),
             "{result:?}"

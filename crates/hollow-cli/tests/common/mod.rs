@@ -1,0 +1,37 @@
+//! Helpers shared by the CLI tests: run the real `hollow` binary and read its output.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Runs `hollow ARGS --store STORE`.
+pub fn hollow(args: &[&str], store: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("run hollow")
+}
+
+/// The standard output of a run that must have succeeded.
+pub fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The standard output of a run that must have succeeded, as one JSON document.
+pub fn json_of(o: &Output) -> Value {
+    serde_json::from_str(ok(o).trim()).expect("json output")
+}
+
+/// The standard error of a run.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
