@@ -759,3 +759,91 @@ async fn mapping_a_local_store_in_place_is_an_opt_in_that_reads_the_same() {
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(2));
     check(&consumer.state().expect("state"), data, 1);
 }
+
+/// 64 reader threads each take the consumer's current state again and again while the consumer
+/// applies 1,000 refreshes forward and backward; every state a reader holds must be internally
+/// consistent: its records are exactly its version's, every key lookup finds its record, and the
+/// genres index answers what a scan answers. Synchronised by a barrier and a flag, no sleeps.
+#[test]
+fn sixty_four_readers_see_consistent_states_during_a_thousand_refreshes() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let store = BlobStore::memory();
+    let data = Dataset::new(120);
+    let consumer = Arc::new(runtime.block_on(async {
+        publish(&store, data, 6, 3).await;
+        let consumer = Consumer::builder(store.clone())
+            .build()
+            .await
+            .expect("consumer");
+        consumer.refresh_to(1).await.expect("to 1");
+        consumer
+    }));
+    let expected: Arc<BTreeMap<u64, BTreeMap<u64, String>>> =
+        Arc::new((1..=6).map(|v| (v, expected(data, v - 1))).collect());
+    let done = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(std::sync::Barrier::new(65));
+    let readers: Vec<_> = (0..64u64)
+        .map(|r| {
+            let (consumer, expected, done, started) = (
+                Arc::clone(&consumer),
+                Arc::clone(&expected),
+                Arc::clone(&done),
+                Arc::clone(&started),
+            );
+            std::thread::spawn(move || {
+                started.wait();
+                let mut rounds = 0u64;
+                while !done.load(Ordering::Acquire) || rounds == 0 {
+                    let state = consumer.state().expect("a state");
+                    let want = &expected[&state.version()];
+                    let movies_of = state.table::<movie::Owned>().expect("movies");
+                    // A key lookup (a different key per reader and round) finds its record.
+                    let ids: Vec<&u64> = want.keys().collect();
+                    let id =
+                        *ids[usize::try_from((r * 31 + rounds) % ids.len() as u64).unwrap_or(0)];
+                    let m = movies_of.get_by_key(id).expect("lookup").expect("found");
+                    assert_eq!(m.get_title().expect("t").to_str().expect("s"), want[&id]);
+                    // Now and then: the whole state, and an index answer against a scan.
+                    if rounds % 64 == r % 64 {
+                        assert_eq!(&movies(&state).0, want, "version {}", state.version());
+                        let by_index = movies_of
+                            .matching("genres", "Drama")
+                            .expect("index")
+                            .count();
+                        let by_scan = movies_of
+                            .iter()
+                            .filter(|(_, m)| {
+                                m.get_genres()
+                                    .expect("genres")
+                                    .iter()
+                                    .any(|g| g.ok().and_then(|g| g.to_str().ok()) == Some("Drama"))
+                            })
+                            .count();
+                        assert_eq!(by_index, by_scan, "version {}", state.version());
+                    }
+                    rounds += 1;
+                    // Sixty-four spinning readers would starve the one refreshing thread.
+                    std::thread::yield_now();
+                }
+                rounds
+            })
+        })
+        .collect();
+    started.wait();
+    runtime.block_on(async {
+        for i in 0..1000u64 {
+            let v = 1 + (i * 7 + 3) % 6;
+            assert_eq!(consumer.refresh_to(v).await.expect("refresh"), v);
+        }
+    });
+    done.store(true, Ordering::Release);
+    let rounds: u64 = readers
+        .into_iter()
+        .map(|r| r.join().expect("a reader saw an inconsistent state"))
+        .sum();
+    assert!(rounds >= 64, "every reader read ({rounds} rounds)");
+}
