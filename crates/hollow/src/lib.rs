@@ -151,7 +151,9 @@ pub use read::{
 pub use schema::{IndexKind, KeyValue, Schema};
 pub use state_checksum::TypeChecksum;
 pub use state_id::StateId;
-pub use store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
+pub use store::{
+    Announcement, AnnouncementVersion, BlobKey, BlobStore, DEFAULT_ANNOUNCE_LOCK_WAIT,
+};
 #[allow(deprecated)]
 pub use write::SnapshotInfo;
 pub use write::{

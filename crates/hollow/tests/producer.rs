@@ -737,3 +737,40 @@ async fn an_announcement_whose_response_is_lost_still_publishes_and_the_producer
         .expect("c");
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(3));
 }
+
+#[tokio::test]
+async fn a_producer_stopped_while_announcing_does_not_block_the_next_forever() {
+    let data = Dataset::new(200);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path())
+        .expect("store")
+        .with_announce_lock_wait(std::time::Duration::from_millis(200));
+    let producer = movies_producer(store.clone()).build().await.expect("p");
+    published(producer.run_cycle(populate(data, 0)).await.expect("v1"));
+    // Another producer took the announcement lock and was stopped (SIGSTOP) holding it.
+    let lock_path = dir.path().join("announced.lock");
+    let held = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&lock_path)
+        .expect("lock file");
+    held.lock().expect("hold the lock");
+    std::fs::write(&lock_path, "process 4242\n").expect("name the holder");
+    let failed = producer.run_cycle(populate(data, 1)).await;
+    let message = match failed {
+        Err(e @ CycleError::Conflict { .. }) => e.to_string(),
+        other => panic!("expected a conflict naming the holder, got {other:?}"),
+    };
+    assert!(
+        message.contains("announced.lock") && message.contains("process 4242"),
+        "{message}"
+    );
+    assert_eq!(
+        producer.version().await,
+        Some(1),
+        "nothing announced, rolled back"
+    );
+    // Once the holder is gone, the same producer continues.
+    drop(held);
+    let v2 = published(producer.run_cycle(populate(data, 1)).await.expect("v2"));
+    assert_eq!(v2.version, 2);
+}

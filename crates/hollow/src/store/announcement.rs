@@ -171,8 +171,9 @@ impl BlobStore {
         if let Some(dir) = &self.local_dir {
             let dir = dir.clone();
             let expected = expected.cloned();
+            let wait = self.lock_wait;
             let token = tokio::task::spawn_blocking(move || {
-                local_cas::announce_local(&dir, expected.as_ref(), &bytes)
+                local_cas::announce_local(&dir, expected.as_ref(), &bytes, wait)
             })
             .await
             .map_err(|e| StoreError::io(ANNOUNCED, std::io::Error::other(e)))??;

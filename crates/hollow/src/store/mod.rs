@@ -37,7 +37,12 @@ pub struct BlobStore {
     local_dir: Option<PathBuf>,
     /// Announced versions, for consumers in the same process (clones of a `BlobStore` share it).
     announced: Arc<tokio::sync::watch::Sender<u64>>,
+    /// How long an announcement on a local directory waits for another producer's lock.
+    lock_wait: std::time::Duration,
 }
+
+/// Default for [`BlobStore::with_announce_lock_wait`].
+pub const DEFAULT_ANNOUNCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 const ANNOUNCED: &str = "announced.json";
 const PINNED: &str = "pinned.json";
@@ -88,6 +93,7 @@ impl BlobStore {
                     prefix,
                     local_dir: None,
                     announced: watch(),
+                    lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
                 })
             }
         }
@@ -115,6 +121,7 @@ impl BlobStore {
             prefix: Path::default(),
             local_dir: Some(dir),
             announced: watch(),
+            lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
         })
     }
 
@@ -128,7 +135,17 @@ impl BlobStore {
             prefix: Path::from(prefix),
             local_dir: None,
             announced: watch(),
+            lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
         }
+    }
+
+    /// How long announcing on a local directory waits for the lock another producer holds
+    /// while it announces (milliseconds, normally) before failing with a
+    /// [`StoreError::Conflict`] that names the holder's process (default
+    /// [`DEFAULT_ANNOUNCE_LOCK_WAIT`]). No effect on other stores.
+    pub fn with_announce_lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.lock_wait = wait;
+        self
     }
 
     /// The local directory, when the store is one (blobs can then be mapped in place).
