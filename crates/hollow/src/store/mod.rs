@@ -106,6 +106,16 @@ impl BlobStore {
 
     /// A local directory (created if missing).
     pub fn local(dir: impl AsRef<FsPath>) -> Result<Self, StoreError> {
+        Self::local_wrapped(dir, |fs| fs)
+    }
+
+    /// A local directory whose object-store calls go through `wrap` (the local paths — mapping
+    /// blobs, the announcement's file lock — stay direct): `hollow::testing` wraps it in a
+    /// `FaultyStore`.
+    pub(crate) fn local_wrapped(
+        dir: impl AsRef<FsPath>,
+        wrap: impl FnOnce(Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore>,
+    ) -> Result<Self, StoreError> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
         let dir = dir.canonicalize().map_err(|e| StoreError::io(dir, e))?;
@@ -117,7 +127,7 @@ impl BlobStore {
             )
         })?;
         Ok(Self {
-            store: Arc::new(fs),
+            store: wrap(Arc::new(fs)),
             prefix: Path::default(),
             local_dir: Some(dir),
             announced: watch(),

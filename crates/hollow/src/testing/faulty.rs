@@ -62,6 +62,11 @@ pub enum Timing {
     /// error (a response lost on the way back: the caller cannot tell whether it happened). A
     /// list yields its entries, then the error.
     After,
+    /// The process is killed (SIGKILL) before the call reaches the inner store: a crash at
+    /// this point of the program (for tests that run the code under test in a child process).
+    KillBefore,
+    /// The call reaches the inner store and takes effect, then the process is killed (SIGKILL).
+    KillAfter,
 }
 
 /// A rule choosing calls to fail: which kind, which keys, which of the matching calls, how
@@ -126,7 +131,20 @@ impl Fault {
 
     /// The call takes effect, then fails ([`Timing::After`]).
     pub fn after(mut self) -> Self {
-        self.timing = Timing::After;
+        self.timing = match self.timing {
+            Timing::KillBefore | Timing::KillAfter => Timing::KillAfter,
+            Timing::Before | Timing::After => Timing::After,
+        };
+        self
+    }
+
+    /// Instead of failing the call, kill the process with SIGKILL: before the call, or after it
+    /// took effect when combined with [`Fault::after`] (in either order).
+    pub fn kill(mut self) -> Self {
+        self.timing = match self.timing {
+            Timing::After | Timing::KillAfter => Timing::KillAfter,
+            Timing::Before | Timing::KillBefore => Timing::KillBefore,
+        };
         self
     }
 
@@ -299,8 +317,23 @@ async fn around<T>(
             let _ = call.await;
             Err(injected(operation, location))
         }
+        Some(Timing::KillBefore) => kill_this_process(),
+        Some(Timing::KillAfter) => {
+            let _ = call.await;
+            kill_this_process()
+        }
         None => call.await,
     }
+}
+
+/// Ends this process with SIGKILL: no destructor, no flush, no unwinding.
+fn kill_this_process() -> ! {
+    let pid = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status();
+    // Without a `kill` program: end as abruptly as the standard library allows.
+    std::process::abort()
 }
 
 #[async_trait::async_trait]
@@ -362,6 +395,14 @@ impl ObjectStore for FaultyStore {
             Some(Timing::Before) => {
                 futures_util::stream::once(async move { Err(injected(op, &at)) }).boxed()
             }
+            Some(Timing::KillBefore) => kill_this_process(),
+            Some(Timing::KillAfter) => self
+                .inner
+                .list(prefix)
+                .chain(futures_util::stream::once(
+                    async move { kill_this_process() },
+                ))
+                .boxed(),
             Some(Timing::After) => self
                 .inner
                 .list(prefix)

@@ -11,3 +11,26 @@ pub mod conformance;
 mod faulty;
 
 pub use faulty::{Call, Fault, FaultyStore, Operation, Timing};
+
+use std::path::Path;
+
+use crate::error::StoreError;
+use crate::store::BlobStore;
+
+/// A local directory store (as [`BlobStore::local`]) whose object-store calls go through a
+/// [`FaultyStore`]: blobs are written and read through it, while the announcement's file lock
+/// and the mapping of blobs stay direct, as on a real local store.
+pub fn local_store_with_faults(
+    dir: impl AsRef<Path>,
+) -> Result<(BlobStore, FaultyStore), StoreError> {
+    let mut faulty = None;
+    let store = BlobStore::local_wrapped(dir, |fs| {
+        let f = FaultyStore::new(fs);
+        faulty = Some(f.clone());
+        std::sync::Arc::new(f)
+    })?;
+    let faulty = faulty.ok_or_else(|| {
+        StoreError::io("<local store>", std::io::Error::other("store not wrapped"))
+    })?;
+    Ok((store, faulty))
+}
