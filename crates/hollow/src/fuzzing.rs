@@ -12,6 +12,30 @@ use crate::read::ReadState;
 pub fn read_everything(data: &[u8]) -> Result<usize> {
     let state = ReadState::from_bytes(BlobBytes::from_vec(data.to_vec()), "<fuzz>")?;
     state.verify_all()?;
+    read_state(&state)
+}
+
+/// Opens `snapshot` (a real one) and `delta` (hostile), applies the delta to the snapshot's
+/// state and reads the result as [`read_everything`] does: every record, and the keys of the
+/// first records through every secondary index (the overlay's index additions included).
+pub fn apply_delta_everything(snapshot: &[u8], delta: &[u8]) -> Result<usize> {
+    let state = ReadState::from_bytes(BlobBytes::from_vec(snapshot.to_vec()), "<snapshot>")?;
+    let delta =
+        crate::read::ReadDelta::from_bytes(BlobBytes::from_vec(delta.to_vec()), "<fuzz delta>")?;
+    let next = state.apply_delta(std::sync::Arc::new(delta))?;
+    next.verify_all()?;
+    read_state(&next)
+}
+
+/// Parses `data` as the announcement document and as the pin document (`announced.json`,
+/// `pinned.json`); returns how many of the two parsed. Any input must give a count or a
+/// typed error, never a panic.
+pub fn parse_store_documents(data: &[u8]) -> usize {
+    usize::from(crate::store::parse_announcement(data).is_ok())
+        + usize::from(crate::store::parse_pin(data).is_ok())
+}
+
+fn read_state(state: &ReadState) -> Result<usize> {
     let mut records = 0;
     for t in state.types() {
         let table = state.dyn_table(&t.name)?;

@@ -221,3 +221,91 @@ fn every_mutation_of_a_json_record_is_an_error_or_a_record() {
         assert!(!err.is_empty());
     }
 }
+
+// ---- A hostile delta applied to a real snapshot, read through every index ----
+
+fn golden(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(name),
+    )
+    .expect("golden blob")
+}
+
+#[test]
+fn a_hostile_delta_applied_to_a_real_snapshot_is_a_typed_error_or_reads_whole() {
+    use hollow::fuzzing::apply_delta_everything;
+
+    let snapshot = golden("v1-movies-chain-snapshot.blob");
+    let delta = golden("v1-movies-chain-delta.blob");
+    let records = apply_delta_everything(&snapshot, &delta).expect("the golden delta applies");
+    assert!(records > 0);
+    // Every flipped byte and every truncation: refused (the checksums), never a panic.
+    for i in 0..delta.len() {
+        let mut bad = delta.clone();
+        bad[i] ^= 0x41;
+        assert!(
+            apply_delta_everything(&snapshot, &bad).is_err(),
+            "flipped byte {i} applied as valid"
+        );
+    }
+    for len in (0..delta.len()).step_by(7) {
+        assert!(apply_delta_everything(&snapshot, &delta[..len]).is_err());
+    }
+    // Resealed mutations get past the checksums: every parser behind them must hold on its
+    // own (Ok when a data byte changed, a typed error otherwise), and the result reads whole.
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut applied = 0usize;
+    for i in 0..delta.len() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut bad = delta.clone();
+        bad[i] ^= u8::try_from(state & 0xff).unwrap_or(1) | 1;
+        if reseal(&mut bad) && apply_delta_everything(&snapshot, &bad).is_ok() {
+            applied += 1;
+        }
+    }
+    assert!(
+        applied > 0,
+        "some resealed mutations (record bytes) still apply"
+    );
+}
+
+#[test]
+fn hostile_announcement_and_pin_documents_never_panic() {
+    use hollow::fuzzing::parse_store_documents;
+
+    let announcement = br#"{"dataset":"movies","version":3,"tag":"0x00000000000000ff","schemaFingerprint":"0x1","publishedAtMillis":5,"previous":{"version":2,"tag":"0x2"}}"#;
+    let pin = br#"{"version":2,"tag":"0x00000000000000ab"}"#;
+    assert_eq!(parse_store_documents(pin), 1, "a pin parses as a pin");
+    for doc in [&announcement[..], &pin[..]] {
+        for i in 0..doc.len() {
+            for flip in [0x01u8, 0x20, 0x80] {
+                let mut bad = doc.to_vec();
+                bad[i] ^= flip;
+                let _ = parse_store_documents(&bad);
+            }
+            let _ = parse_store_documents(&doc[..i]);
+        }
+    }
+    for hostile in [
+        &b""[..],
+        b"null",
+        b"[]",
+        b"{\"version\":-1,\"tag\":\"0x1\"}",
+        b"{\"version\":18446744073709551616,\"tag\":\"0x1\"}",
+        b"{\"version\":1,\"tag\":\"0xfffffffffffffffffff\"}",
+        b"{\"version\":1,\"tag\":\"zz\"}",
+        b"{\"version\":1.5,\"tag\":\"0x1\"}",
+        &[b'['; 10_000][..],
+    ] {
+        assert_eq!(
+            parse_store_documents(hostile),
+            0,
+            "{:?}",
+            String::from_utf8_lossy(&hostile[..hostile.len().min(40)])
+        );
+    }
+}

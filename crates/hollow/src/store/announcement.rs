@@ -220,7 +220,7 @@ impl BlobStore {
     }
 }
 
-fn parse_announcement(bytes: &[u8]) -> Result<Announcement, StoreError> {
+pub(crate) fn parse_announcement(bytes: &[u8]) -> Result<Announcement, StoreError> {
     let corrupt = |reason: String| StoreError::Corrupt {
         key: StoreKey::Announcement,
         reason,

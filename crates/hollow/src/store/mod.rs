@@ -25,8 +25,10 @@ use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload}
 use crate::bytes::BlobBytes;
 use crate::error::{OpenError, Result, StoreError, StoreKey, StoreOperation};
 
+pub(crate) use announcement::parse_announcement;
 pub use announcement::{Announcement, AnnouncementVersion};
 pub use key::BlobKey;
+pub(crate) use pin::parse_pin;
 
 /// A dataset's location: an `object_store` and a key prefix.
 #[derive(Debug, Clone)]

@@ -17,21 +17,7 @@ impl BlobStore {
                     .bytes()
                     .await
                     .map_err(|e| store_error(StoreOperation::Get, StoreKey::Pin, e))?;
-                let corrupt = |reason: &str| StoreError::Corrupt {
-                    key: StoreKey::Pin,
-                    reason: reason.to_string(),
-                };
-                let v: Value =
-                    serde_json::from_slice(&bytes).map_err(|e| corrupt(&e.to_string()))?;
-                let version = v
-                    .get("version")
-                    .and_then(Value::as_u64)
-                    .ok_or_else(|| corrupt("no version"))?;
-                let tag = v
-                    .get("tag")
-                    .and_then(parse_hex)
-                    .ok_or_else(|| corrupt("no tag"))?;
-                Ok(Some(StateId::new(version, tag)))
+                parse_pin(&bytes).map(Some)
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(store_error(StoreOperation::Get, StoreKey::Pin, e)),
@@ -61,4 +47,22 @@ impl BlobStore {
             Err(e) => Err(store_error(StoreOperation::Delete, StoreKey::Pin, e)),
         }
     }
+}
+
+/// Parses the pin document (`{"version": N, "tag": "0x…"}`).
+pub(crate) fn parse_pin(bytes: &[u8]) -> Result<StateId, StoreError> {
+    let corrupt = |reason: &str| StoreError::Corrupt {
+        key: StoreKey::Pin,
+        reason: reason.to_string(),
+    };
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| corrupt(&e.to_string()))?;
+    let version = v
+        .get("version")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| corrupt("no version"))?;
+    let tag = v
+        .get("tag")
+        .and_then(parse_hex)
+        .ok_or_else(|| corrupt("no tag"))?;
+    Ok(StateId::new(version, tag))
 }
