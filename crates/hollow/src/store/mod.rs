@@ -84,6 +84,25 @@ impl BlobStore {
                 Self::local(dir)
             }
             "memory" => Ok(Self::memory()),
+            #[cfg(feature = "s3")]
+            "s3" | "s3a" => {
+                // Credentials, region, endpoint and the rest from the standard AWS_* variables
+                // (as `AmazonS3Builder::from_env` reads them); the bucket from the URL.
+                let store = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(location)
+                    .build()
+                    .map_err(|e| StoreError::InvalidLocation {
+                        location: location.to_string(),
+                        reason: e.to_string(),
+                    })?;
+                Ok(Self {
+                    store: Arc::new(store),
+                    prefix: Path::from(url.path()),
+                    local_dir: None,
+                    announced: watch(),
+                    lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
+                })
+            }
             _ => {
                 let (store, prefix) =
                     object_store::parse_url(&url).map_err(|e| StoreError::InvalidLocation {
