@@ -685,39 +685,15 @@ async fn walk_chain(
     in_range: &dyn Fn(u64) -> bool,
     done: &mut Vec<u64>,
 ) -> Result<()> {
-    let announced = store
-        .announcement()
+    let states = hollow::tools::announced_chain(store)
         .await
-        .context("reading the announcement")?;
-    let Some((announcement, _)) = announced else {
+        .context("reading the announcement and linking its chain")?;
+    if states.is_empty() {
         if keys.is_empty() {
             bail!("nothing has been announced in this store");
         }
         bail!("the store holds blobs but no announcement");
-    };
-    // Link the chain back from the head: the forward delta into a state, else the reverse
-    // delta out of it (as consumers and producers link it).
-    let mut states = vec![announcement.state()];
-    loop {
-        let at = states[states.len() - 1];
-        let back = keys.iter().find_map(|k| match *k {
-            BlobKey::Delta { from, to } if to == at && from.version < at.version => Some(from),
-            _ => None,
-        });
-        let back = back.or_else(|| {
-            keys.iter().find_map(|k| match *k {
-                BlobKey::ReverseDelta { from, to } if from == at && to.version < at.version => {
-                    Some(to)
-                }
-                _ => None,
-            })
-        });
-        match back {
-            Some(s) => states.push(s),
-            None => break,
-        }
     }
-    states.reverse();
     let consumer = Consumer::builder(store.clone()).build().await?;
     for StateId { version, tag } in states.into_iter().filter(|s| in_range(s.version)) {
         consumer

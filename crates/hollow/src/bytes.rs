@@ -47,10 +47,14 @@ impl BlobBytes {
             // A zero-length mapping is an error on some platforms; an empty buffer is not.
             return Ok(Self::from_vec(Vec::new()));
         }
-        // SAFETY: the mapping is read-only and blob files are never modified after they are
-        // written (they are created under a fresh name and published by an atomic rename), so
-        // the bytes behind the mapping do not change while it lives. `Mmap` is page-aligned,
-        // so the start is 8-byte aligned.
+        // SAFETY: the mapping is read-only, and hollow maps only blob files that are never
+        // modified after they are written: created under a fresh name, published by an atomic
+        // rename and made read-only (a producer's local store, `store/durable.rs`; a consumer's
+        // cache copies, `consumer/cache.rs`). A consumer maps a store's files it does not own
+        // only on the documented opt-in `map_local_store_in_place`, whose precondition is that
+        // nothing rewrites or truncates them (docs/RELIABILITY.md, mapping policy). So the bytes
+        // behind the mapping do not change while it lives. `Mmap` is page-aligned, so the start
+        // is 8-byte aligned.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| OpenError::io(path, e))?;
         let len = map.len();
         Ok(Self {

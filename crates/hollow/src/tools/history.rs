@@ -4,9 +4,7 @@
 use serde_json::Value;
 
 use super::FieldChange;
-use std::collections::HashSet;
 
-use crate::chain::Chain;
 use crate::consumer::Consumer;
 use crate::error::{LookupError, RefreshError, Result};
 use crate::store::BlobStore;
@@ -43,16 +41,16 @@ pub async fn history(
     type_name: &str,
     key: &[&str],
 ) -> Result<Vec<HistoryEntry>> {
-    let Some((announcement, _)) = store.announcement().await? else {
-        return Err(RefreshError::NoPath { from: None, to: 0 }.into());
-    };
     // Only the announced chain: blobs of failed attempts or of another lineage are not history.
-    let chain = Chain::list(store, announcement.state(), &HashSet::new()).await?;
+    let chain = super::announced_chain(store).await?;
+    if chain.is_empty() {
+        return Err(RefreshError::NoPath { from: None, to: 0 }.into());
+    }
     let consumer = Consumer::builder(store.clone()).build().await?;
     let mut previous: Option<Value> = None;
     let mut entries = Vec::new();
     let mut type_seen = false;
-    for version in chain.states.iter().map(|s| s.version) {
+    for version in chain.iter().map(|s| s.version) {
         consumer.refresh_to(version).await?;
         let Some(state) = consumer.state() else {
             return Err(RefreshError::NoPath {

@@ -3,10 +3,12 @@
 //! to some of its types. (JSON stringify is [`crate::DynRecord::to_json_string`]; state
 //! checksums are [`crate::ReadState::types`].)
 
+mod chain;
 mod combine;
 mod diff;
 mod history;
 
+pub use chain::announced_chain;
 pub use combine::{CombinedType, combine, filter};
 pub use diff::{FieldChange, RecordChange, TypeDiff, diff};
 pub use history::{HistoryEntry, HistoryEvent, history};
