@@ -840,3 +840,20 @@ fn validate_walks_the_announced_chain_as_a_consumer_does() {
         }
     }
 }
+
+#[test]
+fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = generate(&dir.path().join("in"), 50, 1);
+    let store = dir.path().join("store");
+    let mut args = vec!["-v", "produce", "--schema", MOVIES_CAPNP, "--input"];
+    args.push(s(&files[0]));
+    let o = hollow(&args, &store);
+    ok(&o);
+    let log = stderr(&o);
+    assert!(log.contains("INFO"), "-v logs: {log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "no ANSI escape codes when stderr is not a terminal: {log:?}"
+    );
+}
