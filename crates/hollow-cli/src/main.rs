@@ -5,6 +5,7 @@
 
 mod data;
 mod demo;
+mod line_limit;
 mod produce;
 
 use std::io::Write;

@@ -3,6 +3,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::{BufRead, Write};
+
+use crate::line_limit::LineLimited;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -81,6 +83,63 @@ pub struct ProduceArgs {
     /// with no records) refuse them: for a dataset that really shrank or is really empty.
     #[arg(long)]
     allow_mass_delete: bool,
+    /// Caps on the input and on what a cycle publishes, NAME=VALUE (repeatable; VALUE may end
+    /// in KiB, MiB or GiB): `line-bytes` (longest input line, default 64MiB), `list-len` (most
+    /// elements of one list, default 16777216), `nesting` (deepest pointer level, at most and
+    /// by default 62), `records-per-type` (most ordinals of one type, default 268435456),
+    /// `blob-bytes` (largest blob, default 64GiB). Input past a cap is refused with its line;
+    /// a cycle past one is not published.
+    #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = parse_limit)]
+    limits: Vec<(hollow::LimitKind, u64)>,
+}
+
+/// `NAME=VALUE` of `--limit`.
+fn parse_limit(s: &str) -> std::result::Result<(hollow::LimitKind, u64), String> {
+    let names = || {
+        hollow::LimitKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not NAME=VALUE (names: {})", names()))?;
+    let kind = hollow::LimitKind::ALL
+        .into_iter()
+        .find(|k| k.name() == name)
+        .ok_or_else(|| format!("no limit is named {name:?} (names: {})", names()))?;
+    let (digits, unit) = match value.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => value.split_at(at),
+        None => (value, ""),
+    };
+    let scale: u64 = match unit {
+        "" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("{value:?}: the unit must be KiB, MiB or GiB")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{value:?} is not a whole number"))?;
+    let n = n
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{value:?} is too large"))?;
+    hollow::Limits::default().set(kind, n)?;
+    Ok((kind, n))
+}
+
+impl ProduceArgs {
+    /// The caps `--limit` sets, over the defaults.
+    fn limits(&self) -> hollow::Limits {
+        self.limits
+            .iter()
+            .fold(hollow::Limits::default(), |l, (k, v)| {
+                // Each value was checked against its cap by `parse_limit`.
+                l.set(*k, *v).unwrap_or(l)
+            })
+    }
 }
 
 fn parse_ratio(s: &str) -> std::result::Result<f64, String> {
@@ -361,6 +420,8 @@ fn at(file: &Path, line: u64) -> String {
 /// Reads records from a file and hands each (with its line) to `f`.
 struct Input<'a> {
     path: &'a Path,
+    /// The longest line (`--limit line-bytes`).
+    max_line_bytes: usize,
     type_name: Option<&'a str>,
     incremental: bool,
     encoders: &'a HashMap<String, RecordEncoder>,
@@ -538,7 +599,7 @@ impl Input<'_> {
         let file = std::fs::File::open(self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
         let bar = progress(file.metadata().map_or(0, |m| m.len()));
-        let mut reader = std::io::BufReader::new(file);
+        let mut reader = std::io::BufReader::new(LineLimited::new(file, self.max_line_bytes));
         let mut text = String::new();
         let mut records = 0;
         let mut line = 0u64;
@@ -636,7 +697,7 @@ impl Input<'_> {
         let bar = progress(file.metadata().map_or(0, |m| m.len()));
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
-            .from_reader(file);
+            .from_reader(LineLimited::new(file, self.max_line_bytes));
         let headers: Vec<String> = reader
             .headers()
             .with_context(|| format!("{}: reading the header row", at(self.path, 1)))?
@@ -787,6 +848,7 @@ async fn cycle(
 ) -> Result<Value> {
     let input = Input {
         path: file,
+        max_line_bytes: args.limits().input_line_bytes(),
         type_name: args.type_name.as_deref(),
         incremental: args.incremental,
         encoders,
@@ -1072,7 +1134,9 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
     for name in &names {
         encoders.insert(
             name.clone(),
-            RecordEncoder::new(&loaded.schema, name).map_err(|e| anyhow!("{name}: {e}"))?,
+            RecordEncoder::new(&loaded.schema, name)
+                .map_err(|e| anyhow!("{name}: {e}"))?
+                .with_limits(args.limits()),
         );
     }
     let mut keys = HashMap::new();
@@ -1117,7 +1181,7 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
     };
     let build = || async {
         let mut builder = Producer::builder(store.clone(), &dataset).schema(loaded.schema.clone());
-        builder = guard_full_cycles(builder, args);
+        builder = guard_full_cycles(builder, args).limits(args.limits());
         for name in &names {
             builder = builder.register_name(name);
         }

@@ -857,3 +857,81 @@ fn logs_written_to_a_file_or_pipe_carry_no_colour_codes() {
         "no ANSI escape codes when stderr is not a terminal: {log:?}"
     );
 }
+
+#[test]
+fn limits_refuse_input_and_cycles_past_them_with_their_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let movie = |id: u64, cast: usize| {
+        json!({"type": "Movie", "id": id, "title": format!("movie {id}"),
+               "castIds": (0..cast as u64).collect::<Vec<_>>()})
+        .to_string()
+    };
+
+    // A line past line-bytes (JSONL and CSV), refused with its number; at the cap it passes.
+    let short = movie(1, 1);
+    let long = movie(2, 40);
+    let jsonl = file(dir.path(), "lines.jsonl", &format!("{short}\n{long}\n"));
+    let cap = short.len().to_string();
+    let o = produce(&store, &jsonl, &["--limit", &format!("line-bytes={cap}")]);
+    refused(
+        &o,
+        &store,
+        None,
+        &[
+            "lines.jsonl:2",
+            &format!("longer than the line-bytes limit of {cap} bytes"),
+        ],
+    );
+    let csv = file(
+        dir.path(),
+        "rows.csv",
+        &format!("id,title\n1,short\n2,{}\n", "x".repeat(100)),
+    );
+    let o = produce(
+        &store,
+        &csv,
+        &["--type", "Movie", "--limit", "line-bytes=50"],
+    );
+    refused(&o, &store, None, &["rows.csv:3", "line-bytes limit of 50"]);
+    let fits = file(dir.path(), "fits.jsonl", &format!("{short}\n"));
+    ok(&produce(
+        &store,
+        &fits,
+        &["--limit", &format!("line-bytes={cap}")],
+    ));
+    assert_eq!(announced(&store), Some(1));
+
+    // A list past list-len, refused with its line and field.
+    let o = produce(&store, &jsonl, &["--limit", "list-len=39"]);
+    refused(
+        &o,
+        &store,
+        Some(1),
+        &["lines.jsonl:2", "castIds", "the limit is 39"],
+    );
+
+    // A cycle past records-per-type is not published.
+    let three = file(
+        dir.path(),
+        "three.jsonl",
+        &[movie(1, 1), movie(2, 1), movie(3, 1)].join("\n"),
+    );
+    let o = produce(&store, &three, &["--limit", "records-per-type=2"]);
+    refused(
+        &o,
+        &store,
+        Some(1),
+        &["ordinal capacity of type Movie is 3, over the records-per-type limit of 2"],
+    );
+    ok(&produce(&store, &three, &["--limit", "records-per-type=3"]));
+    assert_eq!(announced(&store), Some(2));
+
+    // Unknown names and malformed values are usage errors.
+    for bad in ["records=5", "line-bytes", "line-bytes=1TB", "nesting=63"] {
+        let o = produce(&store, &three, &["--limit", bad]);
+        assert_eq!(o.status.code(), Some(2), "--limit {bad}: {}", stderr(&o));
+    }
+    let o = produce(&store, &three, &["--limit", "line-bytes=1MiB"]);
+    ok(&o);
+}

@@ -93,6 +93,16 @@ pub enum OpenError {
         #[source]
         source: capnp::Error,
     },
+    /// The blob goes past one of the consumer's [`Limits`](crate::Limits) (its size, a type's
+    /// ordinal capacity): it is not opened, and the consumer keeps its current state.
+    #[error("blob {blob} refused")]
+    LimitExceeded {
+        /// The blob.
+        blob: String,
+        /// The cap and the value.
+        #[source]
+        source: crate::LimitExceeded,
+    },
     /// A file system operation failed (mapping a blob, the consumer's cache).
     #[error("I/O error on {}", path.display())]
     Io {
@@ -515,6 +525,10 @@ pub enum CycleError {
         /// What collided.
         reason: String,
     },
+    /// The cycle would go past one of the producer's [`Limits`](crate::Limits) (a type's
+    /// ordinal capacity, a blob's size). It was rolled back and nothing was published.
+    #[error(transparent)]
+    LimitExceeded(#[from] crate::LimitExceeded),
     /// Publishing or announcing failed in the store.
     #[error(transparent)]
     Store(StoreError),

@@ -103,6 +103,7 @@ pub mod format;
 #[doc(hidden)]
 pub mod fuzzing;
 mod identity;
+pub mod limits;
 mod producer;
 mod read;
 pub mod schema;
@@ -140,6 +141,7 @@ pub use error::{
     StoreError, StoreKey, StoreOperation, error_chain,
 };
 pub use format::KeyChange;
+pub use limits::{LimitExceeded, LimitKind, Limits};
 pub use producer::{
     CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,
     MinRecordCount, Producer, ProducerBuilder, TypeValidation, ValidationInput, Validator,

@@ -8,6 +8,7 @@ use std::time::Instant;
 use super::plan::Step;
 use super::{Inner, RefreshEvent};
 use crate::error::{OpenError, RefreshError};
+use crate::limits::LimitKind;
 use crate::read::{ReadDelta, ReadState};
 use crate::store::BlobKey;
 
@@ -25,6 +26,8 @@ impl Inner {
             match step {
                 Step::Snapshot(key) => {
                     let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
+                    self.check_blob_len(bytes.len())
+                        .map_err(|e| limit_error(key, e))?;
                     let trusted = self.cache.was_verified(key, bytes.as_slice());
                     let mut snapshot = if trusted {
                         ReadState::from_verified_cache(bytes.clone(), &key.relative())
@@ -52,6 +55,8 @@ impl Inner {
                             .map_err(|e| (Some(*key), e.into()))?;
                         self.cache.record_verified(key, bytes.as_slice());
                     }
+                    self.check_capacities(&snapshot)
+                        .map_err(|e| limit_error(key, e))?;
                     self.emit(&RefreshEvent::SnapshotLoaded {
                         version: snapshot.version(),
                         elapsed: t.elapsed(),
@@ -60,6 +65,8 @@ impl Inner {
                 }
                 Step::Delta(key) => {
                     let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
+                    self.check_blob_len(bytes.len())
+                        .map_err(|e| limit_error(key, e))?;
                     let delta = Arc::new(
                         ReadDelta::from_bytes(bytes, &key.relative())
                             .map_err(|e| (Some(*key), e.into()))?,
@@ -93,6 +100,8 @@ impl Inner {
                     };
                     let next = crate::blocking::cpu(|| base.apply_delta(Arc::clone(&delta)))
                         .map_err(|e| (Some(*key), e.into()))?;
+                    self.check_capacities(&next)
+                        .map_err(|e| limit_error(key, e))?;
                     self.emit(&RefreshEvent::DeltaApplied {
                         from: delta.header().from_version,
                         to: delta.header().to_version,
@@ -104,4 +113,27 @@ impl Inner {
         }
         state.ok_or((None, RefreshError::NoPath { from: None, to: 0 }))
     }
+
+    /// A blob past [`crate::Limits::max_blob_bytes`] is not opened.
+    fn check_blob_len(&self, len: usize) -> Result<(), crate::LimitExceeded> {
+        self.limits
+            .check(LimitKind::BlobBytes, || "its size".to_string(), len as u64)
+    }
+
+    /// A state with a type past [`crate::Limits::max_records_per_type`] is not served.
+    fn check_capacities(&self, state: &ReadState) -> Result<(), crate::LimitExceeded> {
+        for ty in state.types() {
+            self.limits.check(
+                LimitKind::RecordsPerType,
+                || format!("the ordinal capacity of type {}", ty.name),
+                u64::from(ty.ordinal_capacity),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn limit_error(key: &BlobKey, source: crate::LimitExceeded) -> (Option<BlobKey>, RefreshError) {
+    let blob = key.relative();
+    (Some(*key), OpenError::LimitExceeded { blob, source }.into())
 }

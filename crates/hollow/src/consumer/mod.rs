@@ -119,6 +119,7 @@ pub struct ConsumerBuilder {
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
     map_in_place: bool,
+    limits: crate::Limits,
 }
 
 /// How long a blob that failed to load or apply is avoided before a refresh tries it again:
@@ -200,6 +201,17 @@ impl ConsumerBuilder {
         self
     }
 
+    /// Caps on the blobs this consumer opens: a blob larger than
+    /// [`Limits::max_blob_bytes`](crate::Limits::max_blob_bytes), or a state with a type whose
+    /// ordinal capacity is past [`Limits::max_records_per_type`](crate::Limits::max_records_per_type),
+    /// fails the refresh with [`OpenError::LimitExceeded`](crate::OpenError::LimitExceeded) and
+    /// the current state keeps serving. Default: [`Limits::default`](crate::Limits::default), the
+    /// producer's default too.
+    pub fn limits(mut self, limits: crate::Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Longest delta path before a refresh loads a snapshot instead, and most deltas a state
     /// carries before the consumer compacts it onto a newer snapshot (default 32, at most 255).
     pub fn max_deltas(mut self, n: usize) -> Self {
@@ -221,6 +233,7 @@ impl ConsumerBuilder {
             cache,
             type_filter: self.type_filter,
             retry: self.retry,
+            limits: self.limits,
         });
         let watcher = match self.policy {
             RefreshPolicy::Manual => None,
@@ -289,6 +302,7 @@ struct Inner {
     cache: BlobCache,
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
+    limits: crate::Limits,
 }
 
 /// Follows a dataset and serves its current state.
@@ -338,6 +352,7 @@ impl Consumer {
             type_filter: None,
             retry: RetryBackoff::default(),
             map_in_place: false,
+            limits: crate::Limits::default(),
         }
     }
 

@@ -120,11 +120,14 @@ pub enum EncodeErrorKind {
         /// The type.
         ty: String,
     },
-    /// An array too long for a Cap'n Proto list.
-    #[error("is too long for a list ({len} elements)")]
+    /// An array too long for a Cap'n Proto list, or longer than
+    /// [`Limits::max_list_len`](crate::Limits::max_list_len).
+    #[error("is too long for a list ({len} elements; the limit is {limit})")]
     TooLong {
         /// Its length.
         len: usize,
+        /// The most elements a list may hold here.
+        limit: u64,
     },
     /// The struct named is not in the schema.
     #[error("names no struct of the schema")]
@@ -144,7 +147,8 @@ pub enum EncodeErrorKind {
     TooDeep {
         /// The level the value would have.
         level: u32,
-        /// The limit ([`RECORD_NESTING_LIMIT`]).
+        /// The limit ([`RECORD_NESTING_LIMIT`], or a lower
+        /// [`Limits::max_nesting`](crate::Limits::max_nesting)).
         limit: u32,
     },
     /// The Cap'n Proto builder refused the value.
@@ -257,6 +261,7 @@ pub struct RecordEncoder {
     schema: Schema,
     type_id: u64,
     skip: Vec<String>,
+    limits: crate::Limits,
 }
 
 impl RecordEncoder {
@@ -273,7 +278,15 @@ impl RecordEncoder {
             schema: schema.clone(),
             type_id: info.id,
             skip: Vec::new(),
+            limits: crate::Limits::default(),
         })
+    }
+
+    /// Applies `limits`' list length and nesting caps to every value encoded (the defaults
+    /// are [`Limits::default`](crate::Limits::default)'s).
+    pub fn with_limits(mut self, limits: crate::Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Ignores the top-level JSON member `name` (a discriminator such as `"type"` that the
@@ -333,6 +346,7 @@ impl RecordEncoder {
         let mut builder = pointer.init_struct(struct_size(info));
         Writer {
             schema: &self.schema,
+            limits: &self.limits,
         }
         .write_struct(info, &mut builder, object, &root, &self.skip, 0)
     }
@@ -721,16 +735,31 @@ fn capnp_err(seg: &Seg<'_>, v: &Value, e: &capnp::Error) -> EncodeError {
     )
 }
 
-fn list_len(arr: &[Value], seg: &Seg<'_>, v: &Value) -> Result<u32, EncodeError> {
+fn list_len(
+    arr: &[Value],
+    seg: &Seg<'_>,
+    v: &Value,
+    limits: &crate::Limits,
+) -> Result<u32, EncodeError> {
     // A list pointer counts elements in 29 bits.
+    let limit = limits.list_len().min((1 << 29) - 1);
     u32::try_from(arr.len())
         .ok()
-        .filter(|n| *n < (1 << 29))
-        .ok_or_else(|| seg.fail(v, EncodeErrorKind::TooLong { len: arr.len() }))
+        .filter(|n| *n <= limit)
+        .ok_or_else(|| {
+            seg.fail(
+                v,
+                EncodeErrorKind::TooLong {
+                    len: arr.len(),
+                    limit: u64::from(limit),
+                },
+            )
+        })
 }
 
 struct Writer<'s> {
     schema: &'s Schema,
+    limits: &'s crate::Limits,
 }
 
 impl Writer<'_> {
@@ -873,14 +902,9 @@ impl Writer<'_> {
         seg: &Seg<'_>,
         level: u32,
     ) -> Result<(), EncodeError> {
-        if level > RECORD_NESTING_LIMIT {
-            return Err(seg.fail(
-                v,
-                EncodeErrorKind::TooDeep {
-                    level,
-                    limit: RECORD_NESTING_LIMIT,
-                },
-            ));
+        let limit = self.limits.nesting();
+        if level > limit {
+            return Err(seg.fail(v, EncodeErrorKind::TooDeep { level, limit }));
         }
         match ty {
             FieldType::Text => pointer.set_text(text_value(v, seg)?.into()),
@@ -924,7 +948,7 @@ impl Writer<'_> {
         seg: &Seg<'_>,
         level: u32,
     ) -> Result<(), EncodeError> {
-        let n = list_len(items, seg, v)?;
+        let n = list_len(items, seg, v, self.limits)?;
         macro_rules! prim {
             ($t:ty, $convert:expr) => {{
                 let mut list = capnp::primitive_list::Builder::<$t>::init_pointer(pointer, n);

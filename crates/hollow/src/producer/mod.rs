@@ -26,6 +26,7 @@ use crate::StateId;
 use crate::blocking;
 use crate::bytes::BlobBytes;
 use crate::error::{CycleError, Result};
+use crate::limits::{LimitKind, Limits};
 use crate::schema::Schema;
 use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
 use crate::write::{
@@ -42,6 +43,7 @@ pub struct ProducerBuilder {
     state: WriteStateBuilder,
     snapshot_every: u32,
     validators: Vec<Arc<dyn Validator>>,
+    limits: Limits,
 }
 
 impl ProducerBuilder {
@@ -99,6 +101,15 @@ impl ProducerBuilder {
         self
     }
 
+    /// Caps on what a cycle may publish: a type's ordinal capacity
+    /// ([`Limits::max_records_per_type`]) and a blob's size ([`Limits::max_blob_bytes`]). A cycle
+    /// past either fails with [`CycleError::LimitExceeded`] and is rolled back. Default:
+    /// [`Limits::default`]; give consumers the same limits or larger.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// Adds a validator run before every announcement.
     pub fn validator(mut self, validator: impl Validator + 'static) -> Self {
         self.validators.push(Arc::new(validator));
@@ -122,6 +133,7 @@ impl ProducerBuilder {
             store: self.store,
             snapshot_every: self.snapshot_every,
             validators: self.validators,
+            limits: self.limits,
             inner: tokio::sync::Mutex::new(ProducerInner {
                 state,
                 announced,
@@ -166,6 +178,7 @@ pub struct Producer {
     store: BlobStore,
     snapshot_every: u32,
     validators: Vec<Arc<dyn Validator>>,
+    limits: Limits,
     inner: tokio::sync::Mutex<ProducerInner>,
 }
 
@@ -252,6 +265,7 @@ impl Producer {
             state: WriteState::builder(dataset),
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             validators: Vec::new(),
+            limits: Limits::default(),
         }
     }
 
@@ -477,6 +491,14 @@ impl Producer {
         let version = to.version;
         let t = Instant::now();
         let span = info_span!("validate", version).entered();
+        for (i, name) in names.iter().enumerate() {
+            let capacity = inner.state.target(i).capacity;
+            self.limits.check(
+                LimitKind::RecordsPerType,
+                || format!("the ordinal capacity of type {name}"),
+                u64::from(capacity),
+            )?;
+        }
         let input = ValidationInput {
             version,
             types: names
@@ -514,6 +536,18 @@ impl Producer {
         };
         drop(span);
         timings.encode = t.elapsed();
+        let blobs = snapshot.iter().map(|b| ("snapshot", b)).chain(
+            deltas
+                .iter()
+                .flat_map(|(d, r)| [("delta", d), ("reverse delta", r)]),
+        );
+        for (kind, bytes) in blobs {
+            self.limits.check(
+                LimitKind::BlobBytes,
+                || format!("the {kind} of version {version}"),
+                bytes.len() as u64,
+            )?;
+        }
 
         let t = Instant::now();
         if let Some((delta, reverse)) = &deltas {
