@@ -17,8 +17,8 @@
 //!
 //! **Retrying.** Each type has `is_retryable()` (and [`Error::is_retryable`] asks the inner
 //! error): `true` when trying again may succeed without anyone fixing data or code (a store
-//! call that failed, another producer announcing first — retried with a producer built anew,
-//! see [`CycleError`] — a file system error, a refresh that can plan around a blob that
+//! call that failed, another producer announcing first — the same producer follows the winner
+//! and runs the cycle again, see [`CycleError`] — a file system error, a refresh that can plan around a blob that
 //! failed); `false` for corrupt blobs, schema problems, bad keys, records a cycle refuses,
 //! validators, integrity failures and aborts the caller asked for.
 //!
@@ -449,9 +449,9 @@ impl StoreError {
 /// A producer's cycle (or a write state's change) failed. Nothing was announced; a producer's
 /// state is rolled back to the last announced version.
 ///
-/// Retryable: [`CycleError::Conflict`] (another producer announced first; this producer
-/// still holds the state it announced last, so retry with a producer built anew on the store,
-/// whose `build` restores the winner's state), [`CycleError::Store`] and
+/// Retryable: [`CycleError::Conflict`] (another producer announced first; the producer has
+/// already restored the winner's version — or does so before its next cycle — so the same
+/// producer runs the cycle again on top of it; see `Producer::resync`), [`CycleError::Store`] and
 /// [`CycleError::Restore`] when their source is (the same producer can run the cycle again). Not retryable: records the cycle refuses
 /// (duplicate, missing or invalid keys, unique violations), validators, integrity failures,
 /// schema problems, and [`CycleError::Aborted`] (the caller's own decision: look at its

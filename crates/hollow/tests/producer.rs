@@ -385,6 +385,62 @@ async fn two_producers_race_and_exactly_one_wins() {
 }
 
 #[tokio::test]
+async fn a_producer_that_lost_a_race_follows_the_winner_and_continues_its_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let (a, b) = (
+        movies_producer(store.clone()).build().await.expect("a"),
+        movies_producer(store.clone()).build().await.expect("b"),
+    );
+    published(
+        a.run_cycle(populate(Dataset::new(50), 0))
+            .await
+            .expect("v1 by a"),
+    );
+    // b never saw v1: its first cycle loses the compare-and-swap …
+    let lost = b.run_cycle(populate(Dataset::new(70), 0)).await;
+    assert!(matches!(lost, Err(CycleError::Conflict { .. })), "{lost:?}");
+    // The blobs of the lost cycle were removed: only the winner's v1 snapshot is left.
+    let blobs = store.list_blobs().await.expect("list");
+    assert_eq!(blobs.len(), 1, "{blobs:?}");
+    // … after which it follows the winner at once (no new producer needed) …
+    assert_eq!(b.version().await, Some(1));
+    // … and its next cycle continues the store's chain with a delta from v1.
+    let v2 = published(
+        b.run_cycle(populate(Dataset::new(70), 0))
+            .await
+            .expect("v2 by b"),
+    );
+    assert_eq!(v2.version, 2);
+    assert!(v2.delta_bytes.is_some(), "a delta from the winner's v1");
+    let delta = announced_blob(&store, |x| x.delta).await;
+    let expected = snapshot_of(&store, 1).await;
+    let via_delta = apply(&expected, &delta).expect("v1 + delta");
+    let fresh = movies_producer(BlobStore::local(dir.path()).expect("store"))
+        .build()
+        .await
+        .expect("restored at v2");
+    assert_eq!(fresh.version().await, Some(2));
+    let v2_records = dump(&via_delta);
+    assert_eq!(
+        v2_records.iter().filter(|(t, _, _)| t == "Movie").count(),
+        70
+    );
+
+    // a learns of v2 through `resync` (or would on its next failed announcement).
+    assert_eq!(a.version().await, Some(1));
+    assert_eq!(a.resync().await.expect("resync"), Some(2));
+    let v3 = published(
+        a.run_cycle(populate(Dataset::new(60), 1))
+            .await
+            .expect("v3 by a"),
+    );
+    assert_eq!(v3.version, 3);
+    // In step, a resync is one read of the announcement.
+    assert_eq!(a.resync().await.expect("resync"), Some(3));
+}
+
+#[tokio::test]
 async fn a_restored_producer_continues_the_chain() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = Dataset::new(300);
@@ -499,6 +555,22 @@ async fn a_store_failure_on_any_call_of_a_publish_announces_nothing() {
             "call {n}"
         );
         assert_eq!(producer.version().await, Some(1));
+        // A failed put of a blob leaves no orphan: the blobs written before it are removed.
+        let failed_call = store
+            .log()
+            .into_iter()
+            .find(|c| c.failed.is_some())
+            .expect("the failed call is logged");
+        if failed_call.operation == hollow::testing::Operation::Put
+            && !failed_call.location.ends_with("announced.json")
+        {
+            let left: Vec<BlobKey> = blob_store.list_blobs().await.expect("list");
+            assert!(
+                left.iter().all(|k| k.to_state().version == 1),
+                "call {n} ({}): orphans left: {left:?}",
+                failed_call.location
+            );
+        }
         // The producer stays usable: the retry publishes version 2 with a correct delta.
         let report = published(producer.run_cycle(populate(data, 1)).await.expect("retry"));
         assert_eq!(report.version, 2);

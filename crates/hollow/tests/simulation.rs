@@ -291,15 +291,16 @@ impl Sim {
                 }
             }
         }
-        if let Err(e) = result {
+        if result.is_err() {
             self.faulty.clear();
-            // The producer can always continue: a restarted process restores the announced
-            // version (after a conflict or a failure whose announcement took effect, the
-            // running producer no longer matches the store).
-            if matches!(e, CycleError::Conflict { .. })
-                || announced != self.producer.version().await
-            {
-                self.producer = Self::producer(&self.store).await;
+            // The producer can always continue, without a restart: after a failed
+            // announcement it resyncs with the store on its own (at once, or — when the
+            // resync itself met a fault — before its next cycle, as `resync` does here).
+            if announced != self.producer.version().await {
+                self.producer
+                    .resync()
+                    .await
+                    .expect("resync with faults cleared");
             }
             assert_eq!(self.producer.version().await, announced);
         }

@@ -138,6 +138,7 @@ impl ProducerBuilder {
                 state,
                 announced,
                 since_snapshot,
+                stale: false,
             }),
         })
     }
@@ -151,6 +152,9 @@ struct ProducerInner {
     state: WriteState,
     announced: Option<(Announcement, AnnouncementVersion)>,
     since_snapshot: u32,
+    /// The state may no longer be the store's announced version (an announcement failed or
+    /// lost a race, or a restore failed half-way): resync before the next cycle.
+    stale: bool,
 }
 
 /// Publishes versions of a dataset to a [`BlobStore`]. Cycles on one producer are serialised.
@@ -300,6 +304,9 @@ impl Producer {
         populate: impl FnOnce(&mut Cycle<'_>) -> Result<(), CycleError>,
     ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
+        if inner.stale {
+            self.resync_inner(&mut inner).await?;
+        }
         let started = Instant::now();
         let changes = blocking::cpu(|| {
             let _span = info_span!("populate").entered();
@@ -318,6 +325,9 @@ impl Producer {
         change: impl FnOnce(&mut Incremental<'_>) -> Result<(), CycleError>,
     ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
+        if inner.stale {
+            self.resync_inner(&mut inner).await?;
+        }
         let started = Instant::now();
         let changes = blocking::cpu(|| {
             let _span = info_span!("populate").entered();
@@ -352,9 +362,77 @@ impl Producer {
             Err(e) => {
                 warn!(error = %e, "cycle failed: rolled back to the announced version");
                 inner.state.undo(applied);
+                if inner.stale {
+                    // Another producer may have announced: follow it now, so the next cycle
+                    // continues the store's chain (if this fails, the next cycle tries again).
+                    if let Err(resync) = self.resync_inner(inner).await {
+                        warn!(
+                            error = %crate::error::error_chain(&resync),
+                            "resync with the announced version failed; the next cycle retries"
+                        );
+                    }
+                }
                 Err(e)
             }
         }
+    }
+
+    /// Best-effort removal of blobs a failed cycle wrote and nothing announced names.
+    async fn remove_orphans(&self, keys: &[BlobKey]) {
+        for key in keys {
+            match self.store.delete_blob(key).await {
+                Ok(()) => info!(key = %key.relative(), "removed a blob of the failed cycle"),
+                Err(e) => warn!(
+                    key = %key.relative(),
+                    error = %crate::error::error_chain(&e),
+                    "could not remove a blob of the failed cycle; it stays as an orphan"
+                ),
+            }
+        }
+    }
+
+    /// Brings this producer to the store's announced version when it is no longer there
+    /// (another producer announced, or an announcement of this one failed): restores that
+    /// version as [`ProducerBuilder::build`] does. Costs one read of the announcement when the
+    /// producer is in step. Cycles do this on their own after a failed announcement; call it
+    /// after learning of another producer by other means. Returns the announced version.
+    pub async fn resync(&self) -> Result<Option<u64>, CycleError> {
+        let mut inner = self.inner.lock().await;
+        inner.stale = true;
+        self.resync_inner(&mut inner).await?;
+        Ok(inner.announced.as_ref().map(|(a, _)| a.version))
+    }
+
+    async fn resync_inner(&self, inner: &mut ProducerInner) -> Result<(), CycleError> {
+        let current = self.store.announcement().await?;
+        let in_step = match (&current, &inner.announced) {
+            (Some((now, _)), Some((ours, _))) => now.state() == ours.state(),
+            (None, None) => true,
+            _ => false,
+        };
+        if in_step && inner.state.current() == inner.announced.as_ref().map(|(a, _)| a.state()) {
+            inner.announced = current;
+            inner.stale = false;
+            return Ok(());
+        }
+        inner.stale = true;
+        match &current {
+            Some((announcement, _)) => {
+                inner.since_snapshot = restore(&self.store, &mut inner.state, announcement).await?;
+                info!(
+                    version = announcement.version,
+                    "resynced: restored the announced version"
+                );
+            }
+            None => {
+                inner.state.clear();
+                inner.since_snapshot = 0;
+                info!("resynced: the store announces nothing; the state is empty");
+            }
+        }
+        inner.announced = current;
+        inner.stale = false;
+        Ok(())
     }
 
     async fn publish(
@@ -406,11 +484,19 @@ impl Producer {
             .chain(delta_key.iter().copied().zip(deltas.iter().map(|d| &d.0)))
             .chain(reverse_key.iter().copied().zip(deltas.iter().map(|d| &d.1)))
             .collect();
+        let mut put: Vec<BlobKey> = Vec::with_capacity(blobs.len());
         for (key, bytes) in &blobs {
-            self.store
+            let result = self
+                .store
                 .put_blob(key, bytes)
                 .instrument(info_span!("publish", key = %key.relative(), bytes = bytes.len()))
-                .await?;
+                .await;
+            if let Err(e) = result {
+                // Nothing was announced: the blobs already written are orphans.
+                self.remove_orphans(&put).await;
+                return Err(e.into());
+            }
+            put.push(*key);
         }
         timings.publish = t.elapsed();
 
@@ -450,7 +536,16 @@ impl Producer {
                     warn!(error = %e, version, "announce reported an error but took effect");
                     token
                 }
-                _ => return Err(e.into()),
+                _ => {
+                    inner.stale = true;
+                    if matches!(e, crate::StoreError::Conflict { .. }) {
+                        // The compare-and-swap refused this announcement: it never takes
+                        // effect, and nothing names this cycle's blobs (their keys carry its
+                        // fresh tag). After an error of unknown outcome they stay.
+                        self.remove_orphans(&put).await;
+                    }
+                    return Err(e.into());
+                }
             },
         };
         timings.announce = t.elapsed();

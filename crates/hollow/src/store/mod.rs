@@ -216,6 +216,16 @@ impl BlobStore {
         }
     }
 
+    /// Deletes a blob; a blob that is already gone is not an error. Only for blobs nothing
+    /// announced names: the producer removes the blobs of a cycle whose announcement lost its
+    /// compare-and-swap (so they never stay behind as orphans).
+    pub async fn delete_blob(&self, key: &BlobKey) -> Result<(), StoreError> {
+        match self.store.delete(&self.path(&key.relative())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(StoreOperation::Delete, StoreKey::from(*key), e)),
+        }
+    }
+
     /// A blob's bytes for reading: mapped in place from a local directory, else read into
     /// memory. A missing blob is the same error as from [`BlobStore::get_blob`].
     pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes, StoreError> {

@@ -503,6 +503,14 @@ impl WriteState {
     }
 
     /// Empties type `index`: no records, no keys, no ordinals, checksum 0.
+    /// Empties every type and forgets the current state.
+    pub(crate) fn clear(&mut self) {
+        for index in 0..self.types.len() {
+            self.clear_type(index);
+        }
+        self.current = None;
+    }
+
     pub(crate) fn clear_type(&mut self, index: usize) {
         let ty = &mut self.types[index];
         ty.records.clear();
