@@ -154,7 +154,8 @@ pub use schema::{IndexKind, KeyValue, Schema};
 pub use state_checksum::TypeChecksum;
 pub use state_id::StateId;
 pub use store::{
-    Announcement, AnnouncementVersion, BlobKey, BlobStore, DEFAULT_ANNOUNCE_LOCK_WAIT,
+    Announcement, AnnouncementVersion, BLOB_STAGING_MAX_AGE, BlobKey, BlobStore,
+    DEFAULT_ANNOUNCE_LOCK_WAIT,
 };
 #[allow(deprecated)]
 pub use write::SnapshotInfo;

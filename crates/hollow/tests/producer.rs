@@ -846,3 +846,56 @@ async fn a_producer_stopped_while_announcing_does_not_block_the_next_forever() {
     let v2 = published(producer.run_cycle(populate(data, 1)).await.expect("v2"));
     assert_eq!(v2.version, 2);
 }
+
+#[tokio::test]
+async fn staging_files_of_killed_writers_are_removed_and_never_listed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let data = Dataset::new(30);
+    let p = movies_producer(store.clone()).build().await.expect("p");
+    published(p.run_cycle(populate(data, 0)).await.expect("v1"));
+    // What a producer killed mid-write leaves: a blob's staging file (an hour old) and an
+    // announcement's temporary.
+    let staging = dir.path().join(
+        "deltas/00000000000000000001-0000000000000001-00000000000000000002-0000000000000002.blob#7",
+    );
+    std::fs::create_dir_all(dir.path().join("deltas")).expect("mkdir");
+    std::fs::write(&staging, b"half a blob").expect("write");
+    let an_hour_ago = std::time::SystemTime::now() - hollow::BLOB_STAGING_MAX_AGE;
+    std::fs::File::options()
+        .write(true)
+        .open(&staging)
+        .and_then(|f| f.set_modified(an_hour_ago))
+        .expect("age it");
+    let recent = dir.path().join("snapshots/x.blob#1");
+    std::fs::write(&recent, b"being written").expect("write");
+    let temp = dir.path().join("announced.json.4242.tmp");
+    std::fs::write(&temp, b"{\"half").expect("write");
+    assert_eq!(
+        store.list_blobs().await.expect("list").len(),
+        1,
+        "never listed"
+    );
+
+    // A producer starting on the store removes the old staging file, not a recent one …
+    let p = movies_producer(store.clone()).build().await.expect("p");
+    assert!(!staging.exists());
+    assert!(
+        recent.exists(),
+        "a write in progress elsewhere is left alone"
+    );
+    // … and announcing (under the lock) removes announcement temporaries.
+    published(
+        p.run_cycle(populate(Dataset::new(40), 0))
+            .await
+            .expect("v2"),
+    );
+    assert!(!temp.exists());
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .expect("read dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

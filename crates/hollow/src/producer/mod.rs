@@ -120,6 +120,8 @@ impl ProducerBuilder {
     /// (latest snapshot, then deltas along the announced chain; ordinals are kept).
     pub async fn build(self) -> Result<Producer, CycleError> {
         let mut state = self.state.build()?;
+        self.store
+            .remove_stale_staging(crate::store::BLOB_STAGING_MAX_AGE);
         let announced = self.store.announcement().await?;
         let mut since_snapshot = 0;
         if let Some((announcement, _)) = &announced {

@@ -3,6 +3,9 @@
 
 use crate::StateId;
 
+/// The directories (key prefixes) blobs live in, one per kind.
+pub(crate) const BLOB_DIRS: [&str; 3] = ["snapshots", "deltas", "reverse-deltas"];
+
 /// The name of a blob in a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BlobKey {

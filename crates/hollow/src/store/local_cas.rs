@@ -74,6 +74,8 @@ pub(super) fn announce_local(
             reason: "another producer announced first".into(),
         });
     }
+    // Under the lock no one else writes a temporary: any there is a killed process's.
+    super::staging::remove_announcement_temps(dir);
     let tmp = dir.join(format!("{ANNOUNCED}.{}.tmp", std::process::id()));
     let write = || -> std::io::Result<()> {
         use std::io::Write;
@@ -82,7 +84,11 @@ pub(super) fn announce_local(
         f.sync_all()?;
         std::fs::rename(&tmp, &path)
     };
-    write().map_err(|e| StoreError::io(&path, e))?;
+    if let Err(e) = write() {
+        // A full disk, say: leave nothing half-written behind.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(StoreError::io(&path, e));
+    }
     // The rename is durable only once the directory entry is.
     super::durable::sync_dir(dir)?;
     drop(lock);

@@ -14,6 +14,9 @@ mod durable;
 mod key;
 mod local_cas;
 mod pin;
+mod staging;
+
+pub use staging::BLOB_STAGING_MAX_AGE;
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -182,6 +185,16 @@ impl BlobStore {
     /// The local directory, when the store is one (blobs can then be mapped in place).
     pub fn local_dir(&self) -> Option<&FsPath> {
         self.local_dir.as_deref()
+    }
+
+    /// On a local directory: removes blob staging files older than `max_age` that killed
+    /// writers left (see [`BLOB_STAGING_MAX_AGE`]); returns their paths. Nothing on other stores
+    /// (object stores upload atomically). A producer does this when it starts.
+    pub fn remove_stale_staging(&self, max_age: std::time::Duration) -> Vec<PathBuf> {
+        match &self.local_dir {
+            Some(dir) => staging::remove_stale_blob_staging(dir, max_age),
+            None => Vec::new(),
+        }
     }
 
     fn path(&self, relative: &str) -> Path {
