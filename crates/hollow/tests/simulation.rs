@@ -13,57 +13,16 @@
 //! - no panic.
 //!
 //! `HOLLOW_SIM_CASES` sets the number of sequences (default 340, ≈ 10,000 producer cycles in
-//! all); the test prints the totals.
+//! all), or `HOLLOW_SIM_CYCLES` the cycles to reach; the test prints the totals. The same
+//! machinery (`tests/sim/mod.rs`) runs from raw bytes in the `operations` fuzz target; a few
+//! pseudo-random byte strings run here too.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod sim;
 
-use hollow::testing::{Fault, FaultyStore, Operation};
-use hollow::{BlobStore, Consumer, CycleError, CycleOutcome, Producer, RetryBackoff, StateId};
-use hollow_movies::movies_capnp::movie;
+use std::sync::atomic::Ordering;
+
 use proptest::prelude::*;
-
-/// id → (title, year, genres): what a version holds.
-type Records = BTreeMap<u64, (String, u16, Vec<String>)>;
-
-const GENRES: [&str; 4] = ["Drama", "Comedy", "War", "Sci-Fi"];
-
-#[derive(Debug, Clone)]
-enum Change {
-    Put {
-        id: u64,
-        title: u8,
-        year: u16,
-        genres: u8,
-    },
-    Remove {
-        id: u64,
-    },
-}
-
-#[derive(Debug, Clone)]
-enum Op {
-    /// A full cycle: the current records with these changes.
-    Full(Vec<Change>),
-    /// An incremental cycle with these upserts and deletes.
-    Incremental(Vec<Change>),
-    /// The next store call of `kind` (any kind when `None`) among the following `nth` fails,
-    /// before it takes effect or after (a lost response).
-    Fault {
-        nth: usize,
-        kind: Option<usize>,
-        after: bool,
-    },
-    /// Consumer `c` refreshes to the pinned/announced version, or to the `k`-th known version.
-    Refresh { c: usize, to: Option<usize> },
-    /// Consumer `c` is replaced by a new one (a restarted process), with or without a cache.
-    Restart { c: usize, cache: bool },
-    /// Pin the `k`-th known version, or unpin.
-    Pin(Option<usize>),
-    /// The producer process restarts (restores from the store).
-    RestartProducer,
-}
+use sim::{CYCLES, Change, FAULTS, Op, simulate};
 
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
@@ -87,392 +46,13 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn apply(records: &mut Records, changes: &[Change]) {
-    for change in changes {
-        match change {
-            Change::Put {
-                id,
-                title,
-                year,
-                genres,
-            } => {
-                let genres = (0..4)
-                    .filter(|g| genres & (1 << g) != 0)
-                    .map(|g| GENRES[g].to_string())
-                    .collect();
-                records.insert(*id, (format!("title {title}"), *year, genres));
-            }
-            Change::Remove { id } => {
-                records.remove(id);
-            }
-        }
-    }
-}
-
-fn build(id: u64, record: &(String, u16, Vec<String>), m: &mut movie::Builder<'_>) {
-    m.set_id(id);
-    m.set_title(record.0.as_str());
-    m.set_year(record.1);
-    let mut genres = m
-        .reborrow()
-        .init_genres(u32::try_from(record.2.len()).unwrap_or(0));
-    for (i, g) in (0u32..).zip(&record.2) {
-        genres.set(i, g.as_str());
-    }
-}
-
-/// A full cycle publishing exactly `records`.
-async fn full_cycle(producer: &Producer, records: &Records) -> Result<CycleOutcome, CycleError> {
-    producer
-        .run_cycle(|cycle| {
-            let mut message = capnp::message::Builder::new_default();
-            for (id, r) in records {
-                let mut m = message.init_root::<movie::Builder>();
-                build(*id, r, &mut m);
-                cycle.add::<movie::Owned>(m.into_reader())?;
-            }
-            Ok(())
-        })
-        .await
-}
-
-/// Every record a state serves, read three ways that must agree: a scan, primary-key lookups,
-/// and the genres index (each record is found under each of its genres).
-fn served(state: &hollow::ReadState) -> Records {
-    let table = state.table::<movie::Owned>().expect("movies");
-    let mut out = Records::new();
-    for (_, m) in table.iter() {
-        let genres: Vec<String> = m
-            .get_genres()
-            .expect("genres")
-            .iter()
-            .map(|g| g.expect("g").to_str().expect("utf-8").to_string())
-            .collect();
-        let title = m
-            .get_title()
-            .expect("t")
-            .to_str()
-            .expect("utf-8")
-            .to_string();
-        out.insert(m.get_id(), (title, m.get_year(), genres));
-    }
-    for (id, record) in &out {
-        let found = table
-            .get_by_key(*id)
-            .expect("lookup")
-            .expect("found by key");
-        assert_eq!(found.get_title().expect("t").to_str().expect("s"), record.0);
-        for g in &record.2 {
-            assert!(
-                table
-                    .matching("genres", g.as_str())
-                    .expect("index")
-                    .any(|m| m.get_id() == *id),
-                "movie {id} not found under genre {g}"
-            );
-        }
-    }
-    for g in GENRES {
-        for m in table.matching("genres", g).expect("index") {
-            assert!(
-                out[&m.get_id()].2.iter().any(|x| x == g),
-                "genre {g} answers a movie without it"
-            );
-        }
-    }
-    out
-}
-
-/// The newest version checked, and the (version, tag) each consumer was last checked at.
-type Checked = (Option<u64>, Vec<Option<(u64, u64)>>);
-
-static CYCLES: AtomicU64 = AtomicU64::new(0);
-static FAULTS: AtomicU64 = AtomicU64::new(0);
-
-struct Sim {
-    faulty: FaultyStore,
-    store: BlobStore,
-    /// The store without faults: what a healthy reader sees.
-    clean: BlobStore,
-    producer: Producer,
-    consumers: Vec<(Consumer, Option<tempfile::TempDir>)>,
-    /// The records of every announced version.
-    versions: BTreeMap<u64, Records>,
-    /// The tag of every announced version.
-    tags: BTreeMap<u64, u64>,
-    /// The producer's current records (the announced version's).
-    current: Records,
-    /// What `check` verified last: the newest version, and each consumer's state.
-    checked: std::cell::RefCell<Checked>,
-}
-
-impl Sim {
-    async fn new() -> Sim {
-        let faulty = FaultyStore::memory();
-        let store = BlobStore::new(Arc::new(faulty.clone()), "sim");
-        let clean = BlobStore::new(Arc::clone(faulty.inner()), "sim");
-        let producer = Self::producer(&store).await;
-        let mut consumers = Vec::new();
-        for _ in 0..3 {
-            consumers.push((Self::consumer(&store, None).await, None));
-        }
-        Sim {
-            faulty,
-            store,
-            clean,
-            producer,
-            consumers,
-            versions: BTreeMap::new(),
-            tags: BTreeMap::new(),
-            current: Records::new(),
-            checked: std::cell::RefCell::new((None, vec![None; 3])),
-        }
-    }
-
-    async fn producer(store: &BlobStore) -> Producer {
-        Producer::builder(store.clone(), "sim")
-            .register::<movie::Owned>()
-            .snapshot_every(3)
-            .build()
-            .await
-            .expect("a producer can always start on the store")
-    }
-
-    async fn consumer(store: &BlobStore, cache: Option<&std::path::Path>) -> Consumer {
-        let mut b = Consumer::builder(store.clone())
-            .max_deltas(4)
-            .retry_backoff(RetryBackoff {
-                initial: std::time::Duration::ZERO,
-                max: std::time::Duration::ZERO,
-            });
-        if let Some(dir) = cache {
-            b = b.local_cache(dir);
-        }
-        b.build().await.expect("consumer")
-    }
-
-    fn known(&self, k: usize) -> Option<u64> {
-        let n = self.versions.len();
-        (n > 0).then(|| *self.versions.keys().nth(k % n).expect("in range"))
-    }
-
-    /// After a cycle returned `result` for `candidate`: what the store now announces decides
-    /// what happened (a failed cycle whose announcement took effect did publish).
-    async fn settle(&mut self, candidate: Records, result: Result<CycleOutcome, CycleError>) {
-        CYCLES.fetch_add(1, Ordering::Relaxed);
-        let head = self
-            .clean
-            .announcement()
-            .await
-            .expect("the announcement reads")
-            .map(|(a, _)| (a.version, a.tag));
-        let announced = head.map(|h| h.0);
-        if let Some((v, tag)) = head {
-            self.tags.insert(v, tag);
-        }
-        match &result {
-            Ok(CycleOutcome::Published(r)) => {
-                assert_eq!(announced, Some(r.version), "published means announced");
-                self.versions.insert(r.version, candidate.clone());
-                self.current = candidate;
-            }
-            Ok(CycleOutcome::Unchanged { version }) => {
-                assert_eq!(candidate, self.current, "unchanged means unchanged");
-                assert_eq!(announced, Some(*version));
-            }
-            Err(_) => {
-                let last = self.versions.keys().next_back().copied();
-                if announced != last {
-                    // The announcement took effect although the cycle reported a failure.
-                    let v = announced.expect("a version");
-                    assert_eq!(Some(v), last.map_or(Some(1), |l| Some(l + 1)));
-                    self.versions.insert(v, candidate.clone());
-                    self.current = candidate;
-                }
-            }
-        }
-        if result.is_err() {
-            self.faulty.clear();
-            // The producer can always continue, without a restart: after a failed
-            // announcement it resyncs with the store on its own (at once, or — when the
-            // resync itself met a fault — before its next cycle, as `resync` does here).
-            if announced != self.producer.version().await {
-                self.producer
-                    .resync()
-                    .await
-                    .expect("resync with faults cleared");
-            }
-            assert_eq!(self.producer.version().await, announced);
-        }
-    }
-
-    async fn run(&mut self, op: &Op) {
-        match op {
-            Op::Full(changes) => {
-                let mut candidate = self.current.clone();
-                apply(&mut candidate, changes);
-                let result = full_cycle(&self.producer, &candidate).await;
-                self.settle(candidate, result).await;
-            }
-            Op::Incremental(changes) => {
-                let mut candidate = self.current.clone();
-                apply(&mut candidate, changes);
-                let changes = changes.clone();
-                let mut after = self.current.clone();
-                let result = self
-                    .producer
-                    .run_incremental(move |inc| {
-                        let mut message = capnp::message::Builder::new_default();
-                        for change in &changes {
-                            apply(&mut after, std::slice::from_ref(change));
-                            match change {
-                                Change::Put { id, .. } => {
-                                    let mut m = message.init_root::<movie::Builder>();
-                                    build(*id, &after[id], &mut m);
-                                    inc.upsert::<movie::Owned>(m.into_reader())?;
-                                }
-                                Change::Remove { id } => {
-                                    inc.delete::<movie::Owned>(*id)?;
-                                }
-                            }
-                        }
-                        Ok(())
-                    })
-                    .await;
-                self.settle(candidate, result).await;
-            }
-            Op::Fault { nth, kind, after } => {
-                FAULTS.fetch_add(1, Ordering::Relaxed);
-                let mut fault = Fault::nth(*nth);
-                if let Some(k) = kind {
-                    fault = fault.on([Operation::Put, Operation::Get, Operation::List][*k]);
-                }
-                if *after {
-                    fault = fault.after();
-                }
-                self.faulty.inject(fault);
-            }
-            Op::Refresh { c, to } => {
-                let (consumer, _) = &self.consumers[*c];
-                let before = consumer.version();
-                let result = match to.and_then(|k| self.known(k)) {
-                    Some(v) => consumer.refresh_to(v).await.map(Some),
-                    None => consumer.refresh().await,
-                };
-                match result {
-                    Ok(v) => assert_eq!(consumer.version(), v),
-                    Err(_) => {
-                        assert_eq!(consumer.version(), before, "a failed refresh keeps serving")
-                    }
-                }
-            }
-            Op::Restart { c, cache } => {
-                let dir = cache.then(|| tempfile::tempdir().expect("tempdir"));
-                let consumer = Self::consumer(&self.store, dir.as_ref().map(|d| d.path())).await;
-                self.consumers[*c] = (consumer, dir);
-            }
-            Op::Pin(k) => {
-                let result = match k.and_then(|k| self.known(k)) {
-                    Some(v) => {
-                        let state = StateId {
-                            version: v,
-                            tag: self.tags[&v],
-                        };
-                        self.store.pin(state).await
-                    }
-                    None => self.store.unpin().await,
-                };
-                if result.is_err() {
-                    self.faulty.clear();
-                }
-            }
-            Op::RestartProducer => {
-                self.faulty.clear();
-                self.producer = Self::producer(&self.store).await;
-                let announced = self
-                    .clean
-                    .announcement()
-                    .await
-                    .expect("read")
-                    .map(|(a, _)| a.version);
-                assert_eq!(self.producer.version().await, announced);
-            }
-        }
-    }
-
-    /// Checks what changed since the last check (so every state is checked once).
-    async fn check(&self) {
-        // Every announced version is complete and readable by a healthy consumer: the newest
-        // one from nothing (snapshot + deltas), and the one before it by a reverse delta.
-        let last = self.versions.keys().next_back().copied();
-        if last.is_some() && last != self.checked.borrow().0 {
-            let fresh = Self::consumer(&self.clean, None).await;
-            for (&v, records) in self.versions.range(..).rev().take(2) {
-                fresh
-                    .refresh_to(v)
-                    .await
-                    .expect("an announced version is readable");
-                assert_eq!(
-                    &served(&fresh.state().expect("state")),
-                    records,
-                    "version {v}"
-                );
-            }
-            self.checked.borrow_mut().0 = last;
-        }
-        // Every consumer serves exactly the model of its version.
-        for (i, (consumer, _)) in self.consumers.iter().enumerate() {
-            if let Some(state) = consumer.state() {
-                let at = Some((state.version(), state.tag()));
-                if self.checked.borrow().1[i] == at {
-                    continue;
-                }
-                let expected = self
-                    .versions
-                    .get(&state.version())
-                    .expect("a known version");
-                assert_eq!(
-                    &served(&state),
-                    expected,
-                    "consumer {i} at version {}",
-                    state.version()
-                );
-                self.checked.borrow_mut().1[i] = at;
-            }
-        }
-    }
-}
-
+/// Sequences to run: `HOLLOW_SIM_CASES`, or enough for `HOLLOW_SIM_CYCLES` producer cycles
+/// (a sequence averages about 29), else 340 (≈ 10,000 cycles).
 fn cases() -> u32 {
-    std::env::var("HOLLOW_SIM_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
+    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    var("HOLLOW_SIM_CASES")
+        .or_else(|| var("HOLLOW_SIM_CYCLES").map(|c| c.div_ceil(29).max(1)))
         .unwrap_or(340)
-}
-
-fn simulate(ops: &[Op]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let mut sim = Sim::new().await;
-        for op in ops {
-            sim.run(op).await;
-            sim.check().await;
-        }
-        // The producer can always continue: one more cycle without faults publishes.
-        sim.faulty.clear();
-        let mut candidate = sim.current.clone();
-        candidate.insert(1_000_000, ("last".to_string(), 2000, Vec::new()));
-        let result = full_cycle(&sim.producer, &candidate).await;
-        assert!(
-            matches!(result, Ok(CycleOutcome::Published(_))),
-            "{result:?}"
-        );
-        sim.settle(candidate, result).await;
-        sim.check().await;
-    });
 }
 
 #[test]
@@ -503,4 +83,29 @@ fn producer_consumers_and_a_failing_store_keep_every_promise() {
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// The fuzz target's decoding (`sim::ops_from_bytes`) on pseudo-random byte strings: every
+/// string decodes to a sequence the simulation runs with every invariant held.
+#[test]
+fn byte_strings_decode_to_sequences_that_keep_every_promise() {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut ops_run = 0;
+    for len in [0usize, 1, 7, 64, 200, 400] {
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x.to_le_bytes()[0]
+            })
+            .collect();
+        let ops = sim::ops_from_bytes(&bytes);
+        ops_run += ops.len();
+        simulate(&ops);
+    }
+    assert!(
+        ops_run > 50,
+        "the decoder yields sequences: {ops_run} operations"
+    );
 }

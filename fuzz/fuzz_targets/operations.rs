@@ -1,0 +1,13 @@
+//! Operation sequences (as redb fuzzes its operations): the bytes decode to full and
+//! incremental cycles, store faults (before or after a call takes effect), consumer refreshes
+//! forward and back, restarts with and without a cache, pins and producer restarts, run against
+//! a model with every invariant of the deterministic simulation checked after each step
+//! (`crates/hollow/tests/sim/mod.rs`, shared with `crates/hollow/tests/simulation.rs`).
+#![no_main]
+
+#[path = "../../crates/hollow/tests/sim/mod.rs"]
+mod sim;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    sim::simulate(&sim::ops_from_bytes(data));
+});
