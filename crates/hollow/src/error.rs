@@ -657,6 +657,10 @@ pub enum RefreshError {
     /// A blob failed to open, verify or apply (the consumer remembers it as failed).
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// Subscribing to push announcements failed (feature `nats`).
+    #[cfg(feature = "nats")]
+    #[error(transparent)]
+    Push(#[from] crate::push::PushError),
 }
 
 impl RefreshError {
@@ -666,6 +670,8 @@ impl RefreshError {
             RefreshError::NoSuchVersion { .. } => false,
             RefreshError::NoPath { .. } | RefreshError::Open(_) => true,
             RefreshError::Store(e) => e.is_retryable(),
+            #[cfg(feature = "nats")]
+            RefreshError::Push(_) => true,
         }
     }
 }

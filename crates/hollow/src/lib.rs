@@ -105,6 +105,8 @@ pub mod fuzzing;
 mod identity;
 pub mod limits;
 mod producer;
+#[cfg(feature = "nats")]
+pub mod push;
 mod read;
 pub mod schema;
 mod state_checksum;

@@ -120,6 +120,8 @@ pub struct ConsumerBuilder {
     retry: RetryBackoff,
     map_in_place: bool,
     limits: crate::Limits,
+    #[cfg(feature = "nats")]
+    push: Option<crate::push::NatsAnnouncements>,
 }
 
 /// How long a blob that failed to load or apply is avoided before a refresh tries it again:
@@ -212,6 +214,15 @@ impl ConsumerBuilder {
         self
     }
 
+    /// With [`RefreshPolicy::OnAnnouncement`]: also refresh as soon as a producer pushes an
+    /// announcement on NATS (feature `nats`); the poll interval stays the fallback for missed
+    /// messages. [`ConsumerBuilder::build`] subscribes (and fails if it cannot).
+    #[cfg(feature = "nats")]
+    pub fn push(mut self, push: crate::push::NatsAnnouncements) -> Self {
+        self.push = Some(push);
+        self
+    }
+
     /// Longest delta path before a refresh loads a snapshot instead, and most deltas a state
     /// carries before the consumer compacts it onto a newer snapshot (default 32, at most 255).
     pub fn max_deltas(mut self, n: usize) -> Self {
@@ -235,11 +246,17 @@ impl ConsumerBuilder {
             retry: self.retry,
             limits: self.limits,
         });
+        #[cfg(feature = "nats")]
+        let mut push_task = None;
         let watcher = match self.policy {
             RefreshPolicy::Manual => None,
             RefreshPolicy::OnAnnouncement { poll_interval } => {
                 // Subscribe before the first refresh, so no announcement falls in between.
                 let announced = inner.store.subscribe();
+                #[cfg(feature = "nats")]
+                if let Some(push) = &self.push {
+                    push_task = Some(push.wake_on_messages(inner.store.clone()).await?);
+                }
                 if let Err(e) = inner.refresh(None).await {
                     warn!(
                         error = %crate::error::error_chain(&e),
@@ -253,7 +270,12 @@ impl ConsumerBuilder {
                 )))
             }
         };
-        Ok(Consumer { inner, watcher })
+        Ok(Consumer {
+            inner,
+            watcher,
+            #[cfg(feature = "nats")]
+            push_task,
+        })
     }
 }
 
@@ -330,12 +352,19 @@ struct Inner {
 pub struct Consumer {
     inner: Arc<Inner>,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// Forwards pushed announcements to the watcher (feature `nats`).
+    #[cfg(feature = "nats")]
+    push_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
         if let Some(w) = &self.watcher {
             w.abort();
+        }
+        #[cfg(feature = "nats")]
+        if let Some(p) = &self.push_task {
+            p.abort();
         }
     }
 }
@@ -353,6 +382,8 @@ impl Consumer {
             retry: RetryBackoff::default(),
             map_in_place: false,
             limits: crate::Limits::default(),
+            #[cfg(feature = "nats")]
+            push: None,
         }
     }
 

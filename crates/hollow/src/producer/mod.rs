@@ -44,6 +44,8 @@ pub struct ProducerBuilder {
     snapshot_every: u32,
     validators: Vec<Arc<dyn Validator>>,
     limits: Limits,
+    #[cfg(feature = "nats")]
+    push: Option<crate::push::NatsAnnouncements>,
 }
 
 impl ProducerBuilder {
@@ -110,6 +112,15 @@ impl ProducerBuilder {
         self
     }
 
+    /// Publishes every announcement on NATS too (feature `nats`), right after the
+    /// compare-and-swap succeeds, so consumers subscribed to it refresh at once (best-effort:
+    /// see [`crate::push`]).
+    #[cfg(feature = "nats")]
+    pub fn push(mut self, push: crate::push::NatsAnnouncements) -> Self {
+        self.push = Some(push);
+        self
+    }
+
     /// Adds a validator run before every announcement.
     pub fn validator(mut self, validator: impl Validator + 'static) -> Self {
         self.validators.push(Arc::new(validator));
@@ -136,6 +147,8 @@ impl ProducerBuilder {
             snapshot_every: self.snapshot_every,
             validators: self.validators,
             limits: self.limits,
+            #[cfg(feature = "nats")]
+            push: self.push,
             inner: tokio::sync::Mutex::new(ProducerInner {
                 state,
                 announced,
@@ -185,6 +198,8 @@ pub struct Producer {
     snapshot_every: u32,
     validators: Vec<Arc<dyn Validator>>,
     limits: Limits,
+    #[cfg(feature = "nats")]
+    push: Option<crate::push::NatsAnnouncements>,
     inner: tokio::sync::Mutex<ProducerInner>,
 }
 
@@ -272,6 +287,8 @@ impl Producer {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             validators: Vec::new(),
             limits: Limits::default(),
+            #[cfg(feature = "nats")]
+            push: None,
         }
     }
 
@@ -558,6 +575,10 @@ impl Producer {
         } else {
             inner.since_snapshot + 1
         };
+        #[cfg(feature = "nats")]
+        if let Some(push) = &self.push {
+            push.announced(&announcement.dataset, to).await;
+        }
         inner.announced = Some((announcement, token));
         info!(version, "announced");
         Ok(CycleReport {

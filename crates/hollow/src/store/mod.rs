@@ -182,6 +182,13 @@ impl BlobStore {
         self
     }
 
+    /// Wakes every announcement watcher of this store in this process (consumers with
+    /// `RefreshPolicy::OnAnnouncement`), as an announcement through it does: they read the
+    /// announcement now instead of at their next poll. Push announcements call this.
+    pub fn wake_watchers(&self) {
+        self.announced.send_modify(|_| {});
+    }
+
     /// The local directory, when the store is one (blobs can then be mapped in place).
     pub fn local_dir(&self) -> Option<&FsPath> {
         self.local_dir.as_deref()
