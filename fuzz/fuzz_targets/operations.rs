@@ -8,6 +8,11 @@
 #[path = "../../crates/hollow/tests/sim/mod.rs"]
 mod sim;
 
+#[allow(clippy::all, clippy::pedantic, unused, missing_docs)]
+#[rustfmt::skip]
+#[path = "../../crates/hollow/tests/generated/test_types_capnp.rs"]
+mod test_types_capnp;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     sim::simulate(&sim::ops_from_bytes(data));
 });

@@ -17,6 +17,11 @@
 //! machinery (`tests/sim/mod.rs`) runs from raw bytes in the `operations` fuzz target; a few
 //! pseudo-random byte strings run here too.
 
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, unused, missing_docs)]
+#[rustfmt::skip]
+#[path = "generated/test_types_capnp.rs"]
+mod test_types_capnp;
+
 mod sim;
 
 use std::sync::atomic::Ordering;
@@ -30,6 +35,12 @@ fn change() -> impl Strategy<Value = Change> {
             Change::Put { id, title, year, genres }
         }),
         1 => (0u64..24).prop_map(|id| Change::Remove { id }),
+        1 => (0u8..3, 0u32..6, 0u8..3).prop_map(|(country, code, name)| {
+            Change::PutPlace { country, code, name }
+        }),
+        1 => (0u8..3, 0u32..6).prop_map(|(country, code)| Change::RemovePlace { country, code }),
+        1 => (0u8..4, -1i8..2).prop_map(|(text, weight)| Change::AddLabel { text, weight }),
+        1 => (0u8..4, -1i8..2).prop_map(|(text, weight)| Change::RemoveLabel { text, weight }),
     ]
 }
 

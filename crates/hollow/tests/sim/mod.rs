@@ -5,7 +5,7 @@
 //! (see `tests/simulation.rs`).
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -13,8 +13,21 @@ use hollow::testing::{Fault, FaultyStore, Operation};
 use hollow::{BlobStore, Consumer, CycleError, CycleOutcome, Producer, RetryBackoff, StateId};
 use hollow_movies::movies_capnp::movie;
 
-/// id → (title, year, genres): what a version holds.
-pub type Records = BTreeMap<u64, (String, u16, Vec<String>)>;
+use crate::test_types_capnp::{label, place};
+
+/// Movies (keyed by `id`): id → (title, year, genres).
+pub type Movies = BTreeMap<u64, (String, u16, Vec<String>)>;
+
+/// What a version holds, across a keyed type with a hash index (`Movie`), a composite-keyed
+/// type (`Place`, key `country, code`) and a keyless type (`Label`: identical records are one).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Records {
+    pub movies: Movies,
+    pub places: BTreeMap<(String, u32), String>,
+    pub labels: BTreeSet<(String, i8)>,
+}
+
+const COUNTRIES: [&str; 3] = ["FR", "US", "JP"];
 
 const GENRES: [&str; 4] = ["Drama", "Comedy", "War", "Sci-Fi"];
 
@@ -29,6 +42,34 @@ pub enum Change {
     Remove {
         id: u64,
     },
+    /// Adds or replaces the place `(COUNTRIES[country], code)`.
+    PutPlace {
+        country: u8,
+        code: u32,
+        name: u8,
+    },
+    /// Removes a place by its composite key.
+    RemovePlace {
+        country: u8,
+        code: u32,
+    },
+    /// Adds a label (keyless: adding an identical one changes nothing).
+    AddLabel {
+        text: u8,
+        weight: i8,
+    },
+    /// Removes a label (full cycles only: a keyless record has no key to delete by).
+    RemoveLabel {
+        text: u8,
+        weight: i8,
+    },
+}
+
+impl Change {
+    /// Whether an incremental cycle can carry it (keyless records cannot be deleted by key).
+    pub fn incremental(&self) -> bool {
+        !matches!(self, Change::RemoveLabel { .. })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +95,7 @@ pub enum Op {
     RestartProducer,
 }
 
-fn apply(records: &mut Records, changes: &[Change]) {
+pub fn apply(records: &mut Records, changes: &[Change]) {
     for change in changes {
         match change {
             Change::Put {
@@ -67,10 +108,30 @@ fn apply(records: &mut Records, changes: &[Change]) {
                     .filter(|g| genres & (1 << g) != 0)
                     .map(|g| GENRES[g].to_string())
                     .collect();
-                records.insert(*id, (format!("title {title}"), *year, genres));
+                records
+                    .movies
+                    .insert(*id, (format!("title {title}"), *year, genres));
             }
             Change::Remove { id } => {
-                records.remove(id);
+                records.movies.remove(id);
+            }
+            Change::PutPlace {
+                country,
+                code,
+                name,
+            } => {
+                let key = (COUNTRIES[usize::from(*country) % 3].to_string(), *code);
+                records.places.insert(key, format!("place {name}"));
+            }
+            Change::RemovePlace { country, code } => {
+                let key = (COUNTRIES[usize::from(*country) % 3].to_string(), *code);
+                records.places.remove(&key);
+            }
+            Change::AddLabel { text, weight } => {
+                records.labels.insert((format!("label {text}"), *weight));
+            }
+            Change::RemoveLabel { text, weight } => {
+                records.labels.remove(&(format!("label {text}"), *weight));
             }
         }
     }
@@ -93,21 +154,91 @@ async fn full_cycle(producer: &Producer, records: &Records) -> Result<CycleOutco
     producer
         .run_cycle(|cycle| {
             let mut message = capnp::message::Builder::new_default();
-            for (id, r) in records {
+            for (id, r) in &records.movies {
                 let mut m = message.init_root::<movie::Builder>();
                 build(*id, r, &mut m);
                 cycle.add::<movie::Owned>(m.into_reader())?;
+            }
+            for ((country, code), name) in &records.places {
+                let mut p = message.init_root::<place::Builder>();
+                build_place(country, *code, name, &mut p);
+                cycle.add::<place::Owned>(p.into_reader())?;
+            }
+            for (text, weight) in &records.labels {
+                let mut l = message.init_root::<label::Builder>();
+                l.set_text(text.as_str());
+                l.set_weight(*weight);
+                cycle.add::<label::Owned>(l.into_reader())?;
             }
             Ok(())
         })
         .await
 }
 
+fn build_place(country: &str, code: u32, name: &str, p: &mut place::Builder<'_>) {
+    p.set_country(country);
+    p.set_code(code);
+    p.set_name(name);
+}
+
 /// Every record a state serves, read three ways that must agree: a scan, primary-key lookups,
 /// and the genres index (each record is found under each of its genres).
 fn served(state: &hollow::ReadState) -> Records {
+    Records {
+        movies: served_movies(state),
+        places: served_places(state),
+        labels: served_labels(state),
+    }
+}
+
+/// Places by scan, each found again by its composite key.
+fn served_places(state: &hollow::ReadState) -> BTreeMap<(String, u32), String> {
+    let table = state.table::<place::Owned>().expect("places");
+    let mut out = BTreeMap::new();
+    for (_, p) in table.iter() {
+        let country = p
+            .get_country()
+            .expect("c")
+            .to_str()
+            .expect("utf-8")
+            .to_string();
+        let name = p
+            .get_name()
+            .expect("n")
+            .to_str()
+            .expect("utf-8")
+            .to_string();
+        out.insert((country, p.get_code()), name);
+    }
+    for ((country, code), name) in &out {
+        let found = table
+            .get_by_key_values(&[country.as_str().into(), (*code).into()])
+            .expect("lookup")
+            .expect("found by its composite key");
+        assert_eq!(found.get_name().expect("n").to_str().expect("s"), name);
+    }
+    out
+}
+
+/// Labels by scan: a keyless type holds each distinct record once.
+fn served_labels(state: &hollow::ReadState) -> BTreeSet<(String, i8)> {
+    let table = state.table::<label::Owned>().expect("labels");
+    let mut out = BTreeSet::new();
+    for (_, l) in table.iter() {
+        let text = l
+            .get_text()
+            .expect("t")
+            .to_str()
+            .expect("utf-8")
+            .to_string();
+        assert!(out.insert((text, l.get_weight())), "a keyless record twice");
+    }
+    out
+}
+
+fn served_movies(state: &hollow::ReadState) -> Movies {
     let table = state.table::<movie::Owned>().expect("movies");
-    let mut out = Records::new();
+    let mut out = Movies::new();
     for (_, m) in table.iter() {
         let genres: Vec<String> = m
             .get_genres()
@@ -171,6 +302,14 @@ struct Sim {
     current: Records,
     /// What `check` verified last: the newest version, and each consumer's state.
     checked: std::cell::RefCell<Checked>,
+    /// A consumer with `RefreshPolicy::OnAnnouncement` (an hourly poll) on the store without
+    /// faults, woken after every operation as a push announcement would wake it; it must
+    /// converge to the pinned or announced version each time (no lost wake-ups).
+    watcher: Consumer,
+    /// The versions the watcher started serving.
+    watched: tokio::sync::mpsc::UnboundedReceiver<u64>,
+    /// The watcher's state (version, tag) checked last.
+    watcher_checked: Option<(u64, u64)>,
 }
 
 impl Sim {
@@ -183,7 +322,23 @@ impl Sim {
         for _ in 0..3 {
             consumers.push((Self::consumer(&store, None).await, None));
         }
+        let (tx, watched) = tokio::sync::mpsc::unbounded_channel();
+        let watcher = Consumer::builder(clean.clone())
+            .refresh_policy(hollow::RefreshPolicy::OnAnnouncement {
+                poll_interval: std::time::Duration::from_secs(3600),
+            })
+            .listener(move |e: &hollow::RefreshEvent| {
+                if let hollow::RefreshEvent::Succeeded { version, .. } = e {
+                    let _ = tx.send(*version);
+                }
+            })
+            .build()
+            .await
+            .expect("watcher");
         Sim {
+            watcher,
+            watched,
+            watcher_checked: None,
             faulty,
             store,
             clean,
@@ -191,7 +346,7 @@ impl Sim {
             consumers,
             versions: BTreeMap::new(),
             tags: BTreeMap::new(),
-            current: Records::new(),
+            current: Records::default(),
             checked: std::cell::RefCell::new((None, vec![None; 3])),
         }
     }
@@ -199,6 +354,8 @@ impl Sim {
     async fn producer(store: &BlobStore) -> Producer {
         Producer::builder(store.clone(), "sim")
             .register::<movie::Owned>()
+            .register::<place::Owned>()
+            .register::<label::Owned>()
             .snapshot_every(3)
             .build()
             .await
@@ -282,9 +439,13 @@ impl Sim {
                 self.settle(candidate, result).await;
             }
             Op::Incremental(changes) => {
+                let changes: Vec<Change> = changes
+                    .iter()
+                    .filter(|c| c.incremental())
+                    .cloned()
+                    .collect();
                 let mut candidate = self.current.clone();
-                apply(&mut candidate, changes);
-                let changes = changes.clone();
+                apply(&mut candidate, &changes);
                 let mut after = self.current.clone();
                 let result = self
                     .producer
@@ -295,12 +456,30 @@ impl Sim {
                             match change {
                                 Change::Put { id, .. } => {
                                     let mut m = message.init_root::<movie::Builder>();
-                                    build(*id, &after[id], &mut m);
+                                    build(*id, &after.movies[id], &mut m);
                                     inc.upsert::<movie::Owned>(m.into_reader())?;
                                 }
                                 Change::Remove { id } => {
                                     inc.delete::<movie::Owned>(*id)?;
                                 }
+                                Change::PutPlace { country, code, .. } => {
+                                    let country = COUNTRIES[usize::from(*country) % 3];
+                                    let name = &after.places[&(country.to_string(), *code)];
+                                    let mut p = message.init_root::<place::Builder>();
+                                    build_place(country, *code, name, &mut p);
+                                    inc.upsert::<place::Owned>(p.into_reader())?;
+                                }
+                                Change::RemovePlace { country, code } => {
+                                    let country = COUNTRIES[usize::from(*country) % 3];
+                                    inc.delete_key("Place", &[country.into(), (*code).into()])?;
+                                }
+                                Change::AddLabel { text, weight } => {
+                                    let mut l = message.init_root::<label::Builder>();
+                                    l.set_text(format!("label {text}").as_str());
+                                    l.set_weight(*weight);
+                                    inc.upsert::<label::Owned>(l.into_reader())?;
+                                }
+                                Change::RemoveLabel { .. } => unreachable!("filtered out"),
                             }
                         }
                         Ok(())
@@ -367,6 +546,46 @@ impl Sim {
         }
     }
 
+    /// Wakes the watcher (as a pushed announcement does) and waits, on its refresh events,
+    /// until it serves the pinned or announced version — then checks what it serves.
+    async fn converge(&mut self) {
+        let announced = self
+            .clean
+            .announcement()
+            .await
+            .expect("read")
+            .map(|(a, _)| a.version);
+        let pinned = self.clean.pinned().await.expect("read").map(|p| p.version);
+        let Some(target) = pinned.or(announced) else {
+            return;
+        };
+        self.clean.wake_watchers();
+        let waited = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            while self.watcher.version() != Some(target) {
+                if self.watched.recv().await.is_none() {
+                    break;
+                }
+            }
+        })
+        .await;
+        assert!(
+            waited.is_ok() && self.watcher.version() == Some(target),
+            "the watcher is stuck at {:?}, not at version {target}",
+            self.watcher.version()
+        );
+        let state = self.watcher.state().expect("state");
+        let at = Some((state.version(), state.tag()));
+        if self.watcher_checked == at {
+            return;
+        }
+        self.watcher_checked = at;
+        assert_eq!(
+            &served(&state),
+            &self.versions[&target],
+            "watcher at version {target}"
+        );
+    }
+
     /// Checks what changed since the last check (so every state is checked once).
     async fn check(&self) {
         // Every announced version is complete and readable by a healthy consumer: the newest
@@ -420,11 +639,14 @@ pub fn simulate(ops: &[Op]) {
         for op in ops {
             sim.run(op).await;
             sim.check().await;
+            sim.converge().await;
         }
         // The producer can always continue: one more cycle without faults publishes.
         sim.faulty.clear();
         let mut candidate = sim.current.clone();
-        candidate.insert(1_000_000, ("last".to_string(), 2000, Vec::new()));
+        candidate
+            .movies
+            .insert(1_000_000, ("last".to_string(), 2000, Vec::new()));
         let result = full_cycle(&sim.producer, &candidate).await;
         assert!(
             matches!(result, Ok(CycleOutcome::Published(_))),
@@ -453,15 +675,31 @@ pub fn ops_from_bytes(data: &[u8]) -> Vec<Op> {
                         break;
                     };
                     let id = u64::from(a % 24);
-                    changes.push(if b % 4 == 3 {
-                        Change::Remove { id }
-                    } else {
-                        Change::Put {
+                    changes.push(match b % 8 {
+                        3 => Change::Remove { id },
+                        4 => Change::PutPlace {
+                            country: c % 3,
+                            code: u32::from(a % 6),
+                            name: c >> 6,
+                        },
+                        5 => Change::RemovePlace {
+                            country: c % 3,
+                            code: u32::from(a % 6),
+                        },
+                        6 => Change::AddLabel {
+                            text: a % 4,
+                            weight: (c % 3).cast_signed() - 1,
+                        },
+                        7 => Change::RemoveLabel {
+                            text: a % 4,
+                            weight: (c % 3).cast_signed() - 1,
+                        },
+                        _ => Change::Put {
                             id,
                             title: b % 4,
                             year: 1990 + u16::from(c % 5),
                             genres: c >> 4,
-                        }
+                        },
                     });
                 }
                 if tag % 17 <= 5 {
