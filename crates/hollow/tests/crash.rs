@@ -4,9 +4,9 @@
 //! continues with the next cycle. The child is this test binary run again with
 //! `HOLLOW_CRASH_CHILD` set (see `crash_child`).
 //!
-//! Not covered here: a kill inside the local announcement's own file operations (lock, write,
-//! rename), which are not store calls; they are ordered so that a crash leaves either the old
-//! or the new announcement (`store/local_cas.rs`, `store/durable.rs`).
+//! A kill inside the local announcement's own file operations (lock taken, temporary written,
+//! renamed), which are not store calls, is armed by name (`hollow::testing::arm_crash_point`):
+//! the store then holds either the old or the new announcement, never a broken one.
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
@@ -105,12 +105,16 @@ fn crash_child() {
     runtime().block_on(async {
         let (store, faulty) = local_store_with_faults(dir).expect("store");
         let producer = producer(store).build().await.expect("restore");
-        let fault = Fault::nth(n).kill();
-        faulty.inject(if when == "after" {
-            fault.after()
+        if let Some(point) = when.strip_prefix("point=") {
+            hollow::testing::arm_crash_point(point);
         } else {
-            fault
-        });
+            let fault = Fault::nth(n).kill();
+            faulty.inject(if when == "after" {
+                fault.after()
+            } else {
+                fault
+            });
+        }
         let _ = cycle(&producer, 2).await;
     });
 }
@@ -190,4 +194,77 @@ fn a_producer_killed_at_any_store_call_of_a_publish_restores_and_continues() {
         }
     }
     assert_eq!(crashes, 2 * calls);
+}
+
+#[test]
+fn a_producer_killed_inside_the_local_announcement_leaves_the_old_or_the_new_one() {
+    let base = tempfile::tempdir().expect("tempdir");
+    let runtime = runtime();
+    runtime.block_on(async {
+        let p = producer(BlobStore::local(base.path()).expect("store"))
+            .build()
+            .await
+            .expect("producer");
+        for c in 0..2 {
+            assert!(matches!(cycle(&p, c).await, Ok(CycleOutcome::Published(_))));
+        }
+    });
+    let exe = std::env::current_exe().expect("test binary");
+    // Killed before the rename, the store still announces version 2; after it, version 3.
+    let announced_after = [2, 2, 3];
+    for (point, announced) in hollow::testing::LOCAL_ANNOUNCE_CRASH_POINTS
+        .iter()
+        .zip(announced_after)
+    {
+        let dir = tempfile::tempdir().expect("tempdir");
+        copy_dir(base.path(), dir.path());
+        let spec = format!("{}|0|point={point}", dir.path().display());
+        let status = Command::new(&exe)
+            .args(["--exact", "crash_child", "--test-threads=1"])
+            .env("HOLLOW_CRASH_CHILD", &spec)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run the child");
+        assert_eq!(status.signal(), Some(9), "{point}: the child was killed");
+        runtime.block_on(async {
+            let p = producer(BlobStore::local(dir.path()).expect("store"))
+                .build()
+                .await
+                .unwrap_or_else(|e| panic!("{point}: restore failed: {e:#}"));
+            assert_eq!(p.version().await, Some(announced), "{point}");
+            let consumer = Consumer::builder(BlobStore::local(dir.path()).expect("store"))
+                .build()
+                .await
+                .expect("consumer");
+            for v in 1..=announced {
+                consumer
+                    .refresh_to(v)
+                    .await
+                    .expect("every announced version reads");
+                assert_eq!(titles(&consumer), expected(v - 1), "{point}: version {v}");
+            }
+            // The producer continues: the next cycle publishes the version after.
+            let next = cycle(&p, announced).await;
+            assert!(
+                matches!(next, Ok(CycleOutcome::Published(ref r)) if r.version == announced + 1),
+                "{point}: {next:?}"
+            );
+            assert_eq!(
+                consumer.refresh().await.expect("refresh"),
+                Some(announced + 1)
+            );
+            assert_eq!(
+                titles(&consumer),
+                expected(announced),
+                "{point}: the next version"
+            );
+            // A killed writer's temporary is gone once someone announced again.
+            let temps = std::fs::read_dir(dir.path())
+                .expect("read dir")
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .count();
+            assert_eq!(temps, 0, "{point}");
+        });
+    }
 }

@@ -61,6 +61,8 @@ pub(super) fn announce_local(
         .set_len(0)
         .and_then(|()| lock.rewind())
         .and_then(|()| writeln!(lock, "process {}", std::process::id()));
+    #[cfg(feature = "testing")]
+    crate::testing::crash_point("announce:locked");
     let path = dir.join(ANNOUNCED);
     let current = match std::fs::read(&path) {
         Ok(b) => Some(AnnouncementVersion(VersionToken::Content(
@@ -82,7 +84,12 @@ pub(super) fn announce_local(
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, &path)
+        #[cfg(feature = "testing")]
+        crate::testing::crash_point("announce:temp-written");
+        std::fs::rename(&tmp, &path)?;
+        #[cfg(feature = "testing")]
+        crate::testing::crash_point("announce:renamed");
+        Ok(())
     };
     if let Err(e) = write() {
         // A full disk, say: leave nothing half-written behind.

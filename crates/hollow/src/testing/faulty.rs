@@ -327,7 +327,7 @@ async fn around<T>(
 }
 
 /// Ends this process with SIGKILL: no destructor, no flush, no unwinding.
-fn kill_this_process() -> ! {
+pub(crate) fn kill_this_process() -> ! {
     let pid = std::process::id().to_string();
     let _ = std::process::Command::new("kill")
         .args(["-KILL", &pid])

@@ -12,6 +12,38 @@ mod faulty;
 
 pub use faulty::{Call, Fault, FaultyStore, Operation, Timing};
 
+/// The named points inside a local directory store's announcement where
+/// [`arm_crash_point`] can kill the process (they are not store calls, so `Fault` cannot):
+/// the lock taken, the temporary file written and fsynced, the rename done (before the
+/// directory's fsync).
+pub const LOCAL_ANNOUNCE_CRASH_POINTS: [&str; 3] = [
+    "announce:locked",
+    "announce:temp-written",
+    "announce:renamed",
+];
+
+static ARMED_CRASH_POINT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Arms a crash point: when this process next reaches the point `name` (one of
+/// [`LOCAL_ANNOUNCE_CRASH_POINTS`]) it is killed with SIGKILL, as `Fault::kill` does at a store
+/// call. For crash tests that run a producer in a child process.
+pub fn arm_crash_point(name: &str) {
+    if let Ok(mut armed) = ARMED_CRASH_POINT.lock() {
+        *armed = Some(name.to_string());
+    }
+}
+
+/// Called at each named point; kills the process when that point is armed.
+pub(crate) fn crash_point(name: &str) {
+    let armed = ARMED_CRASH_POINT
+        .lock()
+        .map(|a| a.as_deref() == Some(name))
+        .unwrap_or(false);
+    if armed {
+        faulty::kill_this_process();
+    }
+}
+
 use std::path::Path;
 
 use crate::error::StoreError;
