@@ -135,8 +135,8 @@ pub mod generated {
 pub use bytes::BlobBytes;
 pub use capnp_raw::{AnyStruct, AnyStructReader};
 pub use consumer::{
-    Consumer, ConsumerBuilder, DEFAULT_MAX_DELTAS, RefreshEvent, RefreshListener, RefreshPolicy,
-    RetryBackoff,
+    Consumer, ConsumerBuilder, DEFAULT_MAX_DELTAS, MemoryMode, RefreshEvent, RefreshListener,
+    RefreshPolicy, RetryBackoff,
 };
 pub use error::{
     BoxError, CycleError, Error, LookupError, OpenError, RefreshError, Result, SchemaError,

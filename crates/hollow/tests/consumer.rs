@@ -760,6 +760,44 @@ async fn mapping_a_local_store_in_place_is_an_opt_in_that_reads_the_same() {
     check(&consumer.state().expect("state"), data, 1);
 }
 
+#[tokio::test]
+async fn a_private_memory_consumer_serves_copies_that_no_file_change_reaches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = BlobStore::local(dir.path()).expect("store");
+    let data = Dataset::new(300);
+    let producer = publish(&store, data, 1, 1).await;
+    // Even with the store's files mapped in place, a private consumer copies each blob.
+    let consumer = Consumer::builder(store.clone())
+        .map_local_store_in_place(true)
+        .memory_mode(hollow::MemoryMode::Private)
+        .build()
+        .await
+        .expect("c");
+    consumer.refresh().await.expect("refresh");
+    check(&consumer.state().expect("state"), data, 0);
+    // Truncating the snapshot file would kill a process mapping it (SIGBUS) on first touch of
+    // a lost page; the private copy reads on, every record.
+    let snapshot = std::fs::read_dir(dir.path().join("snapshots"))
+        .expect("snapshots")
+        .flatten()
+        .next()
+        .expect("a snapshot")
+        .path();
+    let mut permissions = std::fs::metadata(&snapshot).expect("meta").permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    std::fs::set_permissions(&snapshot, permissions).expect("writable");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&snapshot)
+        .and_then(|f| f.set_len(0))
+        .expect("truncate");
+    check(&consumer.state().expect("state"), data, 0);
+    producer.run_cycle(populate(data, 1)).await.expect("v2");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(2));
+    check(&consumer.state().expect("state"), data, 1);
+}
+
 /// 64 reader threads each take the consumer's current state again and again while the consumer
 /// applies 1,000 refreshes forward and backward; every state a reader holds must be internally
 /// consistent: its records are exactly its version's, every key lookup finds its record, and the

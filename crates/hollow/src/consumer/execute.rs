@@ -26,6 +26,9 @@ impl Inner {
             match step {
                 Step::Snapshot(key) => {
                     let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
+                    let bytes = self
+                        .in_memory_mode(bytes)
+                        .map_err(|e| (Some(*key), e.into()))?;
                     self.check_blob_len(bytes.len())
                         .map_err(|e| limit_error(key, e))?;
                     let trusted = self.cache.was_verified(key, bytes.as_slice());
@@ -65,6 +68,9 @@ impl Inner {
                 }
                 Step::Delta(key) => {
                     let bytes = self.cache.open(key).await.map_err(|e| (Some(*key), e))?;
+                    let bytes = self
+                        .in_memory_mode(bytes)
+                        .map_err(|e| (Some(*key), e.into()))?;
                     self.check_blob_len(bytes.len())
                         .map_err(|e| limit_error(key, e))?;
                     let delta = Arc::new(
@@ -112,6 +118,14 @@ impl Inner {
             }
         }
         state.ok_or((None, RefreshError::NoPath { from: None, to: 0 }))
+    }
+
+    /// The bytes where the consumer's [`super::MemoryMode`] wants them.
+    fn in_memory_mode(&self, bytes: crate::BlobBytes) -> Result<crate::BlobBytes, OpenError> {
+        match self.memory_mode {
+            super::MemoryMode::Shared => Ok(bytes),
+            super::MemoryMode::Private => crate::blocking::cpu(|| bytes.private_copy()),
+        }
     }
 
     /// A blob past [`crate::Limits::max_blob_bytes`] is not opened.

@@ -54,6 +54,21 @@ pub enum RefreshPolicy {
     },
 }
 
+/// Where a consumer's states live in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MemoryMode {
+    /// Blobs are mapped from files (the consumer's cache, or a local store on the opt-in):
+    /// pages come from the page cache, are shared by every process mapping the same files, and
+    /// are loaded on first touch. The default.
+    #[default]
+    Shared,
+    /// Each blob is copied into this process's anonymous memory, with transparent huge pages
+    /// where the kernel offers them: every page resident from the start and fewer TLB misses,
+    /// for a latency-critical single-process consumer (Netflix Hollow's heap mode). Costs the
+    /// copy at each load and the memory per process.
+    Private,
+}
+
 /// What happened during a refresh, for [`RefreshListener`]s.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -120,6 +135,7 @@ pub struct ConsumerBuilder {
     retry: RetryBackoff,
     map_in_place: bool,
     limits: crate::Limits,
+    memory_mode: MemoryMode,
     #[cfg(feature = "nats")]
     push: Option<crate::push::NatsAnnouncements>,
 }
@@ -223,6 +239,14 @@ impl ConsumerBuilder {
         self
     }
 
+    /// Where states live: mapped from files and shared through the page cache
+    /// ([`MemoryMode::Shared`], the default) or copied into private anonymous memory with
+    /// transparent huge pages ([`MemoryMode::Private`]).
+    pub fn memory_mode(mut self, mode: MemoryMode) -> Self {
+        self.memory_mode = mode;
+        self
+    }
+
     /// Longest delta path before a refresh loads a snapshot instead, and most deltas a state
     /// carries before the consumer compacts it onto a newer snapshot (default 32, at most 255).
     pub fn max_deltas(mut self, n: usize) -> Self {
@@ -245,6 +269,7 @@ impl ConsumerBuilder {
             type_filter: self.type_filter,
             retry: self.retry,
             limits: self.limits,
+            memory_mode: self.memory_mode,
         });
         #[cfg(feature = "nats")]
         let mut push_task = None;
@@ -325,6 +350,7 @@ struct Inner {
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
     limits: crate::Limits,
+    memory_mode: MemoryMode,
 }
 
 /// Follows a dataset and serves its current state.
@@ -382,6 +408,7 @@ impl Consumer {
             retry: RetryBackoff::default(),
             map_in_place: false,
             limits: crate::Limits::default(),
+            memory_mode: MemoryMode::Shared,
             #[cfg(feature = "nats")]
             push: None,
         }
