@@ -25,6 +25,30 @@ async fn memory() {
     .await;
 }
 
+/// The suite on stores that write blobs compressed (as remote URLs do).
+#[tokio::test]
+async fn memory_compressed() {
+    let mut stores: HashMap<String, Arc<InMemory>> = HashMap::new();
+    conformance::run_all(|name| {
+        let store = stores.entry(name.to_string()).or_default().clone();
+        BlobStore::new(store, "").with_wire_encoding(hollow::WireEncoding::Zstd { level: 3 })
+    })
+    .await;
+}
+
+/// A local directory holding compressed blobs (copied from a remote store, say) reads the same;
+/// its envelopes are decoded, never mapped as blobs.
+#[tokio::test]
+async fn local_directory_compressed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    conformance::run_all(|name| {
+        BlobStore::local(dir.path().join(name))
+            .expect("local")
+            .with_wire_encoding(hollow::WireEncoding::Zstd { level: 1 })
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -267,13 +291,10 @@ async fn faulty_store_clones_share_counts_and_rules() {
 }
 
 /// A producer publishes three cycles to the outside store (S3 in CI) and a consumer with a
-/// local cache follows them, forward and back.
+/// local cache follows them, forward and back; blobs travel compressed and rest decompressed in
+/// the cache.
 #[tokio::test]
 async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
-    use hollow::{Consumer, CycleOutcome, Producer};
-    use hollow_movies::Dataset;
-    use hollow_movies::movies_capnp::movie;
-
     let Some(base) = outside_store_url() else {
         return;
     };
@@ -282,8 +303,52 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
         .expect("clock")
         .as_nanos();
     let url = format!("{base}/end-to-end-{run}");
+    let store = || BlobStore::from_url(&url).expect("store");
+    assert!(matches!(
+        store().wire_encoding(),
+        hollow::WireEncoding::Zstd { .. }
+    ));
+    producer_then_consumer(store).await;
+}
+
+/// The same through an in-memory store configured as a remote one (compressed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_and_a_consumer_over_a_compressed_memory_store() {
+    let memory = Arc::new(InMemory::new());
+    let store = || {
+        BlobStore::new(memory.clone(), "movies")
+            .with_wire_encoding(hollow::WireEncoding::Zstd { level: 3 })
+    };
+    producer_then_consumer(store).await;
+    // Every stored blob is an envelope.
+    let stored: Vec<_> = memory
+        .list(Some(&Path::from("movies/snapshots")))
+        .try_collect()
+        .await
+        .expect("list");
+    assert!(!stored.is_empty());
+    for meta in stored {
+        let bytes = memory
+            .get(&meta.location)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert!(bytes.starts_with(&hollow::WIRE_MAGIC), "{}", meta.location);
+    }
+}
+
+/// Publishes three cycles through `store()`, follows them with a consumer with a cache (forward
+/// and back), and checks the cache holds every blob decompressed: a raw blob whose size is the
+/// decoded one (a compressed store lists fewer bytes).
+async fn producer_then_consumer(store: impl Fn() -> BlobStore) {
+    use hollow::{Consumer, CycleOutcome, Producer};
+    use hollow_movies::Dataset;
+    use hollow_movies::movies_capnp::movie;
+
     let data = Dataset::new(300);
-    let producer = Producer::builder(BlobStore::from_url(&url).expect("store"), "movies")
+    let producer = Producer::builder(store(), "movies")
         .register::<movie::Owned>()
         .snapshot_every(2)
         .build()
@@ -304,11 +369,20 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
         assert!(matches!(outcome, CycleOutcome::Published(_)));
     }
     let cache = tempfile::tempdir().expect("tempdir");
-    let consumer = Consumer::builder(BlobStore::from_url(&url).expect("store"))
-        .local_cache(cache.path())
-        .build()
-        .await
-        .expect("consumer");
+    let downloads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = downloads.clone();
+    let consumer = Consumer::builder(store().with_download_observer(
+        move |e: &hollow::DownloadEvent| {
+            if matches!(e, hollow::DownloadEvent::Finished { .. }) {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    ))
+    .local_cache(cache.path())
+    .cache_keep_bytes(u64::MAX)
+    .build()
+    .await
+    .expect("consumer");
     for (version, c) in [(3u64, 2u64), (1, 0), (2, 1), (3, 2)] {
         assert_eq!(
             consumer.refresh_to(version).await.expect("refresh"),
@@ -321,4 +395,26 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
         let want: Vec<u64> = data.movies(c).map(|m| m.id).collect();
         assert_eq!(ids, want, "version {version}");
     }
+    let listed = store().list_blob_sizes().await.expect("list");
+    let compressed = !matches!(store().wire_encoding(), hollow::WireEncoding::Raw);
+    let mut cached = 0;
+    for (key, stored) in &listed {
+        let path = cache.path().join(key.relative().replace('/', "_"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        cached += 1;
+        assert!(
+            bytes.starts_with(&hollow::format::MAGIC),
+            "{key} is cached decoded"
+        );
+        if compressed {
+            assert!(*stored < bytes.len() as u64, "{key}: {stored} stored");
+        } else {
+            assert_eq!(*stored, bytes.len() as u64, "{key}");
+        }
+    }
+    assert!(cached >= 3, "{cached} cached");
+    // Each blob was downloaded once (the cache kept them all), whatever the refreshes did.
+    assert_eq!(downloads.load(std::sync::atomic::Ordering::Relaxed), cached);
 }

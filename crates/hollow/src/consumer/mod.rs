@@ -119,6 +119,7 @@ pub struct ConsumerBuilder {
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
     map_in_place: bool,
+    cache_keep_bytes: u64,
 }
 
 /// How long a blob that failed to load or apply is avoided before a refresh tries it again:
@@ -173,6 +174,15 @@ impl ConsumerBuilder {
         self
     }
 
+    /// How many bytes of cached blobs the current state does not use stay in the
+    /// [`ConsumerBuilder::local_cache`] after a refresh, most recently downloaded first (default
+    /// 0: only what the current state uses stays). A cache shared across runs (the CLI's) keeps
+    /// some so going back to a version, or the next run, downloads nothing again.
+    pub fn cache_keep_bytes(mut self, bytes: u64) -> Self {
+        self.cache_keep_bytes = bytes;
+        self
+    }
+
     /// Opt-in: map a local directory store's blob files where the producer wrote them (no copy,
     /// the page cache shared with the producer and every such consumer). Precondition: nothing
     /// truncates or rewrites a published blob while it is mapped (the producer never does, and
@@ -221,6 +231,7 @@ impl ConsumerBuilder {
             cache,
             type_filter: self.type_filter,
             retry: self.retry,
+            cache_keep_bytes: self.cache_keep_bytes,
         });
         let watcher = match self.policy {
             RefreshPolicy::Manual => None,
@@ -289,6 +300,7 @@ struct Inner {
     cache: BlobCache,
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
+    cache_keep_bytes: u64,
 }
 
 /// Follows a dataset and serves its current state.
@@ -338,6 +350,7 @@ impl Consumer {
             type_filter: None,
             retry: RetryBackoff::default(),
             map_in_place: false,
+            cache_keep_bytes: 0,
         }
     }
 
@@ -431,7 +444,7 @@ impl Inner {
                 } else {
                     failures.live.extend(keys);
                 }
-                self.cache.clean(&failures.live);
+                self.cache.clean(&failures.live, self.cache_keep_bytes);
                 self.emit(&RefreshEvent::Succeeded {
                     version,
                     elapsed: started.elapsed(),

@@ -14,13 +14,16 @@ mod durable;
 mod key;
 mod local_cas;
 mod pin;
+pub(crate) mod wire;
 
+use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use tracing::debug;
 
 use crate::bytes::BlobBytes;
 use crate::error::{OpenError, Result, StoreError, StoreKey, StoreOperation};
@@ -29,6 +32,62 @@ pub(crate) use announcement::parse_announcement;
 pub use announcement::{Announcement, AnnouncementVersion};
 pub use key::BlobKey;
 pub(crate) use pin::parse_pin;
+use wire::WireDecoder;
+pub use wire::{
+    DEFAULT_MAX_BLOB_BYTES, DEFAULT_ZSTD_LEVEL, Decoded, WIRE_HEADER_LEN, WIRE_MAGIC, WireEncoding,
+    WireError,
+};
+
+/// What a [`BlobStore`] reports while it downloads a blob (for progress bars and byte counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DownloadEvent {
+    /// A blob's download starts.
+    Started {
+        /// The blob.
+        key: BlobKey,
+        /// Its stored size (what travels).
+        wire_bytes: u64,
+    },
+    /// More of it arrived.
+    Progress {
+        /// The blob.
+        key: BlobKey,
+        /// Stored bytes received so far.
+        wire_bytes: u64,
+    },
+    /// It arrived whole and decoded.
+    Finished {
+        /// The blob.
+        key: BlobKey,
+        /// Stored bytes received.
+        wire_bytes: u64,
+        /// Bytes of the blob (decoded).
+        bytes: u64,
+    },
+}
+
+/// Receives [`DownloadEvent`]s (see [`BlobStore::with_download_observer`]). Called on the
+/// downloading task: keep it quick.
+pub trait DownloadObserver: Send + Sync {
+    /// One event.
+    fn on_download(&self, event: &DownloadEvent);
+}
+
+impl<F: Fn(&DownloadEvent) + Send + Sync> DownloadObserver for F {
+    fn on_download(&self, event: &DownloadEvent) {
+        self(event);
+    }
+}
+
+#[derive(Clone)]
+struct Observer(Arc<dyn DownloadObserver>);
+
+impl std::fmt::Debug for Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DownloadObserver")
+    }
+}
 
 /// A dataset's location: an `object_store` and a key prefix.
 #[derive(Debug, Clone)]
@@ -41,10 +100,21 @@ pub struct BlobStore {
     announced: Arc<tokio::sync::watch::Sender<u64>>,
     /// How long an announcement on a local directory waits for another producer's lock.
     lock_wait: std::time::Duration,
+    /// How blobs are written (raw, or enveloped and compressed).
+    encoding: WireEncoding,
+    /// The largest decoded blob a read accepts.
+    max_blob_bytes: u64,
+    /// Told about downloads.
+    observer: Option<Observer>,
 }
 
 /// Default for [`BlobStore::with_announce_lock_wait`].
 pub const DEFAULT_ANNOUNCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What remote URLs write (see [`BlobStore::with_wire_encoding`]).
+const REMOTE_ENCODING: WireEncoding = WireEncoding::Zstd {
+    level: DEFAULT_ZSTD_LEVEL,
+};
 
 const ANNOUNCED: &str = "announced.json";
 const PINNED: &str = "pinned.json";
@@ -95,13 +165,10 @@ impl BlobStore {
                         location: location.to_string(),
                         reason: e.to_string(),
                     })?;
-                Ok(Self {
-                    store: Arc::new(store),
-                    prefix: Path::from(url.path()),
-                    local_dir: None,
-                    announced: watch(),
-                    lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
-                })
+                Ok(
+                    Self::with_parts(Arc::new(store), Path::from(url.path()), None)
+                        .with_wire_encoding(REMOTE_ENCODING),
+                )
             }
             _ => {
                 let (store, prefix) =
@@ -109,13 +176,8 @@ impl BlobStore {
                         location: location.to_string(),
                         reason: e.to_string(),
                     })?;
-                Ok(Self {
-                    store: Arc::from(store),
-                    prefix,
-                    local_dir: None,
-                    announced: watch(),
-                    lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
-                })
+                Ok(Self::with_parts(Arc::from(store), prefix, None)
+                    .with_wire_encoding(REMOTE_ENCODING))
             }
         }
     }
@@ -147,26 +209,70 @@ impl BlobStore {
                 e,
             )
         })?;
-        Ok(Self {
-            store: wrap(Arc::new(fs)),
-            prefix: Path::default(),
-            local_dir: Some(dir),
-            announced: watch(),
-            lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
-        })
+        Ok(Self::with_parts(
+            wrap(Arc::new(fs)),
+            Path::default(),
+            Some(dir),
+        ))
     }
 
     /// Any `object_store` and a key prefix. Compare-and-swap of the announcement uses
     /// `PutMode::Update`, so the store must support it (`object_store`'s `LocalFileSystem` does
     /// not: use [`BlobStore::local`] for a directory); `testing::conformance::conditional_requests`
     /// checks a store for what this needs.
+    ///
+    /// Blobs are written raw (as [`BlobStore::memory`]); a remote store should say
+    /// `.with_wire_encoding(WireEncoding::Zstd { level: DEFAULT_ZSTD_LEVEL })`, as
+    /// [`BlobStore::from_url`] does for every remote URL.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
+        Self::with_parts(store, Path::from(prefix), None)
+    }
+
+    fn with_parts(store: Arc<dyn ObjectStore>, prefix: Path, local_dir: Option<PathBuf>) -> Self {
         Self {
             store,
-            prefix: Path::from(prefix),
-            local_dir: None,
+            prefix,
+            local_dir,
             announced: watch(),
             lock_wait: DEFAULT_ANNOUNCE_LOCK_WAIT,
+            encoding: WireEncoding::Raw,
+            max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
+            observer: None,
+        }
+    }
+
+    /// How blobs are written from now on (docs/FORMAT.md, "The wire container"): `Raw` keeps
+    /// them mappable in place (the default of local directories, memory and [`BlobStore::new`]),
+    /// `Zstd` envelopes and compresses them (the default of remote URLs, level
+    /// [`DEFAULT_ZSTD_LEVEL`]). Reads decode either kind whatever this says, so a store may hold
+    /// both.
+    pub fn with_wire_encoding(mut self, encoding: WireEncoding) -> Self {
+        self.encoding = encoding;
+        self
+    }
+
+    /// How this store writes blobs.
+    pub fn wire_encoding(&self) -> WireEncoding {
+        self.encoding
+    }
+
+    /// The largest blob (decoded) a read accepts: an envelope declaring more is refused with
+    /// [`WireError::TooLarge`] before anything is decoded (default [`DEFAULT_MAX_BLOB_BYTES`]).
+    pub fn with_max_blob_bytes(mut self, limit: u64) -> Self {
+        self.max_blob_bytes = limit;
+        self
+    }
+
+    /// Reports every blob download (progress bars, byte counts). One observer; a later call
+    /// replaces it. Clones made afterwards share it.
+    pub fn with_download_observer(mut self, observer: impl DownloadObserver + 'static) -> Self {
+        self.observer = Some(Observer(Arc::new(observer)));
+        self
+    }
+
+    fn observe(&self, event: DownloadEvent) {
+        if let Some(o) = &self.observer {
+            o.0.on_download(&event);
         }
     }
 
@@ -190,10 +296,17 @@ impl BlobStore {
             .fold(self.prefix.clone(), |p, part| p.join(part))
     }
 
-    /// Writes a blob; an existing key is an error (`Conflict`), never an overwrite.
-    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<(), StoreError> {
+    /// Writes a blob in the store's [`WireEncoding`]; an existing key is an error (`Conflict`),
+    /// never an overwrite. Returns the bytes stored.
+    pub async fn put_blob(&self, key: &BlobKey, bytes: &BlobBytes) -> Result<u64, StoreError> {
         let relative = key.relative();
-        let payload = PutPayload::from(bytes.as_slice().to_vec());
+        let encoded = crate::blocking::cpu(|| wire::encode(bytes.as_slice(), self.encoding))
+            .map_err(|source| StoreError::Wire {
+                key: StoreKey::from(*key),
+                source,
+            })?;
+        let payload = PutPayload::from(encoded.unwrap_or_else(|| bytes.as_slice().to_vec()));
+        let stored = payload.content_length() as u64;
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -207,7 +320,8 @@ impl BlobStore {
                 if let Some(dir) = &self.local_dir {
                     durable::seal_local_blob(dir, &relative)?;
                 }
-                Ok(())
+                debug!(key = %relative, bytes = bytes.len(), stored, encoding = %self.encoding, "blob stored");
+                Ok(stored)
             }
             Err(object_store::Error::AlreadyExists { .. }) => Err(StoreError::Conflict {
                 reason: format!("blob {relative} already exists"),
@@ -217,13 +331,14 @@ impl BlobStore {
     }
 
     /// A blob's bytes for reading: mapped in place from a local directory, else read into
-    /// memory. A missing blob is the same error as from [`BlobStore::get_blob`].
+    /// memory. A missing blob is the same error as from [`BlobStore::get_blob`]. A stored
+    /// envelope (a compressed blob) is never handed out mapped: it is decoded into memory.
     pub async fn open_blob(&self, key: &BlobKey) -> Result<BlobBytes, StoreError> {
         let Some(dir) = &self.local_dir else {
             return self.get_blob(key).await;
         };
         let relative = key.relative();
-        BlobBytes::map_file(&dir.join(&relative)).map_err(|e| match e {
+        let mapped = BlobBytes::map_file(&dir.join(&relative)).map_err(|e| match e {
             OpenError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
                 let source = object_store::Error::NotFound {
                     path: path.display().to_string(),
@@ -240,7 +355,17 @@ impl BlobStore {
                     source: Box::new(e),
                 },
             ),
-        })
+        })?;
+        if !wire::is_enveloped(mapped.as_slice()) {
+            return Ok(mapped);
+        }
+        let (bytes, _) =
+            crate::blocking::cpu(|| wire::decode_slice(mapped.as_slice(), self.max_blob_bytes))
+                .map_err(|source| StoreError::Wire {
+                    key: StoreKey::from(*key),
+                    source,
+                })?;
+        Ok(BlobBytes::from_vec(bytes))
     }
 
     /// Subscribes to the versions this process announces through this store (or a clone):
@@ -249,23 +374,71 @@ impl BlobStore {
         self.announced.subscribe()
     }
 
-    /// Reads a blob into memory (8-byte aligned).
+    /// Reads a blob into memory (8-byte aligned), decoded.
     pub async fn get_blob(&self, key: &BlobKey) -> Result<BlobBytes, StoreError> {
+        let (_, bytes) = self.download_blob(key, Vec::new()).await?;
+        Ok(BlobBytes::from_vec(bytes))
+    }
+
+    /// Downloads a blob as it streams in, decoding it into `sink` (a raw blob passes through;
+    /// an envelope is checked, bounded by [`BlobStore::with_max_blob_bytes`], decoded, and its
+    /// length and checksum verified at the end). On an error `sink` holds a partial blob: the
+    /// caller discards it. Returns the byte counts and the sink.
+    pub async fn download_blob<W: Write + Send>(
+        &self,
+        key: &BlobKey,
+        sink: W,
+    ) -> Result<(Decoded, W), StoreError> {
         let relative = key.relative();
+        let failed = |e| store_error(StoreOperation::Get, StoreKey::from(*key), e);
+        let wire_error = |source| StoreError::Wire {
+            key: StoreKey::from(*key),
+            source,
+        };
+        debug!(key = %relative, "downloading blob");
         let result = self
             .store
             .get(&self.path(&relative))
             .await
-            .map_err(|e| store_error(StoreOperation::Get, StoreKey::from(*key), e))?;
-        let bytes = result
-            .bytes()
-            .await
-            .map_err(|e| store_error(StoreOperation::Get, StoreKey::from(*key), e))?;
-        Ok(BlobBytes::from_vec(bytes.to_vec()))
+            .map_err(failed)?;
+        self.observe(DownloadEvent::Started {
+            key: *key,
+            wire_bytes: result.meta.size,
+        });
+        let mut stream = result.into_stream();
+        let mut decoder = WireDecoder::new(sink, self.max_blob_bytes);
+        let mut received = 0u64;
+        while let Some(chunk) = stream.try_next().await.map_err(failed)? {
+            received = received.saturating_add(chunk.len() as u64);
+            decoder.feed(&chunk).map_err(wire_error)?;
+            self.observe(DownloadEvent::Progress {
+                key: *key,
+                wire_bytes: received,
+            });
+        }
+        let (decoded, sink) = decoder.finish().map_err(wire_error)?;
+        debug!(key = %relative, wire_bytes = decoded.wire_bytes, bytes = decoded.bytes, "blob downloaded");
+        self.observe(DownloadEvent::Finished {
+            key: *key,
+            wire_bytes: decoded.wire_bytes,
+            bytes: decoded.bytes,
+        });
+        Ok((decoded, sink))
     }
 
     /// Every blob in the store, sorted.
     pub async fn list_blobs(&self) -> Result<Vec<BlobKey>, StoreError> {
+        Ok(self
+            .list_blob_sizes()
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    /// Every blob in the store with its stored size (as the listing says: compressed for an
+    /// enveloped blob), sorted. Downloads nothing.
+    pub async fn list_blob_sizes(&self) -> Result<Vec<(BlobKey, u64)>, StoreError> {
         let mut keys = Vec::new();
         for dir in ["snapshots", "deltas", "reverse-deltas"] {
             let prefix = self.path(dir);
@@ -291,7 +464,7 @@ impl BlobStore {
                 // object than the key does.
                 let relative = format!("{dir}/{}", name.as_ref());
                 if let Some(key) = BlobKey::parse(&relative).filter(|k| k.relative() == relative) {
-                    keys.push(key);
+                    keys.push((key, meta.size));
                 }
             }
         }
