@@ -133,51 +133,141 @@ fn store_error(
 
 impl BlobStore {
     /// A store for `location`: a local directory path, `file:///dir`, `memory://` (a fresh
-    /// in-memory store), or a URL `object_store` understands in this build.
+    /// in-memory store), or a URL `object_store` understands in this build: `s3://bucket/prefix`
+    /// (feature `s3`), `gs://bucket/prefix` (feature `gcs`), `az://container/prefix` or
+    /// `abfs[s]://…` (feature `azure`), each configured from its standard environment
+    /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`, as `object_store`'s `from_env` builders read them).
+    /// Remote stores write blobs compressed ([`WireEncoding::Zstd`], level 3).
     pub fn from_url(location: &str) -> Result<Self, StoreError> {
+        Self::from_url_with_options(location, std::iter::empty::<(&str, &str)>())
+    }
+
+    /// [`BlobStore::from_url`] with options: keys starting `hollow_` are hollow's own
+    /// (`hollow_wire_encoding` = `raw`, `zstd` or `zstd:LEVEL`; `hollow_max_blob_bytes` = a
+    /// byte count, see [`BlobStore::with_max_blob_bytes`]); every other key goes to the
+    /// `object_store` builder for the URL's scheme after its environment (e.g. `aws_region`,
+    /// `aws_endpoint`, `aws_virtual_hosted_style_request`, `google_service_account`,
+    /// `azure_storage_account_name`; `object_store`'s `*ConfigKey` names). An unknown key is
+    /// an error, never ignored. Local and in-memory stores take only hollow's keys.
+    pub fn from_url_with_options<K: AsRef<str>, V: AsRef<str>>(
+        location: &str,
+        options: impl IntoIterator<Item = (K, V)>,
+    ) -> Result<Self, StoreError> {
+        let invalid = |reason: String| StoreError::InvalidLocation {
+            location: location.to_string(),
+            reason,
+        };
+        let mut encoding = None;
+        let mut max_blob_bytes = None;
+        let mut store_options: Vec<(String, String)> = Vec::new();
+        for (k, v) in options {
+            let (k, v) = (k.as_ref(), v.as_ref());
+            match k {
+                "hollow_wire_encoding" => {
+                    encoding = Some(v.parse::<WireEncoding>().map_err(&invalid)?);
+                }
+                "hollow_max_blob_bytes" => {
+                    max_blob_bytes = Some(
+                        v.parse::<u64>()
+                            .map_err(|e| invalid(format!("hollow_max_blob_bytes={v:?}: {e}")))?,
+                    );
+                }
+                k if k.starts_with("hollow_") => {
+                    return Err(invalid(format!(
+                        "unknown option {k:?} (hollow's are hollow_wire_encoding, hollow_max_blob_bytes)"
+                    )));
+                }
+                k => store_options.push((k.to_string(), v.to_string())),
+            }
+        }
+        let mut store = Self::open_url(location, &store_options)?;
+        if let Some(e) = encoding {
+            store = store.with_wire_encoding(e);
+        }
+        if let Some(m) = max_blob_bytes {
+            store = store.with_max_blob_bytes(m);
+        }
+        Ok(store)
+    }
+
+    fn open_url(location: &str, options: &[(String, String)]) -> Result<Self, StoreError> {
+        let invalid = |reason: String| StoreError::InvalidLocation {
+            location: location.to_string(),
+            reason,
+        };
+        let no_options = || {
+            if let Some((k, _)) = options.first() {
+                return Err(invalid(format!(
+                    "option {k:?}: a local or in-memory store takes no object store options"
+                )));
+            }
+            Ok(())
+        };
         // `file:/abs/dir` (RFC 8089's one-slash form) is a URL too, not a relative directory.
         if !location.contains("://") && !location.starts_with("file:") {
+            no_options()?;
             return Self::local(location);
         }
-        let url = url::Url::parse(location).map_err(|e| StoreError::InvalidLocation {
-            location: location.to_string(),
-            reason: e.to_string(),
-        })?;
+        let url = url::Url::parse(location).map_err(|e| invalid(e.to_string()))?;
+        let remote = |store: Arc<dyn ObjectStore>, prefix: Path| {
+            Ok(Self::with_parts(store, prefix, None).with_wire_encoding(REMOTE_ENCODING))
+        };
         match url.scheme() {
             "file" => {
+                no_options()?;
                 let dir = url
                     .to_file_path()
-                    .map_err(|()| StoreError::InvalidLocation {
-                        location: location.to_string(),
-                        reason: "not a local file path".to_string(),
-                    })?;
+                    .map_err(|()| invalid("not a local file path".to_string()))?;
                 Self::local(dir)
             }
-            "memory" => Ok(Self::memory()),
+            "memory" => {
+                no_options()?;
+                Ok(Self::memory())
+            }
             #[cfg(feature = "s3")]
             "s3" | "s3a" => {
                 // Credentials, region, endpoint and the rest from the standard AWS_* variables
                 // (as `AmazonS3Builder::from_env` reads them); the bucket from the URL.
-                let store = object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(location)
-                    .build()
-                    .map_err(|e| StoreError::InvalidLocation {
-                        location: location.to_string(),
-                        reason: e.to_string(),
-                    })?;
-                Ok(
-                    Self::with_parts(Arc::new(store), Path::from(url.path()), None)
-                        .with_wire_encoding(REMOTE_ENCODING),
-                )
+                let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(location);
+                for (k, v) in options {
+                    let key = k
+                        .parse()
+                        .map_err(|e: object_store::Error| invalid(e.to_string()))?;
+                    builder = builder.with_config(key, v);
+                }
+                let store = builder.build().map_err(|e| invalid(e.to_string()))?;
+                remote(Arc::new(store), Path::from(url.path()))
+            }
+            #[cfg(feature = "gcs")]
+            "gs" => {
+                let mut builder =
+                    object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(location);
+                for (k, v) in options {
+                    let key = k
+                        .parse()
+                        .map_err(|e: object_store::Error| invalid(e.to_string()))?;
+                    builder = builder.with_config(key, v);
+                }
+                let store = builder.build().map_err(|e| invalid(e.to_string()))?;
+                remote(Arc::new(store), Path::from(url.path()))
+            }
+            #[cfg(feature = "azure")]
+            "az" | "azure" | "abfs" | "abfss" | "adl" => {
+                let mut builder =
+                    object_store::azure::MicrosoftAzureBuilder::from_env().with_url(location);
+                for (k, v) in options {
+                    let key = k
+                        .parse()
+                        .map_err(|e: object_store::Error| invalid(e.to_string()))?;
+                    builder = builder.with_config(key, v);
+                }
+                let store = builder.build().map_err(|e| invalid(e.to_string()))?;
+                remote(Arc::new(store), Path::from(url.path()))
             }
             _ => {
-                let (store, prefix) =
-                    object_store::parse_url(&url).map_err(|e| StoreError::InvalidLocation {
-                        location: location.to_string(),
-                        reason: e.to_string(),
-                    })?;
-                Ok(Self::with_parts(Arc::from(store), prefix, None)
-                    .with_wire_encoding(REMOTE_ENCODING))
+                let (store, prefix) = object_store::parse_url_opts(&url, options.iter().cloned())
+                    .map_err(|e| invalid(e.to_string()))?;
+                remote(Arc::from(store), prefix)
             }
         }
     }
@@ -620,6 +710,47 @@ mod tests {
         assert_eq!(store.list_blobs().await.expect("list"), vec![]);
         store.put_raw(&key.relative(), vec![1]).await.expect("put");
         assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
+    }
+
+    #[test]
+    fn url_options() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().display().to_string();
+        let s = BlobStore::from_url_with_options(&path, [("hollow_wire_encoding", "zstd:9")])
+            .expect("local");
+        assert_eq!(s.wire_encoding(), WireEncoding::Zstd { level: 9 });
+        assert_eq!(
+            BlobStore::from_url(&path).expect("local").wire_encoding(),
+            WireEncoding::Raw
+        );
+        for bad in [
+            ("hollow_wire_encoding", "lz4"),
+            ("hollow_nope", "1"),
+            ("hollow_max_blob_bytes", "-1"),
+            ("aws_region", "us-east-1"),
+        ] {
+            assert!(
+                matches!(
+                    BlobStore::from_url_with_options(&path, [bad]),
+                    Err(StoreError::InvalidLocation { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        #[cfg(feature = "s3")]
+        {
+            let s3 = BlobStore::from_url_with_options(
+                "s3://bucket/a/b",
+                [("aws_region", "eu-west-1"), ("hollow_max_blob_bytes", "10")],
+            )
+            .expect("s3");
+            assert_eq!(s3.wire_encoding(), REMOTE_ENCODING);
+            assert_eq!(s3.max_blob_bytes, 10);
+            assert!(matches!(
+                BlobStore::from_url_with_options("s3://bucket/a", [("not_a_key", "x")]),
+                Err(StoreError::InvalidLocation { .. })
+            ));
+        }
     }
 
     #[tokio::test]
