@@ -563,6 +563,68 @@ impl BlobStore {
     }
 }
 
+/// Finding datasets: `hollow ls`.
+impl BlobStore {
+    /// The store of the dataset at `relative` under this one's prefix (same options; its own
+    /// announcement watch).
+    pub fn at(&self, relative: &str) -> Result<BlobStore, StoreError> {
+        let relative = relative.trim_matches('/');
+        if relative.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut child = match &self.local_dir {
+            Some(dir) => Self::local(dir.join(relative))?,
+            None => Self::with_parts(self.store.clone(), self.path(relative), None),
+        };
+        child.encoding = self.encoding;
+        child.max_blob_bytes = self.max_blob_bytes;
+        child.observer = self.observer.clone();
+        child.lock_wait = self.lock_wait;
+        Ok(child)
+    }
+
+    /// The datasets under this store's prefix, sorted: the prefixes (relative to this one, `""`
+    /// for the prefix itself) that hold an announcement, found by listing one level at a time
+    /// (never inside a dataset, at most `max_depth` levels down). Reads no announcement.
+    pub async fn list_datasets(&self, max_depth: usize) -> Result<Vec<String>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = vec![(self.prefix.clone(), 0usize)];
+        while let Some((prefix, depth)) = pending.pop() {
+            let listing = self
+                .store
+                .list_with_delimiter(Some(&prefix))
+                .await
+                .map_err(|e| {
+                    store_error(
+                        StoreOperation::List,
+                        StoreKey::Other(prefix.as_ref().to_string()),
+                        e,
+                    )
+                })?;
+            let relative = || {
+                prefix
+                    .prefix_match(&self.prefix)
+                    .map(|parts| parts.map(|p| p.as_ref().to_string()).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .join("/")
+            };
+            if listing
+                .objects
+                .iter()
+                .any(|m| m.location.filename() == Some(ANNOUNCED))
+            {
+                found.push(relative());
+                continue;
+            }
+            if depth < max_depth {
+                pending.extend(listing.common_prefixes.into_iter().map(|p| (p, depth + 1)));
+            }
+        }
+        found.sort();
+        Ok(found)
+    }
+}
+
 /// Raw access under the prefix for `crate::testing` (foreign objects, corrupt documents, the key
 /// layout), bypassing what `BlobStore` checks.
 #[cfg(any(test, feature = "testing"))]
@@ -710,6 +772,49 @@ mod tests {
         assert_eq!(store.list_blobs().await.expect("list"), vec![]);
         store.put_raw(&key.relative(), vec![1]).await.expect("put");
         assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
+    }
+
+    #[tokio::test]
+    async fn datasets_are_prefixes_holding_an_announcement() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let memory = BlobStore::memory();
+        for root in [memory, BlobStore::local(dir.path()).expect("local")] {
+            for at in ["a", "b/c", "b/d/e"] {
+                root.at(at)
+                    .expect("at")
+                    .put_raw("announced.json", b"{}".to_vec())
+                    .await
+                    .expect("put");
+            }
+            root.put_raw("b/readme.txt", b"x".to_vec())
+                .await
+                .expect("put");
+            root.put_raw("a/x/announced.json", b"{}".to_vec())
+                .await
+                .expect("put");
+            assert_eq!(
+                root.list_datasets(8).await.expect("list"),
+                vec!["a", "b/c", "b/d/e"],
+                "never inside a dataset"
+            );
+            assert_eq!(root.list_datasets(2).await.expect("list"), vec!["a", "b/c"]);
+            assert_eq!(
+                root.at("b")
+                    .expect("at")
+                    .list_datasets(8)
+                    .await
+                    .expect("list"),
+                vec!["c", "d/e"]
+            );
+            assert_eq!(
+                root.at("a")
+                    .expect("at")
+                    .list_datasets(8)
+                    .await
+                    .expect("list"),
+                vec![""]
+            );
+        }
     }
 
     #[test]
