@@ -264,6 +264,19 @@ impl BlobStore {
                 let store = builder.build().map_err(|e| invalid(e.to_string()))?;
                 remote(Arc::new(store), Path::from(url.path()))
             }
+            #[cfg(not(all(feature = "s3", feature = "gcs", feature = "azure")))]
+            #[allow(unreachable_patterns)]
+            // some of the schemes are served above in this build
+            scheme @ ("s3" | "s3a" | "gs" | "az" | "azure" | "abfs" | "abfss" | "adl") => {
+                let feature = match scheme {
+                    "s3" | "s3a" => "s3",
+                    "gs" => "gcs",
+                    _ => "azure",
+                };
+                Err(invalid(format!(
+                    "{scheme}:// stores need hollow's `{feature}` feature, not built in"
+                )))
+            }
             _ => {
                 let (store, prefix) = object_store::parse_url_opts(&url, options.iter().cloned())
                     .map_err(|e| invalid(e.to_string()))?;
