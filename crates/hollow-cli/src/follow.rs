@@ -30,7 +30,8 @@ pub struct FollowArgs {
     pub cache_keep_bytes: u64,
 }
 
-fn duration(s: &str) -> Result<Duration, String> {
+/// Parses `500ms`, `2s`, `3` (seconds), `1m`, `1h`; not zero.
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     let (number, unit) = s
         .find(|c: char| !c.is_ascii_digit())
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
@@ -41,11 +42,12 @@ fn duration(s: &str) -> Result<Duration, String> {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
-        _ => Err(format!("{s:?}: the unit is ms, s or m")),
+        "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
+        _ => Err(format!("{s:?}: the unit is ms, s, m or h")),
     }
     .and_then(|d| {
         if d.is_zero() {
-            Err("the poll interval must not be zero".to_string())
+            Err("the duration must not be zero".to_string())
         } else {
             Ok(d)
         }
@@ -156,7 +158,8 @@ mod tests {
         assert_eq!(duration("3"), Ok(Duration::from_secs(3)));
         assert_eq!(duration("1m"), Ok(Duration::from_secs(60)));
         assert!(duration("0s").is_err());
-        assert!(duration("1h").is_err());
+        assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(duration("1d").is_err());
         assert!(duration("fast").is_err());
     }
 }

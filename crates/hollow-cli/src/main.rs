@@ -6,6 +6,7 @@
 mod data;
 mod demo;
 mod follow;
+mod gc;
 mod ls;
 mod produce;
 mod remote;
@@ -239,6 +240,14 @@ enum Command {
     ///
     /// Example: hollow follow --store s3://bucket/movies --poll-interval 2s
     Follow(follow::FollowArgs),
+    /// Retention: the blobs no retained version needs — the announced chain's before the
+    /// snapshot the oldest kept version starts from, and blobs off the chain (failed cycles) —
+    /// reported, or deleted with --delete. Never the announced or pinned version's chain, never
+    /// a blob younger than --min-age.
+    ///
+    /// Examples: hollow gc --keep-versions 20                 (dry run)
+    ///           hollow gc --keep-versions 20 --delete --min-age 2h
+    Gc(gc::GcArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -296,6 +305,7 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
             Command::Unpin { store } => data::pin(&store, None, out).await,
             Command::Ls { url, store, depth } => ls::run(url.as_deref(), &store, depth, out).await,
             Command::Follow(args) => follow::run(&args).await,
+            Command::Gc(args) => gc::run(&args, out).await,
             Command::Validate { store, from, to } => data::validate(&store, from, to, out).await,
             Command::Diff {
                 store,

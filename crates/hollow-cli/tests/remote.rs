@@ -349,3 +349,96 @@ fn follow_logs_each_refresh_and_exits_cleanly_on_sigterm() {
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "{}", seen.join("\n"));
 }
+
+#[test]
+fn gc_reports_then_deletes_what_no_kept_version_needs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    let store_s = store.to_str().expect("utf-8");
+    ok(&hollow(
+        &[
+            "demo",
+            "--movies",
+            "500",
+            "--cycles",
+            "4",
+            "--snapshot-every",
+            "2",
+            "--dir",
+            store_s,
+        ],
+        &[],
+    ));
+    // A failed cycle's blob: off the announced chain.
+    let orphan = store.join("snapshots/00000000000000000099-0000000000000099.blob");
+    std::fs::write(&orphan, b"orphan").expect("write");
+    let count = || {
+        std::fs::read_dir(store.join("snapshots"))
+            .expect("dir")
+            .count()
+            + std::fs::read_dir(store.join("deltas"))
+                .expect("dir")
+                .count()
+            + std::fs::read_dir(store.join("reverse-deltas"))
+                .expect("dir")
+                .count()
+    };
+    let before = count();
+    let gc = |extra: &[&str]| {
+        let mut args = vec![
+            "gc",
+            "--store",
+            store_s,
+            "--keep-versions",
+            "1",
+            "--min-age",
+            "0",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        json_of(&hollow(&args, &[]))
+    };
+    let dry = gc(&[]);
+    assert_eq!(dry["deleted"], false);
+    let unneeded = dry["unneeded"].as_array().expect("unneeded");
+    assert!(
+        unneeded
+            .iter()
+            .any(|b| b["reason"] == "off the announced chain"),
+        "{dry}"
+    );
+    assert!(
+        unneeded.iter().any(|b| b["reason"] == "before retention"),
+        "{dry}"
+    );
+    assert_eq!(count(), before, "a dry run deletes nothing");
+    // The default grace period keeps everything just written.
+    let young = json_of(&hollow(
+        &[
+            "gc",
+            "--store",
+            store_s,
+            "--keep-versions",
+            "1",
+            "--delete",
+            "--json",
+        ],
+        &[],
+    ));
+    assert!(
+        young["unneeded"]
+            .as_array()
+            .expect("unneeded")
+            .iter()
+            .all(|b| b["tooYoung"] == true)
+    );
+    assert_eq!(count(), before);
+    let done = gc(&["--delete"]);
+    assert_eq!(done["deleted"], true);
+    assert_eq!(count(), before - unneeded.len());
+    assert!(!orphan.exists());
+    // The announced version still reads, and validates.
+    let head = done["head"].as_u64().expect("head").to_string();
+    ok(&hollow(&["checksum", &head, "--store", store_s], &[]));
+    ok(&hollow(&["validate", "--store", store_s], &[]));
+}

@@ -542,6 +542,25 @@ impl BlobStore {
     /// Every blob in the store with its stored size (as the listing says: compressed for an
     /// enveloped blob), sorted. Downloads nothing.
     pub async fn list_blob_sizes(&self) -> Result<Vec<(BlobKey, u64)>, StoreError> {
+        Ok(self
+            .list_blob_meta()
+            .await?
+            .into_iter()
+            .map(|(k, size, _)| (k, size))
+            .collect())
+    }
+
+    /// Deletes a blob (retention, `tools::gc`). A blob already gone is not an error.
+    pub(crate) async fn delete_blob(&self, key: &BlobKey) -> Result<(), StoreError> {
+        match self.store.delete(&self.path(&key.relative())).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_error(StoreOperation::Delete, StoreKey::from(*key), e)),
+        }
+    }
+
+    /// Every blob with its stored size and last-modified time (milliseconds since the epoch),
+    /// sorted.
+    pub(crate) async fn list_blob_meta(&self) -> Result<Vec<(BlobKey, u64, i64)>, StoreError> {
         let mut keys = Vec::new();
         for dir in ["snapshots", "deltas", "reverse-deltas"] {
             let prefix = self.path(dir);
@@ -567,7 +586,7 @@ impl BlobStore {
                 // object than the key does.
                 let relative = format!("{dir}/{}", name.as_ref());
                 if let Some(key) = BlobKey::parse(&relative).filter(|k| k.relative() == relative) {
-                    keys.push((key, meta.size));
+                    keys.push((key, meta.size, meta.last_modified.timestamp_millis()));
                 }
             }
         }
