@@ -153,8 +153,8 @@ pub use state_checksum::TypeChecksum;
 pub use state_id::StateId;
 pub use store::{
     Announcement, AnnouncementVersion, BlobKey, BlobStore, DEFAULT_ANNOUNCE_LOCK_WAIT,
-    DEFAULT_MAX_BLOB_BYTES, DEFAULT_ZSTD_LEVEL, Decoded, DownloadEvent, DownloadObserver,
-    WIRE_HEADER_LEN, WIRE_MAGIC, WireEncoding, WireError,
+    DEFAULT_MAX_BLOB_BYTES, DEFAULT_MULTIPART_THRESHOLD, DEFAULT_ZSTD_LEVEL, Decoded,
+    DownloadEvent, DownloadObserver, WIRE_HEADER_LEN, WIRE_MAGIC, WireEncoding, WireError,
 };
 #[allow(deprecated)]
 pub use write::SnapshotInfo;

@@ -114,6 +114,28 @@ async fn store_named_by_the_environment() {
     .await;
 }
 
+/// The suite on the outside store with S3's copy-if-not-exists by multipart copy (the
+/// create-only step of a multipart blob upload), when the store is an S3 URL.
+#[tokio::test]
+async fn store_named_by_the_environment_with_multipart_copy() {
+    let Some(base) = outside_store_url() else {
+        return;
+    };
+    if !base.starts_with("s3://") {
+        return;
+    }
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let store = BlobStore::from_url_with_options(
+        &format!("{base}/multipart-{run}"),
+        [("aws_copy_if_not_exists", "multipart")],
+    )
+    .expect("the store");
+    conformance::multipart_blobs(&store).await;
+}
+
 #[tokio::test]
 async fn prefix_spellings_name_one_location() {
     let memory = Arc::new(InMemory::new());

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use futures_util::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::bytes::BlobBytes;
 use crate::error::{OpenError, Result, StoreError, StoreKey, StoreOperation};
@@ -106,7 +106,15 @@ pub struct BlobStore {
     max_blob_bytes: u64,
     /// Told about downloads.
     observer: Option<Observer>,
+    /// Blobs stored this large or larger are uploaded in parts (remote stores only).
+    multipart_threshold: Option<u64>,
 }
+
+/// Blobs stored at least this large (after compression) are uploaded in parts by remote
+/// stores (64 MiB; [`BlobStore::with_multipart_threshold`]).
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 << 20;
+/// The size of each part of a multipart upload.
+const MULTIPART_PART: usize = 16 << 20;
 
 /// Default for [`BlobStore::with_announce_lock_wait`].
 pub const DEFAULT_ANNOUNCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -159,6 +167,7 @@ impl BlobStore {
         };
         let mut encoding = None;
         let mut max_blob_bytes = None;
+        let mut multipart = None;
         let mut store_options: Vec<(String, String)> = Vec::new();
         for (k, v) in options {
             let (k, v) = (k.as_ref(), v.as_ref());
@@ -172,9 +181,18 @@ impl BlobStore {
                             .map_err(|e| invalid(format!("hollow_max_blob_bytes={v:?}: {e}")))?,
                     );
                 }
+                "hollow_multipart_threshold" => {
+                    multipart = Some(match v {
+                        "never" => None,
+                        v => Some(v.parse::<u64>().map_err(|e| {
+                            invalid(format!("hollow_multipart_threshold={v:?}: {e}"))
+                        })?),
+                    });
+                }
                 k if k.starts_with("hollow_") => {
                     return Err(invalid(format!(
-                        "unknown option {k:?} (hollow's are hollow_wire_encoding, hollow_max_blob_bytes)"
+                        "unknown option {k:?} (hollow's are hollow_wire_encoding, \
+                         hollow_max_blob_bytes, hollow_multipart_threshold)"
                     )));
                 }
                 k => store_options.push((k.to_string(), v.to_string())),
@@ -186,6 +204,9 @@ impl BlobStore {
         }
         if let Some(m) = max_blob_bytes {
             store = store.with_max_blob_bytes(m);
+        }
+        if let Some(m) = multipart {
+            store = store.with_multipart_threshold(m);
         }
         Ok(store)
     }
@@ -235,8 +256,19 @@ impl BlobStore {
                         .map_err(|e: object_store::Error| invalid(e.to_string()))?;
                     builder = builder.with_config(key, v);
                 }
+                // Multipart uploads keep blobs create-only through copy-if-not-exists, which S3
+                // has only when configured (`aws_copy_if_not_exists`, e.g. `multipart`): without
+                // it, every blob is one conditional PUT.
+                let copy_if_not_exists = builder
+                    .get_config_value(&object_store::aws::AmazonS3ConfigKey::CopyIfNotExists)
+                    .is_some();
                 let store = builder.build().map_err(|e| invalid(e.to_string()))?;
-                remote(Arc::new(store), Path::from(url.path()))
+                let store = remote(Arc::new(store), Path::from(url.path()))?;
+                Ok(if copy_if_not_exists {
+                    store
+                } else {
+                    store.with_multipart_threshold(None)
+                })
             }
             #[cfg(feature = "gcs")]
             "gs" => {
@@ -341,6 +373,7 @@ impl BlobStore {
             encoding: WireEncoding::Raw,
             max_blob_bytes: DEFAULT_MAX_BLOB_BYTES,
             observer: None,
+            multipart_threshold: Some(DEFAULT_MULTIPART_THRESHOLD),
         }
     }
 
@@ -410,6 +443,13 @@ impl BlobStore {
             })?;
         let payload = PutPayload::from(encoded.unwrap_or_else(|| bytes.as_slice().to_vec()));
         let stored = payload.content_length() as u64;
+        if self.local_dir.is_none()
+            && self.multipart_threshold.is_some_and(|t| stored >= t)
+            && self.put_multipart_create(key, &payload).await?
+        {
+            debug!(key = %relative, bytes = bytes.len(), stored, encoding = %self.encoding, "blob stored in parts");
+            return Ok(stored);
+        }
         let opts = PutOptions {
             mode: PutMode::Create,
             ..PutOptions::default()
@@ -431,6 +471,63 @@ impl BlobStore {
             }),
             Err(e) => Err(store_error(StoreOperation::Put, StoreKey::from(*key), e)),
         }
+    }
+
+    /// Writes a large blob in parts without ever overwriting: a multipart upload under a
+    /// unique temporary key (`uploads/…`, nobody else writes it), then a server-side
+    /// copy-if-not-exists to the blob's key (`object_store`'s multipart has no create-only mode;
+    /// the copy is where the create-only rule is kept), then the temporary object is deleted.
+    /// `Ok(false)` when the store cannot copy if not exists (S3 without
+    /// `aws_copy_if_not_exists`): the caller then writes the blob in one conditional PUT.
+    async fn put_multipart_create(
+        &self,
+        key: &BlobKey,
+        payload: &PutPayload,
+    ) -> Result<bool, StoreError> {
+        let relative = key.relative();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let tmp = self.path(&format!(
+            "uploads/{}.{}.{nanos}",
+            relative.replace('/', "_"),
+            std::process::id()
+        ));
+        let failed = |e| store_error(StoreOperation::Put, StoreKey::from(*key), e);
+        let upload = self.store.put_multipart(&tmp).await.map_err(failed)?;
+        let mut writer = object_store::WriteMultipart::new_with_chunk_size(upload, MULTIPART_PART);
+        for chunk in payload.iter() {
+            writer.put(chunk.clone());
+        }
+        writer.finish().await.map_err(failed)?;
+        let copied = self
+            .store
+            .copy_if_not_exists(&tmp, &self.path(&relative))
+            .await;
+        if let Err(e) = self.store.delete(&tmp).await {
+            warn!(upload = %tmp, error = %e, "could not delete a finished upload's temporary object");
+        }
+        match copied {
+            Ok(()) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Err(StoreError::Conflict {
+                reason: format!("blob {relative} already exists"),
+            }),
+            Err(
+                e @ (object_store::Error::NotSupported { .. }
+                | object_store::Error::NotImplemented { .. }),
+            ) => {
+                debug!(key = %relative, error = %e, "no copy-if-not-exists: one conditional PUT instead");
+                Ok(false)
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    /// Blobs stored this large or larger go up in parts (remote stores; see
+    /// [`DEFAULT_MULTIPART_THRESHOLD`]); `None`: always one PUT.
+    pub fn with_multipart_threshold(mut self, threshold: Option<u64>) -> Self {
+        self.multipart_threshold = threshold;
+        self
     }
 
     /// A blob's bytes for reading: mapped in place from a local directory, else read into
@@ -612,6 +709,7 @@ impl BlobStore {
         child.max_blob_bytes = self.max_blob_bytes;
         child.observer = self.observer.clone();
         child.lock_wait = self.lock_wait;
+        child.multipart_threshold = self.multipart_threshold;
         Ok(child)
     }
 
@@ -883,6 +981,16 @@ mod tests {
             .expect("s3");
             assert_eq!(s3.wire_encoding(), REMOTE_ENCODING);
             assert_eq!(s3.max_blob_bytes, 10);
+            assert_eq!(
+                s3.multipart_threshold, None,
+                "no copy-if-not-exists configured"
+            );
+            let s3 = BlobStore::from_url_with_options(
+                "s3://bucket/a",
+                [("aws_copy_if_not_exists", "multipart")],
+            )
+            .expect("s3");
+            assert_eq!(s3.multipart_threshold, Some(DEFAULT_MULTIPART_THRESHOLD));
             assert!(matches!(
                 BlobStore::from_url_with_options("s3://bucket/a", [("not_a_key", "x")]),
                 Err(StoreError::InvalidLocation { .. })

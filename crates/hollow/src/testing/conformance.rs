@@ -55,6 +55,7 @@ pub async fn run_all(mut open: impl FnMut(&str) -> BlobStore) {
     announcement_document(&open("announcement_document")).await;
     corrupt_documents(&open("corrupt_documents")).await;
     wire_encodings(&open("wire_encodings")).await;
+    multipart_blobs(&open("multipart_blobs")).await;
     pin_unpin(&open("pin_unpin")).await;
     subscribers_wake(&open("subscribers_wake")).await;
     handles_share_a_location(&open("handles_share"), &open("handles_share")).await;
@@ -443,6 +444,29 @@ pub async fn announcement_document(store: &BlobStore) {
             assert_eq!(decoded, blob(3, 3).as_slice());
         }
     }
+}
+
+/// Blobs uploaded in parts (every blob, with a threshold of 1 byte) read back whole, a key is
+/// still written once (a second upload to it is a `Conflict` and changes nothing), and no
+/// temporary upload shows up as a blob.
+pub async fn multipart_blobs(store: &BlobStore) {
+    let parts = store.clone().with_multipart_threshold(Some(1));
+    let key = BlobKey::Snapshot {
+        state: StateId::new(7, 7),
+    };
+    let first = blob(100_000, 1);
+    parts.put_blob(&key, &first).await.expect("put in parts");
+    let again = parts.put_blob(&key, &blob(100_000, 2)).await;
+    assert!(is_conflict(&again), "a second upload: {again:?}");
+    let single = store.put_blob(&key, &blob(10, 3)).await;
+    assert!(is_conflict(&single), "then one PUT: {single:?}");
+    for reader in [store, &parts] {
+        assert_eq!(
+            reader.get_blob(&key).await.expect("get").as_slice(),
+            first.as_slice()
+        );
+    }
+    assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
 }
 
 /// Blobs written raw and compressed (docs/FORMAT.md, "The wire container") read back the same
