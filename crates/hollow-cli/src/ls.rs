@@ -17,9 +17,14 @@ pub async fn run(
     out: &mut impl Write,
 ) -> Result<()> {
     let location = url.unwrap_or(&store.store);
-    if !crate::remote::is_remote(location) && !std::path::Path::new(location).is_dir() {
-        let path = location.strip_prefix("file://").unwrap_or(location);
-        if !std::path::Path::new(path).is_dir() {
+    if !crate::remote::is_remote(location) {
+        // Listing must not create the directory (opening a local store would).
+        let path = url::Url::parse(location)
+            .ok()
+            .filter(|u| u.scheme() == "file")
+            .and_then(|u| u.to_file_path().ok())
+            .unwrap_or_else(|| std::path::PathBuf::from(location));
+        if !path.is_dir() {
             bail!("no directory at {location}");
         }
     }
