@@ -171,11 +171,12 @@ fn ls_lists_the_datasets_under_a_prefix() {
     assert_eq!(rows[1]["url"], format!("{root_s}/b/c"));
     let text = ok(&hollow(&["ls", root_s], &[]));
     assert!(text.contains("b/c  movies  version 2"), "{text}");
-    let missing = hollow(
-        &["ls", dir.path().join("nope").to_str().expect("utf-8")],
-        &[],
-    );
+    let by_url = json_of(&hollow(&["ls", &format!("file://{root_s}"), "--json"], &[]));
+    assert_eq!(by_url.as_array().map(Vec::len), Some(2));
+    let nope = dir.path().join("nope");
+    let missing = hollow(&["ls", nope.to_str().expect("utf-8")], &[]);
     assert_eq!(missing.status.code(), Some(1));
+    assert!(!nope.exists(), "ls creates nothing");
 }
 
 #[test]
