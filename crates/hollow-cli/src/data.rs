@@ -96,10 +96,7 @@ fn print(
 /// A spinner on stderr for work that may take a while (loading a version from a remote store,
 /// walking deltas, diffing): drawn only when stderr is a terminal.
 pub fn spinner(message: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        None,
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
+    let bar = crate::remote::bars().add(indicatif::ProgressBar::new_spinner());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),

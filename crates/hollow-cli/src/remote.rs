@@ -43,6 +43,15 @@ fn key_value(s: &str) -> Result<(String, String), String> {
     Ok((k.to_string(), v.to_string()))
 }
 
+/// Every progress bar and spinner of this run, drawn together on stderr (hidden when stderr is
+/// not a terminal), so a download bar and a command's spinner do not draw over each other.
+pub fn bars() -> &'static indicatif::MultiProgress {
+    static BARS: OnceLock<indicatif::MultiProgress> = OnceLock::new();
+    BARS.get_or_init(|| {
+        indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr_with_hz(8))
+    })
+}
+
 /// The cache directory this run's consumers use (set by [`open`]).
 static CACHE_DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
 
@@ -124,10 +133,7 @@ impl hollow::DownloadObserver for DownloadBar {
         };
         match event {
             DownloadEvent::Started { key, wire_bytes } => {
-                let b = indicatif::ProgressBar::with_draw_target(
-                    Some(*wire_bytes),
-                    indicatif::ProgressDrawTarget::stderr_with_hz(8),
-                );
+                let b = bars().add(indicatif::ProgressBar::new(*wire_bytes));
                 b.set_style(
                     indicatif::ProgressStyle::with_template(
                         "{msg} {bytes}/{total_bytes} {binary_bytes_per_sec} {wide_bar} {eta}",
