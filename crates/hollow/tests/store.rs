@@ -440,3 +440,68 @@ async fn producer_then_consumer(store: impl Fn() -> BlobStore) {
     // Each blob was downloaded once (the cache kept them all), whatever the refreshes did.
     assert_eq!(downloads.load(std::sync::atomic::Ordering::Relaxed), cached);
 }
+
+/// Consumers in one process sharing a cache directory download the same blobs at the same time
+/// without writing one temporary file; a temporary file a crashed process left is removed after
+/// an hour, a recent one (another process's download in progress) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_sharing_a_cache_directory() {
+    use hollow::{Consumer, Producer};
+    use hollow_movies::Dataset;
+    use hollow_movies::movies_capnp::movie;
+
+    let store = BlobStore::memory().with_wire_encoding(hollow::WireEncoding::Zstd { level: 1 });
+    let data = Dataset::new(2000);
+    let producer = Producer::builder(store.clone(), "movies")
+        .register::<movie::Owned>()
+        .build()
+        .await
+        .expect("producer");
+    producer
+        .run_cycle(|cycle| {
+            let mut message = capnp::message::Builder::new_default();
+            for m in data.movies(0) {
+                m.build(message.init_root::<movie::Builder>());
+                cycle.add::<movie::Owned>(message.get_root_as_reader()?)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("cycle");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let abandoned = cache.path().join(".snapshots_x.blob.1.0.tmp");
+    let in_progress = cache.path().join(".snapshots_y.blob.2.0.tmp");
+    for p in [&abandoned, &in_progress] {
+        std::fs::write(p, b"partial").expect("write");
+    }
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&abandoned)
+        .and_then(|f| f.set_modified(old))
+        .expect("age the file");
+    let consumer = || async {
+        Consumer::builder(store.clone())
+            .local_cache(cache.path())
+            .build()
+            .await
+            .expect("consumer")
+    };
+    let (a, b) = tokio::join!(consumer(), consumer());
+    let (ra, rb) = tokio::join!(a.refresh(), b.refresh());
+    assert_eq!(ra.expect("a"), Some(1));
+    assert_eq!(rb.expect("b"), Some(1));
+    for c in [&a, &b] {
+        let state = c.state().expect("state");
+        assert_eq!(
+            state
+                .table::<movie::Owned>()
+                .expect("movies")
+                .iter()
+                .count(),
+            data.movies(0).count()
+        );
+    }
+    assert!(!abandoned.exists(), "a crashed download is cleaned up");
+    assert!(in_progress.exists(), "a recent one is left alone");
+}

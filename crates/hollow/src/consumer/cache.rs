@@ -12,6 +12,9 @@ use crate::bytes::BlobBytes;
 use crate::error::{OpenError, RefreshError, Result, StoreError};
 use crate::store::{BlobKey, BlobStore, WireError};
 
+/// A temporary download file this old was left by a process that died: `clean` removes it.
+const ABANDONED_DOWNLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Opens blobs for a consumer.
 ///
 /// Where bytes come from, safest first:
@@ -86,8 +89,12 @@ impl BlobCache {
         dir: &std::path::Path,
         path: &std::path::Path,
     ) -> Result<(), RefreshError> {
+        // Unique per download (process and call): two consumers sharing the directory never
+        // write one temporary file.
+        static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}.{n}.tmp",
             key.relative().replace('/', "_"),
             std::process::id()
         ));
@@ -162,6 +169,17 @@ impl BlobCache {
                 let Ok(meta) = entry.metadata() else { continue };
                 let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
                 spare.push((modified, meta.len(), entry.path()));
+            } else if name.starts_with('.')
+                && name.ends_with(".tmp")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > ABANDONED_DOWNLOAD)
+            {
+                // A download a crashed process left behind.
+                let _ = std::fs::remove_file(entry.path());
             } else if let Some(blob) = name.strip_suffix(".verified")
                 && !dir.join(blob).exists()
             {
