@@ -998,6 +998,35 @@ mod tests {
         }
     }
 
+    /// gs:// and az:// open through their builders (nothing is contacted), with the URL's path as
+    /// the prefix and compressed blobs.
+    #[cfg(all(feature = "gcs", feature = "azure"))]
+    #[test]
+    fn cloud_urls_open_through_their_builders() {
+        let gcs = BlobStore::from_url_with_options(
+            "gs://bucket/datasets/movies",
+            [("google_service_account_key", GCS_TEST_KEY)],
+        )
+        .expect("gs://");
+        assert_eq!(gcs.prefix.as_ref(), "datasets/movies");
+        assert_eq!(gcs.wire_encoding(), REMOTE_ENCODING);
+        let azure = BlobStore::from_url_with_options(
+            "az://container/datasets/movies",
+            [("azure_storage_use_emulator", "true")],
+        )
+        .expect("az://");
+        assert_eq!(azure.prefix.as_ref(), "datasets/movies");
+        assert_eq!(azure.wire_encoding(), REMOTE_ENCODING);
+        assert!(matches!(
+            BlobStore::from_url_with_options("az://container/x", [("google_bucket", "b")]),
+            Err(StoreError::InvalidLocation { .. })
+        ));
+    }
+
+    /// A syntactically valid service account key (not a real one).
+    #[cfg(all(feature = "gcs", feature = "azure"))]
+    const GCS_TEST_KEY: &str = r#"{"private_key": "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC\n-----END PRIVATE KEY-----\n", "private_key_id": "x", "client_email": "x@example.invalid", "disable_oauth": true}"#;
+
     #[tokio::test]
     async fn memory_store_honours_the_contract() {
         cas_contract(BlobStore::memory()).await;
