@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use hollow::format::BlobLayout;
-use hollow::{BlobKey, BlobStore, Consumer, ReadState, StateId};
+use hollow::{BlobKey, BlobStore, ReadState, StateId};
 use serde_json::{Value, json};
 
 /// Where the dataset is and how to print.
@@ -20,6 +20,8 @@ pub struct StoreArgs {
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) remote: crate::remote::RemoteArgs,
 }
 
 /// What `hollow inspect` shows.
@@ -69,7 +71,7 @@ impl StoreArgs {
                 dir.display()
             );
         }
-        BlobStore::from_url(location).with_context(|| format!("opening the store {location}"))
+        crate::remote::open(location, &self.remote)
     }
 }
 
@@ -94,10 +96,7 @@ fn print(
 /// A spinner on stderr for work that may take a while (loading a version from a remote store,
 /// walking deltas, diffing): drawn only when stderr is a terminal.
 pub fn spinner(message: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::with_draw_target(
-        None,
-        indicatif::ProgressDrawTarget::stderr_with_hz(4),
-    );
+    let bar = crate::remote::bars().add(indicatif::ProgressBar::new_spinner());
     bar.set_style(
         indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
@@ -118,7 +117,7 @@ async fn state_at(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadSta
 }
 
 async fn load_state(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadState>> {
-    let consumer = Consumer::builder(store.clone()).build().await?;
+    let consumer = crate::remote::consumer(store.clone()).build().await?;
     match version {
         Some(v) => {
             consumer.refresh_to(v).await?;
@@ -150,11 +149,8 @@ pub async fn inspect(
         );
     };
     let pin = store.pinned().await?;
-    let mut blobs = Vec::new();
-    for key in store.list_blobs().await? {
-        let bytes = store.get_blob(&key).await?;
-        blobs.push((key, bytes.len()));
-    }
+    // Sizes as stored (compressed on a remote store), from the listing: nothing is downloaded.
+    let blobs = store.list_blob_sizes().await?;
     let state = state_at(&store, None).await?;
     let mut details = Vec::new();
     for t in state.types() {
@@ -694,7 +690,7 @@ async fn walk_chain(
         }
         bail!("the store holds blobs but no announcement");
     }
-    let consumer = Consumer::builder(store.clone()).build().await?;
+    let consumer = crate::remote::consumer(store.clone()).build().await?;
     for StateId { version, tag } in states.into_iter().filter(|s| in_range(s.version)) {
         consumer
             .refresh_to(version)
@@ -710,7 +706,7 @@ async fn walk_chain(
         done.push(version);
     }
     if let Some(StateId { version, tag }) = store.pinned().await.context("reading the pin")? {
-        let consumer = Consumer::builder(store.clone()).build().await?;
+        let consumer = crate::remote::consumer(store.clone()).build().await?;
         consumer
             .refresh_to(version)
             .await

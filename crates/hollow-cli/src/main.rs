@@ -5,8 +5,12 @@
 
 mod data;
 mod demo;
+mod follow;
+mod gc;
 mod line_limit;
+mod ls;
 mod produce;
+mod remote;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -216,12 +220,41 @@ enum Command {
         #[command(flatten)]
         store: data::StoreArgs,
     },
+    /// List the datasets under a store prefix (a dataset is a prefix holding an announcement)
+    /// with their announced versions.
+    ///
+    /// Examples: hollow ls s3://bucket/datasets
+    ///           hollow ls ./hollow-data --json
+    Ls {
+        /// The prefix to look under (default: --store).
+        url: Option<String>,
+        #[command(flatten)]
+        store: data::StoreArgs,
+        /// How many levels down to look.
+        #[arg(long, default_value_t = 8)]
+        depth: usize,
+    },
+    /// Follow a dataset as a long-running consumer (the process to run beside a service):
+    /// refreshes on every announcement or pin, logs each refresh to stderr (version, duration,
+    /// bytes fetched), keeps only the current version's blobs in its cache (plus
+    /// --cache-keep-bytes), and exits 0 on SIGTERM or SIGINT.
+    ///
+    /// Example: hollow follow --store s3://bucket/movies --poll-interval 2s
+    Follow(follow::FollowArgs),
+    /// Retention: the blobs no retained version needs — the announced chain's before the
+    /// snapshot the oldest kept version starts from, and blobs off the chain (failed cycles) —
+    /// reported, or deleted with --delete. Never the announced or pinned version's chain, never
+    /// a blob younger than --min-age.
+    ///
+    /// Examples: hollow gc --keep-versions 20                 (dry run)
+    ///           hollow gc --keep-versions 20 --delete --min-age 2h
+    Gc(gc::GcArgs),
 }
 
 fn init_logging(verbose: u8) {
     let level = match verbose {
         // The producer's own "rolled back" warning repeats the error the CLI reports: say it once.
-        0 => "warn,hollow::producer=error",
+        0 => "warn,hollow::producer=error,hollow::follow=info",
         1 => "debug",
         _ => "trace",
     };
@@ -275,6 +308,9 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
             Command::Checksum { store, version } => data::checksum(&store, version, out).await,
             Command::Pin { store, version } => data::pin(&store, Some(version), out).await,
             Command::Unpin { store } => data::pin(&store, None, out).await,
+            Command::Ls { url, store, depth } => ls::run(url.as_deref(), &store, depth, out).await,
+            Command::Follow(args) => follow::run(&args).await,
+            Command::Gc(args) => gc::run(&args, out).await,
             Command::Validate { store, from, to } => data::validate(&store, from, to, out).await,
             Command::Diff {
                 store,

@@ -396,6 +396,16 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A stored blob is not a valid wire container (corrupt, truncated, beyond the size limit),
+    /// or encoding one failed.
+    #[error("stored blob {key} does not decode")]
+    Wire {
+        /// The blob.
+        key: StoreKey,
+        /// What is wrong.
+        #[source]
+        source: crate::store::WireError,
+    },
     /// A file system operation of a local store failed.
     #[error("I/O error on {}", path.display())]
     Io {
@@ -441,6 +451,9 @@ impl StoreError {
                     | object_store::Error::UnknownConfigurationKey { .. }
             ),
             StoreError::Conflict { .. } | StoreError::Io { .. } => true,
+            StoreError::Wire { source, .. } => {
+                matches!(source, crate::store::WireError::Sink(_))
+            }
             StoreError::InvalidLocation { .. } | StoreError::Corrupt { .. } => false,
         }
     }

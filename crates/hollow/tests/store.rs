@@ -25,6 +25,30 @@ async fn memory() {
     .await;
 }
 
+/// The suite on stores that write blobs compressed (as remote URLs do).
+#[tokio::test]
+async fn memory_compressed() {
+    let mut stores: HashMap<String, Arc<InMemory>> = HashMap::new();
+    conformance::run_all(|name| {
+        let store = stores.entry(name.to_string()).or_default().clone();
+        BlobStore::new(store, "").with_wire_encoding(hollow::WireEncoding::Zstd { level: 3 })
+    })
+    .await;
+}
+
+/// A local directory holding compressed blobs (copied from a remote store, say) reads the same;
+/// its envelopes are decoded, never mapped as blobs.
+#[tokio::test]
+async fn local_directory_compressed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    conformance::run_all(|name| {
+        BlobStore::local(dir.path().join(name))
+            .expect("local")
+            .with_wire_encoding(hollow::WireEncoding::Zstd { level: 1 })
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn local_directory() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -88,6 +112,28 @@ async fn store_named_by_the_environment() {
         BlobStore::from_url(&format!("{base}/conformance-{run}/{name}")).expect("the store")
     })
     .await;
+}
+
+/// The suite on the outside store with S3's copy-if-not-exists by multipart copy (the
+/// create-only step of a multipart blob upload), when the store is an S3 URL.
+#[tokio::test]
+async fn store_named_by_the_environment_with_multipart_copy() {
+    let Some(base) = outside_store_url() else {
+        return;
+    };
+    if !base.starts_with("s3://") {
+        return;
+    }
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
+    let store = BlobStore::from_url_with_options(
+        &format!("{base}/multipart-{run}"),
+        [("aws_copy_if_not_exists", "multipart")],
+    )
+    .expect("the store");
+    conformance::multipart_blobs(&store).await;
 }
 
 #[tokio::test]
@@ -267,13 +313,10 @@ async fn faulty_store_clones_share_counts_and_rules() {
 }
 
 /// A producer publishes three cycles to the outside store (S3 in CI) and a consumer with a
-/// local cache follows them, forward and back.
+/// local cache follows them, forward and back; blobs travel compressed and rest decompressed in
+/// the cache.
 #[tokio::test]
 async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
-    use hollow::{Consumer, CycleOutcome, Producer};
-    use hollow_movies::Dataset;
-    use hollow_movies::movies_capnp::movie;
-
     let Some(base) = outside_store_url() else {
         return;
     };
@@ -282,8 +325,52 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
         .expect("clock")
         .as_nanos();
     let url = format!("{base}/end-to-end-{run}");
+    let store = || BlobStore::from_url(&url).expect("store");
+    assert!(matches!(
+        store().wire_encoding(),
+        hollow::WireEncoding::Zstd { .. }
+    ));
+    producer_then_consumer(store).await;
+}
+
+/// The same through an in-memory store configured as a remote one (compressed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_and_a_consumer_over_a_compressed_memory_store() {
+    let memory = Arc::new(InMemory::new());
+    let store = || {
+        BlobStore::new(memory.clone(), "movies")
+            .with_wire_encoding(hollow::WireEncoding::Zstd { level: 3 })
+    };
+    producer_then_consumer(store).await;
+    // Every stored blob is an envelope.
+    let stored: Vec<_> = memory
+        .list(Some(&Path::from("movies/snapshots")))
+        .try_collect()
+        .await
+        .expect("list");
+    assert!(!stored.is_empty());
+    for meta in stored {
+        let bytes = memory
+            .get(&meta.location)
+            .await
+            .expect("get")
+            .bytes()
+            .await
+            .expect("bytes");
+        assert!(bytes.starts_with(&hollow::WIRE_MAGIC), "{}", meta.location);
+    }
+}
+
+/// Publishes three cycles through `store()`, follows them with a consumer with a cache (forward
+/// and back), and checks the cache holds every blob decompressed: a raw blob whose size is the
+/// decoded one (a compressed store lists fewer bytes).
+async fn producer_then_consumer(store: impl Fn() -> BlobStore) {
+    use hollow::{Consumer, CycleOutcome, Producer};
+    use hollow_movies::Dataset;
+    use hollow_movies::movies_capnp::movie;
+
     let data = Dataset::new(300);
-    let producer = Producer::builder(BlobStore::from_url(&url).expect("store"), "movies")
+    let producer = Producer::builder(store(), "movies")
         .register::<movie::Owned>()
         .snapshot_every(2)
         .build()
@@ -304,11 +391,20 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
         assert!(matches!(outcome, CycleOutcome::Published(_)));
     }
     let cache = tempfile::tempdir().expect("tempdir");
-    let consumer = Consumer::builder(BlobStore::from_url(&url).expect("store"))
-        .local_cache(cache.path())
-        .build()
-        .await
-        .expect("consumer");
+    let downloads = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = downloads.clone();
+    let consumer = Consumer::builder(store().with_download_observer(
+        move |e: &hollow::DownloadEvent| {
+            if matches!(e, hollow::DownloadEvent::Finished { .. }) {
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        },
+    ))
+    .local_cache(cache.path())
+    .cache_keep_bytes(u64::MAX)
+    .build()
+    .await
+    .expect("consumer");
     for (version, c) in [(3u64, 2u64), (1, 0), (2, 1), (3, 2)] {
         assert_eq!(
             consumer.refresh_to(version).await.expect("refresh"),
@@ -321,4 +417,91 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
         let want: Vec<u64> = data.movies(c).map(|m| m.id).collect();
         assert_eq!(ids, want, "version {version}");
     }
+    let listed = store().list_blob_sizes().await.expect("list");
+    let compressed = !matches!(store().wire_encoding(), hollow::WireEncoding::Raw);
+    let mut cached = 0;
+    for (key, stored) in &listed {
+        let path = cache.path().join(key.relative().replace('/', "_"));
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
+        cached += 1;
+        assert!(
+            bytes.starts_with(&hollow::format::MAGIC),
+            "{key} is cached decoded"
+        );
+        if compressed {
+            assert!(*stored < bytes.len() as u64, "{key}: {stored} stored");
+        } else {
+            assert_eq!(*stored, bytes.len() as u64, "{key}");
+        }
+    }
+    assert!(cached >= 3, "{cached} cached");
+    // Each blob was downloaded once (the cache kept them all), whatever the refreshes did.
+    assert_eq!(downloads.load(std::sync::atomic::Ordering::Relaxed), cached);
+}
+
+/// Consumers in one process sharing a cache directory download the same blobs at the same time
+/// without writing one temporary file; a temporary file a crashed process left is removed after
+/// an hour, a recent one (another process's download in progress) is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_sharing_a_cache_directory() {
+    use hollow::{Consumer, Producer};
+    use hollow_movies::Dataset;
+    use hollow_movies::movies_capnp::movie;
+
+    let store = BlobStore::memory().with_wire_encoding(hollow::WireEncoding::Zstd { level: 1 });
+    let data = Dataset::new(2000);
+    let producer = Producer::builder(store.clone(), "movies")
+        .register::<movie::Owned>()
+        .build()
+        .await
+        .expect("producer");
+    producer
+        .run_cycle(|cycle| {
+            let mut message = capnp::message::Builder::new_default();
+            for m in data.movies(0) {
+                m.build(message.init_root::<movie::Builder>());
+                cycle.add::<movie::Owned>(message.get_root_as_reader()?)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("cycle");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let abandoned = cache.path().join(".snapshots_x.blob.1.0.tmp");
+    let in_progress = cache.path().join(".snapshots_y.blob.2.0.tmp");
+    for p in [&abandoned, &in_progress] {
+        std::fs::write(p, b"partial").expect("write");
+    }
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&abandoned)
+        .and_then(|f| f.set_modified(old))
+        .expect("age the file");
+    let consumer = || async {
+        Consumer::builder(store.clone())
+            .local_cache(cache.path())
+            .build()
+            .await
+            .expect("consumer")
+    };
+    let (a, b) = tokio::join!(consumer(), consumer());
+    let (ra, rb) = tokio::join!(a.refresh(), b.refresh());
+    assert_eq!(ra.expect("a"), Some(1));
+    assert_eq!(rb.expect("b"), Some(1));
+    for c in [&a, &b] {
+        let state = c.state().expect("state");
+        assert_eq!(
+            state
+                .table::<movie::Owned>()
+                .expect("movies")
+                .iter()
+                .count(),
+            data.movies(0).count()
+        );
+    }
+    assert!(!abandoned.exists(), "a crashed download is cleaned up");
+    assert!(in_progress.exists(), "a recent one is left alone");
 }

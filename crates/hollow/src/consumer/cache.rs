@@ -6,11 +6,14 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::bytes::BlobBytes;
-use crate::error::{OpenError, RefreshError, Result};
-use crate::store::{BlobKey, BlobStore};
+use crate::error::{OpenError, RefreshError, Result, StoreError};
+use crate::store::{BlobKey, BlobStore, WireError};
+
+/// A temporary download file this old was left by a process that died: `clean` removes it.
+const ABANDONED_DOWNLOAD: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Opens blobs for a consumer.
 ///
@@ -71,23 +74,57 @@ impl BlobCache {
         };
         let path = dir.join(key.relative().replace('/', "_"));
         if !path.exists() {
-            let bytes = self.store.get_blob(key).await?;
-            let tmp = dir.join(format!(
-                ".{}.{}.tmp",
-                key.relative().replace('/', "_"),
-                std::process::id()
-            ));
-            std::fs::write(&tmp, bytes.as_slice()).map_err(|e| OpenError::io(&tmp, e))?;
-            // Cached blobs are read-only: nothing of hollow's writes them again, and a mapping
-            // must not see a rewrite (sections are verified on first use all the same).
-            let mut permissions = std::fs::metadata(&tmp)
-                .map_err(|e| OpenError::io(&tmp, e))?
-                .permissions();
-            permissions.set_readonly(true);
-            std::fs::set_permissions(&tmp, permissions).map_err(|e| OpenError::io(&tmp, e))?;
-            std::fs::rename(&tmp, &path).map_err(|e| OpenError::io(&path, e))?;
+            self.download(key, dir, &path).await?;
         }
         Ok(BlobBytes::map_file(&path)?)
+    }
+
+    /// Downloads `key` into the cache as `path`: streamed and decoded (a compressed blob is
+    /// stored decompressed, checked against its envelope's length and checksum) into a temporary
+    /// file, synced, made read-only, then renamed into place, so the cache never holds a partial
+    /// blob under a blob's name.
+    async fn download(
+        &self,
+        key: &BlobKey,
+        dir: &std::path::Path,
+        path: &std::path::Path,
+    ) -> Result<(), RefreshError> {
+        // Unique per download (process and call): two consumers sharing the directory never
+        // write one temporary file.
+        static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let tmp = dir.join(format!(
+            ".{}.{}.{n}.tmp",
+            key.relative().replace('/', "_"),
+            std::process::id()
+        ));
+        let file = std::fs::File::create(&tmp).map_err(|e| OpenError::io(&tmp, e))?;
+        let sink = std::io::BufWriter::with_capacity(1 << 20, file);
+        let written = match self.store.download_blob(key, sink).await {
+            Ok((_, sink)) => sink
+                .into_inner()
+                .map_err(std::io::IntoInnerError::into_error)
+                .and_then(|file| file.sync_data())
+                .map_err(|e| OpenError::io(&tmp, e).into()),
+            Err(StoreError::Wire {
+                source: WireError::Sink(e),
+                ..
+            }) => Err(OpenError::io(&tmp, e).into()),
+            Err(e) => Err(RefreshError::from(e)),
+        };
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        // Cached blobs are read-only: nothing of hollow's writes them again, and a mapping
+        // must not see a rewrite (sections are verified on first use all the same).
+        let mut permissions = std::fs::metadata(&tmp)
+            .map_err(|e| OpenError::io(&tmp, e))?
+            .permissions();
+        permissions.set_readonly(true);
+        std::fs::set_permissions(&tmp, permissions).map_err(|e| OpenError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| OpenError::io(path, e))?;
+        Ok(())
     }
 
     /// Where the verification record of a cached snapshot lives (only for blobs copied into the
@@ -112,10 +149,12 @@ impl BlobCache {
         }
     }
 
-    /// Removes cached blobs the current state does not use. States still held by readers keep
-    /// their mappings (an unlinked file stays mapped until its last mapping goes).
-    pub(super) fn clean(&self, live: &[BlobKey]) {
-        let Some(dir) = &self.dir else { return };
+    /// Removes cached blobs the current state does not use, except the most recently
+    /// downloaded ones up to `keep_bytes` in all (so moving back and forth between versions, or
+    /// the next CLI invocation, need not download them again). States still held by readers
+    /// keep their mappings (an unlinked file stays mapped until its last mapping goes).
+    pub(super) fn clean(&self, live: &[BlobKey], keep_bytes: u64) {
+        let Some(dir) = self.copy_dir() else { return };
         let keep: HashSet<String> = live
             .iter()
             .map(|k| k.relative().replace('/', "_"))
@@ -123,12 +162,43 @@ impl BlobCache {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
         };
+        let mut spare = Vec::new();
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            let blob_name = name.strip_suffix(".verified").unwrap_or(&name);
-            if blob_name.ends_with(".blob") && !keep.contains(blob_name) {
+            if name.ends_with(".blob") && !keep.contains(&name) {
+                let Ok(meta) = entry.metadata() else { continue };
+                let modified = meta.modified().unwrap_or(std::time::UNIX_EPOCH);
+                spare.push((modified, meta.len(), entry.path()));
+            } else if name.starts_with('.')
+                && name.ends_with(".tmp")
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > ABANDONED_DOWNLOAD)
+            {
+                // A download a crashed process left behind.
+                let _ = std::fs::remove_file(entry.path());
+            } else if let Some(blob) = name.strip_suffix(".verified")
+                && !dir.join(blob).exists()
+            {
                 let _ = std::fs::remove_file(entry.path());
             }
+        }
+        // Newest first: keep while they fit.
+        spare.sort_by_key(|s| std::cmp::Reverse(s.0));
+        let mut kept = 0u64;
+        for (_, len, path) in spare {
+            if kept.saturating_add(len) <= keep_bytes {
+                kept += len;
+                continue;
+            }
+            debug!(path = %path.display(), bytes = len, "removing a cached blob");
+            let _ = std::fs::remove_file(&path);
+            let mut marker = path.into_os_string();
+            marker.push(".verified");
+            let _ = std::fs::remove_file(marker);
         }
     }
 }

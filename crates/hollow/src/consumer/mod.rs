@@ -138,6 +138,7 @@ pub struct ConsumerBuilder {
     memory_mode: MemoryMode,
     #[cfg(feature = "nats")]
     push: Option<crate::push::NatsAnnouncements>,
+    cache_keep_bytes: u64,
 }
 
 /// How long a blob that failed to load or apply is avoided before a refresh tries it again:
@@ -189,6 +190,15 @@ impl ConsumerBuilder {
     /// blobs are read into memory (unless [`ConsumerBuilder::map_local_store_in_place`]).
     pub fn local_cache(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
         self.cache = Some(dir.into());
+        self
+    }
+
+    /// How many bytes of cached blobs the current state does not use stay in the
+    /// [`ConsumerBuilder::local_cache`] after a refresh, most recently downloaded first (default
+    /// 0: only what the current state uses stays). A cache shared across runs (the CLI's) keeps
+    /// some so going back to a version, or the next run, downloads nothing again.
+    pub fn cache_keep_bytes(mut self, bytes: u64) -> Self {
+        self.cache_keep_bytes = bytes;
         self
     }
 
@@ -270,6 +280,7 @@ impl ConsumerBuilder {
             retry: self.retry,
             limits: self.limits,
             memory_mode: self.memory_mode,
+            cache_keep_bytes: self.cache_keep_bytes,
         });
         #[cfg(feature = "nats")]
         let mut push_task = None;
@@ -351,6 +362,7 @@ struct Inner {
     retry: RetryBackoff,
     limits: crate::Limits,
     memory_mode: MemoryMode,
+    cache_keep_bytes: u64,
 }
 
 /// Follows a dataset and serves its current state.
@@ -411,6 +423,7 @@ impl Consumer {
             memory_mode: MemoryMode::Shared,
             #[cfg(feature = "nats")]
             push: None,
+            cache_keep_bytes: 0,
         }
     }
 
@@ -504,7 +517,7 @@ impl Inner {
                 } else {
                     failures.live.extend(keys);
                 }
-                self.cache.clean(&failures.live);
+                self.cache.clean(&failures.live, self.cache_keep_bytes);
                 self.emit(&RefreshEvent::Succeeded {
                     version,
                     elapsed: started.elapsed(),

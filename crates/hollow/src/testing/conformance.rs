@@ -35,7 +35,9 @@ use super::{Fault, FaultyStore, Operation};
 use crate::StateId;
 use crate::bytes::BlobBytes;
 use crate::error::StoreError;
-use crate::store::{Announcement, AnnouncementVersion, BlobKey, BlobStore};
+use crate::store::{
+    Announcement, AnnouncementVersion, BlobKey, BlobStore, WIRE_MAGIC, WireEncoding,
+};
 
 /// Every function of the suite, each on the location `open(name)` (a distinct `name` per
 /// function). `open` must give a handle onto an empty location for a name it has not seen, and
@@ -52,6 +54,8 @@ pub async fn run_all(mut open: impl FnMut(&str) -> BlobStore) {
     announcement_changed(&open("announcement_changed")).await;
     announcement_document(&open("announcement_document")).await;
     corrupt_documents(&open("corrupt_documents")).await;
+    wire_encodings(&open("wire_encodings")).await;
+    multipart_blobs(&open("multipart_blobs")).await;
     pin_unpin(&open("pin_unpin")).await;
     subscribers_wake(&open("subscribers_wake")).await;
     handles_share_a_location(&open("handles_share"), &open("handles_share")).await;
@@ -426,13 +430,128 @@ pub async fn announcement_document(store: &BlobStore) {
         state: StateId::new(3, 3),
     };
     store.put_blob(&key, &blob(3, 3)).await.expect("put");
-    assert_eq!(
-        store
-            .get_raw("snapshots/00000000000000000003-0000000000000003.blob")
-            .await
-            .expect("get"),
-        Some(blob(3, 3).as_slice().to_vec())
+    let stored = store
+        .get_raw("snapshots/00000000000000000003-0000000000000003.blob")
+        .await
+        .expect("get")
+        .expect("the blob is at its documented key");
+    match store.wire_encoding() {
+        WireEncoding::Raw => assert_eq!(stored, blob(3, 3).as_slice()),
+        _ => {
+            assert!(stored.starts_with(&WIRE_MAGIC), "an envelope");
+            let (decoded, _) =
+                crate::store::wire::decode_slice(&stored, u64::MAX).expect("decodes");
+            assert_eq!(decoded, blob(3, 3).as_slice());
+        }
+    }
+}
+
+/// Blobs uploaded in parts (every blob, with a threshold of 1 byte) read back whole, a key is
+/// still written once (a second upload to it is a `Conflict` and changes nothing), and no
+/// temporary upload shows up as a blob.
+pub async fn multipart_blobs(store: &BlobStore) {
+    let parts = store.clone().with_multipart_threshold(Some(1));
+    let key = BlobKey::Snapshot {
+        state: StateId::new(7, 7),
+    };
+    let first = blob(100_000, 1);
+    parts.put_blob(&key, &first).await.expect("put in parts");
+    let again = parts.put_blob(&key, &blob(100_000, 2)).await;
+    assert!(is_conflict(&again), "a second upload: {again:?}");
+    let single = store.put_blob(&key, &blob(10, 3)).await;
+    assert!(is_conflict(&single), "then one PUT: {single:?}");
+    for reader in [store, &parts] {
+        assert_eq!(
+            reader.get_blob(&key).await.expect("get").as_slice(),
+            first.as_slice()
+        );
+    }
+    assert_eq!(store.list_blobs().await.expect("list"), vec![key]);
+}
+
+/// Blobs written raw and compressed (docs/FORMAT.md, "The wire container") read back the same
+/// through `get_blob`, `open_blob` and `download_blob`, whatever the reading handle writes; a
+/// stored envelope that is corrupt, truncated or declares more than the reader's limit is
+/// `StoreError::Wire`, never bytes.
+pub async fn wire_encodings(store: &BlobStore) {
+    let raw = store.clone().with_wire_encoding(WireEncoding::Raw);
+    let zstd = store
+        .clone()
+        .with_wire_encoding(WireEncoding::Zstd { level: 3 });
+    // Compressible: a blob magic, then runs.
+    let mut body = crate::format::header::MAGIC.to_vec();
+    body.extend((0..50_000u32).map(|i| u8::try_from(i / 100 % 256).unwrap_or(0)));
+    let body = BlobBytes::from_vec(body);
+    let raw_key = BlobKey::Snapshot {
+        state: StateId::new(1, 1),
+    };
+    let zstd_key = BlobKey::Snapshot {
+        state: StateId::new(2, 2),
+    };
+    let stored_raw = raw.put_blob(&raw_key, &body).await.expect("put raw");
+    let stored_zstd = zstd.put_blob(&zstd_key, &body).await.expect("put zstd");
+    assert_eq!(stored_raw, body.len() as u64);
+    assert!(
+        stored_zstd < stored_raw / 4,
+        "{stored_zstd} of {stored_raw}"
     );
+    let sizes = store.list_blob_sizes().await.expect("list");
+    assert_eq!(sizes, vec![(raw_key, stored_raw), (zstd_key, stored_zstd)]);
+    for reader in [store, &raw, &zstd] {
+        for key in [raw_key, zstd_key] {
+            let got = reader.get_blob(&key).await.expect("get");
+            assert_eq!(got.as_slice(), body.as_slice(), "get_blob {key}");
+            let opened = reader.open_blob(&key).await.expect("open");
+            assert_eq!(opened.as_slice(), body.as_slice(), "open_blob {key}");
+            let (decoded, sink) = reader
+                .download_blob(&key, Vec::new())
+                .await
+                .expect("download");
+            assert_eq!(sink, body.as_slice(), "download_blob {key}");
+            assert_eq!(decoded.bytes, body.len() as u64);
+            assert_eq!(decoded.enveloped, key == zstd_key);
+        }
+    }
+    let enveloped = store
+        .get_raw(&zstd_key.relative())
+        .await
+        .expect("get")
+        .expect("present");
+    let bad: [(&str, Vec<u8>); 3] = [
+        ("truncated", enveloped[..enveloped.len() - 7].to_vec()),
+        ("header only", enveloped[..20].to_vec()),
+        ("flipped", {
+            let mut b = enveloped.clone();
+            let at = b.len() / 2;
+            b[at] ^= 0x55;
+            b
+        }),
+    ];
+    for (seed, (what, bytes)) in (3u64..).zip(bad) {
+        let key = BlobKey::Snapshot {
+            state: StateId::new(seed, seed),
+        };
+        store.put_raw(&key.relative(), bytes).await.expect("put");
+        for r in [store.get_blob(&key).await, store.open_blob(&key).await] {
+            assert!(matches!(r, Err(StoreError::Wire { .. })), "{what}: {r:?}");
+        }
+    }
+    let small = store.clone().with_max_blob_bytes(1000);
+    for r in [
+        small.get_blob(&zstd_key).await,
+        small.open_blob(&zstd_key).await,
+    ] {
+        assert!(
+            matches!(
+                r,
+                Err(StoreError::Wire {
+                    source: crate::store::WireError::TooLarge { limit: 1000, .. },
+                    ..
+                })
+            ),
+            "beyond the limit: {r:?}"
+        );
+    }
 }
 
 /// An announcement or a pin that is not the documented JSON is `StoreError::Corrupt`, not a panic
