@@ -28,6 +28,8 @@ pub struct FollowArgs {
     /// (most recently downloaded first); the rest is deleted after each refresh.
     #[arg(long, default_value_t = 0)]
     pub cache_keep_bytes: u64,
+    #[command(flatten)]
+    pub push: crate::push::PushArgs,
 }
 
 /// Parses `500ms`, `2s`, `3` (seconds), `1m`, `1h`; not zero.
@@ -106,7 +108,20 @@ pub async fn run(args: &FollowArgs) -> Result<()> {
         }
         _ => {}
     };
-    let consumer = crate::remote::consumer(store)
+    let dataset = store
+        .announcement()
+        .await
+        .context("reading the announcement")?
+        .map(|(a, _)| a.dataset);
+    let push = args.push.connect(dataset.as_deref()).await?;
+    if let Some(push) = &push {
+        info!(target: LOG_TARGET, subject = push.subject(), "refreshing on pushed announcements too");
+    }
+    let mut builder = crate::remote::consumer(store);
+    if let Some(push) = push {
+        builder = builder.push(push);
+    }
+    let consumer = builder
         .cache_keep_bytes(args.cache_keep_bytes)
         .refresh_policy(RefreshPolicy::OnAnnouncement {
             poll_interval: args.poll_interval,

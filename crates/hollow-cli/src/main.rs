@@ -10,6 +10,7 @@ mod gc;
 mod line_limit;
 mod ls;
 mod produce;
+mod push;
 mod remote;
 
 use std::io::Write;

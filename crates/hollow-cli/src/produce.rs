@@ -91,6 +91,8 @@ pub struct ProduceArgs {
     /// a cycle past one is not published.
     #[arg(long = "limit", value_name = "NAME=VALUE", value_parser = parse_limit)]
     limits: Vec<(hollow::LimitKind, u64)>,
+    #[command(flatten)]
+    push: crate::push::PushArgs,
 }
 
 /// `NAME=VALUE` of `--limit`.
@@ -1179,9 +1181,13 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
                 .map_or("dataset".into(), |s| s.to_string_lossy().into_owned()),
         },
     };
+    let push = args.push.connect(Some(&dataset)).await?;
     let build = || async {
         let mut builder = Producer::builder(store.clone(), &dataset).schema(loaded.schema.clone());
         builder = guard_full_cycles(builder, args).limits(args.limits());
+        if let Some(push) = &push {
+            builder = builder.push(push.clone());
+        }
         for name in &names {
             builder = builder.register_name(name);
         }

@@ -443,3 +443,87 @@ fn gc_reports_then_deletes_what_no_kept_version_needs() {
     ok(&hollow(&["checksum", &head, "--store", store_s], &[]));
     ok(&hollow(&["validate", "--store", store_s], &[]));
 }
+
+/// `produce --push` and `follow --push` over a real nats-server (started here on a free port):
+/// a follower polling hourly still refreshes as soon as the producer announces.
+#[test]
+fn follow_refreshes_on_announcements_pushed_by_produce() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let broker = Command::new("nats-server")
+        .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let mut broker = match broker {
+        Ok(b) => b,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must install nats-server: {e}"
+            );
+            eprintln!("skipping: nats-server is not installed ({e})");
+            return;
+        }
+    };
+    let addr = format!("127.0.0.1:{port}");
+    while std::net::TcpStream::connect(&addr).is_err() {
+        std::thread::yield_now();
+    }
+    let url = format!("nats://{addr}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let inputs = export(&dir.path().join("in"), 100, 3);
+    let store = dir.path().join("store");
+    let store_s = store.to_str().expect("utf-8");
+    produce(store_s, &inputs[0]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args([
+            "follow",
+            "--store",
+            store_s,
+            "--poll-interval",
+            "1h",
+            "--push",
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn follow");
+    let rx = lines_of(&mut child);
+    let mut seen = Vec::new();
+    wait_for(
+        &rx,
+        &[
+            "refreshing on pushed announcements",
+            "hollow.announced.movies",
+        ],
+        &mut seen,
+    );
+    wait_for(&rx, &["refreshed", "version=1"], &mut seen);
+    for (v, input) in [(2, &inputs[1]), (3, &inputs[2])] {
+        ok(&hollow(
+            &[
+                "produce",
+                "--schema",
+                MOVIES_CAPNP,
+                "--input",
+                input.to_str().expect("utf-8"),
+                "--store",
+                store_s,
+                "--push",
+                &url,
+            ],
+            &[],
+        ));
+        wait_for(&rx, &["refreshed", &format!("version={v}")], &mut seen);
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert_eq!(child.wait().expect("wait").code(), Some(0));
+    let _ = broker.kill();
+    let _ = broker.wait();
+}
