@@ -68,7 +68,7 @@ pub fn diff(
     only: Option<&str>,
 ) -> Result<Vec<TypeDiff>, LookupError> {
     let mut out = Vec::new();
-    for summary in b.types() {
+    for summary in b.dataset_types() {
         if only.is_some_and(|t| t != summary.name) {
             continue;
         }
