@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
     /// The dataset's store: a local directory, a file URL (file:///dir or file:/dir), or an
-    /// object store URL (s3://bucket/prefix, …). Only producing creates a local directory.
-    #[arg(long, global = true, default_value = "hollow-data/demo")]
-    pub(crate) store: String,
+    /// object store URL (s3://bucket/prefix, …). Commands that write (produce, pin, unpin)
+    /// need it (or HOLLOW_STORE); reading commands default to the demo's `hollow-data/demo`
+    /// and say so on stderr. Only producing creates a local directory.
+    #[arg(long, global = true, env = "HOLLOW_STORE", value_name = "STORE")]
+    pub(crate) store: Option<String>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -34,11 +36,50 @@ pub enum InspectWhat {
     },
 }
 
+/// The store reading commands use when none is named: the one `hollow demo` publishes.
+pub const DEMO_STORE: &str = "hollow-data/demo";
+
+/// What a command does to its store: a write needs the store named explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading: the demo store is the default (named on stderr).
+    Read,
+    /// Writing an existing dataset (pin, unpin): `--store` or `HOLLOW_STORE` is required.
+    Write,
+    /// Producing: as `Write`, and a local directory is created.
+    Create,
+}
+
 impl StoreArgs {
-    /// Opens the store; a local directory is created only when `create` (producing), so a
-    /// mistyped path given to a read command is an error, not a new empty dataset.
-    pub(crate) fn open(&self, create: bool) -> Result<BlobStore> {
-        let location = self.store.as_str();
+    /// Fails for a write when no store was named (checked before any other work).
+    pub(crate) fn require_for(&self, access: Access, command: &str) -> Result<()> {
+        if self.store.is_none() && access != Access::Read {
+            bail!(
+                "`hollow {command}` writes to a store: name it with --store DIR|URL or the \
+                 HOLLOW_STORE environment variable (the demo's is --store {DEMO_STORE})"
+            );
+        }
+        Ok(())
+    }
+
+    /// The store's location as given, or the demo store.
+    pub(crate) fn location(&self) -> &str {
+        self.store.as_deref().unwrap_or(DEMO_STORE)
+    }
+
+    /// Opens the store; a local directory is created only for `Access::Create` (producing),
+    /// so a mistyped path given to a read command is an error, not a new empty dataset.
+    /// A write without `--store`/`HOLLOW_STORE` is refused rather than touching the demo
+    /// dataset; a read without one says on stderr that it reads the demo store.
+    pub(crate) fn open_for(&self, access: Access, command: &str) -> Result<BlobStore> {
+        self.require_for(access, command)?;
+        if self.store.is_none() {
+            eprintln!(
+                "note: reading the demo store {DEMO_STORE} (choose one with --store or HOLLOW_STORE)"
+            );
+        }
+        let create = access == Access::Create;
+        let location = self.location();
         if location
             .get(..9)
             .is_some_and(|p| p.eq_ignore_ascii_case("memory://"))
@@ -74,7 +115,7 @@ impl StoreArgs {
 }
 
 fn store(args: &StoreArgs) -> Result<BlobStore> {
-    args.open(false)
+    args.open_for(Access::Read, "")
 }
 
 fn print(
@@ -146,7 +187,7 @@ pub async fn inspect(
     let Some((announcement, _)) = store.announcement().await? else {
         bail!(
             "nothing has been announced in {}: run a producer (e.g. `hollow demo`) first",
-            args.store
+            args.location()
         );
     };
     let pin = store.pinned().await?;
@@ -157,7 +198,7 @@ pub async fn inspect(
     }
     let state = state_at(&store, None).await?;
     let mut details = Vec::new();
-    for t in state.types() {
+    for t in state.dataset_types() {
         let fields = schema_fields(state.schema(), &t.name);
         let mut indexes = Vec::new();
         for (name, kind) in state.dyn_table(&t.name)?.indexes()? {
@@ -217,7 +258,7 @@ pub async fn inspect(
             writeln!(out, "  {what:<24} {bytes:>12} bytes  {}", key.relative())?;
         }
         writeln!(out, "types at version {}:", state.version())?;
-        for (t, (fields, indexes)) in state.types().into_iter().zip(&details) {
+        for (t, (fields, indexes)) in state.dataset_types().into_iter().zip(&details) {
             writeln!(
                 out,
                 "  {:<16} {:>10} records  {:>12} record bytes  {:>12} index bytes  key ({})",
@@ -383,15 +424,26 @@ pub async fn get(
                     writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
                 }
             }
-            None => missing.push(values.join(", ")),
+            None => {
+                // A line per key, found or not, so a script can line keys up with results.
+                if args.json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::to_string(&json!({"key": values, "found": false}))?
+                    )?;
+                }
+                missing.push(values.join(", "));
+            }
         }
     }
     if !missing.is_empty() {
-        bail!(
+        return Err(crate::NotFound(format!(
             "no {type_name} with key {} at version {}",
             missing.join("; "),
             state.version()
-        );
+        ))
+        .into());
     }
     Ok(())
 }
@@ -470,6 +522,10 @@ pub async fn query(
             }
         );
     }
+    if total == 0 {
+        // The count is on stderr (or in the document) already.
+        return Err(crate::NotFound(String::new()).into());
+    }
     Ok(())
 }
 
@@ -482,7 +538,7 @@ pub async fn filter(
     out: &mut impl Write,
 ) -> Result<()> {
     let state = state_at(&store(args)?, version).await?;
-    let known: Vec<String> = state.types().into_iter().map(|t| t.name).collect();
+    let known: Vec<String> = state.dataset_types().into_iter().map(|t| t.name).collect();
     if let Some(missing) = types.iter().find(|t| !known.contains(t)) {
         bail!(
             "version {} has no type {missing} (types: {})",
@@ -522,8 +578,17 @@ pub async fn scan(
 ) -> Result<()> {
     let state = state_at(&store(args)?, version).await?;
     let table = state.dyn_table(type_name)?;
+    let mut shown = 0usize;
     for (_, record) in table.iter().take(limit) {
         writeln!(out, "{}", serde_json::to_string(&record.to_json()?)?)?;
+        shown += 1;
+    }
+    if shown == 0 {
+        return Err(crate::NotFound(format!(
+            "{type_name} has no records at version {}",
+            state.version()
+        ))
+        .into());
     }
     Ok(())
 }
@@ -539,7 +604,7 @@ pub async fn checksum(args: &StoreArgs, version: Option<u64>, out: &mut impl Wri
     let value = json!({"version": state.version(), "types": types});
     print(out, args, &value, |out| {
         writeln!(out, "version {}", state.version())?;
-        for t in state.types() {
+        for t in state.dataset_types() {
             writeln!(
                 out,
                 "  {:<16} {:>10} records  {:#018x}",
@@ -552,7 +617,8 @@ pub async fn checksum(args: &StoreArgs, version: Option<u64>, out: &mut impl Wri
 
 /// `hollow pin V` / `hollow unpin`.
 pub async fn pin(args: &StoreArgs, version: Option<u64>, out: &mut impl Write) -> Result<()> {
-    let store = store(args)?;
+    let command = if version.is_some() { "pin" } else { "unpin" };
+    let store = args.open_for(Access::Write, command)?;
     match version {
         Some(v) => {
             let state = state_at(&store, Some(v)).await?;
@@ -790,7 +856,10 @@ pub async fn history(
 ) -> Result<()> {
     let store = store(args)?;
     if store.announcement().await?.is_none() {
-        bail!("nothing has been announced in {}: no history", args.store);
+        bail!(
+            "nothing has been announced in {}: no history",
+            args.location()
+        );
     }
     let refs: Vec<&str> = key.iter().map(String::as_str).collect();
     let bar = spinner(&format!(
@@ -800,6 +869,13 @@ pub async fn history(
     let entries = hollow::tools::history(&store, type_name, &refs).await;
     bar.finish_and_clear();
     let entries = entries?;
+    if entries.is_empty() {
+        return Err(crate::NotFound(format!(
+            "no {type_name} with key {} in any version",
+            key.join(", ")
+        ))
+        .into());
+    }
     let value = json!(entries
         .iter()
         .map(|e| match &e.event {
@@ -810,13 +886,6 @@ pub async fn history(
         })
         .collect::<Vec<_>>());
     print(out, args, &value, |out| {
-        if entries.is_empty() {
-            writeln!(
-                out,
-                "no {type_name} with key {} in any version",
-                key.join(", ")
-            )?;
-        }
         for e in &entries {
             match &e.event {
                 hollow::tools::HistoryEvent::Added(r) => {

@@ -1,7 +1,9 @@
 //! `hollow`: the command-line tool for hollow datasets.
 //!
-//! Exit codes: 0 success, 1 error, 2 usage error (from clap). A closed pipe (`hollow … | head`)
-//! ends the program quietly.
+//! Exit codes, as grep: 0 found (or done), 1 nothing matched or not found (a key `get` or
+//! `history` does not find, a `query` or `scan` with no records), 2 a usage error or any other
+//! error. Messages go to stderr, data to stdout. A closed pipe (`hollow … | head`) ends the
+//! program quietly.
 
 mod data;
 mod demo;
@@ -52,8 +54,9 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Key values, as `scan` prints them (a Data field in base64).
-        #[arg(required = true)]
+        /// Key values, as `scan` prints them (a Data field in base64); negative numbers are
+        /// values, not flags (`hollow get Customer -1`).
+        #[arg(required = true, allow_negative_numbers = true)]
         keys: Vec<String>,
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
@@ -173,8 +176,9 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Key values (one per key field), as `scan` prints them (a Data field in base64).
-        #[arg(required = true)]
+        /// Key values (one per key field), as `scan` prints them (a Data field in base64);
+        /// negative numbers are values, not flags.
+        #[arg(required = true, allow_negative_numbers = true)]
         key: Vec<String>,
     },
     /// Publish a version from your own records: JSONL or CSV through a run-time schema.
@@ -285,6 +289,12 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
     })
 }
 
+/// Not an error but no result: exit status 1 (as grep's "no lines selected"), the message on
+/// stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause
@@ -305,9 +315,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<NotFound>().is_some() => {
+            let message = format!("{e:#}");
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -1046,6 +1046,8 @@ fn watched_files(dir: &Path) -> Result<Vec<(PathBuf, (u64, Option<std::time::Sys
 
 /// `hollow produce`.
 pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
+    args.store
+        .require_for(crate::data::Access::Create, "produce")?;
     let mut loaded = load_schema(&args.schema)?;
     for (type_name, fields) in &args.primary_key {
         loaded.schema = loaded
@@ -1063,7 +1065,21 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             }
             vec![t.clone()]
         }
-        None => loaded.top_level.clone(),
+        // A struct used only as a field type (an address, an author) is a value inside the
+        // records of other types, not a dataset type of its own.
+        None => {
+            let nested = loaded.schema.field_type_structs();
+            loaded
+                .top_level
+                .iter()
+                .filter(|name| {
+                    loaded.schema.struct_by_name(name).is_some_and(|info| {
+                        info.primary_key_annotation.is_some() || !nested.contains(&info.id)
+                    })
+                })
+                .cloned()
+                .collect()
+        }
     };
     if names.is_empty() {
         bail!("{} declares no struct", args.schema.display());
@@ -1104,7 +1120,9 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             );
         }
     }
-    let store = args.store.open(true)?;
+    let store = args
+        .store
+        .open_for(crate::data::Access::Create, "produce")?;
     let dataset = match &args.dataset {
         Some(d) => d.clone(),
         None => match store.announcement().await? {
@@ -1124,7 +1142,7 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
         builder.build().await.with_context(|| {
             format!(
                 "starting a producer for {} (restoring its announced version)",
-                args.store.store
+                args.store.location()
             )
         })
     };

@@ -126,10 +126,10 @@ fn data_commands_read_what_the_demo_published() {
         all.iter().filter(|m| m["year"] == year).count()
     );
     let bad = hollow(&["query", "Movie", "genres"], dir.path());
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("FIELD=VALUE"));
     let unknown = hollow(&["query", "Movie", "nope=1"], dir.path());
-    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope"));
 
     // filter: a snapshot with the movies only, readable on its own.
@@ -151,7 +151,7 @@ fn data_commands_read_what_the_demo_published() {
     assert_eq!(filtered.types().len(), 1);
     assert_eq!(filtered.types()[0].record_count as usize, all.len());
     let unknown_type = hollow(&["filter", "--types", "Nope", "--out", "x"], dir.path());
-    assert_eq!(unknown_type.status.code(), Some(1));
+    assert_eq!(unknown_type.status.code(), Some(2));
 
     let scan = stdout(&hollow(&["scan", "Actor", "--limit", "3"], dir.path()));
     assert_eq!(scan.lines().count(), 3);
@@ -186,7 +186,7 @@ fn data_commands_read_what_the_demo_published() {
     // An empty store says what to do.
     let empty = tempfile::tempdir().expect("tempdir");
     let nothing = hollow(&["inspect"], empty.path());
-    assert_eq!(nothing.status.code(), Some(1));
+    assert_eq!(nothing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing has been announced"));
     // A flipped byte in a delta is found and named.
     let delta = inspect["blobs"][1]["key"]
@@ -200,7 +200,7 @@ fn data_commands_read_what_the_demo_published() {
     std::fs::remove_file(&path).expect("remove");
     std::fs::write(&path, bytes).expect("write");
     let invalid = hollow(&["validate", "--json"], dir.path());
-    assert_eq!(invalid.status.code(), Some(1));
+    assert_eq!(invalid.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&invalid.stdout).expect("json");
     // The blob fails its checksum, and the announced chain breaks there.
     assert_eq!(report["failed"], 2);

@@ -1,0 +1,129 @@
+//! The CLI's conventions (issue 19), running the real binary and asserting on stdout, stderr
+//! and exit codes: writes need a named store, negative keys, nested structs that are not
+//! dataset types, records in schema order with shortest floats, one JSON model, grep-like exit
+//! codes.
+
+mod common;
+use common::{hollow, hollow_in, json_of, ok, stderr, stdout};
+
+use std::path::{Path, PathBuf};
+
+const ORDERS_CAPNP: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/orders.capnp");
+
+/// A store with version 1 of the orders dataset: customers -1, 0 and 7 (with addresses) and
+/// two keyless orders.
+fn orders(dir: &Path) -> (PathBuf, std::process::Output) {
+    let store = dir.join("orders");
+    let input = dir.join("orders.jsonl");
+    std::fs::write(
+        &input,
+        [
+            r#"{"type":"Customer","id":-1,"name":"Nobody","rating":8.56,"address":{"street":"1 Main St","city":"Lyon"}}"#,
+            r#"{"type":"Customer","id":0,"name":"Zero","rating":0.1,"previous":[{"city":"Oslo"}]}"#,
+            r#"{"type":"Customer","id":7,"name":"Seven","rating":-2.5}"#,
+            r#"{"type":"Order","customerId":7,"total":12.5}"#,
+            r#"{"type":"Order","customerId":-1,"total":3.25}"#,
+        ]
+        .join("\n"),
+    )
+    .expect("write");
+    let produced = hollow(
+        &[
+            "produce",
+            "--schema",
+            ORDERS_CAPNP,
+            "--input",
+            input.to_str().expect("utf-8"),
+        ],
+        &store,
+    );
+    (store, produced)
+}
+
+#[test]
+fn writes_need_a_named_store_and_reads_say_which_they_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("c.jsonl");
+    std::fs::write(&input, r#"{"type":"Customer","id":1,"name":"A"}"#).expect("write");
+    let args = [
+        "produce",
+        "--schema",
+        ORDERS_CAPNP,
+        "--input",
+        input.to_str().expect("utf-8"),
+    ];
+    // No --store, no HOLLOW_STORE: refused before anything is compiled or created.
+    let refused = hollow_in(&args, dir.path(), &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert_eq!(stdout(&refused), "");
+    assert!(stderr(&refused).contains("--store"), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("HOLLOW_STORE"));
+    assert!(
+        !dir.path().join("hollow-data").exists(),
+        "the demo store was created"
+    );
+    for write in [&["pin", "1"][..], &["unpin"][..]] {
+        let o = hollow_in(write, dir.path(), &[]);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains("writes to a store"), "{}", stderr(&o));
+    }
+
+    // HOLLOW_STORE names it.
+    let store = dir.path().join("from-env");
+    let env = [("HOLLOW_STORE", store.to_str().expect("utf-8"))];
+    let produced = hollow_in(&args, dir.path(), &env);
+    assert!(produced.status.success(), "{}", stderr(&produced));
+    assert!(store.is_dir());
+    let got = hollow_in(&["get", "Customer", "1", "--json"], dir.path(), &env);
+    assert_eq!(got.status.code(), Some(0), "{}", stderr(&got));
+    assert!(!stderr(&got).contains("demo store"), "{}", stderr(&got));
+
+    // A read with no store names the demo store it tried on stderr.
+    let read = hollow_in(&["inspect"], dir.path(), &[]);
+    assert_ne!(read.status.code(), Some(0));
+    assert!(
+        stderr(&read).contains("reading the demo store hollow-data/demo"),
+        "{}",
+        stderr(&read)
+    );
+    assert_eq!(stdout(&read), "");
+}
+
+#[test]
+fn negative_keys_and_a_later_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, produced) = orders(dir.path());
+    ok(&produced);
+    // `hollow` appends `--store STORE` after the key: both are parsed.
+    let got = hollow(&["get", "Customer", "-1", "--json"], &store);
+    let line = ok(&got);
+    let record: serde_json::Value = serde_json::from_str(line.trim()).expect("json");
+    assert_eq!(record["name"], "Nobody");
+    let two = ok(&hollow(&["get", "Customer", "-1", "7", "--json"], &store));
+    assert_eq!(two.lines().count(), 2, "{two}");
+    let history = ok(&hollow(&["history", "Customer", "-1"], &store));
+    assert!(history.contains("version 1: added"), "{history}");
+}
+
+#[test]
+fn structs_used_only_as_field_types_are_not_dataset_types() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, produced) = orders(dir.path());
+    ok(&produced);
+    let err = stderr(&produced);
+    assert!(!err.contains("Address"), "{err}");
+    // The keyless Order is a type: its note is printed once.
+    assert_eq!(err.matches("Order has no primary key").count(), 1, "{err}");
+    let inspect = json_of(&hollow(&["inspect", "--json"], &store));
+    let names: Vec<&str> = inspect["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["Customer", "Order"]);
+    let text = ok(&hollow(&["inspect"], &store));
+    assert!(!text.contains("Address "), "{text}");
+    let sums = ok(&hollow(&["checksum"], &store));
+    assert!(!sums.contains("Address"), "{sums}");
+}
