@@ -212,7 +212,7 @@ pub async fn inspect(
         details.push((fields, indexes));
     }
     let types: Vec<Value> = state
-        .types()
+        .dataset_types()
         .into_iter()
         .zip(&details)
         .map(|(t, (fields, indexes))| {
@@ -417,21 +417,29 @@ pub async fn get(
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
         match table.get_by_key_strings(&refs)? {
             Some((_, record)) => {
-                let json = record.to_json()?;
                 if args.json {
-                    writeln!(out, "{}", serde_json::to_string(&json)?)?;
+                    write_record(out, &record)?;
                 } else {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+                    serde_json::to_writer_pretty(&mut *out, &record)?;
+                    writeln!(out)?;
                 }
             }
             None => {
                 // A line per key, found or not, so a script can line keys up with results.
                 if args.json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string(&json!({"key": values, "found": false}))?
+                    #[derive(serde::Serialize)]
+                    struct Missing<'a> {
+                        key: &'a [String],
+                        found: bool,
+                    }
+                    serde_json::to_writer(
+                        &mut *out,
+                        &Missing {
+                            key: values,
+                            found: false,
+                        },
                     )?;
+                    writeln!(out)?;
                 }
                 missing.push(values.join(", "));
             }
@@ -488,35 +496,39 @@ pub async fn query(
     let started = std::time::Instant::now();
     let found = table.query_nullable(&pairs)?;
     let plan = found.plan.clone();
-    let mut records = Vec::new();
+    // Records stream out as they are found (JSONL); the count, the plan and the time follow
+    // on stderr: a line of text, or with --json one JSON document.
+    let mut shown = 0usize;
     let mut total = 0usize;
     for (_, record) in found {
         total += 1;
-        if limit.is_none_or(|l| records.len() < l) {
-            records.push(record.to_json()?);
+        if limit.is_none_or(|l| shown < l) {
+            write_record(out, &record)?;
+            shown += 1;
         }
     }
     let elapsed = started.elapsed();
     if args.json {
-        let value = json!({
-            "version": state.version(),
-            "type": type_name,
-            "plan": plan.to_string(),
-            "uses_index": !matches!(plan, hollow::QueryPlan::Scan | hollow::QueryPlan::Index { shipped: false, .. }),
-            "matches": total,
-            "records": records,
-        });
-        writeln!(out, "{}", serde_json::to_string(&value)?)?;
+        let summary = QuerySummary {
+            version: state.version(),
+            type_name,
+            plan: plan.to_string(),
+            uses_index: !matches!(
+                plan,
+                hollow::QueryPlan::Scan | hollow::QueryPlan::Index { shipped: false, .. }
+            ),
+            matches: total,
+            shown,
+            millis: elapsed.as_secs_f64() * 1e3,
+        };
+        eprintln!("{}", serde_json::to_string(&summary)?);
     } else {
-        for r in &records {
-            writeln!(out, "{}", serde_json::to_string(r)?)?;
-        }
         eprintln!(
             "{total} {type_name} record(s) at version {} via {plan} in {:.3} ms{}",
             state.version(),
             elapsed.as_secs_f64() * 1e3,
-            if records.len() < total {
-                format!(" (showing {})", records.len())
+            if shown < total {
+                format!(" ({shown} shown)")
             } else {
                 String::new()
             }
@@ -526,6 +538,39 @@ pub async fn query(
         // The count is on stderr (or in the document) already.
         return Err(crate::NotFound(String::new()).into());
     }
+    Ok(())
+}
+
+/// What `hollow query --json` says on stderr after the records.
+#[derive(serde::Serialize)]
+struct QuerySummary<'a> {
+    version: u64,
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    plan: String,
+    uses_index: bool,
+    matches: usize,
+    shown: usize,
+    millis: f64,
+}
+
+/// `n` with thousands separators: 99,949.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One record as a line of JSON, streamed into `out` (members in schema order).
+pub(crate) fn write_record(out: &mut impl Write, record: &hollow::DynRecord<'_>) -> Result<()> {
+    serde_json::to_writer(&mut *out, record)?;
+    out.write_all(b"\n")?;
     Ok(())
 }
 
@@ -572,16 +617,24 @@ pub async fn filter(
 pub async fn scan(
     args: &StoreArgs,
     type_name: &str,
-    limit: usize,
+    limit: Option<usize>,
     version: Option<u64>,
     out: &mut impl Write,
 ) -> Result<()> {
     let state = state_at(&store(args)?, version).await?;
     let table = state.dyn_table(type_name)?;
     let mut shown = 0usize;
-    for (_, record) in table.iter().take(limit) {
-        writeln!(out, "{}", serde_json::to_string(&record.to_json()?)?)?;
+    for (_, record) in table.iter().take(limit.unwrap_or(usize::MAX)) {
+        write_record(out, &record)?;
         shown += 1;
+    }
+    let total = table.len() as usize;
+    if shown < total {
+        eprintln!(
+            "{} of {} {type_name} records shown (--limit N or --all for more)",
+            thousands(shown as u64),
+            thousands(total as u64)
+        );
     }
     if shown == 0 {
         return Err(crate::NotFound(format!(
@@ -597,7 +650,7 @@ pub async fn scan(
 pub async fn checksum(args: &StoreArgs, version: Option<u64>, out: &mut impl Write) -> Result<()> {
     let state = state_at(&store(args)?, version).await?;
     let types: Vec<Value> = state
-        .types()
+        .dataset_types()
         .into_iter()
         .map(|t| json!({"type": t.name, "records": t.record_count, "checksum": format!("{:#018x}", t.checksum)}))
         .collect();

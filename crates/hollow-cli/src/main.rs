@@ -9,7 +9,7 @@ mod data;
 mod demo;
 mod produce;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -113,9 +113,12 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Most records to print.
-        #[arg(long, default_value_t = 20)]
+        /// Most records to print (stderr says how many there are).
+        #[arg(long, default_value_t = 20, conflicts_with = "all")]
         limit: usize,
+        /// Print every record.
+        #[arg(long)]
+        all: bool,
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
         version: Option<u64>,
@@ -255,8 +258,9 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
                 store,
                 type_name,
                 limit,
+                all,
                 version,
-            } => data::scan(&store, &type_name, limit, version, out).await,
+            } => data::scan(&store, &type_name, (!all).then_some(limit), version, out).await,
             Command::Filter {
                 store,
                 types,
@@ -306,7 +310,14 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let mut out = std::io::stdout().lock();
+    // Block-buffered when stdout is a pipe or a file (one write per 8 KiB, not per line);
+    // line by line on a terminal. Flushed at the end (and by `produce --watch` per cycle).
+    let stdout = std::io::stdout();
+    let mut out: Box<dyn Write> = if stdout.is_terminal() {
+        Box::new(stdout.lock())
+    } else {
+        Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()))
+    };
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args, &mut out),
         command => run_data_command(command, &mut out),

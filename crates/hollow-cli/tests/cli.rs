@@ -127,3 +127,63 @@ fn structs_used_only_as_field_types_are_not_dataset_types() {
     let sums = ok(&hollow(&["checksum"], &store));
     assert!(!sums.contains("Address"), "{sums}");
 }
+
+#[test]
+fn records_print_in_schema_order_with_shortest_floats_one_line_per_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, produced) = orders(dir.path());
+    ok(&produced);
+    // Found keys and missing ones line up with the keys asked: a line each.
+    let o = hollow(&["get", "Customer", "-1", "99", "0", "--json"], &store);
+    assert_eq!(o.status.code(), Some(1), "a key was not found");
+    assert_eq!(
+        stdout(&o),
+        concat!(
+            r#"{"id":-1,"name":"Nobody","rating":8.56,"address":{"street":"1 Main St","city":"Lyon"},"previous":null}"#,
+            "\n",
+            r#"{"key":["99"],"found":false}"#,
+            "\n",
+            r#"{"id":0,"name":"Zero","rating":0.1,"address":null,"previous":[{"street":null,"city":"Oslo"}]}"#,
+            "\n",
+        )
+    );
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "no Customer with key 99 at version 1"
+    );
+    // The human form is the same record, indented.
+    let pretty = ok(&hollow(&["get", "Customer", "7"], &store));
+    assert!(
+        pretty.starts_with("{\n  \"id\": 7,\n  \"name\": \"Seven\",\n  \"rating\": -2.5"),
+        "{pretty}"
+    );
+
+    // scan streams JSONL and says how many it left out.
+    let o = hollow(&["scan", "Customer", "--limit", "2"], &store);
+    assert_eq!(ok(&o).lines().count(), 2);
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "2 of 3 Customer records shown (--limit N or --all for more)"
+    );
+    let o = hollow(&["scan", "Customer", "--all"], &store);
+    assert_eq!(ok(&o).lines().count(), 3);
+    assert_eq!(stderr(&o), "");
+
+    // query streams JSONL; the summary is on stderr (a JSON document with --json).
+    let o = hollow(&["query", "Customer", "name=Seven", "--json"], &store);
+    assert_eq!(
+        ok(&o),
+        "{\"id\":7,\"name\":\"Seven\",\"rating\":-2.5,\"address\":null,\"previous\":null}\n"
+    );
+    let summary: serde_json::Value = serde_json::from_str(stderr(&o).trim_end()).expect("summary");
+    assert_eq!(summary["matches"], 1);
+    assert_eq!(summary["plan"], "scan (no index on these fields)");
+    let none = hollow(&["query", "Customer", "name=Nobody Else"], &store);
+    assert_eq!(none.status.code(), Some(1));
+    assert_eq!(stdout(&none), "");
+    assert!(
+        stderr(&none).starts_with("0 Customer record(s) at version 1"),
+        "{}",
+        stderr(&none)
+    );
+}

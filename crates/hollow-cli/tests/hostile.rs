@@ -3,7 +3,7 @@
 //! duplicate members, odd store URLs. Runs the real binary; needs the `capnp` compiler.
 
 mod common;
-use common::{hollow, json_of, ok, stderr};
+use common::{hollow, json_of, ok, query_of, stderr};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -656,7 +656,7 @@ fn a_data_key_is_looked_up_in_base64_as_printed() {
             &store,
         ));
         assert_eq!(got["hash"], key);
-        let q = json_of(&hollow(
+        let (_, q) = query_of(&hollow(
             &[
                 "query",
                 "Blob",

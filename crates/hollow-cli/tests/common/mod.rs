@@ -55,3 +55,16 @@ pub fn hollow_in(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// `hollow query … --json`: the records (JSONL on stdout) and the summary (the last line of
+/// stderr, one JSON document). Exit status 0, or 1 when nothing matched.
+pub fn query_of(o: &Output) -> (Vec<Value>, Value) {
+    let err = stderr(o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
+    let records = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let summary = serde_json::from_str(err.lines().last().unwrap_or_default()).expect("summary");
+    (records, summary)
+}
