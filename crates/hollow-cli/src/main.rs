@@ -155,10 +155,12 @@ enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
-    /// Records added, removed and changed (with field-level differences) between two versions;
-    /// counts first.
+    /// Records added, removed and changed (with field-level differences) between two versions:
+    /// counts per type first, then the first 20 changes (--limit N, --all, --stat). Two
+    /// versions of the announced chain are compared through the deltas between them, reading
+    /// only the records they touched.
     ///
-    /// Example: hollow diff 1 3 --type Movie
+    /// Example: hollow diff 1 3 --type Movie --stat
     Diff {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -169,6 +171,15 @@ enum Command {
         /// Only this type.
         #[arg(long = "type")]
         type_name: Option<String>,
+        /// Counts per type only.
+        #[arg(long, conflicts_with_all = ["limit", "all"])]
+        stat: bool,
+        /// Most changes to print after the counts (stderr says how many there are).
+        #[arg(long, default_value_t = 20, conflicts_with = "all")]
+        limit: usize,
+        /// Print every change.
+        #[arg(long)]
+        all: bool,
     },
     /// Every version in which a record was added, changed (with the field changes) or removed,
     /// following the deltas.
@@ -283,7 +294,16 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
                 from,
                 to,
                 type_name,
-            } => data::diff(&store, from, to, type_name.as_deref(), out).await,
+                stat,
+                limit,
+                all,
+            } => {
+                let show = data::DiffShow {
+                    stat,
+                    limit: (!all).then_some(limit),
+                };
+                data::diff(&store, from, to, type_name.as_deref(), show, out).await
+            }
             Command::History {
                 store,
                 type_name,

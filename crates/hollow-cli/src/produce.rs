@@ -895,11 +895,11 @@ async fn cycle(
                     json!({"type": name, "added": c.added, "updated": c.updated, "removed": c.removed})
                 })
                 .collect();
-            value["snapshotBytes"] = json!(r.snapshot_bytes);
-            value["deltaBytes"] = json!(r.delta_bytes);
-            value["reverseDeltaBytes"] = json!(r.reverse_delta_bytes);
+            value["snapshot_bytes"] = json!(r.snapshot_bytes);
+            value["delta_bytes"] = json!(r.delta_bytes);
+            value["reverse_delta_bytes"] = json!(r.reverse_delta_bytes);
             let t = r.timings;
-            value["timingsMillis"] = json!({
+            value["timings_millis"] = json!({
                 "populate": millis(t.populate), "validate": millis(t.validate),
                 "encode": millis(t.encode), "verify": millis(t.verify),
                 "publish": millis(t.publish), "announce": millis(t.announce),
@@ -956,7 +956,7 @@ fn print_report(out: &mut impl Write, json_output: bool, r: &Value) -> Result<()
         bytes("deltaBytes"),
         bytes("reverseDeltaBytes")
     )?;
-    let t = &r["timingsMillis"];
+    let t = &r["timings_millis"];
     writeln!(
         out,
         "  timings (ms): read+populate {}  validate {}  encode {}  verify {}  publish {}  announce {}  total {}",

@@ -75,13 +75,15 @@ fn data_commands_read_what_the_demo_published() {
         dir.path(),
     )))
     .expect("json");
-    let changed = d["types"][0]["changed"].as_array().expect("changed");
     assert_eq!(
-        changed.len(),
-        5,
+        d["types"][0]["changed"], 5,
         "the incremental cycle renamed five movies"
     );
-    assert_eq!(changed[0]["fields"][0]["field"], "title");
+    assert_eq!(d["via"], "deltas");
+    let records = d["records"].as_array().expect("records");
+    assert_eq!(records.len(), 5);
+    assert_eq!(records[0]["change"], "changed");
+    assert_eq!(records[0]["fields"][0]["field"], "title");
     let h = stdout(&hollow(&["history", "Movie", "100000"], dir.path()));
     assert!(h.starts_with("version 1: added"), "{h}");
     assert!(h.contains("version 4: changed"), "{h}");
@@ -214,5 +216,5 @@ fn data_commands_read_what_the_demo_published() {
         .collect();
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["key"], delta.as_str());
-    assert!(report["chainError"].is_string(), "{report}");
+    assert!(report["chain_error"].is_string(), "{report}");
 }
