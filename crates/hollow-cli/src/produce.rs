@@ -502,13 +502,21 @@ impl Input<'_> {
     }
 }
 
-fn progress(len: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {wide_bar} {bytes}/{total_bytes} {eta} {msg}")
-    {
+/// The bar of the first stage of a cycle, "reading FILE": bytes read of the file's size.
+/// Drawn only when stderr is a terminal (indicatif's stderr target hides itself otherwise);
+/// no ETA (early estimates of a seconds-long job are noise).
+fn progress(len: u64, path: &Path) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(8));
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix:.bold} {wide_bar} {binary_bytes}/{binary_total_bytes} ({elapsed})",
+    ) {
         bar.set_style(style);
     }
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    bar.set_prefix(format!("reading {name}"));
     bar
 }
 
@@ -537,7 +545,7 @@ impl Input<'_> {
     fn jsonl(&self, f: &mut impl FnMut(u64, Record) -> Result<()>) -> Result<u64> {
         let file = std::fs::File::open(self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
-        let bar = progress(file.metadata().map_or(0, |m| m.len()));
+        let bar = progress(file.metadata().map_or(0, |m| m.len()), self.path);
         let mut reader = std::io::BufReader::new(file);
         let mut text = String::new();
         let mut records = 0;
@@ -633,7 +641,7 @@ impl Input<'_> {
     fn csv(&self, f: &mut impl FnMut(u64, Record) -> Result<()>) -> Result<u64> {
         let file = std::fs::File::open(self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
-        let bar = progress(file.metadata().map_or(0, |m| m.len()));
+        let bar = progress(file.metadata().map_or(0, |m| m.len()), self.path);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(file);
@@ -794,6 +802,15 @@ async fn cycle(
     };
     let started = Instant::now();
     let mut failure: Option<anyhow::Error> = None;
+    // The second stage, once the file is read: the producer encodes, verifies, writes and
+    // announces (a spinner with the records read; hidden when stderr is not a terminal).
+    let mut publishing: Option<ProgressBar> = None;
+    let next = producer.version().await.map_or(1, |v| v + 1);
+    let mut stage = |records: u64| {
+        publishing = Some(crate::data::spinner(&format!(
+            "encoding, verifying and publishing version {next} ({records} records read)"
+        )));
+    };
     let mut counts = (0u64, 0u64); // records, deletes
     let outcome = if args.incremental {
         producer
@@ -816,6 +833,9 @@ async fn cycle(
                         Ok(())
                     }
                 });
+                if result.is_ok() {
+                    stage(counts.0 + counts.1);
+                }
                 result.map(|_| ()).map_err(|e| {
                     failure = Some(e);
                     stop()
@@ -844,6 +864,9 @@ async fn cycle(
                     }
                     Ok(n)
                 });
+                if result.is_ok() {
+                    stage(counts.0);
+                }
                 result.map(|_| ()).map_err(|e| {
                     failure = Some(e);
                     stop()
@@ -851,6 +874,9 @@ async fn cycle(
             })
             .await
     };
+    if let Some(bar) = publishing.take() {
+        bar.finish_and_clear();
+    }
     let outcome = match (outcome, failure) {
         (_, Some(e)) => return Err(e.context(format!("nothing published for {}", file.display()))),
         (Err(e), None) => {
