@@ -164,6 +164,31 @@ async fn state_at(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadSta
     state
 }
 
+/// The state a reading command reads: the blob file `--file` names (a snapshot, such as
+/// `hollow filter` writes; no store is opened), else `version` (or the pinned or announced
+/// one) of the store.
+async fn load(
+    args: &StoreArgs,
+    file: Option<&std::path::Path>,
+    version: Option<u64>,
+) -> Result<Arc<ReadState>> {
+    let Some(path) = file else {
+        return state_at(&store(args)?, version).await;
+    };
+    let state = ReadState::open(path)
+        .with_context(|| format!("reading the snapshot {}", path.display()))?;
+    if let Some(v) = version
+        && v != state.version()
+    {
+        bail!(
+            "{} holds version {}, not version {v}",
+            path.display(),
+            state.version()
+        );
+    }
+    Ok(Arc::new(state))
+}
+
 async fn load_state(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadState>> {
     let consumer = Consumer::builder(store.clone()).build().await?;
     match version {
@@ -629,9 +654,10 @@ pub async fn get(
     type_name: &str,
     keys: &[String],
     version: Option<u64>,
+    file: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let state = state_at(&store(args)?, version).await?;
+    let state = load(args, file, version).await?;
     let table = state.dyn_table(type_name)?;
     let key_fields = table.primary_key();
     if key_fields.is_empty() {
@@ -697,6 +723,7 @@ pub async fn query(
     conditions: &[String],
     limit: Option<usize>,
     version: Option<u64>,
+    file: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<()> {
     let mut pairs: Vec<(&str, Option<String>)> = Vec::with_capacity(conditions.len());
@@ -723,7 +750,7 @@ pub async fn query(
         }
     }
     let pairs: Vec<(&str, Option<&str>)> = pairs.iter().map(|(f, v)| (*f, v.as_deref())).collect();
-    let state = state_at(&store(args)?, version).await?;
+    let state = load(args, file, version).await?;
     let table = state.dyn_table(type_name)?;
     let started = std::time::Instant::now();
     let found = table.query_nullable(&pairs)?;
@@ -851,9 +878,10 @@ pub async fn scan(
     type_name: &str,
     limit: Option<usize>,
     version: Option<u64>,
+    file: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let state = state_at(&store(args)?, version).await?;
+    let state = load(args, file, version).await?;
     let table = state.dyn_table(type_name)?;
     let mut shown = 0usize;
     for (_, record) in table.iter().take(limit.unwrap_or(usize::MAX)) {

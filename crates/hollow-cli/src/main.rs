@@ -45,6 +45,9 @@ enum Command {
         store: data::StoreArgs,
         #[command(subcommand)]
         what: Option<data::InspectWhat>,
+        /// Show this blob file (as `inspect blob --file`) instead of a store.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Print records by primary key as JSON (one value per key field, several records in a row).
     ///
@@ -61,6 +64,9 @@ enum Command {
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
         version: Option<u64>,
+        /// Read this snapshot file instead of a store (what `hollow filter --out` writes).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Print the records whose fields equal the given values, one JSON object per line. Uses the
     /// primary key or a secondary index when one covers exactly these fields and scans otherwise;
@@ -87,6 +93,9 @@ enum Command {
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
         version: Option<u64>,
+        /// Read this snapshot file instead of a store (what `hollow filter --out` writes).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Write a snapshot of a version holding only some of its types (same version, tag, schema
     /// and ordinals), readable with `ReadState::open`.
@@ -122,6 +131,9 @@ enum Command {
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
         version: Option<u64>,
+        /// Read this snapshot file instead of a store (what `hollow filter --out` writes).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Print the state checksum of every type at a version.
     ///
@@ -258,20 +270,37 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
         match command {
             Command::Demo(_) => Ok(()),
             Command::Produce(args) => produce::run(&args, out).await,
-            Command::Inspect { store, what } => data::inspect(&store, what.as_ref(), out).await,
+            Command::Inspect { store, what, file } => {
+                let what = match (what, file) {
+                    (None, Some(file)) => Some(data::InspectWhat::Blob {
+                        key: None,
+                        file: Some(file),
+                    }),
+                    (what, None) => what,
+                    (Some(_), Some(_)) => {
+                        anyhow::bail!("inspect --file PATH shows one blob: give no subcommand")
+                    }
+                };
+                data::inspect(&store, what.as_ref(), out).await
+            }
             Command::Get {
                 store,
                 type_name,
                 keys,
                 version,
-            } => data::get(&store, &type_name, &keys, version, out).await,
+                file,
+            } => data::get(&store, &type_name, &keys, version, file.as_deref(), out).await,
             Command::Scan {
                 store,
                 type_name,
                 limit,
                 all,
                 version,
-            } => data::scan(&store, &type_name, (!all).then_some(limit), version, out).await,
+                file,
+            } => {
+                let limit = (!all).then_some(limit);
+                data::scan(&store, &type_name, limit, version, file.as_deref(), out).await
+            }
             Command::Filter {
                 store,
                 types,
@@ -284,7 +313,11 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
                 conditions,
                 limit,
                 version,
-            } => data::query(&store, &type_name, &conditions, limit, version, out).await,
+                file,
+            } => {
+                let file = file.as_deref();
+                data::query(&store, &type_name, &conditions, limit, version, file, out).await
+            }
             Command::Checksum { store, version } => data::checksum(&store, version, out).await,
             Command::Pin { store, version } => data::pin(&store, Some(version), out).await,
             Command::Unpin { store } => data::pin(&store, None, out).await,

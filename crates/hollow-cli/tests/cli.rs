@@ -187,3 +187,98 @@ fn records_print_in_schema_order_with_shortest_floats_one_line_per_key() {
         stderr(&none)
     );
 }
+
+#[test]
+fn standalone_blobs_are_read_with_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, produced) = orders(dir.path());
+    ok(&produced);
+    let blob = dir.path().join("customers.blob");
+    let blob_arg = blob.to_str().expect("utf-8");
+    ok(&hollow(
+        &["filter", "--types", "Customer", "--out", blob_arg],
+        &store,
+    ));
+    // No store is opened (nor the demo store named).
+    let cwd = dir.path();
+    let got = hollow_in(
+        &["get", "Customer", "-1", "--file", blob_arg, "--json"],
+        cwd,
+        &[],
+    );
+    assert_eq!(got.status.code(), Some(0), "{}", stderr(&got));
+    assert!(stdout(&got).starts_with(r#"{"id":-1,"name":"Nobody""#));
+    assert_eq!(stderr(&got), "");
+    let scan = hollow_in(&["scan", "Customer", "--file", blob_arg], cwd, &[]);
+    assert_eq!(stdout(&scan).lines().count(), 3, "{}", stderr(&scan));
+    let wrong = hollow_in(
+        &["get", "Customer", "0", "--file", blob_arg, "--version", "9"],
+        cwd,
+        &[],
+    );
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(stderr(&wrong).contains("holds version 1, not version 9"));
+    for args in [
+        &["inspect", "blob", "--file", blob_arg, "--json"][..],
+        &["inspect", "--file", blob_arg, "--json"][..],
+    ] {
+        let o = hollow_in(args, cwd, &[]);
+        let report: serde_json::Value = serde_json::from_str(&ok(&o)).expect("json");
+        assert_eq!(report["kind"], "snapshot");
+        assert_eq!(report["types"], serde_json::json!(["Customer"]));
+        assert_eq!(report["verified"], true);
+        assert!(
+            report["sections"]
+                .as_array()
+                .expect("sections")
+                .iter()
+                .any(|s| s["type"] == "Customer")
+        );
+    }
+    let text = ok(&hollow_in(&["inspect", "--file", blob_arg], cwd, &[]));
+    assert!(text.contains("types: Customer"), "{text}");
+}
+
+#[test]
+fn inspect_says_when_and_which_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, produced) = orders(dir.path());
+    ok(&produced);
+    let report = json_of(&hollow(&["inspect", "--json"], &store));
+    let published = report["announcement"]["published_at"]
+        .as_str()
+        .expect("time");
+    assert!(
+        published.starts_with("20") && published.ends_with('Z'),
+        "{published}"
+    );
+    assert_eq!(report["types_version"], 1);
+    assert!(
+        report["published_note"]
+            .as_str()
+            .expect("note")
+            .contains("blob headers")
+    );
+    let text = ok(&hollow(&["inspect"], &store));
+    assert!(text.contains(&format!("published {published}")), "{text}");
+    assert!(text.contains("types at version 1:"), "{text}");
+    // pin and unpin answer --json with one document.
+    let pinned = json_of(&hollow(&["pin", "1", "--json"], &store));
+    assert_eq!(pinned["pinned"]["version"], 1);
+    let unpinned = json_of(&hollow(&["unpin", "--json"], &store));
+    assert_eq!(unpinned, serde_json::json!({"pinned": null}));
+    // history of a missing key: exit 1, the message on stderr, nothing on stdout.
+    let o = hollow(&["history", "Customer", "12345"], &store);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "no Customer with key 12345 in any version"
+    );
+    // Usage errors exit 2.
+    let o = hollow(&["get"], &store);
+    assert_eq!(o.status.code(), Some(2));
+    let o = hollow(&["get", "Nope", "1"], &store);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("Nope"), "{}", stderr(&o));
+}
