@@ -209,10 +209,14 @@ enum Command {
     },
     /// Publish a version from your own records: JSONL or CSV through a run-time schema.
     ///
+    /// The store is required (--store or HOLLOW_STORE): producing never defaults to the demo's.
+    ///
     /// The schema is a .capnp file (compiled with the `capnp` tool; `import "hollow.capnp"`
     /// resolves to the bundled annotations) or a precompiled request (`capnp compile -o-
     /// schema.capnp > schema.bin`). Its top-level structs are the dataset's types (only the
-    /// --type struct with --type); mark identity with `$Hollow.primaryKey("id")`.
+    /// --type struct with --type), except a struct without a primary key that another struct
+    /// uses as a field type (an address, an author: a value, not a type); mark identity with
+    /// `$Hollow.primaryKey("id")`.
     ///
     /// JSONL: one object per line, `{"type":"Movie","id":1,"title":"…","genres":["Drama"]}`;
     /// "type" names the struct (not needed with --type). Values are what `hollow scan`
@@ -235,9 +239,11 @@ enum Command {
     ///
     /// Examples:
     ///   hollow produce --schema schemas/movies.capnp --input cycle-0000.jsonl --store ./movies
-    ///   hollow produce --schema books.capnp --type Book --input books.csv --json
-    ///   hollow produce --schema schemas/movies.capnp --incremental --input changes.jsonl
-    ///   hollow produce --schema schemas/movies.capnp --watch ./incoming   (Ctrl-C stops)
+    ///   hollow produce --schema books.capnp --type Book --input books.csv --store ./books --json
+    ///   HOLLOW_STORE=./movies hollow produce --schema schemas/movies.capnp --incremental \
+    ///       --input changes.jsonl
+    ///   hollow produce --schema schemas/movies.capnp --watch ./incoming --store ./movies
+    ///   (Ctrl-C stops a watch)
     #[command(verbatim_doc_comment)]
     Produce(produce::ProduceArgs),
     /// Remove the pin: consumers follow the announced version again.
