@@ -978,9 +978,9 @@ fn print_report(out: &mut impl Write, json_output: bool, r: &Value) -> Result<()
     writeln!(
         out,
         "  snapshot {}  delta {}  reverse delta {}",
-        bytes("snapshotBytes"),
-        bytes("deltaBytes"),
-        bytes("reverseDeltaBytes")
+        bytes("snapshot_bytes"),
+        bytes("delta_bytes"),
+        bytes("reverse_delta_bytes")
     )?;
     let t = &r["timings_millis"];
     writeln!(

@@ -112,6 +112,13 @@ fn structs_used_only_as_field_types_are_not_dataset_types() {
     ok(&produced);
     let err = stderr(&produced);
     assert!(!err.contains("Address"), "{err}");
+    // The report names the blob sizes (snake_case members behind the text).
+    let report = stdout(&produced);
+    assert!(
+        report.contains("  snapshot ") && report.contains(" bytes"),
+        "{report}"
+    );
+    assert!(!report.contains("snapshot -"), "{report}");
     // The keyless Order is a type: its note is printed once.
     assert_eq!(err.matches("Order has no primary key").count(), 1, "{err}");
     let inspect = json_of(&hollow(&["inspect", "--json"], &store));
