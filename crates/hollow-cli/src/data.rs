@@ -231,6 +231,8 @@ struct InspectReport {
     blobs: Vec<BlobEntry>,
     /// The version `types` describe (the pinned one when pinned, else the announced one).
     types_version: u64,
+    /// The producer's header tags of that version (`name → value`).
+    header_tags: std::collections::BTreeMap<String, String>,
     types: Vec<TypeEntry>,
 }
 
@@ -390,6 +392,7 @@ pub async fn inspect(
         published_note: PUBLISHED_NOTE,
         blobs,
         types_version: state.version(),
+        header_tags: state.header_tags().iter().cloned().collect(),
         types,
     };
     print(out, args, &report, |out| {
@@ -422,6 +425,14 @@ pub async fn inspect(
             )?;
         }
         writeln!(out, "types at version {}:", report.types_version)?;
+        if !report.header_tags.is_empty() {
+            let tags: Vec<String> = report
+                .header_tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "  header tags: {}", tags.join(", "))?;
+        }
         for t in &report.types {
             writeln!(
                 out,
@@ -513,6 +524,8 @@ struct BlobReport {
     bytes: usize,
     /// The dataset's types in the blob's manifest order (a section's `type` indexes it).
     types: Vec<String>,
+    /// The producer's header tags (`name → value`; snapshots).
+    header_tags: std::collections::BTreeMap<String, String>,
     sections: Vec<SectionReport>,
     verified: bool,
 }
@@ -531,20 +544,25 @@ struct SectionReport {
     verified: bool,
 }
 
-/// The type names of a blob, in manifest order (empty when the blob does not open).
-fn blob_type_names(
+/// The type names of a blob in manifest order, and its header tags (both empty when the blob
+/// does not open).
+fn blob_types_and_tags(
     bytes: &hollow::BlobBytes,
     name: &str,
     kind: hollow::format::BlobKind,
-) -> Vec<String> {
+) -> (Vec<String>, std::collections::BTreeMap<String, String>) {
     if kind == hollow::format::BlobKind::Snapshot {
         ReadState::from_bytes(bytes.clone(), name)
-            .map(|s| s.types().into_iter().map(|t| t.name).collect())
+            .map(|s| {
+                let tags = s.header_tags().iter().cloned().collect();
+                (s.types().into_iter().map(|t| t.name).collect(), tags)
+            })
             .unwrap_or_default()
     } else {
-        hollow::ReadDelta::from_bytes(bytes.clone(), name)
+        let names = hollow::ReadDelta::from_bytes(bytes.clone(), name)
             .map(|d| d.types().iter().map(|t| t.name.clone()).collect())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        (names, std::collections::BTreeMap::new())
     }
 }
 
@@ -571,7 +589,7 @@ async fn inspect_blob(
     let blob = bytes.as_slice();
     let layout = BlobLayout::parse(blob, &name)?;
     let h = layout.header;
-    let types = blob_type_names(&bytes, &name, h.kind);
+    let (types, header_tags) = blob_types_and_tags(&bytes, &name, h.kind);
     let mut sections = Vec::new();
     for s in &layout.sections {
         let verified = s.verify(blob, &name, None).is_ok();
@@ -597,6 +615,7 @@ async fn inspect_blob(
         schema_fingerprint: format!("{:#018x}", h.schema_fingerprint),
         bytes: blob.len(),
         types,
+        header_tags,
         verified: sections.iter().all(|s| s.verified),
         sections,
     };
@@ -620,6 +639,14 @@ async fn inspect_blob(
             report.schema_fingerprint
         )?;
         writeln!(out, "  types: {}", report.types.join(", "))?;
+        if !report.header_tags.is_empty() {
+            let tags: Vec<String> = report
+                .header_tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "  header tags: {}", tags.join(", "))?;
+        }
         for s in &report.sections {
             let ty = s.type_name.as_deref().map_or_else(
                 || s.type_index.map_or("-".to_string(), |i| i.to_string()),

@@ -244,6 +244,18 @@ fn standalone_blobs_are_read_with_file() {
     }
     let text = ok(&hollow_in(&["inspect", "--file", blob_arg], cwd, &[]));
     assert!(text.contains("types: Customer"), "{text}");
+    // The golden blob carries a header tag.
+    let golden = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../hollow/tests/golden/v1-movies-snapshot.blob"
+    );
+    let o = hollow_in(&["inspect", "--file", golden, "--json"], cwd, &[]);
+    let report: serde_json::Value = serde_json::from_str(&ok(&o)).expect("json");
+    assert_eq!(
+        report["header_tags"],
+        serde_json::json!({"source": "movies.py"})
+    );
+    assert_eq!(report["types"], serde_json::json!(["Movie", "Actor"]));
 }
 
 #[test]
