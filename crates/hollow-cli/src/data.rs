@@ -685,7 +685,7 @@ pub async fn get(
     out: &mut impl Write,
 ) -> Result<()> {
     let state = load(args, file, version).await?;
-    let table = state.dyn_table(type_name)?;
+    let table = table_of(&state, type_name)?;
     let key_fields = table.primary_key();
     if key_fields.is_empty() {
         bail!("type {type_name} has no primary key: use `hollow scan {type_name}`");
@@ -778,9 +778,21 @@ pub async fn query(
     }
     let pairs: Vec<(&str, Option<&str>)> = pairs.iter().map(|(f, v)| (*f, v.as_deref())).collect();
     let state = load(args, file, version).await?;
-    let table = state.dyn_table(type_name)?;
+    let table = table_of(&state, type_name)?;
     let started = std::time::Instant::now();
-    let found = table.query_nullable(&pairs)?;
+    let found = table.query_nullable(&pairs).map_err(|e| match e {
+        hollow::LookupError::UnknownField { ref field, .. }
+        | hollow::LookupError::Schema(hollow::SchemaError::UnknownField { ref field, .. }) => {
+            let top = field.split('.').next().unwrap_or_default();
+            let names: Vec<&str> = state
+                .schema()
+                .struct_by_name(type_name)
+                .map(|i| i.fields.iter().map(|f| f.name.as_str()).collect())
+                .unwrap_or_default();
+            anyhow::anyhow!("{e}{}", suggest(top, &names))
+        }
+        other => other.into(),
+    })?;
     let plan = found.plan.clone();
     // Records stream out as they are found (JSONL); the count, the plan and the time follow
     // on stderr: a line of text, or with --json one JSON document.
@@ -838,6 +850,45 @@ struct QuerySummary<'a> {
     matches: usize,
     shown: usize,
     millis: f64,
+}
+
+/// The table of `name`, or an error listing the dataset's types and the closest one.
+fn table_of<'s>(state: &'s ReadState, name: &str) -> Result<hollow::DynTable<'s>> {
+    state.dyn_table(name).map_err(|e| {
+        let types: Vec<String> = state.dataset_types().into_iter().map(|t| t.name).collect();
+        let names: Vec<&str> = types.iter().map(String::as_str).collect();
+        anyhow::anyhow!("{e}{}", suggest(name, &names))
+    })
+}
+
+/// " (did you mean X? one of: A, B)" for a mistyped name, by edit distance (case-insensitive).
+fn suggest(given: &str, known: &[&str]) -> String {
+    fn distance(a: &str, b: &str) -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (
+            a.to_lowercase().chars().collect(),
+            b.to_lowercase().chars().collect(),
+        );
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.iter().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    let best = known
+        .iter()
+        .map(|k| (distance(given, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min();
+    match best {
+        Some((_, k)) => format!(" (did you mean {k}? one of: {})", known.join(", ")),
+        None => format!(" (one of: {})", known.join(", ")),
+    }
 }
 
 /// `n` with thousands separators: 99,949.
@@ -909,7 +960,7 @@ pub async fn scan(
     out: &mut impl Write,
 ) -> Result<()> {
     let state = load(args, file, version).await?;
-    let table = state.dyn_table(type_name)?;
+    let table = table_of(&state, type_name)?;
     let mut shown = 0usize;
     for (_, record) in table.iter().take(limit.unwrap_or(usize::MAX)) {
         write_record(out, &record)?;

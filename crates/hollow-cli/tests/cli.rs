@@ -300,4 +300,19 @@ fn inspect_says_when_and_which_version() {
     let o = hollow(&["get", "Nope", "1"], &store);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("Nope"), "{}", stderr(&o));
+    // Did you mean: types and fields.
+    let o = hollow(&["get", "Custmer", "1"], &store);
+    assert_eq!(
+        stderr(&o).trim_end(),
+        "error: unknown type Custmer (did you mean Customer? one of: Customer, Order)"
+    );
+    let o = hollow(&["query", "Customer", "nmae=x"], &store);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(
+            "has no field nmae (did you mean name? one of: id, name, rating, address, previous)"
+        ),
+        "{}",
+        stderr(&o)
+    );
 }
