@@ -280,6 +280,10 @@ fn inspect_says_when_and_which_version() {
     );
     let text = ok(&hollow(&["inspect"], &store));
     assert!(text.contains(&format!("published {published}")), "{text}");
+    // Logs on a pipe carry no ANSI colours.
+    let logged = hollow(&["-v", "inspect"], &store);
+    assert!(stderr(&logged).contains("DEBUG"), "{}", stderr(&logged));
+    assert!(!stderr(&logged).contains('\u{1b}'), "{}", stderr(&logged));
     assert!(text.contains("types at version 1:"), "{text}");
     // pin and unpin answer --json with one document.
     let pinned = json_of(&hollow(&["pin", "1", "--json"], &store));
