@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 #[derive(Debug, clap::Args)]
 pub struct StoreArgs {
     /// The dataset's store: a local directory, a file URL (file:///dir or file:/dir), or an
-    /// object store URL (s3://bucket/prefix, …). Only producing creates a local directory.
-    #[arg(long, global = true, default_value = "hollow-data/demo")]
-    pub(crate) store: String,
+    /// object store URL (s3://bucket/prefix, …). Commands that write (produce, pin, unpin)
+    /// need it (or HOLLOW_STORE); reading commands default to the demo's `hollow-data/demo`
+    /// and say so on stderr. Only producing creates a local directory.
+    #[arg(long, global = true, env = "HOLLOW_STORE", value_name = "STORE")]
+    pub(crate) store: Option<String>,
     /// Machine-readable JSON output.
     #[arg(long, global = true)]
     pub(crate) json: bool,
@@ -32,15 +34,58 @@ pub enum InspectWhat {
     /// Example: hollow inspect blob snapshots/00000000000000000001-1f2e3d4c5b6a7988.blob
     Blob {
         /// The blob's key relative to the store (as `hollow inspect` lists them).
-        key: String,
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        key: Option<String>,
+        /// A blob file instead (what `hollow filter --out` writes); no store is read.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
 }
 
+/// The store reading commands use when none is named: the one `hollow demo` publishes.
+pub const DEMO_STORE: &str = "hollow-data/demo";
+
+/// What a command does to its store: a write needs the store named explicitly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading: the demo store is the default (named on stderr).
+    Read,
+    /// Writing an existing dataset (pin, unpin): `--store` or `HOLLOW_STORE` is required.
+    Write,
+    /// Producing: as `Write`, and a local directory is created.
+    Create,
+}
+
 impl StoreArgs {
-    /// Opens the store; a local directory is created only when `create` (producing), so a
-    /// mistyped path given to a read command is an error, not a new empty dataset.
-    pub(crate) fn open(&self, create: bool) -> Result<BlobStore> {
-        let location = self.store.as_str();
+    /// Fails for a write when no store was named (checked before any other work).
+    pub(crate) fn require_for(&self, access: Access, command: &str) -> Result<()> {
+        if self.store.is_none() && access != Access::Read {
+            bail!(
+                "`hollow {command}` writes to a store: name it with --store DIR|URL or the \
+                 HOLLOW_STORE environment variable (the demo's is --store {DEMO_STORE})"
+            );
+        }
+        Ok(())
+    }
+
+    /// The store's location as given, or the demo store.
+    pub(crate) fn location(&self) -> &str {
+        self.store.as_deref().unwrap_or(DEMO_STORE)
+    }
+
+    /// Opens the store; a local directory is created only for `Access::Create` (producing),
+    /// so a mistyped path given to a read command is an error, not a new empty dataset.
+    /// A write without `--store`/`HOLLOW_STORE` is refused rather than touching the demo
+    /// dataset; a read without one says on stderr that it reads the demo store.
+    pub(crate) fn open_for(&self, access: Access, command: &str) -> Result<BlobStore> {
+        self.require_for(access, command)?;
+        if self.store.is_none() {
+            eprintln!(
+                "note: reading the demo store {DEMO_STORE} (choose one with --store or HOLLOW_STORE)"
+            );
+        }
+        let create = access == Access::Create;
+        let location = self.location();
         if location
             .get(..9)
             .is_some_and(|p| p.eq_ignore_ascii_case("memory://"))
@@ -76,17 +121,19 @@ impl StoreArgs {
 }
 
 fn store(args: &StoreArgs) -> Result<BlobStore> {
-    args.open(false)
+    args.open_for(Access::Read, "")
 }
 
-fn print(
+/// A report: one compact JSON document with `--json`, else the text.
+fn print<T: serde::Serialize>(
     out: &mut impl Write,
     args: &StoreArgs,
-    value: &Value,
+    value: &T,
     text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<()> {
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+        serde_json::to_writer(&mut *out, value)?;
+        writeln!(out)?;
     } else {
         text(out)?;
     }
@@ -116,6 +163,31 @@ async fn state_at(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadSta
     state
 }
 
+/// The state a reading command reads: the blob file `--file` names (a snapshot, such as
+/// `hollow filter` writes; no store is opened), else `version` (or the pinned or announced
+/// one) of the store.
+async fn load(
+    args: &StoreArgs,
+    file: Option<&std::path::Path>,
+    version: Option<u64>,
+) -> Result<Arc<ReadState>> {
+    let Some(path) = file else {
+        return state_at(&store(args)?, version).await;
+    };
+    let state = ReadState::open(path)
+        .with_context(|| format!("reading the snapshot {}", path.display()))?;
+    if let Some(v) = version
+        && v != state.version()
+    {
+        bail!(
+            "{} holds version {}, not version {v}",
+            path.display(),
+            state.version()
+        );
+    }
+    Ok(Arc::new(state))
+}
+
 async fn load_state(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadState>> {
     let consumer = crate::remote::consumer(store.clone()).build().await?;
     match version {
@@ -132,29 +204,156 @@ async fn load_state(store: &BlobStore, version: Option<u64>) -> Result<Arc<ReadS
     consumer.state().context("the consumer holds no state")
 }
 
+/// A state as reports show it: version and tag (hex).
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct StateRef {
+    version: u64,
+    tag: String,
+}
+
+impl From<StateId> for StateRef {
+    fn from(s: StateId) -> Self {
+        Self {
+            version: s.version,
+            tag: format!("{:#018x}", s.tag),
+        }
+    }
+}
+
+/// `hollow inspect --json`.
+#[derive(Debug, serde::Serialize)]
+struct InspectReport {
+    announcement: AnnouncementReport,
+    pin: Option<StateRef>,
+    /// Where publish times come from, and what is not recorded.
+    published_note: &'static str,
+    blobs: Vec<BlobEntry>,
+    /// The version `types` describe (the pinned one when pinned, else the announced one).
+    types_version: u64,
+    /// The producer's header tags of that version (`name → value`).
+    header_tags: std::collections::BTreeMap<String, String>,
+    types: Vec<TypeEntry>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct AnnouncementReport {
+    dataset: String,
+    version: u64,
+    tag: String,
+    schema_fingerprint: String,
+    /// When the producer announced this version (UTC, RFC 3339).
+    published_at: String,
+    published_at_millis: u64,
+    previous: Option<StateRef>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct BlobEntry {
+    key: String,
+    kind: &'static str,
+    /// The version it applies to (none for a snapshot).
+    from_version: Option<u64>,
+    to_version: u64,
+    bytes: usize,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct TypeEntry {
+    name: String,
+    records: u32,
+    ordinal_capacity: u32,
+    primary_key: Vec<String>,
+    record_bytes: u64,
+    index_bytes: u64,
+    checksum: String,
+    fields: Vec<FieldEntry>,
+    indexes: Vec<IndexEntry>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct FieldEntry {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct IndexEntry {
+    name: String,
+    kind: &'static str,
+    /// Bytes in the snapshot; none when declared after it (lookups scan).
+    bytes: Option<u64>,
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 UTC (`2026-12-01T04:05:06.789Z`).
+pub(crate) fn rfc3339(millis: u64) -> String {
+    let (days, ms) = (millis / 86_400_000, millis % 86_400_000);
+    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (non-negative here).
+    let z = days.cast_signed() + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// Blob kind, versions and bytes as `inspect` lists them.
+fn blob_entry(key: &BlobKey, bytes: usize) -> BlobEntry {
+    let (kind, from_version, to_version) = match *key {
+        BlobKey::Snapshot { state } => ("snapshot", None, state.version),
+        BlobKey::Delta { from, to } => ("delta", Some(from.version), to.version),
+        BlobKey::ReverseDelta { from, to } => ("reverse_delta", Some(from.version), to.version),
+    };
+    BlobEntry {
+        key: key.relative(),
+        kind,
+        from_version,
+        to_version,
+        bytes,
+    }
+}
+
 /// `hollow inspect`: the announcement, the pin, the blobs, and the types of the newest version.
 pub async fn inspect(
     args: &StoreArgs,
     what: Option<&InspectWhat>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let store = store(args)?;
-    if let Some(InspectWhat::Blob { key }) = what {
-        return inspect_blob(&store, args, key, out).await;
+    if let Some(InspectWhat::Blob { key, file }) = what {
+        return inspect_blob(args, key.as_deref(), file.as_deref(), out).await;
     }
+    let store = store(args)?;
     let Some((announcement, _)) = store.announcement().await? else {
         bail!(
             "nothing has been announced in {}: run a producer (e.g. `hollow demo`) first",
-            args.store
+            args.location()
         );
     };
     let pin = store.pinned().await?;
     // Sizes as stored (compressed on a remote store), from the listing: nothing is downloaded.
-    let blobs = store.list_blob_sizes().await?;
+    let blobs: Vec<BlobEntry> = store
+        .list_blob_sizes()
+        .await?
+        .iter()
+        .map(|(key, size)| blob_entry(key, usize::try_from(*size).unwrap_or(usize::MAX)))
+        .collect();
     let state = state_at(&store, None).await?;
-    let mut details = Vec::new();
-    for t in state.types() {
-        let fields = schema_fields(state.schema(), &t.name);
+    let mut types = Vec::new();
+    for t in state.dataset_types() {
+        let fields = schema_fields(state.schema(), &t.name)
+            .into_iter()
+            .map(|(name, ty)| FieldEntry { name, ty })
+            .collect();
         let mut indexes = Vec::new();
         for (name, kind) in state.dyn_table(&t.name)?.indexes()? {
             let bytes = t
@@ -162,76 +361,108 @@ pub async fn inspect(
                 .iter()
                 .find(|(n, _, _)| *n == name)
                 .map(|(_, _, b)| *b);
-            indexes.push((name, kind, bytes));
+            indexes.push(IndexEntry {
+                name,
+                kind: kind.name(),
+                bytes,
+            });
         }
-        details.push((fields, indexes));
+        types.push(TypeEntry {
+            name: t.name,
+            records: t.record_count,
+            ordinal_capacity: t.ordinal_capacity,
+            primary_key: t.primary_key,
+            record_bytes: t.record_bytes,
+            index_bytes: t.index_bytes,
+            checksum: format!("{:#018x}", t.checksum),
+            fields,
+            indexes,
+        });
     }
-    let types: Vec<Value> = state
-        .types()
-        .into_iter()
-        .zip(&details)
-        .map(|(t, (fields, indexes))| {
-            json!({"name": t.name, "records": t.record_count, "ordinalCapacity": t.ordinal_capacity,
-                   "primaryKey": t.primary_key, "recordBytes": t.record_bytes, "indexBytes": t.index_bytes,
-                   "checksum": format!("{:#018x}", t.checksum),
-                   "fields": fields.iter().map(|(n, ty)| json!({"name": n, "type": ty})).collect::<Vec<_>>(),
-                   "indexes": indexes.iter().map(|(n, k, b)| json!({"name": n, "kind": k.name(), "bytes": b})).collect::<Vec<_>>()})
-        })
-        .collect();
-    let value = json!({
-        "announcement": announcement.to_json(),
-        "pin": pin.map(|p| json!({"version": p.version, "tag": format!("{:#018x}", p.tag)})),
-        "blobs": blobs.iter().map(|(k, n)| json!({"key": k.relative(), "bytes": n})).collect::<Vec<_>>(),
-        "types": types,
-    });
-    print(out, args, &value, |out| {
+    let report = InspectReport {
+        announcement: AnnouncementReport {
+            dataset: announcement.dataset.clone(),
+            version: announcement.version,
+            tag: format!("{:#018x}", announcement.tag),
+            schema_fingerprint: format!("{:#018x}", announcement.schema_fingerprint),
+            published_at: rfc3339(announcement.published_at_millis),
+            published_at_millis: announcement.published_at_millis,
+            previous: announcement.previous.map(StateRef::from),
+        },
+        pin: pin.map(StateRef::from),
+        published_note: PUBLISHED_NOTE,
+        blobs,
+        types_version: state.version(),
+        header_tags: state.header_tags().iter().cloned().collect(),
+        types,
+    };
+    print(out, args, &report, |out| {
+        let a = &report.announcement;
         writeln!(
             out,
-            "dataset {} at version {} (tag {:#018x})",
-            announcement.dataset, announcement.version, announcement.tag
+            "dataset {} at version {} (tag {}), published {}",
+            a.dataset, a.version, a.tag, a.published_at
         )?;
-        writeln!(
-            out,
-            "  schema fingerprint {:#018x}",
-            announcement.schema_fingerprint
-        )?;
-        match pin {
-            Some(p) => writeln!(out, "  pinned to version {}", p.version)?,
+        if let Some(p) = &a.previous {
+            writeln!(out, "  previous version {} (tag {})", p.version, p.tag)?;
+        }
+        writeln!(out, "  schema fingerprint {}", a.schema_fingerprint)?;
+        match &report.pin {
+            Some(p) => writeln!(out, "  pinned to version {} (tag {})", p.version, p.tag)?,
             None => writeln!(out, "  not pinned")?,
         }
+        writeln!(out, "  ({PUBLISHED_NOTE})")?;
         writeln!(out, "blobs:")?;
-        for (key, bytes) in &blobs {
-            let what = match key {
-                BlobKey::Snapshot { state } => format!("snapshot      {}", state.version),
-                BlobKey::Delta { from, to } => {
-                    format!("delta         {} → {}", from.version, to.version)
-                }
-                BlobKey::ReverseDelta { from, to } => {
-                    format!("reverse delta {} → {}", from.version, to.version)
-                }
+        for b in &report.blobs {
+            let what = match b.from_version {
+                None => format!("snapshot      {}", b.to_version),
+                Some(f) => format!("{:<13} {f} → {}", b.kind.replace('_', " "), b.to_version),
             };
-            writeln!(out, "  {what:<24} {bytes:>12} bytes  {}", key.relative())?;
-        }
-        writeln!(out, "types at version {}:", state.version())?;
-        for (t, (fields, indexes)) in state.types().into_iter().zip(&details) {
             writeln!(
                 out,
-                "  {:<16} {:>10} records  {:>12} record bytes  {:>12} index bytes  key ({})",
+                "  {what:<24} {:>10}  {}",
+                indicatif::HumanBytes(b.bytes as u64).to_string(),
+                b.key
+            )?;
+        }
+        writeln!(out, "types at version {}:", report.types_version)?;
+        if !report.header_tags.is_empty() {
+            let tags: Vec<String> = report
+                .header_tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "  header tags: {}", tags.join(", "))?;
+        }
+        for t in &report.types {
+            writeln!(
+                out,
+                "  {:<16} {:>10} records  {:>10} records  {:>10} key index  key ({})",
                 t.name,
-                t.record_count,
-                t.record_bytes,
-                t.index_bytes,
+                thousands(u64::from(t.records)),
+                indicatif::HumanBytes(t.record_bytes).to_string(),
+                indicatif::HumanBytes(t.index_bytes).to_string(),
                 t.primary_key.join(", ")
             )?;
-            let fields: Vec<String> = fields.iter().map(|(n, ty)| format!("{n}: {ty}")).collect();
+            let fields: Vec<String> = t
+                .fields
+                .iter()
+                .map(|f| format!("{}: {}", f.name, f.ty))
+                .collect();
             writeln!(out, "    fields: {}", fields.join(", "))?;
-            for (name, kind, bytes) in indexes {
-                match bytes {
-                    Some(b) => writeln!(out, "    {} index {name}: {b} bytes", kind.name())?,
+            for i in &t.indexes {
+                match i.bytes {
+                    Some(b) => writeln!(
+                        out,
+                        "    {} index {}: {}",
+                        i.kind,
+                        i.name,
+                        indicatif::HumanBytes(b)
+                    )?,
                     None => writeln!(
                         out,
-                        "    {} index {name}: declared after the snapshot (lookups scan)",
-                        kind.name()
+                        "    {} index {}: declared after the snapshot (lookups scan)",
+                        i.kind, i.name
                     )?,
                 }
             }
@@ -239,6 +470,11 @@ pub async fn inspect(
         Ok(())
     })
 }
+
+/// What `inspect` can say about publish times.
+const PUBLISHED_NOTE: &str = "publish times: the announcement records when the announced \
+    version was published; blob headers carry no time, so earlier versions' times are not \
+    recorded";
 
 /// The fields of a struct as `(name, type)`, types written as in a `.capnp` file.
 fn schema_fields(schema: &hollow::Schema, type_name: &str) -> Vec<(String, String)> {
@@ -275,73 +511,167 @@ fn schema_fields(schema: &hollow::Schema, type_name: &str) -> Vec<(String, Strin
         .collect()
 }
 
+/// `hollow inspect blob KEY --json` / `--file PATH`.
+#[derive(Debug, serde::Serialize)]
+struct BlobReport {
+    /// The key in the store, or the file's path.
+    key: String,
+    kind: &'static str,
+    format_version: u16,
+    compat_version: u16,
+    from: StateRef,
+    to: StateRef,
+    schema_fingerprint: String,
+    bytes: usize,
+    /// The dataset's types in the blob's manifest order (a section's `type` indexes it).
+    types: Vec<String>,
+    /// The producer's header tags (`name → value`; snapshots).
+    header_tags: std::collections::BTreeMap<String, String>,
+    sections: Vec<SectionReport>,
+    verified: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SectionReport {
+    kind: &'static str,
+    /// The type the section belongs to (none for the manifest, the schema, …).
+    #[serde(rename = "type")]
+    type_name: Option<String>,
+    type_index: Option<u32>,
+    part: u32,
+    offset: u64,
+    bytes: u64,
+    checksum: String,
+    verified: bool,
+}
+
+/// The type names of a blob in manifest order, and its header tags (both empty when the blob
+/// does not open).
+fn blob_types_and_tags(
+    bytes: &hollow::BlobBytes,
+    name: &str,
+    kind: hollow::format::BlobKind,
+) -> (Vec<String>, std::collections::BTreeMap<String, String>) {
+    if kind == hollow::format::BlobKind::Snapshot {
+        ReadState::from_bytes(bytes.clone(), name)
+            .map(|s| {
+                let tags = s.header_tags().iter().cloned().collect();
+                (s.types().into_iter().map(|t| t.name).collect(), tags)
+            })
+            .unwrap_or_default()
+    } else {
+        let names = hollow::ReadDelta::from_bytes(bytes.clone(), name)
+            .map(|d| d.types().iter().map(|t| t.name.clone()).collect())
+            .unwrap_or_default();
+        (names, std::collections::BTreeMap::new())
+    }
+}
+
 async fn inspect_blob(
-    store: &BlobStore,
     args: &StoreArgs,
-    key: &str,
+    key: Option<&str>,
+    file: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let key = BlobKey::parse(key).with_context(|| {
-        format!("{key} is not a blob key (snapshots/…, deltas/…, reverse-deltas/…)")
-    })?;
-    let bytes = store.get_blob(&key).await?;
+    let (name, bytes) = match (key, file) {
+        (_, Some(path)) => (
+            path.display().to_string(),
+            hollow::BlobBytes::map_file(path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ),
+        (Some(key), None) => {
+            let key = BlobKey::parse(key).with_context(|| {
+                format!("{key} is not a blob key (snapshots/…, deltas/…, reverse-deltas/…)")
+            })?;
+            (key.relative(), store(args)?.get_blob(&key).await?)
+        }
+        (None, None) => bail!("give a blob KEY or --file PATH"),
+    };
     let blob = bytes.as_slice();
-    let layout = BlobLayout::parse(blob, &key.relative())?;
-    let mut sections = Vec::new();
-    let mut all_ok = true;
-    for s in &layout.sections {
-        let ok = s.verify(blob, &key.relative(), None).is_ok();
-        all_ok &= ok;
-        sections.push(json!({"kind": s.kind.name(), "type": s.type_index, "part": s.part, "offset": s.offset,
-                             "bytes": s.len, "checksum": format!("{:#018x}", s.checksum), "verified": ok}));
-    }
+    let layout = BlobLayout::parse(blob, &name)?;
     let h = layout.header;
-    let value = json!({
-        "key": key.relative(), "kind": h.kind.name(), "formatVersion": h.format_version,
-        "from": {"version": h.from_version, "tag": format!("{:#018x}", h.from_tag)},
-        "to": {"version": h.to_version, "tag": format!("{:#018x}", h.to_tag)},
-        "schemaFingerprint": format!("{:#018x}", h.schema_fingerprint), "bytes": blob.len(),
-        "sections": sections, "verified": all_ok,
-    });
-    print(out, args, &value, |out| {
+    let (types, header_tags) = blob_types_and_tags(&bytes, &name, h.kind);
+    let mut sections = Vec::new();
+    for s in &layout.sections {
+        let verified = s.verify(blob, &name, None).is_ok();
+        let type_index = (s.type_index != hollow::format::NO_TYPE).then_some(s.type_index);
+        sections.push(SectionReport {
+            kind: s.kind.name(),
+            type_name: type_index.and_then(|i| types.get(i as usize).cloned()),
+            type_index,
+            part: s.part,
+            offset: s.offset,
+            bytes: s.len,
+            checksum: format!("{:#018x}", s.checksum),
+            verified,
+        });
+    }
+    let report = BlobReport {
+        key: name,
+        kind: h.kind.name(),
+        format_version: h.format_version,
+        compat_version: h.compat_version,
+        from: h.from_state().into(),
+        to: h.to_state().into(),
+        schema_fingerprint: format!("{:#018x}", h.schema_fingerprint),
+        bytes: blob.len(),
+        types,
+        header_tags,
+        verified: sections.iter().all(|s| s.verified),
+        sections,
+    };
+    print(out, args, &report, |out| {
         writeln!(
             out,
-            "{} ({} bytes): {}, format version {}",
-            key.relative(),
-            blob.len(),
-            h.kind.name(),
-            h.format_version
+            "{} ({}): {}, format version {} (readable from {})",
+            report.key,
+            indicatif::HumanBytes(report.bytes as u64),
+            report.kind,
+            report.format_version,
+            report.compat_version
         )?;
         writeln!(
             out,
-            "  from version {} (tag {:#018x}) to version {} (tag {:#018x})",
-            h.from_version, h.from_tag, h.to_version, h.to_tag
+            "  from version {} (tag {}) to version {} (tag {}), schema fingerprint {}",
+            report.from.version,
+            report.from.tag,
+            report.to.version,
+            report.to.tag,
+            report.schema_fingerprint
         )?;
-        for (s, entry) in layout.sections.iter().zip(&sections) {
-            let ty = if s.type_index == hollow::format::NO_TYPE {
-                "-".to_string()
-            } else {
-                s.type_index.to_string()
-            };
-            let status = if entry["verified"] == json!(true) {
-                "ok"
-            } else {
-                "CHECKSUM MISMATCH"
-            };
+        writeln!(out, "  types: {}", report.types.join(", "))?;
+        if !report.header_tags.is_empty() {
+            let tags: Vec<String> = report
+                .header_tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            writeln!(out, "  header tags: {}", tags.join(", "))?;
+        }
+        for s in &report.sections {
+            let ty = s.type_name.as_deref().map_or_else(
+                || s.type_index.map_or("-".to_string(), |i| i.to_string()),
+                str::to_string,
+            );
             writeln!(
                 out,
-                "  {:<20} type {ty:>3} part {:>4} offset {:>10} {:>10} bytes  {:#018x}  {status}",
-                s.kind.name(),
+                "  {:<20} {ty:<16} part {:>4} offset {:>10} {:>10} bytes  {}  {}",
+                s.kind,
                 s.part,
                 s.offset,
-                s.len,
-                s.checksum
+                s.bytes,
+                s.checksum,
+                if s.verified {
+                    "ok"
+                } else {
+                    "CHECKSUM MISMATCH"
+                }
             )?;
         }
         Ok(())
     })?;
-    if !all_ok {
-        bail!("{} failed checksum verification", key.relative());
+    if !report.verified {
+        bail!("{} failed checksum verification", report.key);
     }
     Ok(())
 }
@@ -352,10 +682,11 @@ pub async fn get(
     type_name: &str,
     keys: &[String],
     version: Option<u64>,
+    file: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let state = state_at(&store(args)?, version).await?;
-    let table = state.dyn_table(type_name)?;
+    let state = load(args, file, version).await?;
+    let table = table_of(&state, type_name)?;
     let key_fields = table.primary_key();
     if key_fields.is_empty() {
         bail!("type {type_name} has no primary key: use `hollow scan {type_name}`");
@@ -372,22 +703,41 @@ pub async fn get(
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
         match table.get_by_key_strings(&refs)? {
             Some((_, record)) => {
-                let json = record.to_json()?;
                 if args.json {
-                    writeln!(out, "{}", serde_json::to_string(&json)?)?;
+                    write_record(out, &record)?;
                 } else {
-                    writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
+                    serde_json::to_writer_pretty(&mut *out, &record)?;
+                    writeln!(out)?;
                 }
             }
-            None => missing.push(values.join(", ")),
+            None => {
+                // A line per key, found or not, so a script can line keys up with results.
+                if args.json {
+                    #[derive(serde::Serialize)]
+                    struct Missing<'a> {
+                        key: &'a [String],
+                        found: bool,
+                    }
+                    serde_json::to_writer(
+                        &mut *out,
+                        &Missing {
+                            key: values,
+                            found: false,
+                        },
+                    )?;
+                    writeln!(out)?;
+                }
+                missing.push(values.join(", "));
+            }
         }
     }
     if !missing.is_empty() {
-        bail!(
+        return Err(crate::NotFound(format!(
             "no {type_name} with key {} at version {}",
             missing.join("; "),
             state.version()
-        );
+        ))
+        .into());
     }
     Ok(())
 }
@@ -401,6 +751,7 @@ pub async fn query(
     conditions: &[String],
     limit: Option<usize>,
     version: Option<u64>,
+    file: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<()> {
     let mut pairs: Vec<(&str, Option<String>)> = Vec::with_capacity(conditions.len());
@@ -427,45 +778,137 @@ pub async fn query(
         }
     }
     let pairs: Vec<(&str, Option<&str>)> = pairs.iter().map(|(f, v)| (*f, v.as_deref())).collect();
-    let state = state_at(&store(args)?, version).await?;
-    let table = state.dyn_table(type_name)?;
+    let state = load(args, file, version).await?;
+    let table = table_of(&state, type_name)?;
     let started = std::time::Instant::now();
-    let found = table.query_nullable(&pairs)?;
+    let found = table.query_nullable(&pairs).map_err(|e| match e {
+        hollow::LookupError::UnknownField { ref field, .. }
+        | hollow::LookupError::Schema(hollow::SchemaError::UnknownField { ref field, .. }) => {
+            let top = field.split('.').next().unwrap_or_default();
+            let names: Vec<&str> = state
+                .schema()
+                .struct_by_name(type_name)
+                .map(|i| i.fields.iter().map(|f| f.name.as_str()).collect())
+                .unwrap_or_default();
+            anyhow::anyhow!("{e}{}", suggest(top, &names))
+        }
+        other => other.into(),
+    })?;
     let plan = found.plan.clone();
-    let mut records = Vec::new();
+    // Records stream out as they are found (JSONL); the count, the plan and the time follow
+    // on stderr: a line of text, or with --json one JSON document.
+    let mut shown = 0usize;
     let mut total = 0usize;
     for (_, record) in found {
         total += 1;
-        if limit.is_none_or(|l| records.len() < l) {
-            records.push(record.to_json()?);
+        if limit.is_none_or(|l| shown < l) {
+            write_record(out, &record)?;
+            shown += 1;
         }
     }
     let elapsed = started.elapsed();
     if args.json {
-        let value = json!({
-            "version": state.version(),
-            "type": type_name,
-            "plan": plan.to_string(),
-            "uses_index": !matches!(plan, hollow::QueryPlan::Scan | hollow::QueryPlan::Index { shipped: false, .. }),
-            "matches": total,
-            "records": records,
-        });
-        writeln!(out, "{}", serde_json::to_string(&value)?)?;
+        let summary = QuerySummary {
+            version: state.version(),
+            type_name,
+            plan: plan.to_string(),
+            uses_index: !matches!(
+                plan,
+                hollow::QueryPlan::Scan | hollow::QueryPlan::Index { shipped: false, .. }
+            ),
+            matches: total,
+            shown,
+            millis: elapsed.as_secs_f64() * 1e3,
+        };
+        eprintln!("{}", serde_json::to_string(&summary)?);
     } else {
-        for r in &records {
-            writeln!(out, "{}", serde_json::to_string(r)?)?;
-        }
         eprintln!(
             "{total} {type_name} record(s) at version {} via {plan} in {:.3} ms{}",
             state.version(),
             elapsed.as_secs_f64() * 1e3,
-            if records.len() < total {
-                format!(" (showing {})", records.len())
+            if shown < total {
+                format!(" ({shown} shown)")
             } else {
                 String::new()
             }
         );
     }
+    if total == 0 {
+        // The count is on stderr (or in the document) already.
+        return Err(crate::NotFound(String::new()).into());
+    }
+    Ok(())
+}
+
+/// What `hollow query --json` says on stderr after the records.
+#[derive(serde::Serialize)]
+struct QuerySummary<'a> {
+    version: u64,
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    plan: String,
+    uses_index: bool,
+    matches: usize,
+    shown: usize,
+    millis: f64,
+}
+
+/// The table of `name`, or an error listing the dataset's types and the closest one.
+fn table_of<'s>(state: &'s ReadState, name: &str) -> Result<hollow::DynTable<'s>> {
+    state.dyn_table(name).map_err(|e| {
+        let types: Vec<String> = state.dataset_types().into_iter().map(|t| t.name).collect();
+        let names: Vec<&str> = types.iter().map(String::as_str).collect();
+        anyhow::anyhow!("{e}{}", suggest(name, &names))
+    })
+}
+
+/// " (did you mean X? one of: A, B)" for a mistyped name, by edit distance (case-insensitive).
+fn suggest(given: &str, known: &[&str]) -> String {
+    fn distance(a: &str, b: &str) -> usize {
+        let (a, b): (Vec<char>, Vec<char>) = (
+            a.to_lowercase().chars().collect(),
+            b.to_lowercase().chars().collect(),
+        );
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.iter().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    let best = known
+        .iter()
+        .map(|k| (distance(given, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 3))
+        .min();
+    match best {
+        Some((_, k)) => format!(" (did you mean {k}? one of: {})", known.join(", ")),
+        None => format!(" (one of: {})", known.join(", ")),
+    }
+}
+
+/// `n` with thousands separators: 99,949.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One record as a line of JSON, streamed into `out` (members in schema order).
+pub(crate) fn write_record(out: &mut impl Write, record: &hollow::DynRecord<'_>) -> Result<()> {
+    serde_json::to_writer(&mut *out, record)?;
+    out.write_all(b"\n")?;
     Ok(())
 }
 
@@ -478,7 +921,7 @@ pub async fn filter(
     out: &mut impl Write,
 ) -> Result<()> {
     let state = state_at(&store(args)?, version).await?;
-    let known: Vec<String> = state.types().into_iter().map(|t| t.name).collect();
+    let known: Vec<String> = state.dataset_types().into_iter().map(|t| t.name).collect();
     if let Some(missing) = types.iter().find(|t| !known.contains(t)) {
         bail!(
             "version {} has no type {missing} (types: {})",
@@ -512,14 +955,32 @@ pub async fn filter(
 pub async fn scan(
     args: &StoreArgs,
     type_name: &str,
-    limit: usize,
+    limit: Option<usize>,
     version: Option<u64>,
+    file: Option<&std::path::Path>,
     out: &mut impl Write,
 ) -> Result<()> {
-    let state = state_at(&store(args)?, version).await?;
-    let table = state.dyn_table(type_name)?;
-    for (_, record) in table.iter().take(limit) {
-        writeln!(out, "{}", serde_json::to_string(&record.to_json()?)?)?;
+    let state = load(args, file, version).await?;
+    let table = table_of(&state, type_name)?;
+    let mut shown = 0usize;
+    for (_, record) in table.iter().take(limit.unwrap_or(usize::MAX)) {
+        write_record(out, &record)?;
+        shown += 1;
+    }
+    let total = table.len() as usize;
+    if shown < total {
+        eprintln!(
+            "{} of {} {type_name} records shown (--limit N or --all for more)",
+            thousands(shown as u64),
+            thousands(total as u64)
+        );
+    }
+    if shown == 0 {
+        return Err(crate::NotFound(format!(
+            "{type_name} has no records at version {}",
+            state.version()
+        ))
+        .into());
     }
     Ok(())
 }
@@ -528,14 +989,14 @@ pub async fn scan(
 pub async fn checksum(args: &StoreArgs, version: Option<u64>, out: &mut impl Write) -> Result<()> {
     let state = state_at(&store(args)?, version).await?;
     let types: Vec<Value> = state
-        .types()
+        .dataset_types()
         .into_iter()
         .map(|t| json!({"type": t.name, "records": t.record_count, "checksum": format!("{:#018x}", t.checksum)}))
         .collect();
     let value = json!({"version": state.version(), "types": types});
     print(out, args, &value, |out| {
         writeln!(out, "version {}", state.version())?;
-        for t in state.types() {
+        for t in state.dataset_types() {
             writeln!(
                 out,
                 "  {:<16} {:>10} records  {:#018x}",
@@ -546,26 +1007,31 @@ pub async fn checksum(args: &StoreArgs, version: Option<u64>, out: &mut impl Wri
     })
 }
 
-/// `hollow pin V` / `hollow unpin`.
+/// `hollow pin V` / `hollow unpin`; `--json`: `{"pinned":{"version":2,"tag":"0x…"}}` or
+/// `{"pinned":null}`.
 pub async fn pin(args: &StoreArgs, version: Option<u64>, out: &mut impl Write) -> Result<()> {
-    let store = store(args)?;
-    match version {
+    #[derive(serde::Serialize)]
+    struct PinReport {
+        pinned: Option<StateRef>,
+    }
+    let command = if version.is_some() { "pin" } else { "unpin" };
+    let store = args.open_for(Access::Write, command)?;
+    let pinned = match version {
         Some(v) => {
             let state = state_at(&store, Some(v)).await?;
             store.pin(state.state_id()).await?;
-            writeln!(
-                out,
-                "pinned to version {} (tag {:#018x})",
-                state.version(),
-                state.tag()
-            )?;
+            Some(StateRef::from(state.state_id()))
         }
         None => {
             store.unpin().await?;
-            writeln!(out, "unpinned: consumers follow the announced version")?;
+            None
         }
-    }
-    Ok(())
+    };
+    let report = PinReport { pinned };
+    print(out, args, &report, |out| match &report.pinned {
+        Some(p) => writeln!(out, "pinned to version {} (tag {})", p.version, p.tag),
+        None => writeln!(out, "unpinned: consumers follow the announced version"),
+    })
 }
 
 /// `hollow validate [--from V] [--to V]`: re-verifies every blob of a version range (every
@@ -601,7 +1067,11 @@ pub async fn validate(
         });
         let error = result.err().map(|e| format!("{e:#}"));
         failed += usize::from(error.is_some());
-        report.push(json!({"key": key.relative(), "ok": error.is_none(), "error": error}));
+        report.push(BlobCheck {
+            key: key.relative(),
+            ok: error.is_none(),
+            error,
+        });
     }
     // Then what consumers do: read the announcement (and the pin) and walk the announced chain
     // a version at a time; the first state that cannot be reached is reported.
@@ -609,15 +1079,19 @@ pub async fn validate(
     let walk = walk_chain(&store, &keys, &in_range, &mut chain).await;
     let chain_error = walk.err().map(|e| format!("{e:#}"));
     failed += usize::from(chain_error.is_some());
-    let value =
-        json!({"blobs": report, "chain": chain, "chainError": chain_error, "failed": failed});
+    let value = ValidateReport {
+        blobs: &report,
+        chain: &chain,
+        chain_error: chain_error.as_deref(),
+        failed,
+    };
     print(out, args, &value, |out| {
         for r in &report {
-            let status = match r["error"].as_str() {
+            let status = match &r.error {
                 Some(e) => format!("FAILED: {e}"),
                 None => "ok".to_string(),
             };
-            writeln!(out, "{}  {status}", r["key"].as_str().unwrap_or(""))?;
+            writeln!(out, "{}  {status}", r.key)?;
         }
         let versions = |c: &[u64]| match (c.first(), c.last()) {
             (Some(a), Some(b)) => format!("versions {a}..={b}"),
@@ -637,6 +1111,26 @@ pub async fn validate(
         bail!("{failed} check(s) failed validation");
     }
     Ok(())
+}
+
+/// One blob `validate` checked.
+#[derive(Debug, serde::Serialize)]
+struct BlobCheck {
+    key: String,
+    ok: bool,
+    error: Option<String>,
+}
+
+/// `hollow validate --json`.
+#[derive(Debug, serde::Serialize)]
+struct ValidateReport<'a> {
+    blobs: &'a [BlobCheck],
+    /// Versions of the announced chain loaded, oldest first.
+    chain: &'a [u64],
+    /// Where the walk of the announced chain stopped.
+    chain_error: Option<&'a str>,
+    /// Failed checks (blobs, and the chain).
+    failed: usize,
 }
 
 /// Fails unless the blob's header names the kind and the states its key names (a blob copied
@@ -723,58 +1217,221 @@ async fn walk_chain(
     Ok(())
 }
 
-/// `hollow diff V1 V2 [--type T]`: counts first, then each added, removed and changed record.
+/// What `hollow diff` prints after the counts.
+#[derive(Debug, Clone, Copy)]
+pub struct DiffShow {
+    /// Counts only.
+    pub stat: bool,
+    /// Most records to print (`None`: all).
+    pub limit: Option<usize>,
+}
+
+/// `hollow diff --json`: counts per type, then the records shown.
+#[derive(serde::Serialize)]
+struct DiffReport<'a> {
+    from: u64,
+    to: u64,
+    /// "deltas" (the deltas between the versions named the changed records) or "full" (every
+    /// record was compared).
+    via: &'static str,
+    /// Types with changes (a type with none is left out).
+    types: Vec<DiffCounts<'a>>,
+    /// Changes in all.
+    total: usize,
+    /// Changes listed in `records` (see --limit, --all, --stat).
+    shown: usize,
+    records: DiffRecords<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct DiffCounts<'a> {
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    added: usize,
+    removed: usize,
+    changed: usize,
+}
+
+/// The records of a diff, serialized (streamed) as they are read.
+struct DiffRecords<'a> {
+    a: &'a ReadState,
+    b: &'a ReadState,
+    changes: &'a [hollow::tools::TypeChanges],
+    limit: usize,
+}
+
+/// One change: `{"type","change":"added","record":{…}}`, `"removed"` likewise,
+/// `{"type","change":"changed","key":[…],"fields":[{"field","before","after"}]}`.
+#[derive(serde::Serialize)]
+struct DiffLine<'a> {
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    change: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<hollow::DynRecord<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<&'a [hollow::tools::FieldChange]>,
+}
+
+impl<'a> DiffRecords<'a> {
+    /// The changes in print order (per type: added, removed, changed), at most `limit`.
+    fn lines(&self) -> impl Iterator<Item = DiffLine<'a>> + '_ {
+        let (a, b) = (self.a, self.b);
+        self.changes
+            .iter()
+            .flat_map(move |c| {
+                let name = c.name.as_str();
+                let record = move |state: &'a ReadState, o: u32| {
+                    state.dyn_table(name).ok().and_then(|t| t.get(o))
+                };
+                let added = c.added.iter().map(move |&o| DiffLine {
+                    type_name: name,
+                    change: "added",
+                    key: None,
+                    record: record(b, o),
+                    fields: None,
+                });
+                let removed = c.removed.iter().map(move |&o| DiffLine {
+                    type_name: name,
+                    change: "removed",
+                    key: None,
+                    record: record(a, o),
+                    fields: None,
+                });
+                let changed = c.changed.iter().map(move |ch| DiffLine {
+                    type_name: name,
+                    change: "changed",
+                    key: Some(&ch.key),
+                    record: None,
+                    fields: Some(&ch.fields),
+                });
+                added.chain(removed).chain(changed)
+            })
+            .take(self.limit)
+    }
+}
+
+impl serde::Serialize for DiffRecords<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.lines())
+    }
+}
+
+/// `hollow diff V1 V2 [--type T]`: counts first, then the added, removed and changed records
+/// (`--limit`, `--all`; `--stat` for counts only). Versions of the announced chain are
+/// compared through the deltas between them: only the records they touched are read.
 pub async fn diff(
     args: &StoreArgs,
     v1: u64,
     v2: u64,
     only: Option<&str>,
+    show: DiffShow,
     out: &mut impl Write,
 ) -> Result<()> {
     let store = store(args)?;
     let a = state_at(&store, Some(v1)).await?;
     let b = state_at(&store, Some(v2)).await?;
+    if let Some(t) = only
+        && b.dyn_table(t).is_err()
+    {
+        // Says which types there are.
+        b.dyn_table(t)?;
+    }
     let bar = spinner(&format!("comparing versions {v1} and {v2}"));
-    let diffs = hollow::tools::diff(&a, &b, only);
-    bar.finish_and_clear();
-    let diffs = diffs?;
-    let field = |f: &hollow::tools::FieldChange| json!({"field": f.field, "before": f.before, "after": f.after});
-    let value = json!({
-        "from": v1, "to": v2,
-        "types": diffs.iter().map(|d| json!({
-            "type": d.name,
-            "added": d.added, "removed": d.removed,
-            "changed": d.changed.iter().map(|c| json!({"key": c.key, "fields": c.fields.iter().map(field).collect::<Vec<_>>()})).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
+    let touched = hollow::tools::touched_between(&store, v1, v2).await;
+    let result = touched.map_err(anyhow::Error::from).and_then(|t| {
+        let via = if t.is_some() { "deltas" } else { "full" };
+        hollow::tools::changes(&a, &b, only, t.as_ref().map(|(t, _)| t))
+            .map(|c| (c, via))
+            .map_err(anyhow::Error::from)
     });
-    print(out, args, &value, |out| {
+    bar.finish_and_clear();
+    let (mut changes, via) = result?;
+    changes.retain(|c| !c.is_empty());
+    let total: usize = changes
+        .iter()
+        .map(|c| c.added.len() + c.removed.len() + c.changed.len())
+        .sum();
+    let limit = if show.stat {
+        0
+    } else {
+        show.limit.unwrap_or(usize::MAX)
+    };
+    let records = DiffRecords {
+        a: &a,
+        b: &b,
+        changes: &changes,
+        limit,
+    };
+    let shown = total.min(limit);
+    let counts = changes
+        .iter()
+        .map(|c| DiffCounts {
+            type_name: &c.name,
+            added: c.added.len(),
+            removed: c.removed.len(),
+            changed: c.changed.len(),
+        })
+        .collect();
+    if args.json {
+        let report = DiffReport {
+            from: v1,
+            to: v2,
+            via,
+            types: counts,
+            total,
+            shown,
+            records,
+        };
+        serde_json::to_writer(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
         writeln!(out, "version {v1} → {v2}")?;
-        for d in &diffs {
+        if changes.is_empty() {
+            writeln!(out, "  no differences")?;
+        }
+        for c in &counts {
             writeln!(
                 out,
-                "  {:<16} +{} added  -{} removed  ~{} changed",
-                d.name,
-                d.added.len(),
-                d.removed.len(),
-                d.changed.len()
+                "  {:<16} {:>8} added  {:>8} removed  {:>8} changed",
+                c.type_name,
+                thousands(c.added as u64),
+                thousands(c.removed as u64),
+                thousands(c.changed as u64)
             )?;
         }
-        for d in &diffs {
-            for r in &d.added {
-                writeln!(out, "+ {} {}", d.name, r)?;
-            }
-            for r in &d.removed {
-                writeln!(out, "- {} {}", d.name, r)?;
-            }
-            for c in &d.changed {
-                writeln!(out, "~ {} ({})", d.name, c.key.join(", "))?;
-                for f in &c.fields {
+        for line in records.lines() {
+            let sign = match line.change {
+                "added" => '+',
+                "removed" => '-',
+                _ => '~',
+            };
+            if let Some(record) = &line.record {
+                write!(out, "{sign} {} ", line.type_name)?;
+                write_record(out, record)?;
+            } else {
+                writeln!(
+                    out,
+                    "{sign} {} ({})",
+                    line.type_name,
+                    line.key.unwrap_or_default().join(", ")
+                )?;
+                for f in line.fields.unwrap_or_default() {
                     writeln!(out, "    {}: {} → {}", f.field, f.before, f.after)?;
                 }
             }
         }
-        Ok(())
-    })
+    }
+    if shown < total && !show.stat {
+        eprintln!(
+            "{} of {} changes shown (--limit N or --all for more)",
+            thousands(shown as u64),
+            thousands(total as u64)
+        );
+    }
+    Ok(())
 }
 
 /// `hollow history TYPE KEY…`: every version in which the record was added, changed or removed.
@@ -786,7 +1443,10 @@ pub async fn history(
 ) -> Result<()> {
     let store = store(args)?;
     if store.announcement().await?.is_none() {
-        bail!("nothing has been announced in {}: no history", args.store);
+        bail!(
+            "nothing has been announced in {}: no history",
+            args.location()
+        );
     }
     let refs: Vec<&str> = key.iter().map(String::as_str).collect();
     let bar = spinner(&format!(
@@ -796,23 +1456,14 @@ pub async fn history(
     let entries = hollow::tools::history(&store, type_name, &refs).await;
     bar.finish_and_clear();
     let entries = entries?;
-    let value = json!(entries
-        .iter()
-        .map(|e| match &e.event {
-            hollow::tools::HistoryEvent::Added(r) => json!({"version": e.version, "added": r}),
-            hollow::tools::HistoryEvent::Removed => json!({"version": e.version, "removed": true}),
-            hollow::tools::HistoryEvent::Changed(fields) => json!({"version": e.version, "changed":
-                fields.iter().map(|f| json!({"field": f.field, "before": f.before, "after": f.after})).collect::<Vec<_>>()}),
-        })
-        .collect::<Vec<_>>());
-    print(out, args, &value, |out| {
-        if entries.is_empty() {
-            writeln!(
-                out,
-                "no {type_name} with key {} in any version",
-                key.join(", ")
-            )?;
-        }
+    if entries.is_empty() {
+        return Err(crate::NotFound(format!(
+            "no {type_name} with key {} in any version",
+            key.join(", ")
+        ))
+        .into());
+    }
+    print(out, args, &entries, |out| {
         for e in &entries {
             match &e.event {
                 hollow::tools::HistoryEvent::Added(r) => {

@@ -400,7 +400,11 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     // What changed over the whole run, from the consumer's first version to its last.
     if first_state.version() != read.version() {
         let started = Instant::now();
-        let diffs = hollow::tools::diff(&first_state, &read, None)?;
+        // Through the deltas between the two versions: only the records they touched are read.
+        let touched =
+            hollow::tools::touched_between(&store, first_state.version(), read.version()).await?;
+        let diffs =
+            hollow::tools::changes(&first_state, &read, None, touched.as_ref().map(|(t, _)| t))?;
         let summary: Vec<String> = diffs
             .iter()
             .map(|d| {

@@ -58,14 +58,14 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
 
 /// Runs until SIGTERM or SIGINT.
 pub async fn run(args: &FollowArgs) -> Result<()> {
-    let location = args.store.store.as_str();
+    let location = args.store.location();
     // Install the signal handlers first: a signal during the first refresh still stops cleanly.
     let stop = stop_signal()?;
     let fetched = Arc::new(AtomicU64::new(0));
     let counter = fetched.clone();
     let store = args
         .store
-        .open(false)?
+        .open_for(crate::data::Access::Read, "follow")?
         .with_download_observer(move |e: &DownloadEvent| {
             if let DownloadEvent::Finished { wire_bytes, .. } = e {
                 counter.fetch_add(*wire_bytes, Ordering::Relaxed);

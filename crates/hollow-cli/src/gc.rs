@@ -45,7 +45,12 @@ fn reason(r: GcReason) -> &'static str {
 
 /// Runs `hollow gc`.
 pub async fn run(args: &GcArgs, out: &mut impl Write) -> Result<()> {
-    let store = args.store.open(false)?;
+    let access = if args.delete {
+        crate::data::Access::Write
+    } else {
+        crate::data::Access::Read
+    };
+    let store = args.store.open_for(access, "gc --delete")?;
     let options = GcOptions {
         keep_versions: usize::try_from(args.keep_versions).unwrap_or(usize::MAX),
         min_age: args.min_age,

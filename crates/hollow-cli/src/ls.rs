@@ -16,7 +16,7 @@ pub async fn run(
     depth: usize,
     out: &mut impl Write,
 ) -> Result<()> {
-    let location = url.unwrap_or(&store.store);
+    let location = url.unwrap_or(store.location());
     if !crate::remote::is_remote(location) {
         // Listing must not create the directory (opening a local store would).
         let path = url::Url::parse(location)

@@ -1,7 +1,9 @@
 //! `hollow`: the command-line tool for hollow datasets.
 //!
-//! Exit codes: 0 success, 1 error, 2 usage error (from clap). A closed pipe (`hollow … | head`)
-//! ends the program quietly.
+//! Exit codes, as grep: 0 found (or done), 1 nothing matched or not found (a key `get` or
+//! `history` does not find, a `query` or `scan` with no records), 2 a usage error or any other
+//! error. Messages go to stderr, data to stdout. A closed pipe (`hollow … | head`) ends the
+//! program quietly.
 
 mod data;
 mod demo;
@@ -13,7 +15,7 @@ mod produce;
 mod push;
 mod remote;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +51,9 @@ enum Command {
         store: data::StoreArgs,
         #[command(subcommand)]
         what: Option<data::InspectWhat>,
+        /// Show this blob file (as `inspect blob --file`) instead of a store.
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Print records by primary key as JSON (one value per key field, several records in a row).
     ///
@@ -58,12 +63,16 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Key values, as `scan` prints them (a Data field in base64).
-        #[arg(required = true)]
+        /// Key values, as `scan` prints them (a Data field in base64); negative numbers are
+        /// values, not flags (`hollow get Customer -1`).
+        #[arg(required = true, allow_negative_numbers = true)]
         keys: Vec<String>,
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
         version: Option<u64>,
+        /// Read this snapshot file instead of a store (what `hollow filter --out` writes).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Print the records whose fields equal the given values, one JSON object per line. Uses the
     /// primary key or a secondary index when one covers exactly these fields and scans otherwise;
@@ -90,6 +99,9 @@ enum Command {
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
         version: Option<u64>,
+        /// Read this snapshot file instead of a store (what `hollow filter --out` writes).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Write a snapshot of a version holding only some of its types (same version, tag, schema
     /// and ordinals), readable with `ReadState::open`.
@@ -116,12 +128,18 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Most records to print.
-        #[arg(long, default_value_t = 20)]
+        /// Most records to print (stderr says how many there are).
+        #[arg(long, default_value_t = 20, conflicts_with = "all")]
         limit: usize,
+        /// Print every record.
+        #[arg(long)]
+        all: bool,
         /// The version to read (default: the pinned or announced one).
         #[arg(long)]
         version: Option<u64>,
+        /// Read this snapshot file instead of a store (what `hollow filter --out` writes).
+        #[arg(long, value_name = "PATH")]
+        file: Option<std::path::PathBuf>,
     },
     /// Print the state checksum of every type at a version.
     ///
@@ -155,10 +173,12 @@ enum Command {
         #[arg(long)]
         to: Option<u64>,
     },
-    /// Records added, removed and changed (with field-level differences) between two versions;
-    /// counts first.
+    /// Records added, removed and changed (with field-level differences) between two versions:
+    /// counts per type first, then the first 20 changes (--limit N, --all, --stat). Two
+    /// versions of the announced chain are compared through the deltas between them, reading
+    /// only the records they touched.
     ///
-    /// Example: hollow diff 1 3 --type Movie
+    /// Example: hollow diff 1 3 --type Movie --stat
     Diff {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -169,6 +189,15 @@ enum Command {
         /// Only this type.
         #[arg(long = "type")]
         type_name: Option<String>,
+        /// Counts per type only.
+        #[arg(long, conflicts_with_all = ["limit", "all"])]
+        stat: bool,
+        /// Most changes to print after the counts (stderr says how many there are).
+        #[arg(long, default_value_t = 20, conflicts_with = "all")]
+        limit: usize,
+        /// Print every change.
+        #[arg(long)]
+        all: bool,
     },
     /// Every version in which a record was added, changed (with the field changes) or removed,
     /// following the deltas.
@@ -179,16 +208,21 @@ enum Command {
         store: data::StoreArgs,
         /// The type.
         type_name: String,
-        /// Key values (one per key field), as `scan` prints them (a Data field in base64).
-        #[arg(required = true)]
+        /// Key values (one per key field), as `scan` prints them (a Data field in base64);
+        /// negative numbers are values, not flags.
+        #[arg(required = true, allow_negative_numbers = true)]
         key: Vec<String>,
     },
     /// Publish a version from your own records: JSONL or CSV through a run-time schema.
     ///
+    /// The store is required (--store or HOLLOW_STORE): producing never defaults to the demo's.
+    ///
     /// The schema is a .capnp file (compiled with the `capnp` tool; `import "hollow.capnp"`
     /// resolves to the bundled annotations) or a precompiled request (`capnp compile -o-
     /// schema.capnp > schema.bin`). Its top-level structs are the dataset's types (only the
-    /// --type struct with --type); mark identity with `$Hollow.primaryKey("id")`.
+    /// --type struct with --type), except a struct without a primary key that another struct
+    /// uses as a field type (an address, an author: a value, not a type); mark identity with
+    /// `$Hollow.primaryKey("id")`.
     ///
     /// JSONL: one object per line, `{"type":"Movie","id":1,"title":"…","genres":["Drama"]}`;
     /// "type" names the struct (not needed with --type). Values are what `hollow scan`
@@ -211,9 +245,11 @@ enum Command {
     ///
     /// Examples:
     ///   hollow produce --schema schemas/movies.capnp --input cycle-0000.jsonl --store ./movies
-    ///   hollow produce --schema books.capnp --type Book --input books.csv --json
-    ///   hollow produce --schema schemas/movies.capnp --incremental --input changes.jsonl
-    ///   hollow produce --schema schemas/movies.capnp --watch ./incoming   (Ctrl-C stops)
+    ///   hollow produce --schema books.capnp --type Book --input books.csv --store ./books --json
+    ///   HOLLOW_STORE=./movies hollow produce --schema schemas/movies.capnp --incremental \
+    ///       --input changes.jsonl
+    ///   hollow produce --schema schemas/movies.capnp --watch ./incoming --store ./movies
+    ///   (Ctrl-C stops a watch)
     #[command(verbatim_doc_comment)]
     Produce(produce::ProduceArgs),
     /// Remove the pin: consumers follow the announced version again.
@@ -280,19 +316,37 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
         match command {
             Command::Demo(_) => Ok(()),
             Command::Produce(args) => produce::run(&args, out).await,
-            Command::Inspect { store, what } => data::inspect(&store, what.as_ref(), out).await,
+            Command::Inspect { store, what, file } => {
+                let what = match (what, file) {
+                    (None, Some(file)) => Some(data::InspectWhat::Blob {
+                        key: None,
+                        file: Some(file),
+                    }),
+                    (what, None) => what,
+                    (Some(_), Some(_)) => {
+                        anyhow::bail!("inspect --file PATH shows one blob: give no subcommand")
+                    }
+                };
+                data::inspect(&store, what.as_ref(), out).await
+            }
             Command::Get {
                 store,
                 type_name,
                 keys,
                 version,
-            } => data::get(&store, &type_name, &keys, version, out).await,
+                file,
+            } => data::get(&store, &type_name, &keys, version, file.as_deref(), out).await,
             Command::Scan {
                 store,
                 type_name,
                 limit,
+                all,
                 version,
-            } => data::scan(&store, &type_name, limit, version, out).await,
+                file,
+            } => {
+                let limit = (!all).then_some(limit);
+                data::scan(&store, &type_name, limit, version, file.as_deref(), out).await
+            }
             Command::Filter {
                 store,
                 types,
@@ -305,7 +359,11 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
                 conditions,
                 limit,
                 version,
-            } => data::query(&store, &type_name, &conditions, limit, version, out).await,
+                file,
+            } => {
+                let file = file.as_deref();
+                data::query(&store, &type_name, &conditions, limit, version, file, out).await
+            }
             Command::Checksum { store, version } => data::checksum(&store, version, out).await,
             Command::Pin { store, version } => data::pin(&store, Some(version), out).await,
             Command::Unpin { store } => data::pin(&store, None, out).await,
@@ -318,7 +376,16 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
                 from,
                 to,
                 type_name,
-            } => data::diff(&store, from, to, type_name.as_deref(), out).await,
+                stat,
+                limit,
+                all,
+            } => {
+                let show = data::DiffShow {
+                    stat,
+                    limit: (!all).then_some(limit),
+                };
+                data::diff(&store, from, to, type_name.as_deref(), show, out).await
+            }
             Command::History {
                 store,
                 type_name,
@@ -327,6 +394,12 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
         }
     })
 }
+
+/// Not an error but no result: exit status 1 (as grep's "no lines selected"), the message on
+/// stderr.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotFound(pub String);
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
@@ -339,7 +412,14 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
-    let mut out = std::io::stdout().lock();
+    // Block-buffered when stdout is a pipe or a file (one write per 8 KiB, not per line);
+    // line by line on a terminal. Flushed at the end (and by `produce --watch` per cycle).
+    let stdout = std::io::stdout();
+    let mut out: Box<dyn Write> = if stdout.is_terminal() {
+        Box::new(stdout.lock())
+    } else {
+        Box::new(std::io::BufWriter::with_capacity(64 * 1024, stdout.lock()))
+    };
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args, &mut out),
         command => run_data_command(command, &mut out),
@@ -348,9 +428,16 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<NotFound>().is_some() => {
+            let message = format!("{e:#}");
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -565,13 +565,21 @@ impl Input<'_> {
     }
 }
 
-fn progress(len: u64) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} {wide_bar} {bytes}/{total_bytes} {eta} {msg}")
-    {
+/// The bar of the first stage of a cycle, "reading FILE": bytes read of the file's size.
+/// Drawn only when stderr is a terminal (indicatif's stderr target hides itself otherwise);
+/// no ETA (early estimates of a seconds-long job are noise).
+fn progress(len: u64, path: &Path) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr_with_hz(8));
+    if let Ok(style) = ProgressStyle::with_template(
+        "{prefix:.bold} {wide_bar} {binary_bytes}/{binary_total_bytes} ({elapsed})",
+    ) {
         bar.set_style(style);
     }
+    let name = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    bar.set_prefix(format!("reading {name}"));
     bar
 }
 
@@ -600,7 +608,7 @@ impl Input<'_> {
     fn jsonl(&self, f: &mut impl FnMut(u64, Record) -> Result<()>) -> Result<u64> {
         let file = std::fs::File::open(self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
-        let bar = progress(file.metadata().map_or(0, |m| m.len()));
+        let bar = progress(file.metadata().map_or(0, |m| m.len()), self.path);
         let mut reader = std::io::BufReader::new(LineLimited::new(file, self.max_line_bytes));
         let mut text = String::new();
         let mut records = 0;
@@ -696,7 +704,7 @@ impl Input<'_> {
     fn csv(&self, f: &mut impl FnMut(u64, Record) -> Result<()>) -> Result<u64> {
         let file = std::fs::File::open(self.path)
             .with_context(|| format!("opening {}", self.path.display()))?;
-        let bar = progress(file.metadata().map_or(0, |m| m.len()));
+        let bar = progress(file.metadata().map_or(0, |m| m.len()), self.path);
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(true)
             .from_reader(LineLimited::new(file, self.max_line_bytes));
@@ -858,6 +866,15 @@ async fn cycle(
     };
     let started = Instant::now();
     let mut failure: Option<anyhow::Error> = None;
+    // The second stage, once the file is read: the producer encodes, verifies, writes and
+    // announces (a spinner with the records read; hidden when stderr is not a terminal).
+    let mut publishing: Option<ProgressBar> = None;
+    let next = producer.version().await.map_or(1, |v| v + 1);
+    let mut stage = |records: u64| {
+        publishing = Some(crate::data::spinner(&format!(
+            "encoding, verifying and publishing version {next} ({records} records read)"
+        )));
+    };
     let mut counts = (0u64, 0u64); // records, deletes
     let outcome = if args.incremental {
         producer
@@ -880,6 +897,9 @@ async fn cycle(
                         Ok(())
                     }
                 });
+                if result.is_ok() {
+                    stage(counts.0 + counts.1);
+                }
                 result.map(|_| ()).map_err(|e| {
                     failure = Some(e);
                     stop()
@@ -908,6 +928,9 @@ async fn cycle(
                     }
                     Ok(n)
                 });
+                if result.is_ok() {
+                    stage(counts.0);
+                }
                 result.map(|_| ()).map_err(|e| {
                     failure = Some(e);
                     stop()
@@ -915,6 +938,9 @@ async fn cycle(
             })
             .await
     };
+    if let Some(bar) = publishing.take() {
+        bar.finish_and_clear();
+    }
     let outcome = match (outcome, failure) {
         (_, Some(e)) => return Err(e.context(format!("nothing published for {}", file.display()))),
         (Err(e), None) => {
@@ -959,11 +985,11 @@ async fn cycle(
                     json!({"type": name, "added": c.added, "updated": c.updated, "removed": c.removed})
                 })
                 .collect();
-            value["snapshotBytes"] = json!(r.snapshot_bytes);
-            value["deltaBytes"] = json!(r.delta_bytes);
-            value["reverseDeltaBytes"] = json!(r.reverse_delta_bytes);
+            value["snapshot_bytes"] = json!(r.snapshot_bytes);
+            value["delta_bytes"] = json!(r.delta_bytes);
+            value["reverse_delta_bytes"] = json!(r.reverse_delta_bytes);
             let t = r.timings;
-            value["timingsMillis"] = json!({
+            value["timings_millis"] = json!({
                 "populate": millis(t.populate), "validate": millis(t.validate),
                 "encode": millis(t.encode), "verify": millis(t.verify),
                 "publish": millis(t.publish), "announce": millis(t.announce),
@@ -1016,11 +1042,11 @@ fn print_report(out: &mut impl Write, json_output: bool, r: &Value) -> Result<()
     writeln!(
         out,
         "  snapshot {}  delta {}  reverse delta {}",
-        bytes("snapshotBytes"),
-        bytes("deltaBytes"),
-        bytes("reverseDeltaBytes")
+        bytes("snapshot_bytes"),
+        bytes("delta_bytes"),
+        bytes("reverse_delta_bytes")
     )?;
-    let t = &r["timingsMillis"];
+    let t = &r["timings_millis"];
     writeln!(
         out,
         "  timings (ms): read+populate {}  validate {}  encode {}  verify {}  publish {}  announce {}  total {}",
@@ -1110,6 +1136,8 @@ fn watched_files(dir: &Path) -> Result<Vec<(PathBuf, (u64, Option<std::time::Sys
 
 /// `hollow produce`.
 pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
+    args.store
+        .require_for(crate::data::Access::Create, "produce")?;
     let mut loaded = load_schema(&args.schema)?;
     for (type_name, fields) in &args.primary_key {
         loaded.schema = loaded
@@ -1127,7 +1155,21 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             }
             vec![t.clone()]
         }
-        None => loaded.top_level.clone(),
+        // A struct used only as a field type (an address, an author) is a value inside the
+        // records of other types, not a dataset type of its own.
+        None => {
+            let nested = loaded.schema.field_type_structs();
+            loaded
+                .top_level
+                .iter()
+                .filter(|name| {
+                    loaded.schema.struct_by_name(name).is_some_and(|info| {
+                        info.primary_key_annotation.is_some() || !nested.contains(&info.id)
+                    })
+                })
+                .cloned()
+                .collect()
+        }
     };
     if names.is_empty() {
         bail!("{} declares no struct", args.schema.display());
@@ -1170,7 +1212,9 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
             );
         }
     }
-    let store = args.store.open(true)?;
+    let store = args
+        .store
+        .open_for(crate::data::Access::Create, "produce")?;
     let dataset = match &args.dataset {
         Some(d) => d.clone(),
         None => match store.announcement().await? {
@@ -1194,7 +1238,7 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
         builder.build().await.with_context(|| {
             format!(
                 "starting a producer for {} (restoring its announced version)",
-                args.store.store
+                args.store.location()
             )
         })
     };

@@ -2,7 +2,7 @@
 //! running the real binary.
 
 mod common;
-use common::{hollow, ok as stdout};
+use common::{hollow, ok as stdout, query_of};
 
 use std::process::Command;
 
@@ -75,13 +75,15 @@ fn data_commands_read_what_the_demo_published() {
         dir.path(),
     )))
     .expect("json");
-    let changed = d["types"][0]["changed"].as_array().expect("changed");
     assert_eq!(
-        changed.len(),
-        5,
+        d["types"][0]["changed"], 5,
         "the incremental cycle renamed five movies"
     );
-    assert_eq!(changed[0]["fields"][0]["field"], "title");
+    assert_eq!(d["via"], "deltas");
+    let records = d["records"].as_array().expect("records");
+    assert_eq!(records.len(), 5);
+    assert_eq!(records[0]["change"], "changed");
+    assert_eq!(records[0]["fields"][0]["field"], "title");
     let h = stdout(&hollow(&["history", "Movie", "100000"], dir.path()));
     assert!(h.starts_with("version 1: added"), "{h}");
     assert!(h.contains("version 4: changed"), "{h}");
@@ -99,7 +101,9 @@ fn data_commands_read_what_the_demo_published() {
         let mut args = vec!["query", "Movie"];
         args.extend_from_slice(conditions);
         args.push("--json");
-        serde_json::from_str(&stdout(&hollow(&args, dir.path()))).expect("json")
+        let (records, mut summary) = query_of(&hollow(&args, dir.path()));
+        summary["records"] = serde_json::Value::from(records);
+        summary
     };
     let drama = q(&["genres=Drama"]);
     assert_eq!(drama["plan"], "hash index genres");
@@ -126,10 +130,10 @@ fn data_commands_read_what_the_demo_published() {
         all.iter().filter(|m| m["year"] == year).count()
     );
     let bad = hollow(&["query", "Movie", "genres"], dir.path());
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("FIELD=VALUE"));
     let unknown = hollow(&["query", "Movie", "nope=1"], dir.path());
-    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("nope"));
 
     // filter: a snapshot with the movies only, readable on its own.
@@ -151,7 +155,7 @@ fn data_commands_read_what_the_demo_published() {
     assert_eq!(filtered.types().len(), 1);
     assert_eq!(filtered.types()[0].record_count as usize, all.len());
     let unknown_type = hollow(&["filter", "--types", "Nope", "--out", "x"], dir.path());
-    assert_eq!(unknown_type.status.code(), Some(1));
+    assert_eq!(unknown_type.status.code(), Some(2));
 
     let scan = stdout(&hollow(&["scan", "Actor", "--limit", "3"], dir.path()));
     assert_eq!(scan.lines().count(), 3);
@@ -186,7 +190,7 @@ fn data_commands_read_what_the_demo_published() {
     // An empty store says what to do.
     let empty = tempfile::tempdir().expect("tempdir");
     let nothing = hollow(&["inspect"], empty.path());
-    assert_eq!(nothing.status.code(), Some(1));
+    assert_eq!(nothing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("nothing has been announced"));
     // A flipped byte in a delta is found and named.
     let delta = inspect["blobs"][1]["key"]
@@ -200,7 +204,7 @@ fn data_commands_read_what_the_demo_published() {
     std::fs::remove_file(&path).expect("remove");
     std::fs::write(&path, bytes).expect("write");
     let invalid = hollow(&["validate", "--json"], dir.path());
-    assert_eq!(invalid.status.code(), Some(1));
+    assert_eq!(invalid.status.code(), Some(2));
     let report: serde_json::Value = serde_json::from_slice(&invalid.stdout).expect("json");
     // The blob fails its checksum, and the announced chain breaks there.
     assert_eq!(report["failed"], 2);
@@ -212,5 +216,5 @@ fn data_commands_read_what_the_demo_published() {
         .collect();
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0]["key"], delta.as_str());
-    assert!(report["chainError"].is_string(), "{report}");
+    assert!(report["chain_error"].is_string(), "{report}");
 }

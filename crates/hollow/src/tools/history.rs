@@ -9,6 +9,22 @@ use crate::consumer::Consumer;
 use crate::error::{LookupError, RefreshError, Result};
 use crate::store::BlobStore;
 
+/// Serialized as `{"version":3,"added":{…}}`, `{"version":3,"changed":[{"field","before",
+/// "after"}]}` or `{"version":3,"removed":true}`.
+impl serde::Serialize for HistoryEntry {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("version", &self.version)?;
+        match &self.event {
+            HistoryEvent::Added(record) => map.serialize_entry("added", record)?,
+            HistoryEvent::Changed(fields) => map.serialize_entry("changed", fields)?,
+            HistoryEvent::Removed => map.serialize_entry("removed", &true)?,
+        }
+        map.end()
+    }
+}
+
 /// What happened to the record at a version.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HistoryEvent {

@@ -11,6 +11,9 @@ mod history;
 
 pub use chain::announced_chain;
 pub use combine::{CombinedType, combine, filter};
-pub use diff::{FieldChange, RecordChange, TypeDiff, diff};
+pub use diff::{
+    FieldChange, OrdinalChange, RecordChange, Touched, TypeChanges, TypeDiff, changes, diff,
+    touched_between,
+};
 pub use gc::{GcBlob, GcOptions, GcReason, GcReport, gc};
 pub use history::{HistoryEntry, HistoryEvent, history};
