@@ -9,7 +9,20 @@
 use std::path::Path;
 use std::process::Command;
 
-const SKIP: [&str; 4] = ["books.capnp", "changes.jsonl", "--watch", "cargo test"];
+/// Lines needing the reader's own files or services (their S3 bucket, NATS server), or that run
+/// until stopped.
+const SKIP: [&str; 10] = [
+    "books.capnp",
+    "changes.jsonl",
+    "--watch",
+    "cargo test",
+    "s3://bucket",
+    "gs://",
+    "az://",
+    "export AWS_",
+    "nats://",
+    "hollow follow",
+];
 
 /// The README's shell lines that run `hollow`, without comments.
 fn commands(readme: &str) -> Vec<(usize, String)> {
@@ -94,5 +107,7 @@ fn the_readme_command_lines_run_as_written() {
         ran.push(line);
     }
     assert!(ran.len() >= 10, "ran README lines {ran:?}");
-    assert!(skipped.len() <= 5, "skipped README lines {skipped:?}");
+    // The remote-store block (an S3 bucket and a NATS server of the reader's) is most of these;
+    // the S3 path itself runs against a real server in tests/remote.rs.
+    assert!(skipped.len() <= 14, "skipped README lines {skipped:?}");
 }

@@ -175,7 +175,7 @@ fn ls_lists_the_datasets_under_a_prefix() {
     assert_eq!(by_url.as_array().map(Vec::len), Some(2));
     let nope = dir.path().join("nope");
     let missing = hollow(&["ls", nope.to_str().expect("utf-8")], &[]);
-    assert_eq!(missing.status.code(), Some(1));
+    assert_eq!(missing.status.code(), Some(2));
     assert!(!nope.exists(), "ls creates nothing");
 }
 
@@ -187,7 +187,7 @@ fn store_options_are_checked() {
         &["inspect", "--store", store, "--store-opt", "hollow_nope=1"],
         &[],
     );
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("hollow_nope"), "{}", stderr(&bad));
     let usage = hollow(
         &["inspect", "--store", store, "--store-opt", "novalue"],
