@@ -380,8 +380,14 @@ mod tests {
     #[test]
     fn bad_deltas_are_refused() {
         let (map, _) = base(100, |o| o % 2 == 0);
-        assert!(map.apply(&[1], &[], 1, 100).is_err(), "removes an empty ordinal");
-        assert!(map.apply(&[], &[100], 1, 100).is_err(), "beyond the capacity");
+        assert!(
+            map.apply(&[1], &[], 1, 100).is_err(),
+            "removes an empty ordinal"
+        );
+        assert!(
+            map.apply(&[], &[100], 1, 100).is_err(),
+            "beyond the capacity"
+        );
         assert!(map.apply(&[], &[3, 2], 1, 100).is_err(), "not ascending");
         assert!(map.apply(&[200], &[], 1, 300).is_err(), "removes beyond");
     }
