@@ -327,6 +327,16 @@ proptest::proptest! {
             );
             chain.push(state.replace(next));
         }
+        // Compacted: the newest overlaid state folded into a snapshot reads the same, overlay-free.
+        if let Some(newest) = &state {
+            let compacted = newest.compacted().expect("compacts");
+            proptest::prop_assert_eq!(compacted.overlay_depth(), 0);
+            proptest::prop_assert_eq!(compacted.state_id(), newest.state_id());
+            proptest::prop_assert_eq!(
+                movie_view(&compacted, ids()),
+                movie_view(snapshots.last().expect("snapshot"), ids())
+            );
+        }
         // Backwards: reverse deltas from the newest overlaid state to the first snapshot's version.
         if let Some(mut back) = state {
             for (i, (_, reverse)) in deltas.iter().enumerate().rev() {

@@ -205,6 +205,14 @@ impl ReadState {
         self.base_version
     }
 
+    /// Shard bits of the snapshot's first type with records (`None` without one).
+    pub(crate) fn shard_bits(&self) -> Option<u8> {
+        self.types
+            .iter()
+            .find(|t| !t.base.shards.is_empty())
+            .map(|t| t.base.shard_bits)
+    }
+
     /// Size of the blob in bytes.
     pub fn blob_len(&self) -> usize {
         self.bytes.len()
