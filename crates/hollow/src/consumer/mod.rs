@@ -18,8 +18,10 @@
 //! | `execute.rs` | running the steps: open, check, verify, overlay, events |
 //! | `cache.rs` | where bytes come from: local store, cache directory, verification markers |
 //! | `watch.rs` | the announcement watcher of `RefreshPolicy::OnAnnouncement` |
+//! | `compact.rs` | background compaction of a deep overlay (`ConsumerBuilder::compact_after`) |
 
 mod cache;
+mod compact;
 mod execute;
 mod plan;
 mod watch;
@@ -119,6 +121,7 @@ pub struct ConsumerBuilder {
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
     map_in_place: bool,
+    compact_after: Option<usize>,
 }
 
 /// How long a blob that failed to load or apply is avoided before a refresh tries it again:
@@ -207,6 +210,18 @@ impl ConsumerBuilder {
         self
     }
 
+    /// Folds the serving state into an in-memory snapshot in the background once it carries
+    /// `n` overlaid deltas (at least 1): reads then run at a fresh snapshot's speed again
+    /// instead of paying for changed records that live in the deltas (docs/ARCHITECTURE.md,
+    /// "Reads after deltas"). A compaction costs about a snapshot write of the state (O(records),
+    /// one core while it runs) and its bytes are private memory, not the shared page cache; a
+    /// refresh that lands while it runs wins and the next refresh starts it again. Off by
+    /// default.
+    pub fn compact_after(mut self, n: usize) -> Self {
+        self.compact_after = Some(n.max(1));
+        self
+    }
+
     /// Builds the consumer. With [`RefreshPolicy::OnAnnouncement`] it refreshes at once and
     /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
     /// no state until the first refresh.
@@ -221,6 +236,8 @@ impl ConsumerBuilder {
             cache,
             type_filter: self.type_filter,
             retry: self.retry,
+            compact_after: self.compact_after,
+            compacting: std::sync::atomic::AtomicBool::new(false),
         });
         let watcher = match self.policy {
             RefreshPolicy::Manual => None,
@@ -289,6 +306,10 @@ struct Inner {
     cache: BlobCache,
     type_filter: Option<TypeFilter>,
     retry: RetryBackoff,
+    /// Compact the serving state in the background at this overlay depth.
+    compact_after: Option<usize>,
+    /// A compaction is running.
+    compacting: std::sync::atomic::AtomicBool,
 }
 
 /// Follows a dataset and serves its current state.
@@ -338,6 +359,7 @@ impl Consumer {
             type_filter: None,
             retry: RetryBackoff::default(),
             map_in_place: false,
+            compact_after: None,
         }
     }
 
@@ -373,7 +395,14 @@ impl Inner {
         }
     }
 
-    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
+    /// Refreshes, then starts a background compaction when one is due.
+    async fn refresh(self: &Arc<Self>, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
+        let served = self.refresh_once(version).await?;
+        self.maybe_compact();
+        Ok(served)
+    }
+
+    async fn refresh_once(&self, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
         let mut failures = self.refreshing.lock().await;
         let started = Instant::now();
         let Some((announcement, _)) = self.store.announcement().await? else {
