@@ -51,6 +51,11 @@ pub struct DepthFigures {
     pub overlaid: ReadFigures,
     /// The same version opened from its own snapshot.
     pub fresh: ReadFigures,
+    /// `ReadState::compacted` of the overlaid state (ms, one run; what a consumer with
+    /// `compact_after` spends in the background).
+    pub compact_ms: f64,
+    /// The compacted state.
+    pub compacted: ReadFigures,
 }
 
 /// The "reads after N deltas" section.
@@ -89,20 +94,20 @@ fn kernels(
     config: &Config,
     data: &Records,
     actors: &[u64],
-    overlaid: &Movies<'_>,
-    fresh: &Movies<'_>,
-) -> Result<(ReadFigures, ReadFigures)> {
+    tables: [&Movies<'_>; 3],
+) -> Result<Vec<ReadFigures>> {
+    let overlaid = tables[0];
     let reps = config.reps.max(1);
     let ords = black_box(&data.ordinals[..]);
     let ids = black_box(&data.ids[..]);
     let n = overlaid.len() as usize;
     let ops = ords.len();
     let mut figures = Vec::new();
-    // Alternate overlaid and fresh per kernel so that load from other tenants hits both alike.
-    let mut o = Vec::new();
-    let mut f = Vec::new();
+    // Alternate the states per kernel so that load from other tenants hits them alike.
+    let mut runs: [Vec<[Stat; 6]>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for _ in 0..reps {
-        for (table, out) in [(overlaid, &mut o), (fresh, &mut f)] {
+        for (table, out) in tables.iter().zip(runs.iter_mut()) {
+            let table = *table;
             out.push([
                 cpu(n, &mut || Ok(scan_iter(table)))?,
                 cpu(n, &mut || Ok(scan_get(table)))?,
@@ -113,7 +118,7 @@ fn kernels(
             ]);
         }
     }
-    for runs in [o, f] {
+    for runs in runs {
         let pick = |k: usize| {
             Stat::of(
                 runs.iter()
@@ -130,9 +135,7 @@ fn kernels(
             index_lookup_ns: pick(5),
         });
     }
-    let fresh_figures = figures.pop().ok_or("no figures")?;
-    let overlaid_figures = figures.pop().ok_or("no figures")?;
-    Ok((overlaid_figures, fresh_figures))
+    Ok(figures)
 }
 
 /// Publishes the chain and measures every depth of [`DEPTHS`].
@@ -235,8 +238,16 @@ async fn measure_async(
                 format!("the overlaid state at {depth} deltas differs from its snapshot").into(),
             );
         }
+        let (compacted, took) = measure::time(|| state.compacted());
+        let compacted = compacted?;
+        let tc = compacted.table::<movie::Owned>()?;
         progress(&format!("hollow deltas: reads after {depth} deltas"));
-        let (overlaid, fresh_figures) = kernels(config, data, &actors, &to, &tf)?;
+        let mut figures = kernels(config, data, &actors, [&to, &tf, &tc])?.into_iter();
+        let (Some(overlaid), Some(fresh_figures), Some(compacted_figures)) =
+            (figures.next(), figures.next(), figures.next())
+        else {
+            return Err("missing figures".into());
+        };
         let changes = last
             .types()
             .iter()
@@ -248,6 +259,8 @@ async fn measure_async(
             refresh_ms: measure::ms(&refresh),
             overlaid,
             fresh: fresh_figures,
+            compact_ms: took.as_secs_f64() * 1e3,
+            compacted: compacted_figures,
         });
     }
     Ok(DeltaReport {
@@ -270,6 +283,7 @@ impl DeltaReport {
              | random title (ns) | PK lookup (ns) | castIds lookup (ns) |\n\
              |--:|--:|--:|--:|--:|--:|--:|--:|\n",
         );
+        let compacted = |o: &Stat, f: &Stat| format!("{}×", num(o.median / f.median));
         let cell = |o: &Stat, f: &Stat| {
             format!(
                 "{} / {} = {}×",
@@ -292,6 +306,27 @@ impl DeltaReport {
                 cell(&o.read_title_ns, &f.read_title_ns),
                 cell(&o.pk_lookup_ns, &f.pk_lookup_ns),
                 cell(&o.index_lookup_ns, &f.index_lookup_ns),
+            );
+        }
+        out.push_str(
+            "\nAfter `ReadState::compacted()` (what `ConsumerBuilder::compact_after` swaps in, in \
+             the background), compacted ÷ fresh:\n\n\
+             | deltas | compaction (ms) | iter scan | get(0..cap) scan | random id | random title \
+             | PK lookup | castIds lookup |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        );
+        for d in &self.depths {
+            let (c, f) = (&d.compacted, &d.fresh);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                d.deltas,
+                num(d.compact_ms),
+                compacted(&c.scan_iter_ns, &f.scan_iter_ns),
+                compacted(&c.scan_get_ns, &f.scan_get_ns),
+                compacted(&c.read_id_ns, &f.read_id_ns),
+                compacted(&c.read_title_ns, &f.read_title_ns),
+                compacted(&c.pk_lookup_ns, &f.pk_lookup_ns),
+                compacted(&c.index_lookup_ns, &f.index_lookup_ns),
             );
         }
         let _ = writeln!(

@@ -344,6 +344,7 @@ impl<'s> TypeView<'s> {
             word_index: 0,
             bits: 0,
             changed: 0,
+            locs: &[],
         }
     }
 
@@ -419,6 +420,8 @@ pub(crate) struct RecordIter<'s> {
     bits: u64,
     /// The bits of `bits` whose record a delta brought (with an overlay).
     changed: u64,
+    /// Locations of the changed records of the current block still to come, in order.
+    locs: &'s [u64],
 }
 
 impl<'s> Iterator for RecordIter<'s> {
@@ -434,9 +437,10 @@ impl<'s> Iterator for RecordIter<'s> {
                         if self.word_index >= records.block_count() {
                             return None;
                         }
-                        let block = records.block(self.word_index);
+                        let (block, locs) = records.block_with_locs(self.word_index);
                         self.bits = block.populated;
                         self.changed = block.changed;
+                        self.locs = locs;
                     }
                     None => {
                         let populated = &self.view.loaded.populated;
@@ -454,7 +458,9 @@ impl<'s> Iterator for RecordIter<'s> {
             self.bits ^= bit;
             let record = match self.view.overlay {
                 Some(overlay) if self.changed & bit != 0 => {
-                    overlay.get(ordinal, |o| self.view.base_record(o))
+                    let (&loc, rest) = self.locs.split_first()?;
+                    self.locs = rest;
+                    overlay.changed_record(loc)
                 }
                 _ => self.view.base_record(ordinal),
             };

@@ -220,13 +220,26 @@ impl RecordMap {
     }
 
     /// Block `i` (ordinals `64 i .. 64 i + 63`); empty beyond the end.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn block(&self, i: usize) -> Block {
         self.chunks
             .get(i / BLOCKS)
             .and_then(|c| c.blocks.get(i % BLOCKS))
             .copied()
             .unwrap_or_default()
+    }
+
+    /// Block `i` with the locations of its changed records, in ordinal order.
+    #[inline]
+    pub(crate) fn block_with_locs(&self, i: usize) -> (Block, &[u64]) {
+        let Some(chunk) = self.chunks.get(i / BLOCKS) else {
+            return (Block::default(), &[]);
+        };
+        let b = i % BLOCKS;
+        let block = chunk.blocks.get(b).copied().unwrap_or_default();
+        let start = chunk.starts.get(b).copied().unwrap_or(0) as usize;
+        let end = start + block.changed.count_ones() as usize;
+        (block, chunk.locs.get(start..end).unwrap_or(&[]))
     }
 
     /// Number of blocks.
@@ -338,6 +351,18 @@ mod tests {
         let from_blocks: u64 = (0..map.block_count())
             .map(|i| u64::from(map.block(i).populated.count_ones()))
             .sum();
+        // Block by block, as `iter()` reads: the k-th changed bit has the k-th location.
+        for i in 0..map.block_count() {
+            let (block, locs) = map.block_with_locs(i);
+            assert_eq!(block, map.block(i));
+            let mut bits = block.changed;
+            for loc in locs {
+                let o = u32::try_from(i * 64).unwrap_or(0) + bits.trailing_zeros();
+                assert_eq!(map.slot(o), Slot::Changed(*loc), "ordinal {o}");
+                bits &= bits - 1;
+            }
+            assert_eq!(bits, 0, "block {i}: a changed bit without a location");
+        }
         assert_eq!(from_blocks, populated);
     }
 
