@@ -171,7 +171,8 @@ async fn measure_async(
     let started = Instant::now();
     let mut deltas = Vec::new();
     let mut fresh_paths = Vec::new();
-    for cycle in 0..=deepest as u64 {
+    for depth in 0..=deepest {
+        let cycle = u64::try_from(depth)?;
         producer
             .run_cycle(|c| {
                 let mut message = capnp::message::Builder::new_default();
@@ -183,7 +184,6 @@ async fn measure_async(
             })
             .await?;
         let (a, _) = store.announcement().await?.ok_or("nothing announced")?;
-        let depth = cycle as usize;
         if depth == 0 || DEPTHS.contains(&depth) {
             let key = a.snapshot.ok_or("no snapshot")?;
             let path = dir.join(format!("fresh-{depth}.blob"));

@@ -193,7 +193,9 @@ fn movie_of(id: u64, variant: u8) -> MovieRow {
     let genres: Vec<&'static str> = GENRES
         .iter()
         .enumerate()
-        .filter(|(i, _)| (u64::from(variant) + id + *i as u64) % 3 == 0)
+        .filter(|(i, _)| {
+            (u64::from(variant) + id + u64::try_from(*i).expect("small")).is_multiple_of(3)
+        })
         .map(|(_, g)| *g)
         .collect();
     (

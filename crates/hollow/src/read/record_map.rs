@@ -312,7 +312,7 @@ impl RecordMap {
             // those ordinals first; the record count check catches one that did not).
             let first = u32::try_from(map.chunks.len().saturating_sub(1) << CHUNK_BITS)
                 .map_err(|_| "ordinal overflow")?;
-            if capacity % (1 << CHUNK_BITS) != 0
+            if !capacity.is_multiple_of(1 << CHUNK_BITS)
                 && let Some(last) = map.chunks.last_mut()
             {
                 *last = Arc::new(last.rebuild(first, &[], &[], 0, source, capacity)?);
@@ -346,7 +346,7 @@ mod tests {
         for o in cap..cap + 5000 {
             assert_eq!(map.slot(o), Slot::Empty, "ordinal {o} beyond the capacity");
         }
-        let populated = model.iter().filter(|m| m.is_some()).count() as u64;
+        let populated = u64::try_from(model.iter().filter(|m| m.is_some()).count()).expect("small");
         assert_eq!(map.count(), populated);
         let from_blocks: u64 = (0..map.block_count())
             .map(|i| u64::from(map.block(i).populated.count_ones()))
@@ -392,7 +392,7 @@ mod tests {
             model[o as usize] = None;
         }
         for (k, o) in upserted.iter().enumerate() {
-            model[*o as usize] = Some(Some((1 << 32) | k as u64));
+            model[*o as usize] = Some(Some((1 << 32) | u64::try_from(k).expect("small")));
         }
         check(&next, &model);
         // Chunk 2 (ordinals 8192..) was not touched: shared.
@@ -446,7 +446,7 @@ mod tests {
             let (mut map, mut model) = base(capacity, |o| o % 5 != 1);
             let mut history = vec![(map.clone(), model.clone())];
             for (source, step) in (1u32..).zip(steps) {
-                let cap = model.len() as u32;
+                let cap = u32::try_from(model.len()).expect("small");
                 // Removals: populated ordinals picked `false`, and everything beyond the new
                 // capacity (a producer empties those before shrinking).
                 let mut removed: Vec<u32> = step.picks.iter()
@@ -468,7 +468,7 @@ mod tests {
                     model[*o as usize] = None;
                 }
                 for (k, o) in upserted.iter().enumerate() {
-                    model[*o as usize] = Some(Some((u64::from(source) << 32) | k as u64));
+                    model[*o as usize] = Some(Some((u64::from(source) << 32) | u64::try_from(k).expect("small")));
                 }
                 model.truncate(step.capacity as usize);
                 check(&map, &model);
