@@ -11,10 +11,12 @@
 //!
 //! Cost of applying a delta: its changed records, the chunks of the mapping it touches
 //! (1 KiB of blocks plus their changed records' locations each), one copy of the stale-key
-//! bitmap and of the keys added since the snapshot. Earlier overlays (one owner byte per
-//! ordinal, each changed record found by binary search in its delta) read 2.9× slower after
-//! ten deltas (BENCHMARKS.md). A snapshot load starts over with no overlay; consumers compact
-//! by loading a newer snapshot once an overlay holds `max_deltas` deltas (at most 255).
+//! bitmap and of the keys added since the snapshot. The overlay before (one owner byte per
+//! ordinal, each changed record found by binary search in its delta) scanned 5.6× slower than
+//! a fresh snapshot after ten deltas at 1M (BENCHMARKS.md, "Reads after N deltas"). A snapshot
+//! load starts over with no overlay; consumers compact by loading a newer snapshot once an
+//! overlay holds `max_deltas` deltas (at most 255), or in the background with
+//! `ConsumerBuilder::compact_after` (`ReadState::compacted`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
