@@ -62,16 +62,18 @@ pub async fn run(args: &GcArgs, out: &mut impl Write) -> Result<()> {
     if args.store.json {
         let value = json!({
             "head": report.head.map(|h| h.version),
-            "oldestRetained": report.oldest_retained,
-            "keptFromSnapshot": report.kept_from_snapshot,
+            "oldest_retained": report.oldest_retained,
+            "kept_from_snapshot": report.kept_from_snapshot,
             "kept": report.kept.iter().map(|(k, n)| json!({"key": k.relative(), "bytes": n})).collect::<Vec<_>>(),
             "unneeded": report.unneeded.iter().map(|b| json!({
-                "key": b.key.relative(), "bytes": b.bytes, "reason": reason(b.reason), "tooYoung": b.too_young,
+                "key": b.key.relative(), "bytes": b.bytes, "reason": reason(b.reason), "too_young": b.too_young,
             })).collect::<Vec<_>>(),
             "deleted": report.deleted,
             "refused": report.refused,
         });
-        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        // A report: one compact JSON document (docs/CLI.md).
+        serde_json::to_writer(&mut *out, &value)?;
+        writeln!(out)?;
         return Ok(());
     }
     let Some(head) = report.head else {

@@ -42,21 +42,20 @@ pub async fn run(
         rows.push((url, prefix, announced, pin));
     }
     if store.json {
-        let value: Vec<_> = rows
-            .iter()
-            .map(|(url, prefix, a, pin)| {
-                json!({
-                    "url": url,
-                    "prefix": prefix,
-                    "dataset": a.as_ref().map(|a| a.dataset.clone()),
-                    "version": a.as_ref().map(|a| a.version),
-                    "tag": a.as_ref().map(|a| format!("{:#018x}", a.tag)),
-                    "publishedAtMillis": a.as_ref().map(|a| a.published_at_millis),
-                    "pinnedVersion": pin.map(|p| p.version),
-                })
-            })
-            .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&value)?)?;
+        // A listing is a stream of rows: JSON Lines, one dataset per line (docs/CLI.md).
+        for (url, prefix, a, pin) in &rows {
+            let row = json!({
+                "url": url,
+                "prefix": prefix,
+                "dataset": a.as_ref().map(|a| a.dataset.clone()),
+                "version": a.as_ref().map(|a| a.version),
+                "tag": a.as_ref().map(|a| format!("{:#018x}", a.tag)),
+                "published_at_millis": a.as_ref().map(|a| a.published_at_millis),
+                "pinned_version": pin.map(|p| p.version),
+            });
+            serde_json::to_writer(&mut *out, &row)?;
+            writeln!(out)?;
+        }
         return Ok(());
     }
     if rows.is_empty() {
