@@ -13,6 +13,11 @@ mod sim;
 #[path = "../../crates/hollow/tests/generated/test_types_capnp.rs"]
 mod test_types_capnp;
 
+#[allow(clippy::all, clippy::pedantic, unused, missing_docs)]
+#[rustfmt::skip]
+#[path = "../../crates/hollow/tests/generated/movies_v2_capnp.rs"]
+mod movies_v2_capnp;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     sim::simulate(&sim::ops_from_bytes(data));
 });

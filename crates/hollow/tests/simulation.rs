@@ -22,6 +22,11 @@
 #[path = "generated/test_types_capnp.rs"]
 mod test_types_capnp;
 
+#[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, unused, missing_docs)]
+#[rustfmt::skip]
+#[path = "generated/movies_v2_capnp.rs"]
+mod movies_v2_capnp;
+
 mod sim;
 
 use std::sync::atomic::Ordering;
@@ -54,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..3, any::<bool>()).prop_map(|(c, cache)| Op::Restart { c, cache }),
         1 => prop::option::of(0usize..16).prop_map(Op::Pin),
         1 => Just(Op::RestartProducer),
+        1 => Just(Op::UpgradeSchema),
     ]
 }
 
@@ -119,4 +125,33 @@ fn byte_strings_decode_to_sequences_that_keep_every_promise() {
         ops_run > 50,
         "the decoder yields sequences: {ops_run} operations"
     );
+}
+
+/// A schema upgrade mid-sequence (deterministic, beside the random sequences that draw it):
+/// cycles before and after it, an incremental cycle, a restart on the new schema, a refresh
+/// back across the upgrade.
+#[test]
+fn a_schema_upgrade_continues_the_dataset_for_old_readers() {
+    let put = |id, title| Change::Put {
+        id,
+        title,
+        year: 1991,
+        genres: 3,
+    };
+    simulate(&[
+        Op::Full(vec![
+            put(1, 0),
+            put(2, 1),
+            Change::AddLabel { text: 1, weight: 0 },
+        ]),
+        Op::Refresh { c: 0, to: None },
+        Op::UpgradeSchema,
+        Op::Full(vec![put(3, 2), Change::Remove { id: 1 }]),
+        Op::Incremental(vec![put(4, 3)]),
+        Op::Refresh { c: 0, to: None },
+        Op::RestartProducer,
+        Op::Full(vec![put(5, 0)]),
+        Op::Refresh { c: 0, to: Some(0) },
+        Op::Refresh { c: 1, to: None },
+    ]);
 }

@@ -13,6 +13,7 @@ use hollow::testing::{Fault, FaultyStore, Operation};
 use hollow::{BlobStore, Consumer, CycleError, CycleOutcome, Producer, RetryBackoff, StateId};
 use hollow_movies::movies_capnp::movie;
 
+use crate::movies_v2_capnp;
 use crate::test_types_capnp::{label, place};
 
 /// Movies (keyed by `id`): id → (title, year, genres).
@@ -93,6 +94,10 @@ pub enum Op {
     Pin(Option<usize>),
     /// The producer process restarts (restores from the store).
     RestartProducer,
+    /// The producer restarts with the next version of the schema (`Movie` gains a field,
+    /// `Studio` is added, the same indexes declared by the producer): later cycles and restarts
+    /// use it; consumers keep reading with the old generated code. Once per sequence.
+    UpgradeSchema,
 }
 
 pub fn apply(records: &mut Records, changes: &[Change]) {
@@ -310,6 +315,8 @@ struct Sim {
     watched: tokio::sync::mpsc::UnboundedReceiver<u64>,
     /// The watcher's state (version, tag) checked last.
     watcher_checked: Option<(u64, u64)>,
+    /// The producer runs the upgraded schema (`Op::UpgradeSchema`).
+    upgraded: bool,
 }
 
 impl Sim {
@@ -317,7 +324,7 @@ impl Sim {
         let faulty = FaultyStore::memory();
         let store = BlobStore::new(Arc::new(faulty.clone()), "sim");
         let clean = BlobStore::new(Arc::clone(faulty.inner()), "sim");
-        let producer = Self::producer(&store).await;
+        let producer = Self::producer(&store, false).await;
         let mut consumers = Vec::new();
         for _ in 0..3 {
             consumers.push((Self::consumer(&store, None).await, None));
@@ -339,6 +346,7 @@ impl Sim {
             watcher,
             watched,
             watcher_checked: None,
+            upgraded: false,
             faulty,
             store,
             clean,
@@ -351,9 +359,19 @@ impl Sim {
         }
     }
 
-    async fn producer(store: &BlobStore) -> Producer {
-        Producer::builder(store.clone(), "sim")
-            .register::<movie::Owned>()
+    async fn producer(store: &BlobStore, upgraded: bool) -> Producer {
+        let builder = if upgraded {
+            // Version 2 of the schema: Movie gains `tagline`, Studio is new; the indexes the
+            // first version declares in annotations are declared by the producer.
+            Producer::builder(store.clone(), "sim")
+                .register::<movies_v2_capnp::movie::Owned>()
+                .register::<movies_v2_capnp::studio::Owned>()
+                .hash_index("Movie", "genres")
+                .hash_index("Movie", "castIds")
+        } else {
+            Producer::builder(store.clone(), "sim").register::<movie::Owned>()
+        };
+        builder
             .register::<place::Owned>()
             .register::<label::Owned>()
             .snapshot_every(3)
@@ -532,9 +550,22 @@ impl Sim {
                     self.faulty.clear();
                 }
             }
+            Op::UpgradeSchema if self.upgraded => {}
+            Op::UpgradeSchema => {
+                self.faulty.clear();
+                self.upgraded = true;
+                self.producer = Self::producer(&self.store, true).await;
+                let announced = self
+                    .clean
+                    .announcement()
+                    .await
+                    .expect("read")
+                    .map(|(a, _)| a.version);
+                assert_eq!(self.producer.version().await, announced);
+            }
             Op::RestartProducer => {
                 self.faulty.clear();
-                self.producer = Self::producer(&self.store).await;
+                self.producer = Self::producer(&self.store, self.upgraded).await;
                 let announced = self
                     .clean
                     .announcement()
@@ -736,7 +767,13 @@ pub fn ops_from_bytes(data: &[u8]) -> Vec<Op> {
                     Op::Pin((n & 0x40 != 0).then_some(usize::from(n % 16)))
                 }
             }
-            _ => Op::RestartProducer,
+            _ => {
+                if tag & 0x80 != 0 {
+                    Op::UpgradeSchema
+                } else {
+                    Op::RestartProducer
+                }
+            }
         };
         ops.push(op);
     }
