@@ -11,6 +11,7 @@ use hollow::{BlobStore, Consumer, CycleOutcome, Producer, RefreshEvent, WriteOpt
 use hollow_movies::Dataset;
 use hollow_movies::movies_capnp::{actor, movie};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value, json};
 
 /// Arguments of `hollow demo`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +40,14 @@ pub struct DemoArgs {
     /// them) and exit.
     #[arg(long, value_name = "DIR")]
     export: Option<PathBuf>,
+    /// One compact JSON document with every figure of the summary instead of the text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Milliseconds, for the JSON report.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn ms(d: Duration) -> String {
@@ -76,28 +85,49 @@ fn resident_mib() -> Option<(f64, f64)> {
 
 /// Runs the demo, printing the report to `out`.
 pub fn run(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
+    let mut report = Map::new();
+    // With --json the text goes nowhere and the figures into one document.
+    let mut sink = std::io::sink();
+    let text: &mut dyn Write = if args.json { &mut sink } else { out };
     if let Some(dir) = &args.export {
-        return export(args, dir, out);
+        export(args, dir, text, &mut report)?;
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the async runtime")?;
+        runtime.block_on(run_async(args, text, &mut report))?;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(run_async(args, out))
+    if args.json {
+        serde_json::to_writer(&mut *out, &Value::Object(report))?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// `--export DIR`: the cycles as JSON Lines files, no producer.
-fn export(args: &DemoArgs, dir: &std::path::Path, out: &mut impl Write) -> Result<()> {
+fn export(
+    args: &DemoArgs,
+    dir: &std::path::Path,
+    out: &mut dyn Write,
+    report: &mut Map<String, Value>,
+) -> Result<()> {
     let data = Dataset::new(args.movies);
     let started = Instant::now();
     let paths = data
         .export_jsonl(dir, args.cycles)
         .with_context(|| format!("writing JSON Lines into {}", dir.display()))?;
+    let mut files = Vec::new();
     for path in &paths {
         let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
         writeln!(out, "{} ({})", path.display(), mib(bytes))?;
+        files.push(json!({"path": path.display().to_string(), "bytes": bytes}));
     }
+    report.insert("files".into(), files.into());
+    report.insert("movies".into(), args.movies.into());
+    report.insert("actors".into(), data.actor_count().into());
+    report.insert("millis".into(), millis(started.elapsed()).into());
     writeln!(
         out,
         "exported {} cycles of {} movies + {} actors in {}",
@@ -109,7 +139,11 @@ fn export(args: &DemoArgs, dir: &std::path::Path, out: &mut impl Write) -> Resul
     Ok(())
 }
 
-async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
+async fn run_async(
+    args: &DemoArgs,
+    out: &mut dyn Write,
+    report: &mut Map<String, Value>,
+) -> Result<()> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating {}", args.dir.display()))?;
     let store = BlobStore::local(&args.dir)?;
@@ -127,6 +161,13 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         .build()
         .await?;
     let first_cycle = producer.version().await.unwrap_or(0);
+    report.insert("dir".into(), args.dir.display().to_string().into());
+    report.insert("movies".into(), args.movies.into());
+    report.insert("actors".into(), data.actor_count().into());
+    if first_cycle > 0 {
+        report.insert("restored_version".into(), first_cycle.into());
+    }
+    let mut cycles = Vec::new();
     writeln!(
         out,
         "hollow demo: {} movies + {} actors into {}",
@@ -169,9 +210,24 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         let total = started.elapsed();
         match outcome {
             CycleOutcome::Unchanged { version } => {
-                writeln!(out, "cycle {cycle}: unchanged (version {version})")?
+                cycles.push(json!({"cycle": cycle, "published": false, "version": version}));
+                writeln!(out, "cycle {cycle}: unchanged (version {version})")?;
             }
             CycleOutcome::Published(r) => {
+                let t = r.timings;
+                cycles.push(json!({
+                    "cycle": cycle, "published": true, "version": r.version, "millis": millis(total),
+                    "types": r.types.iter().map(|(name, c)| json!({
+                        "type": name, "added": c.added, "updated": c.updated, "removed": c.removed,
+                    })).collect::<Vec<_>>(),
+                    "snapshot_bytes": r.snapshot_bytes, "delta_bytes": r.delta_bytes,
+                    "reverse_delta_bytes": r.reverse_delta_bytes,
+                    "timings_millis": {
+                        "populate": millis(t.populate), "encode": millis(t.encode),
+                        "verify": millis(t.verify), "publish": millis(t.publish),
+                        "announce": millis(t.announce),
+                    },
+                }));
                 let changes: Vec<String> = r
                     .types
                     .iter()
@@ -209,6 +265,7 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         }
     }
 
+    report.insert("cycles".into(), cycles.into());
     if args.upserts > 0 {
         let started = Instant::now();
         let last = first_cycle + args.cycles.saturating_sub(1);
@@ -229,6 +286,11 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
             })
             .await?;
         if let CycleOutcome::Published(r) = outcome {
+            report.insert(
+                "incremental".into(),
+                json!({"upserted": renamed.len(), "version": r.version,
+                       "millis": millis(started.elapsed()), "delta_bytes": r.delta_bytes}),
+            );
             writeln!(
                 out,
                 "incremental: {} movies upserted, version {} in {} (delta {})",
@@ -265,6 +327,7 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         .get_by_key(100_000u64)?
         .is_some();
     let to_first_lookup = started.elapsed();
+    let mut refreshes = Vec::new();
     writeln!(
         out,
         "consumer: version {first_version} (movie 100000 {}) ",
@@ -284,15 +347,40 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
             RefreshEvent::Started { plan, .. } => Some(plan),
             _ => None,
         });
+        let plan = plan.unwrap_or_default();
         writeln!(
             out,
-            "  refresh to version {version} in {} ({})",
+            "  refresh to version {version} in {} ({plan})",
             ms(elapsed),
-            plan.unwrap_or_default()
         )?;
+        refreshes.push(json!({"version": version, "millis": millis(elapsed), "plan": plan}));
     }
     let read = consumer.state().context("the consumer holds no state")?;
-    if let Some((resident, shared)) = resident_mib() {
+    let memory = resident_mib();
+    report.insert(
+        "consumer".into(),
+        json!({
+            "first_version": first_version,
+            "first_lookup_millis": millis(to_first_lookup),
+            "refreshes": refreshes,
+            "resident_mib": memory.map(|m| m.0),
+            "file_backed_mib": memory.map(|m| m.1),
+        }),
+    );
+    report.insert("announced_version".into(), announcement.version.into());
+    report.insert("served_version".into(), read.version().into());
+    report.insert(
+        "types".into(),
+        read.types()
+            .iter()
+            .map(|t| {
+                json!({"name": t.name, "records": t.record_count, "record_bytes": t.record_bytes,
+                       "index_bytes": t.index_bytes, "checksum": format!("{:#018x}", t.checksum)})
+            })
+            .collect::<Vec<_>>()
+            .into(),
+    );
+    if let Some((resident, shared)) = memory {
         writeln!(
             out,
             "  process resident memory {resident:.1} MiB, of which file-backed (blob mappings) {shared:.1} MiB"
@@ -333,6 +421,10 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     let scan = started.elapsed();
     #[allow(clippy::cast_precision_loss)]
     let per_record = scan.as_nanos() as f64 / f64::from(movies.len().max(1));
+    report.insert(
+        "scan".into(),
+        json!({"records": movies.len(), "millis": millis(scan), "ns_per_record": per_record}),
+    );
     writeln!(
         out,
         "  scan of {} movies summing year: {} ({per_record:.1} ns/record, sum {year_sum})",
@@ -348,6 +440,11 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
     }
     #[allow(clippy::cast_precision_loss)]
     let per_lookup = started.elapsed().as_nanos() as f64 / lookups as f64;
+    report.insert(
+        "lookups".into(),
+        json!({"count": lookups, "found": found, "ns_per_lookup": per_lookup}),
+    );
+    let mut genre_index = Vec::new();
     writeln!(
         out,
         "  {lookups} primary-key lookups: {found} found, {per_lookup:.0} ns/lookup"
@@ -379,7 +476,9 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
             "  genre index: {count} {genre} movies in {} (a scan agrees)",
             ms(elapsed)
         )?;
+        genre_index.push(json!({"genre": genre, "movies": count, "millis": millis(elapsed)}));
     }
+    report.insert("genre_index".into(), genre_index.into());
     let started = Instant::now();
     let with_actor_1 = movies.matching("castIds", 1u64)?.count();
     let elapsed = started.elapsed();
@@ -397,6 +496,10 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
         "  cast index: actor 1 plays in {with_actor_1} movies ({}, a scan agrees)",
         ms(elapsed)
     )?;
+    report.insert(
+        "cast_index".into(),
+        json!({"actor": 1, "movies": with_actor_1, "millis": millis(elapsed)}),
+    );
     // What changed over the whole run, from the consumer's first version to its last.
     if first_state.version() != read.version() {
         let started = Instant::now();
@@ -417,6 +520,17 @@ async fn run_async(args: &DemoArgs, out: &mut impl Write) -> Result<()> {
                 )
             })
             .collect();
+        report.insert(
+            "diff".into(),
+            json!({
+                "from": first_state.version(), "to": read.version(),
+                "millis": millis(started.elapsed()),
+                "types": diffs.iter().map(|d| json!({
+                    "type": d.name, "added": d.added.len(), "removed": d.removed.len(),
+                    "changed": d.changed.len(),
+                })).collect::<Vec<_>>(),
+            }),
+        );
         writeln!(
             out,
             "  diff {} → {}: {} (in {})",

@@ -112,3 +112,56 @@ fn usage_errors_exit_with_2_and_io_errors_with_1() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: creating "));
 }
+
+#[test]
+fn demo_json_is_one_document_with_every_figure() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = hollow()
+        .args([
+            "demo", "--movies", "1000", "--cycles", "3", "--json", "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run hollow demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "one compact document: {stdout}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    let cycles = report["cycles"].as_array().expect("cycles");
+    assert_eq!(cycles.len(), 3);
+    assert_eq!(cycles[0]["version"], 1);
+    assert!(cycles[0]["snapshot_bytes"].as_u64().expect("bytes") > 0);
+    assert_eq!(report["incremental"]["version"], 4);
+    assert_eq!(report["announced_version"], 4);
+    assert_eq!(report["served_version"], 4);
+    assert_eq!(
+        report["consumer"]["refreshes"].as_array().map(Vec::len),
+        Some(3),
+        "versions 2, 3 and 4 after the first"
+    );
+    let types: Vec<&str> = report["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(types, ["Movie", "Actor"]);
+    assert_eq!(report["lookups"]["count"], 10_000);
+    assert_eq!(report["diff"]["from"], 1);
+    // --export --json: the files written.
+    let export = dir.path().join("export");
+    let out = hollow()
+        .args([
+            "demo", "--movies", "100", "--cycles", "2", "--json", "--export",
+        ])
+        .arg(&export)
+        .output()
+        .expect("run hollow demo --export");
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(report["files"].as_array().map(Vec::len), Some(2));
+}
