@@ -255,6 +255,9 @@ struct BlobEntry {
     from_version: Option<u64>,
     to_version: u64,
     bytes: usize,
+    /// Whether the blob joins states of the announced chain (else it is left from a failed or
+    /// abandoned cycle, or another lineage: no consumer reads it; `hollow gc` removes it).
+    on_chain: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -320,6 +323,7 @@ fn blob_entry(key: &BlobKey, bytes: usize) -> BlobEntry {
         from_version,
         to_version,
         bytes,
+        on_chain: true,
     }
 }
 
@@ -341,11 +345,24 @@ pub async fn inspect(
     };
     let pin = store.pinned().await?;
     // Sizes as stored (compressed on a remote store), from the listing: nothing is downloaded.
+    let chain: std::collections::HashSet<StateId> = hollow::tools::announced_chain(&store)
+        .await?
+        .into_iter()
+        .collect();
     let blobs: Vec<BlobEntry> = store
         .list_blob_sizes()
         .await?
         .iter()
-        .map(|(key, size)| blob_entry(key, usize::try_from(*size).unwrap_or(usize::MAX)))
+        .map(|(key, size)| {
+            let mut entry = blob_entry(key, usize::try_from(*size).unwrap_or(usize::MAX));
+            entry.on_chain = match key {
+                BlobKey::Snapshot { state } => chain.contains(state),
+                BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to } => {
+                    chain.contains(from) && chain.contains(to)
+                }
+            };
+            entry
+        })
         .collect();
     let state = state_at(&store, None).await?;
     let mut types = Vec::new();
@@ -420,9 +437,14 @@ pub async fn inspect(
             };
             writeln!(
                 out,
-                "  {what:<24} {:>10}  {}",
+                "  {what:<24} {:>10}  {}{}",
                 indicatif::HumanBytes(b.bytes as u64).to_string(),
-                b.key
+                b.key,
+                if b.on_chain {
+                    ""
+                } else {
+                    "  (not on the announced chain: left by a failed cycle; `hollow gc` removes it)"
+                }
             )?;
         }
         writeln!(out, "types at version {}:", report.types_version)?;

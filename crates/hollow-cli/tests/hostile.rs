@@ -935,3 +935,39 @@ fn limits_refuse_input_and_cycles_past_them_with_their_place() {
     let o = produce(&store, &three, &["--limit", "line-bytes=1MiB"]);
     ok(&o);
 }
+
+#[test]
+fn inspect_marks_blobs_that_are_not_on_the_announced_chain() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = generate(&dir.path().join("in"), 100, 2);
+    let (store, other) = (dir.path().join("store"), dir.path().join("other"));
+    ok(&produce(&store, &files[0], &[]));
+    ok(&produce(&store, &files[1], &[]));
+    // A version 1 of another lineage (another tag), as a failed or abandoned cycle leaves.
+    ok(&produce(&other, &files[1], &[]));
+    let stray = blob(&other, "snapshots", "00000000000000000001");
+    let dest = store
+        .join("snapshots")
+        .join(stray.file_name().expect("name"));
+    std::fs::copy(&stray, &dest).expect("copy");
+    let report = json_of(&hollow(&["inspect", "--json"], &store));
+    let blobs = report["blobs"].as_array().expect("blobs");
+    let off: Vec<&str> = blobs
+        .iter()
+        .filter(|b| b["on_chain"] == false)
+        .filter_map(|b| b["key"].as_str())
+        .collect();
+    assert_eq!(off.len(), 1, "{blobs:?}");
+    assert!(dest.to_string_lossy().ends_with(off[0]), "{off:?}");
+    assert_eq!(
+        blobs.iter().filter(|b| b["on_chain"] == true).count(),
+        3,
+        "v1 snapshot, delta and reverse delta: {blobs:?}"
+    );
+    let text = ok(&hollow(&["inspect"], &store));
+    assert_eq!(
+        text.matches("not on the announced chain").count(),
+        1,
+        "{text}"
+    );
+}
