@@ -181,3 +181,36 @@ async fn a_consumer_refuses_blobs_past_its_caps_and_keeps_serving() {
     plain.refresh().await.expect("defaults");
     assert_eq!(plain.version(), Some(2));
 }
+
+#[tokio::test]
+async fn a_consumer_cap_bounds_what_a_compressed_blob_may_decode_to() {
+    let store = BlobStore::memory().with_wire_encoding(hollow::WireEncoding::Zstd { level: 3 });
+    let p = producer(&store, Limits::default()).await;
+    cycle(&p, 0..500).await.expect("v1");
+    let blob_len = {
+        let plain = Consumer::builder(store.clone())
+            .build()
+            .await
+            .expect("consumer");
+        plain.refresh().await.expect("defaults");
+        plain.state().expect("state").blob_len() as u64
+    };
+    // Capped below the snapshot's decoded size: the envelope is refused before decoding.
+    let capped = Consumer::builder(store.clone())
+        .limits(Limits::default().max_blob_bytes(blob_len - 1))
+        .build()
+        .await
+        .expect("consumer");
+    let e = capped.refresh().await.expect_err("past the cap");
+    let chain = hollow::error_chain(&e);
+    assert!(chain.contains("beyond the limit of"), "{chain}");
+    assert_eq!(capped.version(), None);
+    // At the cap it reads.
+    let at_cap = Consumer::builder(store)
+        .limits(Limits::default().max_blob_bytes(blob_len))
+        .build()
+        .await
+        .expect("consumer");
+    at_cap.refresh().await.expect("at the cap");
+    assert_eq!(at_cap.version(), Some(1));
+}

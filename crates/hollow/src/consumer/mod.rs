@@ -283,9 +283,16 @@ impl ConsumerBuilder {
     /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
     /// no state until the first refresh.
     pub async fn build(self) -> Result<Consumer, RefreshError> {
-        let cache = BlobCache::new(self.store.clone(), self.cache, self.map_in_place)?;
+        // The consumer's blob-size cap also bounds what a download may decode to, so a hostile
+        // envelope is refused before anything is written or allocated (the stricter of the two).
+        let store = if self.limits.blob_bytes() < self.store.max_blob_bytes() {
+            self.store.with_max_blob_bytes(self.limits.blob_bytes())
+        } else {
+            self.store
+        };
+        let cache = BlobCache::new(store.clone(), self.cache, self.map_in_place)?;
         let inner = Arc::new(Inner {
-            store: self.store,
+            store,
             current: ArcSwapOption::empty(),
             refreshing: tokio::sync::Mutex::new(Failures::default()),
             listeners: self.listeners,

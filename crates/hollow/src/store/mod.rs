@@ -397,6 +397,12 @@ impl BlobStore {
 
     /// The largest blob (decoded) a read accepts: an envelope declaring more is refused with
     /// [`WireError::TooLarge`] before anything is decoded (default [`DEFAULT_MAX_BLOB_BYTES`]).
+    pub fn max_blob_bytes(&self) -> u64 {
+        self.max_blob_bytes
+    }
+
+    /// The most bytes a stored blob may decode to (see [`BlobStore::max_blob_bytes`]); a
+    /// consumer lowers it to its [`Limits::max_blob_bytes`](crate::Limits::max_blob_bytes).
     pub fn with_max_blob_bytes(mut self, limit: u64) -> Self {
         self.max_blob_bytes = limit;
         self
