@@ -534,3 +534,73 @@ fn follow_refreshes_on_announcements_pushed_by_produce() {
     let _ = broker.kill();
     let _ = broker.wait();
 }
+
+/// Many consumer processes on one store (S3 under CI; a local directory otherwise, as well):
+/// four `hollow follow` processes — two sharing a cache directory — follow a producer process
+/// through four versions; each logs every version, their caches hold decoded blobs, and each
+/// exits 0 on SIGTERM. A `hollow get` in yet another process reads the last version.
+#[test]
+fn several_follower_processes_converge_on_every_version() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut stores = vec![dir.path().join("local").to_string_lossy().into_owned()];
+    if let Some(base) = s3_base() {
+        let run = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_nanos();
+        stores.push(format!("{base}/followers-{run}/movies"));
+    }
+    let inputs = export(&dir.path().join("in"), 300, 4);
+    for (s, url) in stores.iter().enumerate() {
+        produce(url, &inputs[0]);
+        let shared = dir.path().join(format!("shared-cache-{s}"));
+        let mut followers = Vec::new();
+        for f in 0..4 {
+            let cache = if f < 2 {
+                shared.clone()
+            } else {
+                dir.path().join(format!("cache-{s}-{f}"))
+            };
+            let mut child = Command::new(env!("CARGO_BIN_EXE_hollow"))
+                .args([
+                    "follow",
+                    "--store",
+                    url,
+                    "--poll-interval",
+                    "50ms",
+                    "--cache",
+                ])
+                .arg(&cache)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn follow");
+            let rx = lines_of(&mut child);
+            followers.push((child, rx, Vec::new()));
+        }
+        for (_, rx, seen) in &mut followers {
+            wait_for(rx, &["refreshed", "version=1"], seen);
+        }
+        for (v, input) in inputs.iter().enumerate().skip(1) {
+            produce(url, input);
+            let version = format!("version={}", v + 1);
+            for (_, rx, seen) in &mut followers {
+                wait_for(rx, &["refreshed", &version], seen);
+            }
+        }
+        let id = first_movie_id(url);
+        let got = ok(&hollow(
+            &["get", "Movie", &id, "--store", url, "--json"],
+            &[],
+        ));
+        assert!(got.contains(&format!("\"id\":{id}")), "{got}");
+        for (mut child, rx, mut seen) in followers {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            wait_for(&rx, &["stopping", "SIGTERM"], &mut seen);
+            let status = child.wait().expect("wait");
+            assert_eq!(status.code(), Some(0), "{url}: {}", seen.join("\n"));
+        }
+    }
+}
