@@ -18,7 +18,6 @@
 pub mod anchors;
 pub mod codec;
 pub mod data;
-pub mod deltas;
 pub mod hollow_side;
 pub mod lmdb;
 pub mod measure;
@@ -54,10 +53,6 @@ pub struct Config {
     pub shard_bits: u8,
     /// Skip SQLite and LMDB (hollow only).
     pub hollow_only: bool,
-    /// Measure reads after N deltas against fresh snapshots ([`deltas`]).
-    pub delta_reads: bool,
-    /// Only the reads after N deltas (no rounds over the engines).
-    pub deltas_only: bool,
 }
 
 impl Config {
@@ -74,8 +69,6 @@ impl Config {
             lookup_ops: 200_000,
             shard_bits: hollow::DEFAULT_SHARD_BITS,
             hollow_only: false,
-            delta_reads: true,
-            deltas_only: false,
         }
     }
 }
@@ -96,19 +89,14 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Re
     let mut hollow: Option<hollow_side::HollowReport> = None;
     let mut sqlite: Option<report::EngineReport> = None;
     let mut lmdb: Option<report::EngineReport> = None;
-    let rounds = if config.deltas_only {
-        1
-    } else {
-        config.rounds.max(1)
-    };
-    for round in 1..=rounds {
+    for round in 1..=config.rounds.max(1) {
         progress(&format!("round {round} of {}", config.rounds.max(1)));
         let h = hollow_side::measure(config, &data, dir.path(), progress)?;
         match &mut hollow {
             Some(first) => first.pool(&h),
             None => hollow = Some(h),
         }
-        if config.hollow_only || config.deltas_only {
+        if config.hollow_only {
             continue;
         }
         let s = sqlite::measure(config, &data, dir.path(), progress)?;
@@ -123,12 +111,6 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Re
         }
     }
     let hollow = hollow.ok_or("no round ran")?;
-    let deltas = if config.delta_reads {
-        progress("hollow: reads after N deltas");
-        Some(deltas::measure(config, &data, dir.path(), progress)?)
-    } else {
-        None
-    };
     Ok(report::Report {
         config: config.clone(),
         machine: report::Machine::detect(),
@@ -137,7 +119,6 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Re
         hollow,
         sqlite,
         lmdb,
-        deltas,
         total_seconds: started.elapsed().as_secs_f64(),
     })
 }
