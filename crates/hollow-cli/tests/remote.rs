@@ -462,7 +462,7 @@ fn follow_refreshes_on_announcements_pushed_by_produce() {
     let broker = Command::new("nats-server")
         .args(["-a", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn();
     let mut broker = match broker {
         Ok(b) => b,
@@ -475,11 +475,11 @@ fn follow_refreshes_on_announcements_pushed_by_produce() {
             return;
         }
     };
-    let addr = format!("127.0.0.1:{port}");
-    while std::net::TcpStream::connect(&addr).is_err() {
-        std::thread::yield_now();
-    }
-    let url = format!("nats://{addr}");
+    // Ready when it says so on stderr (an event, not a retry loop).
+    let ready = lines_of(&mut broker);
+    let mut broker_log = Vec::new();
+    wait_for(&ready, &["Server is ready"], &mut broker_log);
+    let url = format!("nats://127.0.0.1:{port}");
     let dir = tempfile::tempdir().expect("tempdir");
     let inputs = export(&dir.path().join("in"), 100, 3);
     let store = dir.path().join("store");

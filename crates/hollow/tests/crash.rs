@@ -78,6 +78,16 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// Runs `crash_child` in a new process of this test binary with `HOLLOW_CRASH_CHILD=spec`.
+fn run_child(exe: &Path, spec: &str) -> std::process::ExitStatus {
+    Command::new(exe)
+        .args(["--exact", "crash_child", "--test-threads=1"])
+        .env("HOLLOW_CRASH_CHILD", spec)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run the child")
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -155,12 +165,7 @@ fn a_producer_killed_at_any_store_call_of_a_publish_restores_and_continues() {
             let dir = tempfile::tempdir().expect("tempdir");
             copy_dir(base.path(), dir.path());
             let spec = format!("{}|{n}|{when}", dir.path().display());
-            let status = Command::new(&exe)
-                .args(["--exact", "crash_child", "--test-threads=1"])
-                .env("HOLLOW_CRASH_CHILD", &spec)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .expect("run the child");
+            let status = run_child(&exe, &spec);
             assert_eq!(
                 status.signal(),
                 Some(9),
@@ -219,12 +224,7 @@ fn a_producer_killed_inside_the_local_announcement_leaves_the_old_or_the_new_one
         let dir = tempfile::tempdir().expect("tempdir");
         copy_dir(base.path(), dir.path());
         let spec = format!("{}|0|point={point}", dir.path().display());
-        let status = Command::new(&exe)
-            .args(["--exact", "crash_child", "--test-threads=1"])
-            .env("HOLLOW_CRASH_CHILD", &spec)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .expect("run the child");
+        let status = run_child(&exe, &spec);
         assert_eq!(status.signal(), Some(9), "{point}: the child was killed");
         runtime.block_on(async {
             let p = producer(BlobStore::local(dir.path()).expect("store"))

@@ -23,10 +23,10 @@ impl Broker {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let child = match Command::new("nats-server")
+        let mut child = match Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
         {
             Ok(child) => child,
@@ -39,18 +39,36 @@ impl Broker {
                 return None;
             }
         };
-        // Ready once it accepts connections (a connect loop, not a sleep on a guess).
-        let addr = format!("127.0.0.1:{port}");
-        for _ in 0..500 {
-            if std::net::TcpStream::connect(&addr).is_ok() {
-                return Some(Broker {
-                    child,
-                    url: format!("nats://{addr}"),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("nats-server did not start on {addr}");
+        // Ready when it says so on stderr (an event, not a sleep); the rest of its log is
+        // drained so the pipe never fills.
+        let log = child.stderr.take().expect("piped stderr");
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(log));
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|line| line.contains("Server is ready"));
+        assert!(ready, "nats-server exited before it was ready");
+        std::thread::spawn(move || lines.for_each(drop));
+        Some(Broker {
+            child,
+            url: format!("nats://127.0.0.1:{port}"),
+        })
+    }
+
+    /// A producer of "movies" in `dir` that pushes its announcements through this broker.
+    async fn producer(&self, dir: &std::path::Path) -> Producer {
+        Producer::builder(BlobStore::local(dir).expect("store"), "movies")
+            .register::<movie::Owned>()
+            .push(self.connect().await)
+            .build()
+            .await
+            .expect("producer")
+    }
+
+    async fn connect(&self) -> NatsAnnouncements {
+        NatsAnnouncements::connect(&self.url, &default_subject("movies"))
+            .await
+            .expect("connect to the broker")
     }
 }
 
@@ -123,27 +141,13 @@ async fn a_pushed_announcement_refreshes_a_consumer_that_polls_hourly() {
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let subject = default_subject("movies");
     // Separate store handles, as on separate machines: no in-process wake-up between them.
-    let producer = Producer::builder(BlobStore::local(dir.path()).expect("store"), "movies")
-        .register::<movie::Owned>()
-        .push(
-            NatsAnnouncements::connect(&broker.url, &subject)
-                .await
-                .expect("producer connects"),
-        )
-        .build()
-        .await
-        .expect("producer");
+    let producer = broker.producer(dir.path()).await;
     assert_eq!(cycle(&producer, 0..10).await, 1);
-
-    let push = NatsAnnouncements::connect(&broker.url, &subject)
-        .await
-        .expect("consumer connects");
     let (consumer, mut versions) = consumer(
         BlobStore::local(dir.path()).expect("store"),
         Duration::from_secs(3600),
-        Some(push),
+        Some(broker.connect().await),
     )
     .await;
     serves(&mut versions, 1).await;
@@ -161,25 +165,12 @@ async fn without_the_broker_the_producer_publishes_and_consumers_converge_by_pol
         return;
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    let subject = default_subject("movies");
-    let producer = Producer::builder(BlobStore::local(dir.path()).expect("store"), "movies")
-        .register::<movie::Owned>()
-        .push(
-            NatsAnnouncements::connect(&broker.url, &subject)
-                .await
-                .expect("connect"),
-        )
-        .build()
-        .await
-        .expect("producer");
+    let producer = broker.producer(dir.path()).await;
     assert_eq!(cycle(&producer, 0..5).await, 1);
-    let push = NatsAnnouncements::connect(&broker.url, &subject)
-        .await
-        .expect("connect");
     let (_consumer, mut versions) = consumer(
         BlobStore::local(dir.path()).expect("store"),
         Duration::from_millis(200),
-        Some(push),
+        Some(broker.connect().await),
     )
     .await;
     serves(&mut versions, 1).await;
