@@ -1,5 +1,5 @@
-//! `hollow gc`: retention. Reports (by default) or deletes (`--delete`) the blobs no retained
-//! version needs (`hollow::tools::gc`).
+//! `hollow gc`: retention. Deletes (or, with `--dry-run`, reports) the blobs no retained version
+//! needs (`hollow::tools::gc`).
 
 use std::io::Write;
 use std::time::Duration;
@@ -15,18 +15,32 @@ use crate::data::StoreArgs;
 pub struct GcArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// The newest versions of the announced chain that stay reachable (the pinned version and
-    /// versions published within --min-age are kept too).
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
-    pub keep_versions: u64,
+    /// Keep the newest N versions of the announced chain reachable. Without any --keep-*
+    /// option gc keeps 10. The pinned version and versions published within --min-age are
+    /// always kept.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_versions: Option<u64>,
+    /// Keep the N newest snapshots of the announced chain and every version after the oldest
+    /// of them (consumers can start from any of them).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep_snapshots: Option<u64>,
+    /// Keep every version published within DURATION (e.g. 7d, 12h, 30m).
+    #[arg(long, value_name = "DURATION", value_parser = crate::follow::duration)]
+    pub keep_since: Option<Duration>,
     /// Grace period: blobs younger than this are never deleted, and versions published within
     /// it stay reachable (a consumer may be downloading them; a producer may be publishing).
     #[arg(long, default_value = "1h", value_parser = min_age)]
     pub min_age: Duration,
-    /// Delete the unneeded blobs. Without it, gc only reports what it would delete.
+    /// Report what would be deleted; delete nothing.
     #[arg(long)]
+    pub dry_run: bool,
+    /// Accepted for compatibility: gc deletes unless --dry-run.
+    #[arg(long, hide = true, conflicts_with = "dry_run")]
     pub delete: bool,
 }
+
+/// The default retention when no --keep-* option is given.
+const DEFAULT_KEEP_VERSIONS: u64 = 10;
 
 fn min_age(s: &str) -> Result<Duration, String> {
     if s == "0" || s == "0s" {
@@ -45,16 +59,27 @@ fn reason(r: GcReason) -> &'static str {
 
 /// Runs `hollow gc`.
 pub async fn run(args: &GcArgs, out: &mut impl Write) -> Result<()> {
-    let access = if args.delete {
+    let delete = !args.dry_run;
+    let access = if delete {
         crate::data::Access::Write
     } else {
         crate::data::Access::Read
     };
-    let store = args.store.open_for(access, "gc --delete")?;
+    let store = args.store.open_for(access, "gc")?;
+    let to_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    let no_keep_option =
+        args.keep_versions.is_none() && args.keep_snapshots.is_none() && args.keep_since.is_none();
+    let keep_versions = match args.keep_versions {
+        Some(n) => n,
+        None if no_keep_option => DEFAULT_KEEP_VERSIONS,
+        None => 1,
+    };
     let options = GcOptions {
-        keep_versions: usize::try_from(args.keep_versions).unwrap_or(usize::MAX),
+        keep_versions: to_usize(keep_versions),
+        keep_snapshots: args.keep_snapshots.map(to_usize),
+        keep_since: args.keep_since,
         min_age: args.min_age,
-        delete: args.delete,
+        delete,
     };
     let report = hollow::tools::gc(&store, &options).await?;
     let deletable: Vec<_> = report.deletable().collect();
@@ -111,7 +136,7 @@ pub async fn run(args: &GcArgs, out: &mut impl Write) -> Result<()> {
     } else {
         writeln!(
             out,
-            "dry run: {} blobs, {freed} bytes would be deleted (--delete to delete them)",
+            "dry run: {} blobs, {freed} bytes would be deleted (run without --dry-run to delete them)",
             deletable.len()
         )?;
     }

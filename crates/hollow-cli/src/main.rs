@@ -280,11 +280,11 @@ enum Command {
     Follow(follow::FollowArgs),
     /// Retention: the blobs no retained version needs — the announced chain's before the
     /// snapshot the oldest kept version starts from, and blobs off the chain (failed cycles) —
-    /// reported, or deleted with --delete. Never the announced or pinned version's chain, never
+    /// deleted, or reported with --dry-run. Never the announced or pinned version's chain, never
     /// a blob younger than --min-age.
     ///
-    /// Examples: hollow gc --keep-versions 20                 (dry run)
-    ///           hollow gc --keep-versions 20 --delete --min-age 2h
+    /// Examples: hollow gc --keep-snapshots 3 --dry-run
+    ///           hollow gc --keep-snapshots 3 --keep-since 7d --min-age 2h
     Gc(gc::GcArgs),
 }
 

@@ -406,7 +406,7 @@ fn gc_reports_then_deletes_what_no_kept_version_needs() {
         args.extend_from_slice(extra);
         json_of(&hollow(&args, &[]))
     };
-    let dry = gc(&[]);
+    let dry = gc(&["--dry-run"]);
     assert_eq!(dry["deleted"], false);
     let unneeded = dry["unneeded"].as_array().expect("unneeded");
     assert!(
@@ -422,15 +422,7 @@ fn gc_reports_then_deletes_what_no_kept_version_needs() {
     assert_eq!(count(), before, "a dry run deletes nothing");
     // The default grace period keeps everything just written.
     let young = json_of(&hollow(
-        &[
-            "gc",
-            "--store",
-            store_s,
-            "--keep-versions",
-            "1",
-            "--delete",
-            "--json",
-        ],
+        &["gc", "--store", store_s, "--keep-versions", "1", "--json"],
         &[],
     ));
     assert!(
@@ -441,7 +433,52 @@ fn gc_reports_then_deletes_what_no_kept_version_needs() {
             .all(|b| b["too_young"] == true)
     );
     assert_eq!(count(), before);
-    let done = gc(&["--delete"]);
+    // --keep-snapshots 1: from the newest snapshot on; --keep-since: everything (just written).
+    let newest_snapshot = std::fs::read_dir(store.join("snapshots"))
+        .expect("dir")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.split('-').next()?.parse::<u64>().ok()
+        })
+        .filter(|v| *v != 99)
+        .max()
+        .expect("a snapshot");
+    let by_snapshots = json_of(&hollow(
+        &[
+            "gc",
+            "--store",
+            store_s,
+            "--keep-snapshots",
+            "1",
+            "--min-age",
+            "0",
+            "--dry-run",
+            "--json",
+        ],
+        &[],
+    ));
+    assert_eq!(
+        by_snapshots["oldest_retained"], newest_snapshot,
+        "{by_snapshots}"
+    );
+    assert_eq!(by_snapshots["kept_from_snapshot"], newest_snapshot);
+    let since = json_of(&hollow(
+        &[
+            "gc",
+            "--store",
+            store_s,
+            "--keep-since",
+            "1h",
+            "--min-age",
+            "0",
+            "--dry-run",
+            "--json",
+        ],
+        &[],
+    ));
+    assert_eq!(since["oldest_retained"], 1, "{since}");
+    assert_eq!(count(), before, "dry runs delete nothing");
+    let done = gc(&[]);
     assert_eq!(done["deleted"], true);
     assert_eq!(count(), before - unneeded.len());
     assert!(!orphan.exists());

@@ -53,11 +53,22 @@ async fn readable(store: &BlobStore, version: u64) -> bool {
     consumer.refresh_to(version).await.is_ok()
 }
 
+/// The id of the snapshot of `version` among `keys`.
+fn k_id(keys: &BTreeSet<BlobKey>, version: u64) -> u64 {
+    keys.iter()
+        .find_map(|k| match k {
+            BlobKey::Snapshot { state } if state.version == version => Some(state.tag),
+            _ => None,
+        })
+        .expect("a snapshot of that version")
+}
+
 fn options(keep_versions: usize, delete: bool) -> GcOptions {
     GcOptions {
         keep_versions,
         min_age: Duration::ZERO,
         delete,
+        ..GcOptions::default()
     }
 }
 
@@ -83,6 +94,7 @@ async fn retention(open: impl Fn() -> BlobStore) {
             keep_versions: 1,
             min_age: Duration::from_secs(3600),
             delete: true,
+            ..GcOptions::default()
         },
     )
     .await
@@ -109,6 +121,60 @@ async fn retention(open: impl Fn() -> BlobStore) {
             .iter()
             .any(|b| b.reason == GcReason::BeforeRetention)
     );
+
+    // --keep-snapshots 2: every version from the second newest snapshot of the chain on.
+    let mut snapshots: Vec<u64> = before
+        .iter()
+        .filter_map(|k| match k {
+            BlobKey::Snapshot { state } if *k != orphan => Some(state.version),
+            _ => None,
+        })
+        .collect();
+    snapshots.sort_unstable();
+    assert!(snapshots.len() >= 3, "{snapshots:?}");
+    let second_newest = snapshots[snapshots.len() - 2];
+    let by_snapshots = gc(
+        &open(),
+        &GcOptions {
+            keep_snapshots: Some(2),
+            ..options(1, false)
+        },
+    )
+    .await
+    .expect("gc");
+    assert_eq!(by_snapshots.oldest_retained, Some(second_newest));
+    assert_eq!(by_snapshots.kept_from_snapshot, Some(second_newest));
+    assert!(by_snapshots.kept.iter().any(|(k, _)| *k
+        == BlobKey::Snapshot {
+            state: StateId::new(second_newest, k_id(&before, second_newest))
+        }));
+    // More snapshots than the chain has: the whole chain.
+    let all_snapshots = gc(
+        &open(),
+        &GcOptions {
+            keep_snapshots: Some(100),
+            ..options(1, false)
+        },
+    )
+    .await
+    .expect("gc");
+    assert_eq!(all_snapshots.oldest_retained, Some(snapshots[0]));
+    // --keep-since: everything here was published within the hour.
+    let since = gc(
+        &open(),
+        &GcOptions {
+            keep_since: Some(Duration::from_secs(3600)),
+            ..options(1, false)
+        },
+    )
+    .await
+    .expect("gc");
+    assert_eq!(since.oldest_retained, Some(1));
+    assert!(
+        since.deletable().all(|b| b.reason == GcReason::OffChain),
+        "{since:?}"
+    );
+    assert_eq!(keys(&open()).await, before, "dry runs delete nothing");
 
     // The pin keeps its version reachable.
     open()

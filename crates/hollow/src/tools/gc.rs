@@ -1,8 +1,10 @@
 //! Retention: which blobs of a store no retained version needs, and deleting them.
 //!
-//! Retained: the newest `keep_versions` versions of the announced chain, the pinned version, and
-//! every version published within `min_age` (a consumer that read the announcement a moment ago
-//! may be downloading its blobs). Kept: every blob of the announced chain from the newest
+//! Retained (the union of): the newest `keep_versions` versions of the announced chain; with
+//! `keep_snapshots = Some(n)`, every version from the n-th newest snapshot of the chain on; with
+//! `keep_since = Some(d)`, every version published within `d`; the pinned version; and every
+//! version published within `min_age` (a consumer that read the announcement a moment ago may be
+//! downloading its blobs). Kept: every blob of the announced chain from the newest
 //! snapshot at or before the oldest retained version up to the head — so each retained version
 //! stays reachable from a snapshot, every consumer at a retained version can move forward and
 //! back, and the producer's restore (latest snapshot + forward deltas) is untouched. Deleted:
@@ -20,16 +22,48 @@ use crate::chain::Chain;
 use crate::error::StoreError;
 use crate::store::{BlobKey, BlobStore};
 
-/// What [`gc`] keeps.
+/// What [`gc`] keeps. The retention rules add up: a version is retained when any rule keeps it.
+///
+/// ```
+/// use std::time::Duration;
+/// use hollow::tools::GcOptions;
+///
+/// // Keep the three newest snapshots (and every version after the oldest of them) and
+/// // everything published in the last day; report only.
+/// let options = GcOptions {
+///     keep_snapshots: Some(3),
+///     keep_since: Some(Duration::from_secs(24 * 3600)),
+///     ..GcOptions::default()
+/// };
+/// assert!(!options.delete);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GcOptions {
-    /// The newest versions of the announced chain to keep reachable (at least 1).
+    /// The newest versions of the announced chain to keep reachable (at least 1: the head).
     pub keep_versions: usize,
+    /// Keep every version from the n-th newest snapshot of the announced chain on (at least 1),
+    /// so consumers can start from any of the n newest snapshots.
+    pub keep_snapshots: Option<usize>,
+    /// Keep every version published within this long.
+    pub keep_since: Option<Duration>,
     /// Blobs younger than this are never deleted, and versions published within it are
     /// retained.
     pub min_age: Duration,
     /// Delete (else only report what would be deleted).
     pub delete: bool,
+}
+
+impl Default for GcOptions {
+    /// Keeps the head only (plus the pin and the grace period of an hour); reports only.
+    fn default() -> Self {
+        Self {
+            keep_versions: 1,
+            keep_snapshots: None,
+            keep_since: None,
+            min_age: Duration::from_secs(3600),
+            delete: false,
+        }
+    }
 }
 
 /// Why a blob is not needed.
@@ -129,6 +163,13 @@ async fn plan(
     let on_chain: HashSet<StateId> = chain.states.iter().copied().collect();
     let min_age = i64::try_from(options.min_age.as_millis()).unwrap_or(i64::MAX);
     let young = |modified: i64| now_millis.saturating_sub(modified) < min_age;
+    let keep_since = options
+        .keep_since
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let recent = |published: i64| {
+        now_millis.saturating_sub(published) < min_age
+            || keep_since.is_some_and(|since| now_millis.saturating_sub(published) < since)
+    };
 
     // When each state was published: its snapshot's or the delta into it's write time.
     let mut published: HashMap<StateId, i64> = HashMap::new();
@@ -153,9 +194,22 @@ async fn plan(
         chain
             .states
             .iter()
-            .filter(|s| published.get(s).is_some_and(|t| young(*t)))
+            .filter(|s| published.get(s).is_some_and(|t| recent(*t)))
             .map(|s| s.version),
     );
+    if let Some(n) = options.keep_snapshots {
+        // The n-th newest snapshot on the chain (the oldest one when there are fewer).
+        let nth = chain
+            .states
+            .iter()
+            .rev()
+            .filter(|s| chain.snapshots.contains_key(s))
+            .take(n.max(1))
+            .last();
+        if let Some(s) = nth {
+            retained.push(s.version);
+        }
+    }
     if let Some(pin) = store.pinned().await? {
         if on_chain.contains(&pin) {
             retained.push(pin.version);
