@@ -39,13 +39,14 @@ pub(crate) fn duration(s: &str) -> Result<Duration, String> {
         .map_or((s, "s"), |i| (&s[..i], &s[i..]));
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("{s:?} is not a duration (500ms, 2s, 1m)"))?;
+        .map_err(|_| format!("{s:?} is not a duration (500ms, 2s, 1m, 7d)"))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n.saturating_mul(60))),
         "h" => Ok(Duration::from_secs(n.saturating_mul(3600))),
-        _ => Err(format!("{s:?}: the unit is ms, s, m or h")),
+        "d" => Ok(Duration::from_secs(n.saturating_mul(86_400))),
+        _ => Err(format!("{s:?}: the unit is ms, s, m, h or d")),
     }
     .and_then(|d| {
         if d.is_zero() {
@@ -174,7 +175,8 @@ mod tests {
         assert_eq!(duration("1m"), Ok(Duration::from_secs(60)));
         assert!(duration("0s").is_err());
         assert_eq!(duration("1h"), Ok(Duration::from_secs(3600)));
-        assert!(duration("1d").is_err());
+        assert_eq!(duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(duration("1w").is_err());
         assert!(duration("fast").is_err());
     }
 }
