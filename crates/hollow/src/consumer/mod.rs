@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::chain::Chain;
 use crate::error::{RefreshError, Result};
@@ -473,7 +473,8 @@ impl Inner {
             return Ok(None);
         };
         let head = announcement.state();
-        let chain = Chain::list(&self.store, head, &failures.avoided(started)).await?;
+        let avoided = failures.avoided(started);
+        let mut chain = Chain::list(&self.store, head, &avoided).await?;
         let target = match version {
             Some(v) => chain
                 .states
@@ -497,13 +498,27 @@ impl Inner {
             overlay_depth: c.overlay_depth(),
             base_version: c.base_version(),
         });
-        let steps =
-            plan::plan(&chain, serving.as_ref(), target, self.max_deltas).ok_or_else(|| {
-                RefreshError::NoPath {
-                    from: current_at.map(|c| c.version),
-                    to: chain.states[target].version,
-                }
-            })?;
+        let mut target = target;
+        let mut steps = plan::plan(&chain, serving.as_ref(), target, self.max_deltas);
+        if steps.is_none() && !avoided.is_empty() {
+            // Recently failed blobs are avoided only while another path exists: with none, try
+            // them again (a store that was unreachable a moment ago may be back).
+            debug!(
+                avoided = avoided.len(),
+                "no path around failed blobs: trying them again"
+            );
+            let wanted = chain.states[target];
+            let all = Chain::list(&self.store, head, &HashSet::new()).await?;
+            if let Some(position) = all.states.iter().position(|s| *s == wanted) {
+                steps = plan::plan(&all, serving.as_ref(), position, self.max_deltas);
+                chain = all;
+                target = position;
+            }
+        }
+        let steps = steps.ok_or_else(|| RefreshError::NoPath {
+            from: current_at.map(|c| c.version),
+            to: chain.states[target].version,
+        })?;
         let plan = plan::describe(&steps);
         info!(from = ?current_at.map(|c| c.version), to = chain.states[target].version, %plan, "refresh");
         self.emit(&RefreshEvent::Started {

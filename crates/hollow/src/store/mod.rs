@@ -10,6 +10,7 @@
 //! `testing`), run by `tests/store.rs`.
 
 mod announcement;
+mod client;
 mod durable;
 mod key;
 mod local_cas;
@@ -155,11 +156,19 @@ impl BlobStore {
 
     /// [`BlobStore::from_url`] with options: keys starting `hollow_` are hollow's own
     /// (`hollow_wire_encoding` = `raw`, `zstd` or `zstd:LEVEL`; `hollow_max_blob_bytes` = a
-    /// byte count, see [`BlobStore::with_max_blob_bytes`]); every other key goes to the
+    /// byte count, see [`BlobStore::with_max_blob_bytes`]; `hollow_multipart_threshold` = a byte
+    /// count or `never`; `hollow_max_retries` = retries of one failed request (10) and
+    /// `hollow_retry_timeout` = a duration (`3m`) after which no retry starts, for remote
+    /// stores, which back off exponentially from 100 ms to 15 s); every other key goes to the
     /// `object_store` builder for the URL's scheme after its environment (e.g. `aws_region`,
     /// `aws_endpoint`, `aws_virtual_hosted_style_request`, `google_service_account`,
     /// `azure_storage_account_name`; `object_store`'s `*ConfigKey` names). An unknown key is
     /// an error, never ignored. Local and in-memory stores take only hollow's keys.
+    ///
+    /// Remote stores time a request out after 24 h (`timeout`) and a stalled connection after
+    /// 30 s without a byte (`read_timeout`), instead of `object_store`'s 30 s for a whole
+    /// request, which a large blob on a slow link would exceed on every retry; both are
+    /// options too.
     pub fn from_url_with_options<K: AsRef<str>, V: AsRef<str>>(
         location: &str,
         options: impl IntoIterator<Item = (K, V)>,
@@ -171,6 +180,7 @@ impl BlobStore {
         let mut encoding = None;
         let mut max_blob_bytes = None;
         let mut multipart = None;
+        let mut retry = client::RetrySettings::default();
         let mut store_options: Vec<(String, String)> = Vec::new();
         for (k, v) in options {
             let (k, v) = (k.as_ref(), v.as_ref());
@@ -192,16 +202,25 @@ impl BlobStore {
                         })?),
                     });
                 }
+                "hollow_max_retries" => {
+                    retry.max_retries = v
+                        .parse()
+                        .map_err(|e| invalid(format!("hollow_max_retries={v:?}: {e}")))?;
+                }
+                "hollow_retry_timeout" => {
+                    retry.retry_timeout = client::parse_duration(k, v).map_err(&invalid)?;
+                }
                 k if k.starts_with("hollow_") => {
                     return Err(invalid(format!(
                         "unknown option {k:?} (hollow's are hollow_wire_encoding, \
-                         hollow_max_blob_bytes, hollow_multipart_threshold)"
+                         hollow_max_blob_bytes, hollow_multipart_threshold, hollow_max_retries, \
+                         hollow_retry_timeout)"
                     )));
                 }
                 k => store_options.push((k.to_string(), v.to_string())),
             }
         }
-        let mut store = Self::open_url(location, &store_options)?;
+        let mut store = Self::open_url(location, &store_options, retry)?;
         if let Some(e) = encoding {
             store = store.with_wire_encoding(e);
         }
@@ -214,7 +233,15 @@ impl BlobStore {
         Ok(store)
     }
 
-    fn open_url(location: &str, options: &[(String, String)]) -> Result<Self, StoreError> {
+    fn open_url(
+        location: &str,
+        options: &[(String, String)],
+        #[cfg_attr(
+            not(any(feature = "s3", feature = "gcs", feature = "azure")),
+            allow(unused_variables)
+        )]
+        retry: client::RetrySettings,
+    ) -> Result<Self, StoreError> {
         let invalid = |reason: String| StoreError::InvalidLocation {
             location: location.to_string(),
             reason,
@@ -252,7 +279,13 @@ impl BlobStore {
             "s3" | "s3a" => {
                 // Credentials, region, endpoint and the rest from the standard AWS_* variables
                 // (as `AmazonS3Builder::from_env` reads them); the bucket from the URL.
-                let mut builder = object_store::aws::AmazonS3Builder::from_env().with_url(location);
+                let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(location)
+                    .with_retry(retry.config());
+                for (k, v) in client::CLIENT_DEFAULTS {
+                    builder =
+                        builder.with_config(object_store::aws::AmazonS3ConfigKey::Client(k), v);
+                }
                 for (k, v) in options {
                     let key = k
                         .parse()
@@ -275,8 +308,12 @@ impl BlobStore {
             }
             #[cfg(feature = "gcs")]
             "gs" => {
-                let mut builder =
-                    object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(location);
+                let mut builder = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_url(location)
+                    .with_retry(retry.config());
+                for (k, v) in client::CLIENT_DEFAULTS {
+                    builder = builder.with_config(object_store::gcp::GoogleConfigKey::Client(k), v);
+                }
                 for (k, v) in options {
                     let key = k
                         .parse()
@@ -288,8 +325,13 @@ impl BlobStore {
             }
             #[cfg(feature = "azure")]
             "az" | "azure" | "abfs" | "abfss" | "adl" => {
-                let mut builder =
-                    object_store::azure::MicrosoftAzureBuilder::from_env().with_url(location);
+                let mut builder = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(location)
+                    .with_retry(retry.config());
+                for (k, v) in client::CLIENT_DEFAULTS {
+                    builder =
+                        builder.with_config(object_store::azure::AzureConfigKey::Client(k), v);
+                }
                 for (k, v) in options {
                     let key = k
                         .parse()
