@@ -21,6 +21,7 @@ pub mod data;
 pub mod hollow_side;
 pub mod lmdb;
 pub mod measure;
+pub mod pss;
 pub mod report;
 pub mod sqlite;
 

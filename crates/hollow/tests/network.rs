@@ -196,7 +196,10 @@ async fn server_stopped_mid_download_keeps_the_old_state_and_resumes() {
         .iter()
         .filter(|r| r.starts_with("GET ") && r.contains("/deltas/"))
         .count();
-    assert!(delta_gets >= 2, "the same delta, downloaded again: {delta_gets}");
+    assert!(
+        delta_gets >= 2,
+        "the same delta, downloaded again: {delta_gets}"
+    );
 
     // Down between refreshes: the refresh fails at once, the state keeps serving; back up, the
     // consumer moves on.
