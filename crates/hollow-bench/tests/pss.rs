@@ -55,7 +55,11 @@ fn eight_mapped_consumers_hold_one_copy_of_the_blobs() {
 fn eight_private_consumers_hold_eight_copies() {
     let private = report(&["--private"]);
     let blob_bytes = u(&private["blob_bytes"]);
-    assert_eq!(sum(&private, "blob_pss"), 0, "nothing mapped from the store");
+    assert_eq!(
+        sum(&private, "blob_pss"),
+        0,
+        "nothing mapped from the store"
+    );
     let anon = sum(&private, "pss_anon");
     assert!(
         anon * 10 >= blob_bytes * 8 * 9,

@@ -15,6 +15,7 @@ mod produce;
 mod push;
 mod remote;
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -22,8 +23,11 @@ use clap::{Parser, Subcommand};
 
 /// hollow: versioned datasets from one producer to many consumers, read zero-copy from
 /// memory-mapped Cap'n Proto blobs.
+///
+/// Store options (--store, --json, --cache, --no-cache, --store-opt) may also come before the
+/// subcommand: hollow --store ./data/movies inspect
 #[derive(Debug, Parser)]
-#[command(name = "hollow", version, about, long_about = None)]
+#[command(name = "hollow", version)]
 struct Cli {
     /// Log more (-v: debug, -vv: trace) to stderr.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -41,11 +45,13 @@ enum Command {
     ///
     /// Examples: hollow demo --movies 100000 --dir ./hollow-data/demo
     ///           hollow demo --movies 1000 --cycles 3 --export /tmp/movies   (JSONL files only)
+    #[command(verbatim_doc_comment)]
     Demo(demo::DemoArgs),
     /// Show the announced version, the pin, every blob, and the types of the newest version;
     /// `inspect blob KEY` shows one blob's header and sections and verifies its checksums.
     ///
     /// Example: hollow inspect --store hollow-data/demo
+    #[command(verbatim_doc_comment)]
     Inspect {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -58,6 +64,7 @@ enum Command {
     /// Print records by primary key as JSON (one value per key field, several records in a row).
     ///
     /// Example: hollow get Movie 100042 --version 3
+    #[command(verbatim_doc_comment)]
     Get {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -85,6 +92,7 @@ enum Command {
     ///           hollow query Movie castIds=42 --json
     ///           hollow query Movie year=1999 countryCode=US
     ///           hollow query Movie countryCode:=null
+    #[command(verbatim_doc_comment)]
     Query {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -107,6 +115,7 @@ enum Command {
     /// and ordinals), readable with `ReadState::open`.
     ///
     /// Example: hollow filter --types Movie --out movies-only.blob
+    #[command(verbatim_doc_comment)]
     Filter {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -123,6 +132,7 @@ enum Command {
     /// Print records in ordinal order, one JSON object per line.
     ///
     /// Example: hollow scan Actor --limit 10
+    #[command(verbatim_doc_comment)]
     Scan {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -144,6 +154,7 @@ enum Command {
     /// Print the state checksum of every type at a version.
     ///
     /// Example: hollow checksum 3
+    #[command(verbatim_doc_comment)]
     Checksum {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -153,6 +164,7 @@ enum Command {
     /// Pin consumers to a version (they move there, backwards if needed, and stay).
     ///
     /// Example: hollow pin 2
+    #[command(verbatim_doc_comment)]
     Pin {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -163,6 +175,7 @@ enum Command {
     /// behind it.
     ///
     /// Example: hollow validate --from 2 --to 5
+    #[command(verbatim_doc_comment)]
     Validate {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -179,6 +192,7 @@ enum Command {
     /// only the records they touched.
     ///
     /// Example: hollow diff 1 3 --type Movie --stat
+    #[command(verbatim_doc_comment)]
     Diff {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -203,6 +217,7 @@ enum Command {
     /// following the deltas.
     ///
     /// Example: hollow history Movie 100042
+    #[command(verbatim_doc_comment)]
     History {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -251,8 +266,10 @@ enum Command {
     ///   hollow produce --schema schemas/movies.capnp --watch ./incoming --store ./movies
     ///   (Ctrl-C stops a watch)
     #[command(verbatim_doc_comment)]
+    #[command(verbatim_doc_comment)]
     Produce(produce::ProduceArgs),
     /// Remove the pin: consumers follow the announced version again.
+    #[command(verbatim_doc_comment)]
     Unpin {
         #[command(flatten)]
         store: data::StoreArgs,
@@ -262,6 +279,7 @@ enum Command {
     ///
     /// Examples: hollow ls s3://bucket/datasets
     ///           hollow ls ./hollow-data --json
+    #[command(verbatim_doc_comment)]
     Ls {
         /// The prefix to look under (default: --store).
         url: Option<String>,
@@ -277,6 +295,7 @@ enum Command {
     /// --cache-keep-bytes), and exits 0 on SIGTERM or SIGINT.
     ///
     /// Example: hollow follow --store s3://bucket/movies --poll-interval 2s
+    #[command(verbatim_doc_comment)]
     Follow(follow::FollowArgs),
     /// Retention: the blobs no retained version needs — the announced chain's before the
     /// snapshot the oldest kept version starts from, and blobs off the chain (failed cycles) —
@@ -285,6 +304,7 @@ enum Command {
     ///
     /// Examples: hollow gc --keep-snapshots 3 --dry-run
     ///           hollow gc --keep-snapshots 3 --keep-since 7d --min-age 2h
+    #[command(verbatim_doc_comment)]
     Gc(gc::GcArgs),
 }
 
@@ -409,8 +429,136 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
     })
 }
 
+/// Options that take a value (as a separate argument) and may come before the subcommand.
+const VALUE_OPTIONS: [&str; 3] = ["--store", "--cache", "--store-opt"];
+
+/// Moves options written before the subcommand (`hollow --store X --json inspect`) to just
+/// after it (`hollow inspect --store X --json`), where every subcommand that reads a store
+/// declares them (and `-v` is global): kubectl's and cargo's "global flags anywhere".
+fn hoist_leading_options(args: Vec<OsString>) -> Vec<OsString> {
+    let mut i = 1;
+    while i < args.len() {
+        let Some(arg) = args[i].to_str() else {
+            return args;
+        };
+        if arg == "--" {
+            return args;
+        }
+        if VALUE_OPTIONS.contains(&arg) {
+            i += 2;
+        } else if arg.starts_with('-') {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    if i <= 1 || i >= args.len() {
+        return args;
+    }
+    let mut reordered = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    reordered.extend(args.next());
+    let leading: Vec<OsString> = args.by_ref().take(i - 1).collect();
+    reordered.extend(args.next());
+    reordered.extend(leading);
+    reordered.extend(args);
+    reordered
+}
+
+/// The top-level help's command list, grouped by what the commands do, one line each.
+const GROUPS: [(&str, &[(&str, &str)]); 3] = [
+    (
+        "Publish",
+        &[
+            (
+                "produce",
+                "Publish a version from JSONL or CSV records through a schema",
+            ),
+            (
+                "demo",
+                "The guided tour: publish the movies dataset and follow it",
+            ),
+        ],
+    ),
+    (
+        "Read",
+        &[
+            (
+                "inspect",
+                "Versions, pin, blobs and types of a dataset (or one blob)",
+            ),
+            ("get", "Records by primary key"),
+            ("query", "Records whose fields equal values (index or scan)"),
+            ("scan", "Records in ordinal order"),
+            (
+                "diff",
+                "Records added, changed and removed between two versions",
+            ),
+            ("history", "One record through the versions"),
+            ("checksum", "State checksum of every type at a version"),
+            ("ls", "Datasets under a store prefix"),
+            ("follow", "Follow a dataset as a long-running consumer"),
+        ],
+    ),
+    (
+        "Admin",
+        &[
+            ("pin", "Pin consumers to a version"),
+            ("unpin", "Remove the pin"),
+            ("validate", "Re-verify every blob of a version range"),
+            ("gc", "Delete blobs no retained version needs (retention)"),
+            ("filter", "Write a snapshot holding only some types"),
+        ],
+    ),
+];
+
+/// The command with the grouped command list as its help (commands missing from [`GROUPS`]
+/// are listed under "Other" with their own about line).
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let mut listed = String::new();
+    let mut seen = Vec::new();
+    for (heading, commands) in GROUPS {
+        listed.push_str(&format!("{heading}:\n"));
+        for (name, about) in commands {
+            if command.find_subcommand(name).is_some() {
+                listed.push_str(&format!("  {name:<10}{about}\n"));
+                seen.push(*name);
+            }
+        }
+        listed.push('\n');
+    }
+    let others: Vec<String> = command
+        .get_subcommands()
+        .filter(|c| !seen.contains(&c.get_name()) && c.get_name() != "help")
+        .map(|c| {
+            let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
+            let first = about.split(". ").next().unwrap_or_default().to_string();
+            format!("  {:<10}{first}\n", c.get_name())
+        })
+        .collect();
+    if !others.is_empty() {
+        listed.push_str("Other:\n");
+        listed.extend(others);
+        listed.push('\n');
+    }
+    let template = format!(
+        "{{before-help}}{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{listed}\
+         Options:\n{{options}}{{after-help}}"
+    );
+    command
+        .help_template(template)
+        .after_help("`hollow help COMMAND` (or COMMAND --help) describes a command with examples.")
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::FromArgMatches;
+    let matches = command().get_matches_from(hoist_leading_options(std::env::args_os().collect()));
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     init_logging(cli.verbose);
     // Block-buffered when stdout is a pipe or a file (one write per 8 KiB, not per line);
     // line by line on a terminal. Flushed at the end (and by `produce --watch` per cycle).
@@ -438,6 +586,81 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hoist(args: &[&str]) -> Vec<String> {
+        hoist_leading_options(args.iter().map(OsString::from).collect())
+            .into_iter()
+            .map(|a| a.into_string().expect("utf-8"))
+            .collect()
+    }
+
+    #[test]
+    fn options_before_the_subcommand_move_after_it() {
+        assert_eq!(
+            hoist(&[
+                "hollow", "--store", "inspect", "--json", "get", "Movie", "1"
+            ]),
+            [
+                "hollow", "get", "--store", "inspect", "--json", "Movie", "1"
+            ],
+            "a value that looks like a subcommand stays the option's value"
+        );
+        assert_eq!(
+            hoist(&["hollow", "--store=x", "-v", "inspect", "blob", "k"]),
+            ["hollow", "inspect", "--store=x", "-v", "blob", "k"]
+        );
+        for unchanged in [
+            &["hollow", "inspect", "--store", "x"][..],
+            &["hollow", "--version"],
+            &["hollow", "--store", "x"],
+            &["hollow", "--", "inspect"],
+        ] {
+            assert_eq!(hoist(unchanged), unchanged);
+        }
+    }
+
+    #[test]
+    fn the_help_lists_every_command_once_under_a_heading() {
+        let help = command().render_help().to_string();
+        use clap::CommandFactory;
+        for sub in Cli::command().get_subcommands() {
+            let name = sub.get_name();
+            if name == "help" {
+                continue;
+            }
+            let lines = help
+                .lines()
+                .filter(|l| l.trim_start().starts_with(&format!("{name} ")))
+                .count();
+            assert_eq!(lines, 1, "{name} in\n{help}");
+        }
+        for heading in ["Publish:", "Read:", "Admin:"] {
+            assert!(help.contains(heading), "{help}");
+        }
+    }
+
+    #[test]
+    fn hoisted_options_parse() {
+        let cli = Cli::try_parse_from(hoist_leading_options(
+            ["hollow", "--store", "some/dir", "--json", "inspect"]
+                .iter()
+                .map(OsString::from)
+                .collect(),
+        ))
+        .expect("parses");
+        match cli.command {
+            Command::Inspect { store, .. } => {
+                assert_eq!(store.store.as_deref(), Some("some/dir"));
+                assert!(store.json);
+            }
+            other => panic!("{other:?}"),
         }
     }
 }

@@ -103,6 +103,30 @@ fn negative_keys_and_a_later_store() {
     assert_eq!(two.lines().count(), 2, "{two}");
     let history = ok(&hollow(&["history", "Customer", "-1"], &store));
     assert!(history.contains("version 1: added"), "{history}");
+    // An added record prints its members in schema order (the key first), as `get` does.
+    let text_order: Vec<usize> = ["\"id\"", "\"name\"", "\"rating\"", "\"address\""]
+        .iter()
+        .map(|k| history.find(k).unwrap_or_else(|| panic!("{k} in {history}")))
+        .collect();
+    assert!(text_order.is_sorted(), "schema order: {history}");
+    let json = ok(&hollow(&["history", "Customer", "-1", "--json"], &store));
+    let added = json
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json"))
+        .find_map(|e| e.get("added").cloned())
+        .or_else(|| {
+            let doc: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+            doc.as_array()?.iter().find_map(|e| e.get("added").cloned())
+        })
+        .expect("an added entry");
+    let keys: Vec<&str> = added
+        .as_object()
+        .expect("a record")
+        .keys()
+        .map(String::as_str)
+        .take(4)
+        .collect();
+    assert_eq!(keys, ["id", "name", "rating", "address"], "{json}");
 }
 
 #[test]
