@@ -306,6 +306,21 @@ enum Command {
     ///           hollow gc --keep-snapshots 3 --keep-since 7d --min-age 2h
     #[command(verbatim_doc_comment)]
     Gc(gc::GcArgs),
+    /// Print a shell completion script for hollow to stdout.
+    ///
+    /// Examples: hollow completions bash > ~/.local/share/bash-completion/completions/hollow
+    ///           hollow completions zsh > ~/.zfunc/_hollow
+    ///           hollow completions fish > ~/.config/fish/completions/hollow.fish
+    #[command(verbatim_doc_comment)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print hollow's man page (roff) to stdout.
+    ///
+    /// Example: hollow man > ~/.local/share/man/man1/hollow.1 && man hollow
+    #[command(verbatim_doc_comment)]
+    Man,
 }
 
 fn init_logging(verbose: u8) {
@@ -334,7 +349,7 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
         .build()?;
     runtime.block_on(async {
         match command {
-            Command::Demo(_) => Ok(()),
+            Command::Demo(_) | Command::Completions { .. } | Command::Man => Ok(()),
             Command::Produce(args) => produce::run(&args, out).await,
             Command::Inspect { store, what, file } => {
                 let what = match (what, file) {
@@ -466,7 +481,7 @@ fn hoist_leading_options(args: Vec<OsString>) -> Vec<OsString> {
 }
 
 /// The top-level help's command list, grouped by what the commands do, one line each.
-const GROUPS: [(&str, &[(&str, &str)]); 3] = [
+const GROUPS: [(&str, &[(&str, &str)]); 4] = [
     (
         "Publish",
         &[
@@ -508,6 +523,16 @@ const GROUPS: [(&str, &[(&str, &str)]); 3] = [
             ("validate", "Re-verify every blob of a version range"),
             ("gc", "Delete blobs no retained version needs (retention)"),
             ("filter", "Write a snapshot holding only some types"),
+        ],
+    ),
+    (
+        "Shell",
+        &[
+            (
+                "completions",
+                "Print a completion script (bash, zsh, fish, …)",
+            ),
+            ("man", "Print the man page"),
         ],
     ),
 ];
@@ -570,6 +595,13 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args, &mut out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut command(), "hollow", &mut out);
+            Ok(())
+        }
+        Command::Man => clap_mangen::Man::new(command())
+            .render(&mut out)
+            .map_err(anyhow::Error::from),
         command => run_data_command(command, &mut out),
     };
     let result = result.and_then(|()| out.flush().map_err(anyhow::Error::from));

@@ -106,7 +106,11 @@ fn negative_keys_and_a_later_store() {
     // An added record prints its members in schema order (the key first), as `get` does.
     let text_order: Vec<usize> = ["\"id\"", "\"name\"", "\"rating\"", "\"address\""]
         .iter()
-        .map(|k| history.find(k).unwrap_or_else(|| panic!("{k} in {history}")))
+        .map(|k| {
+            history
+                .find(k)
+                .unwrap_or_else(|| panic!("{k} in {history}"))
+        })
         .collect();
     assert!(text_order.is_sorted(), "schema order: {history}");
     let json = ok(&hollow(&["history", "Customer", "-1", "--json"], &store));
@@ -343,4 +347,37 @@ fn inspect_says_when_and_which_version() {
         "{}",
         stderr(&o)
     );
+}
+
+#[test]
+fn completions_man_page_and_options_before_the_subcommand() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bash = ok(&hollow_in(&["completions", "bash"], dir.path(), &[]));
+    assert!(
+        bash.contains("complete") && bash.contains("inspect"),
+        "{bash}"
+    );
+    let zsh = ok(&hollow_in(&["completions", "zsh"], dir.path(), &[]));
+    assert!(zsh.starts_with("#compdef hollow"), "{zsh}");
+    let bad = hollow_in(&["completions", "cmd.exe"], dir.path(), &[]);
+    assert_eq!(bad.status.code(), Some(2));
+    let man = ok(&hollow_in(&["man"], dir.path(), &[]));
+    assert!(man.contains(".TH hollow 1"), "{man}");
+    assert!(man.contains("inspect"), "{man}");
+
+    // `hollow --store X --json inspect` reads X as `hollow inspect --store X --json` does.
+    let (store, produced) = orders(dir.path());
+    ok(&produced);
+    let store_s = store.to_str().expect("utf-8");
+    let before = hollow_in(&["--store", store_s, "--json", "inspect"], dir.path(), &[]);
+    let after = hollow_in(&["inspect", "--store", store_s, "--json"], dir.path(), &[]);
+    assert_eq!(stdout(&before), ok(&after));
+    let doc: serde_json::Value = serde_json::from_str(stdout(&before).trim()).expect("json");
+    assert_eq!(doc["announcement"]["version"], 1, "{doc}");
+
+    // The help lists commands by group.
+    let help = ok(&hollow_in(&["--help"], dir.path(), &[]));
+    for heading in ["Publish:", "Read:", "Admin:", "Shell:"] {
+        assert!(help.contains(heading), "{help}");
+    }
 }
