@@ -218,7 +218,7 @@ async fn run_async(
                 cycles.push(json!({
                     "cycle": cycle, "published": true, "version": r.version, "millis": millis(total),
                     "types": r.types.iter().map(|(name, c)| json!({
-                        "type": name, "added": c.added, "updated": c.updated, "removed": c.removed,
+                        "type": name, "added": c.added, "changed": c.updated, "removed": c.removed,
                     })).collect::<Vec<_>>(),
                     "snapshot_bytes": r.snapshot_bytes, "delta_bytes": r.delta_bytes,
                     "reverse_delta_bytes": r.reverse_delta_bytes,

@@ -982,12 +982,13 @@ async fn cycle(
                 .types
                 .iter()
                 .map(|(name, c)| {
-                    json!({"type": name, "added": c.added, "updated": c.updated, "removed": c.removed})
+                    json!({"type": name, "added": c.added, "changed": c.updated, "removed": c.removed})
                 })
                 .collect();
             value["snapshot_bytes"] = json!(r.snapshot_bytes);
             value["delta_bytes"] = json!(r.delta_bytes);
             value["reverse_delta_bytes"] = json!(r.reverse_delta_bytes);
+            value["stored_bytes"] = json!(r.stored_bytes);
             let t = r.timings;
             value["timings_millis"] = json!({
                 "populate": millis(t.populate), "validate": millis(t.validate),
@@ -1028,23 +1029,24 @@ fn print_report(out: &mut impl Write, json_output: bool, r: &Value) -> Result<()
     for t in r["types"].as_array().map(Vec::as_slice).unwrap_or_default() {
         writeln!(
             out,
-            "  {:<16} +{} added  ~{} updated  -{} removed",
+            "  {:<16} +{} added  ~{} changed  -{} removed",
             t["type"].as_str().unwrap_or_default(),
             t["added"],
-            t["updated"],
+            t["changed"],
             t["removed"]
         )?;
     }
     let bytes = |k: &str| match r[k].as_u64() {
-        Some(n) => format!("{n} bytes"),
+        Some(n) => indicatif::HumanBytes(n).to_string(),
         None => "-".into(),
     };
     writeln!(
         out,
-        "  snapshot {}  delta {}  reverse delta {}",
+        "  snapshot {}  delta {}  reverse delta {}  ({} stored)",
         bytes("snapshot_bytes"),
         bytes("delta_bytes"),
-        bytes("reverse_delta_bytes")
+        bytes("reverse_delta_bytes"),
+        bytes("stored_bytes")
     )?;
     let t = &r["timings_millis"];
     writeln!(

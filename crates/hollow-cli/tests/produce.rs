@@ -84,6 +84,17 @@ fn three_cycles_of_the_movies_dataset() {
         let report = json_of(&produce(&store, f, &["--json"]));
         assert_eq!(report["version"], i as u64 + 1);
         assert_eq!(report["published"], true);
+        // The same words as diff (added / changed / removed), and what the store holds: on a
+        // local store the blobs as written, raw.
+        let movie = &report["types"][0];
+        for word in ["added", "changed", "removed"] {
+            assert!(movie[word].is_u64(), "{report}");
+        }
+        let raw: u64 = ["snapshot_bytes", "delta_bytes", "reverse_delta_bytes"]
+            .iter()
+            .filter_map(|k| report[k].as_u64())
+            .sum();
+        assert_eq!(report["stored_bytes"], raw, "{report}");
     }
     let inspect = json_of(&hollow(&["inspect", "--json"], &store));
     assert_eq!(inspect["announcement"]["version"], 3);

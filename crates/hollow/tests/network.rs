@@ -120,7 +120,18 @@ async fn server_stopped_mid_publish_announces_nothing_and_the_producer_recovers(
     let proxy = FaultProxy::start(server).await;
     let data = Dataset::new(2_000);
     let producer = producer(through(&proxy, &url, &[])).await;
-    assert_eq!(published(cycle(&producer, &data, 0).await), 1);
+    match cycle(&producer, &data, 0).await {
+        Ok(CycleOutcome::Published(report)) => {
+            assert_eq!(report.version, 1);
+            let raw = report.snapshot_bytes.expect("a snapshot");
+            assert!(
+                report.stored_bytes > 0 && report.stored_bytes < raw,
+                "compressed on S3: {} of {raw} bytes stored",
+                report.stored_bytes
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 
     // The server stops halfway through the delta's upload.
     proxy.on("PUT", "/deltas/", Fault::DownAfterRequestBytes(512));

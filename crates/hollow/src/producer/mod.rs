@@ -240,6 +240,9 @@ pub struct CycleReport {
     pub delta_bytes: Option<u64>,
     /// Bytes of the reverse delta, if one was written.
     pub reverse_delta_bytes: Option<u64>,
+    /// Bytes this cycle's blobs take in the store, as written there (after the store's wire
+    /// encoding: compressed on remote stores, the same as the sizes above on local ones).
+    pub stored_bytes: u64,
     /// Stage timings.
     pub timings: CycleTimings,
 }
@@ -504,16 +507,20 @@ impl Producer {
             .chain(reverse_key.iter().copied().zip(deltas.iter().map(|d| &d.1)))
             .collect();
         let mut put: Vec<BlobKey> = Vec::with_capacity(blobs.len());
+        let mut stored_bytes = 0u64;
         for (key, bytes) in &blobs {
             let result = self
                 .store
                 .put_blob(key, bytes)
                 .instrument(info_span!("publish", key = %key.relative(), bytes = bytes.len()))
                 .await;
-            if let Err(e) = result {
-                // Nothing was announced: the blobs already written are orphans.
-                self.remove_orphans(&put).await;
-                return Err(e.into());
+            match result {
+                Ok(stored) => stored_bytes += stored,
+                Err(e) => {
+                    // Nothing was announced: the blobs already written are orphans.
+                    self.remove_orphans(&put).await;
+                    return Err(e.into());
+                }
             }
             put.push(*key);
         }
@@ -588,6 +595,7 @@ impl Producer {
             snapshot_bytes: snapshot.as_ref().map(|b| b.len() as u64),
             delta_bytes: deltas.as_ref().map(|d| d.0.len() as u64),
             reverse_delta_bytes: deltas.as_ref().map(|d| d.1.len() as u64),
+            stored_bytes,
             timings,
         })
     }
