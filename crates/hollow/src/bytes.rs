@@ -37,6 +37,12 @@ pub struct BlobBytes {
     range: Range<usize>,
 }
 
+impl AsRef<[u8]> for BlobBytes {
+    fn as_ref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
 impl BlobBytes {
     /// Memory-maps `path` read-only.
     ///

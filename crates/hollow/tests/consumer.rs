@@ -884,3 +884,39 @@ fn sixty_four_readers_see_consistent_states_during_a_thousand_refreshes() {
         .sum();
     assert!(rounds >= 64, "every reader read ({rounds} rounds)");
 }
+
+/// A consumer one version behind the head reads the delta the announcement names: no listing
+/// of the store (a LIST per blob prefix on every refresh, on S3). Any other refresh — a pin,
+/// a version asked for, more than one version behind — lists and plans as before.
+#[tokio::test]
+async fn a_refresh_one_version_behind_does_not_list_the_store() {
+    use hollow::testing::{FaultyStore, Operation};
+
+    let faulty = FaultyStore::memory();
+    let store = BlobStore::new(Arc::new(faulty.clone()), "ds");
+    let data = Dataset::new(200);
+    let producer = publish(&store, data, 1, 100).await;
+    let consumer = Consumer::builder(store.clone())
+        .build()
+        .await
+        .expect("consumer");
+    consumer.refresh().await.expect("v1");
+    let lists = || faulty.calls_of(Operation::List) + faulty.calls_of(Operation::ListWithDelimiter);
+    for c in 1..4 {
+        producer.run_cycle(populate(data, c)).await.expect("cycle");
+        let before = lists();
+        assert_eq!(consumer.refresh().await.expect("refresh"), Some(c + 1));
+        assert_eq!(lists(), before, "cycle {c}: listed the store");
+        check(&consumer.state().expect("state"), data, c);
+    }
+    // Two versions behind: the chain is listed and followed.
+    producer.run_cycle(populate(data, 4)).await.expect("cycle");
+    producer.run_cycle(populate(data, 5)).await.expect("cycle");
+    let before = lists();
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(6));
+    assert!(lists() > before);
+    check(&consumer.state().expect("state"), data, 5);
+    // Back to a version: listed.
+    assert_eq!(consumer.refresh_to(5).await.expect("refresh_to"), 5);
+    check(&consumer.state().expect("state"), data, 4);
+}

@@ -474,56 +474,76 @@ impl Inner {
         };
         let head = announcement.state();
         let avoided = failures.avoided(started);
-        let mut chain = Chain::list(&self.store, head, &avoided).await?;
-        let target = match version {
-            Some(v) => chain
-                .states
-                .iter()
-                .position(|s| s.version == v)
-                .ok_or(RefreshError::NoSuchVersion { version: v })?,
-            None => match self.store.pinned().await? {
-                Some(pin) => chain.position(pin).ok_or(RefreshError::NoSuchVersion {
-                    version: pin.version,
-                })?,
-                None => chain.states.len() - 1,
-            },
+        let pin = match version {
+            Some(_) => None,
+            None => self.store.pinned().await?,
         };
         let current = self.current.load_full();
         let current_at = current.as_ref().map(|s| s.state_id());
-        if current_at == Some(chain.states[target]) {
-            return Ok(current_at.map(|c| c.version));
-        }
         let serving = current.as_deref().map(|c| Current {
             state: c.state_id(),
             overlay_depth: c.overlay_depth(),
             base_version: c.base_version(),
         });
-        let mut target = target;
-        let mut steps = plan::plan(&chain, serving.as_ref(), target, self.max_deltas);
-        if steps.is_none() && !avoided.is_empty() {
-            // Recently failed blobs are avoided only while another path exists: with none, try
-            // them again (a store that was unreachable a moment ago may be back).
-            debug!(
-                avoided = avoided.len(),
-                "no path around failed blobs: trying them again"
-            );
-            let wanted = chain.states[target];
-            let all = Chain::list(&self.store, head, &HashSet::new()).await?;
-            if let Some(position) = all.states.iter().position(|s| *s == wanted) {
-                steps = plan::plan(&all, serving.as_ref(), position, self.max_deltas);
-                chain = all;
-                target = position;
+        // The common refresh, following the head one version behind: the announcement names
+        // the delta, and the store is not listed.
+        let announced = if version.is_none() && pin.is_none() {
+            if current_at == Some(head) {
+                return Ok(Some(head.version));
             }
-        }
-        let steps = steps.ok_or_else(|| RefreshError::NoPath {
-            from: current_at.map(|c| c.version),
-            to: chain.states[target].version,
-        })?;
+            plan::announced_delta(&announcement, serving.as_ref(), self.max_deltas, &avoided)
+        } else {
+            None
+        };
+        let (steps, target_version) = match announced {
+            Some(steps) => (steps, head.version),
+            None => {
+                let mut chain = Chain::list(&self.store, head, &avoided).await?;
+                let mut target = match (version, pin) {
+                    (Some(v), _) => chain
+                        .states
+                        .iter()
+                        .position(|s| s.version == v)
+                        .ok_or(RefreshError::NoSuchVersion { version: v })?,
+                    (None, Some(pin)) => {
+                        chain.position(pin).ok_or(RefreshError::NoSuchVersion {
+                            version: pin.version,
+                        })?
+                    }
+                    (None, None) => chain.states.len() - 1,
+                };
+                if current_at == Some(chain.states[target]) {
+                    return Ok(current_at.map(|c| c.version));
+                }
+                let mut steps = plan::plan(&chain, serving.as_ref(), target, self.max_deltas);
+                if steps.is_none() && !avoided.is_empty() {
+                    // Recently failed blobs are avoided only while another path exists: with
+                    // none, try them again (a store that was unreachable a moment ago may be
+                    // back).
+                    debug!(
+                        avoided = avoided.len(),
+                        "no path around failed blobs: trying them again"
+                    );
+                    let wanted = chain.states[target];
+                    let all = Chain::list(&self.store, head, &HashSet::new()).await?;
+                    if let Some(position) = all.states.iter().position(|s| *s == wanted) {
+                        steps = plan::plan(&all, serving.as_ref(), position, self.max_deltas);
+                        chain = all;
+                        target = position;
+                    }
+                }
+                let steps = steps.ok_or_else(|| RefreshError::NoPath {
+                    from: current_at.map(|c| c.version),
+                    to: chain.states[target].version,
+                })?;
+                (steps, chain.states[target].version)
+            }
+        };
         let plan = plan::describe(&steps);
-        info!(from = ?current_at.map(|c| c.version), to = chain.states[target].version, %plan, "refresh");
+        info!(from = ?current_at.map(|c| c.version), to = target_version, %plan, "refresh");
         self.emit(&RefreshEvent::Started {
             from: current_at.map(|c| c.version),
-            to: chain.states[target].version,
+            to: target_version,
             plan,
         });
         match self.execute(&steps, current).await {

@@ -109,6 +109,30 @@ fn snapshot_plan(
     None
 }
 
+/// The plan for the common refresh — the serving state is the announced version's previous
+/// one — read off the announcement alone, without listing the store: apply the delta it names.
+/// `None` when that is not the case, when the delta is `avoided`, or when the state could not
+/// take one more delta (the listing-based [`plan`] then compacts).
+pub(crate) fn announced_delta(
+    announcement: &crate::store::Announcement,
+    current: Option<&Current>,
+    max_deltas: usize,
+    avoided: &std::collections::HashSet<BlobKey>,
+) -> Option<Vec<Step>> {
+    let current = current?;
+    let delta = announcement.delta?;
+    let fits = current.overlay_depth < max_deltas.min(MAX_OVERLAY_DELTAS);
+    let expected = BlobKey::Delta {
+        from: current.state,
+        to: announcement.state(),
+    };
+    (fits
+        && announcement.previous == Some(current.state)
+        && delta == expected
+        && !avoided.contains(&delta))
+    .then(|| vec![Step::Delta(delta)])
+}
+
 /// A plan for people: `snapshot 1, delta 1→2, delta 2→3`.
 pub(crate) fn describe(steps: &[Step]) -> String {
     let describe: Vec<String> = steps
@@ -132,6 +156,75 @@ mod tests {
 
     use super::*;
     use crate::StateId;
+
+    #[test]
+    fn the_announced_delta_is_the_plan_when_it_starts_at_the_serving_state() {
+        let at = |v: u64| StateId::new(v, tag(v));
+        let delta = BlobKey::Delta {
+            from: at(4),
+            to: at(5),
+        };
+        let announcement = crate::store::Announcement {
+            dataset: "d".into(),
+            version: 5,
+            tag: tag(5),
+            schema_fingerprint: 0,
+            published_at_millis: 0,
+            previous: Some(at(4)),
+            snapshot: None,
+            delta: Some(delta),
+            reverse_delta: Some(BlobKey::ReverseDelta {
+                from: at(5),
+                to: at(4),
+            }),
+            latest_snapshot: None,
+        };
+        let serving = |state: StateId, depth: usize| Current {
+            state,
+            overlay_depth: depth,
+            base_version: 1,
+        };
+        let none = HashSet::new();
+        assert_eq!(
+            announced_delta(&announcement, Some(&serving(at(4), 3)), 32, &none),
+            Some(vec![Step::Delta(delta)])
+        );
+        // Not from here: another version, another attempt at version 4, no state at all.
+        assert_eq!(
+            announced_delta(&announcement, Some(&serving(at(3), 0)), 32, &none),
+            None
+        );
+        let other = StateId::new(4, junk_tag(4));
+        assert_eq!(
+            announced_delta(&announcement, Some(&serving(other, 0)), 32, &none),
+            None
+        );
+        assert_eq!(announced_delta(&announcement, None, 32, &none), None);
+        // A state at its delta limit is compacted by the listing-based plan instead.
+        assert_eq!(
+            announced_delta(&announcement, Some(&serving(at(4), 32)), 32, &none),
+            None
+        );
+        assert_eq!(
+            announced_delta(&announcement, Some(&serving(at(4), 2)), 2, &none),
+            None
+        );
+        // A delta that just failed is not planned from the announcement.
+        let avoided: HashSet<BlobKey> = [delta].into_iter().collect();
+        assert_eq!(
+            announced_delta(&announcement, Some(&serving(at(4), 0)), 32, &avoided),
+            None
+        );
+        // No delta announced (a first version, or a snapshot-only cycle).
+        let first = crate::store::Announcement {
+            delta: None,
+            ..announcement.clone()
+        };
+        assert_eq!(
+            announced_delta(&first, Some(&serving(at(4), 0)), 32, &none),
+            None
+        );
+    }
 
     /// Tag of version `v` on the announced chain; other attempts at `v` carry `junk_tag(v)`.
     fn tag(v: u64) -> u64 {

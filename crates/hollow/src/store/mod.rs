@@ -509,7 +509,11 @@ impl BlobStore {
                 key: StoreKey::from(*key),
                 source,
             })?;
-        let payload = PutPayload::from(encoded.unwrap_or_else(|| bytes.as_slice().to_vec()));
+        // A raw blob goes to object_store as it is, shared (no copy of a 145 MB snapshot).
+        let payload = match encoded {
+            Some(encoded) => PutPayload::from(encoded),
+            None => PutPayload::from(bytes::Bytes::from_owner(bytes.clone())),
+        };
         let stored = payload.content_length() as u64;
         if self.local_dir.is_none()
             && self.multipart_threshold.is_some_and(|t| stored >= t)
