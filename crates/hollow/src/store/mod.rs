@@ -18,6 +18,8 @@ mod staging;
 
 pub use staging::BLOB_STAGING_MAX_AGE;
 pub(crate) mod wire;
+mod wire_columnar;
+mod wire_rebuild;
 
 use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
@@ -40,6 +42,7 @@ pub use wire::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_ZSTD_LEVEL, Decoded, WIRE_HEADER_LEN, WIRE_MAGIC, WireEncoding,
     WireError,
 };
+pub use wire_rebuild::RebuildError;
 
 /// What a [`BlobStore`] reports while it downloads a blob (for progress bars and byte counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

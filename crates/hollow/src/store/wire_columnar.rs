@@ -1,0 +1,371 @@
+//! Wire encoding 2, "columnar" (docs/FORMAT.md §19b): a blob re-expressed section by section
+//! before zstd. Index sections a snapshot's records determine are left out and rebuilt by the
+//! consumer ([`super::wire_rebuild`]); records shards travel column by column
+//! ([`crate::format::to_columns`]); every other section travels as it is.
+//!
+//! The payload is `stream_len: u64` and one zstd frame of exactly `stream_len` bytes, the
+//! *stream*: the blob's header and table of sections, then for each section in table order a
+//! code byte and its body (code 0: the section's bytes; 1: nothing, the section is rebuilt;
+//! 2: the column-wise form of a records shard).
+
+use xxhash_rust::xxh3::xxh3_64;
+
+use super::wire::WireError;
+use super::wire_rebuild::{RebuildError, Rebuilder, rebuildable};
+use crate::bytes::BlobBytes;
+use crate::format::{
+    BlobLayout, HEADER_LEN, SECTION_ENTRY_LEN, SectionEntry, SectionKind, columns_len,
+    from_columns, to_columns,
+};
+
+/// Section code: the section's bytes follow.
+const CODE_BYTES: u8 = 0;
+/// Section code: nothing follows; the decoder rebuilds the section from the records.
+const CODE_REBUILT: u8 = 1;
+/// Section code: the column-wise form of a records shard follows.
+const CODE_COLUMNS: u8 = 2;
+
+/// The longest stream a blob of `declared` bytes can have: the head, and per section a code
+/// byte and at most 9/8 of its bytes (a column-wise shard adds one mode byte per element
+/// word, and an element takes at least 8 bytes); sections are at least 40 bytes of table
+/// each.
+pub(crate) fn max_stream_len(declared: u64) -> u64 {
+    declared
+        .saturating_add(declared / 8)
+        .saturating_add(declared / 40)
+        .saturating_add(64)
+}
+
+/// The stream of `blob` (see the module documentation), or `None` when `blob` is not a hollow
+/// blob (then it travels as plain zstd).
+pub(crate) fn stream(blob: &[u8]) -> Option<Vec<u8>> {
+    let layout = BlobLayout::parse(blob, "<wire>").ok()?;
+    let kind = layout.header.kind;
+    let head = HEADER_LEN + layout.sections.len() * SECTION_ENTRY_LEN;
+    let rebuilt = rebuilt_sections(blob, &layout);
+    let mut out = Vec::with_capacity(blob.len() + blob.len() / 64);
+    out.extend_from_slice(&blob[..head]);
+    for (i, s) in layout.sections.iter().enumerate() {
+        let bytes = &blob[s.range()];
+        if rebuilt.get(i).copied().unwrap_or(false) {
+            debug_assert!(rebuildable(kind, s));
+            out.push(CODE_REBUILT);
+            continue;
+        }
+        let columns = (s.kind == SectionKind::Records)
+            .then(|| to_columns(bytes))
+            .flatten();
+        match columns {
+            Some(c) => {
+                out.push(CODE_COLUMNS);
+                out.extend_from_slice(&c);
+            }
+            None => {
+                out.push(CODE_BYTES);
+                out.extend_from_slice(bytes);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Which sections of `blob` the decoder can rebuild exactly: the index sections whose rebuilt
+/// bytes equal the blob's. A section that does not reproduce (a writer that builds indexes
+/// differently) is shipped.
+fn rebuilt_sections(blob: &[u8], layout: &BlobLayout) -> Vec<bool> {
+    let kind = layout.header.kind;
+    let mut out = vec![false; layout.sections.len()];
+    if !layout.sections.iter().any(|s| rebuildable(kind, s)) {
+        return out;
+    }
+    let rebuilder = match Rebuilder::new(BlobBytes::from_vec(blob.to_vec())) {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(error = %e, "indexes travel as they are: the blob cannot be reopened");
+            return out;
+        }
+    };
+    for (i, s) in layout.sections.iter().enumerate() {
+        if !rebuildable(kind, s) {
+            continue;
+        }
+        match rebuilder.rebuild(i) {
+            Ok(bytes) if bytes == blob[s.range()] => out[i] = true,
+            Ok(_) => tracing::warn!(
+                section = i,
+                "a rebuilt index differs from the blob's: it travels as it is"
+            ),
+            Err(e) => {
+                tracing::warn!(section = i, error = %e, "an index cannot be rebuilt: it travels as it is")
+            }
+        }
+    }
+    out
+}
+
+/// Where the stream parser is.
+enum Phase {
+    /// Gathering the fixed header (to read the section count).
+    Header,
+    /// Gathering the header and table (`len` bytes).
+    Table { len: usize },
+    /// Expecting section `index`'s code byte.
+    Code { index: usize },
+    /// Copying section `index`'s bytes (`left` to go).
+    Bytes { index: usize, left: usize },
+    /// Gathering section `index`'s column-wise form.
+    Columns { index: usize },
+    /// Every section is in.
+    Done,
+}
+
+/// Rebuilds the blob from its stream as the stream is decompressed.
+pub(crate) struct StreamParser {
+    declared: u64,
+    stream_len: u64,
+    seen: u64,
+    pending: Vec<u8>,
+    start: usize,
+    blob: Vec<u8>,
+    layout: Option<BlobLayout>,
+    rebuild: Vec<usize>,
+    phase: Phase,
+}
+
+impl StreamParser {
+    /// A parser for the stream of `stream_len` bytes of a blob of `declared` bytes.
+    pub(crate) fn new(declared: u64, stream_len: u64) -> Result<Self, WireError> {
+        let limit = max_stream_len(declared);
+        if stream_len > limit {
+            return Err(WireError::StreamTooLong {
+                stream: stream_len,
+                limit,
+            });
+        }
+        Ok(Self {
+            declared,
+            stream_len,
+            seen: 0,
+            pending: Vec::new(),
+            start: 0,
+            blob: Vec::new(),
+            layout: None,
+            rebuild: Vec::new(),
+            phase: Phase::Header,
+        })
+    }
+
+    fn sections(&self) -> &[SectionEntry] {
+        self.layout.as_ref().map_or(&[], |l| &l.sections)
+    }
+
+    fn section_len(&self, index: usize) -> usize {
+        self.sections()
+            .get(index)
+            .and_then(|s| usize::try_from(s.len).ok())
+            .unwrap_or(0)
+    }
+
+    /// The next decompressed bytes of the stream.
+    pub(crate) fn push(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        self.seen = self.seen.saturating_add(bytes.len() as u64);
+        if self.seen > self.stream_len {
+            return Err(WireError::Stream {
+                reason: format!("more than the declared {} stream bytes", self.stream_len),
+            });
+        }
+        if self.start > 0 && self.start * 2 >= self.pending.len() {
+            self.pending.drain(..self.start);
+            self.start = 0;
+        }
+        self.pending.extend_from_slice(bytes);
+        while self.step()? {}
+        Ok(())
+    }
+
+    fn available(&self) -> &[u8] {
+        &self.pending[self.start..]
+    }
+
+    /// Advances one step if the bytes for it are there.
+    fn step(&mut self) -> Result<bool, WireError> {
+        let avail = self.pending.len() - self.start;
+        match self.phase {
+            Phase::Header => {
+                if avail < HEADER_LEN {
+                    return Ok(false);
+                }
+                let count = &self.available()[56..60];
+                let count = u32::from_le_bytes([count[0], count[1], count[2], count[3]]);
+                let len = (count as usize)
+                    .checked_mul(SECTION_ENTRY_LEN)
+                    .and_then(|t| t.checked_add(HEADER_LEN))
+                    .filter(|&len| len as u64 <= self.declared)
+                    .ok_or_else(|| WireError::Stream {
+                        reason: format!("{count} sections do not fit the declared length"),
+                    })?;
+                self.phase = Phase::Table { len };
+            }
+            Phase::Table { len } => {
+                if avail < len {
+                    return Ok(false);
+                }
+                let layout =
+                    BlobLayout::parse_prefix(&self.available()[..len], self.declared, "<wire>")
+                        .map_err(|e| WireError::Stream {
+                            reason: e.to_string(),
+                        })?;
+                self.blob = Vec::with_capacity(
+                    usize::try_from(self.declared.min(self.stream_len)).unwrap_or(0),
+                );
+                let head = self.start..self.start + len;
+                self.blob.extend_from_slice(&self.pending[head]);
+                self.start += len;
+                self.layout = Some(layout);
+                self.phase = Phase::Code { index: 0 };
+            }
+            Phase::Code { index } => {
+                if index == self.sections().len() {
+                    self.phase = Phase::Done;
+                    return Ok(true);
+                }
+                if avail < 1 {
+                    return Ok(false);
+                }
+                let code = self.pending[self.start];
+                self.start += 1;
+                let len = self.section_len(index);
+                self.phase = match code {
+                    CODE_BYTES => Phase::Bytes { index, left: len },
+                    CODE_COLUMNS => Phase::Columns { index },
+                    CODE_REBUILT => {
+                        let entry = self.sections()[index];
+                        let kind = self.layout.as_ref().map(|l| l.header.kind);
+                        if !kind.is_some_and(|k| rebuildable(k, &entry)) {
+                            return Err(WireError::NotRebuildable { section: index });
+                        }
+                        self.rebuild.push(index);
+                        self.blob.resize(self.blob.len() + len, 0);
+                        Phase::Code { index: index + 1 }
+                    }
+                    code => {
+                        return Err(WireError::SectionCode {
+                            section: index,
+                            code,
+                        });
+                    }
+                };
+            }
+            Phase::Bytes { index, left } => {
+                if left == 0 {
+                    self.phase = Phase::Code { index: index + 1 };
+                    return Ok(true);
+                }
+                if avail == 0 {
+                    return Ok(false);
+                }
+                let take = left.min(avail);
+                let range = self.start..self.start + take;
+                self.blob.extend_from_slice(&self.pending[range]);
+                self.start += take;
+                self.phase = Phase::Bytes {
+                    index,
+                    left: left - take,
+                };
+            }
+            Phase::Columns { index } => {
+                let len = self.section_len(index);
+                let columns = |e| WireError::Columns {
+                    section: index,
+                    source: e,
+                };
+                if avail < 16.min(len) || avail == 0 {
+                    return Ok(false);
+                }
+                let total = columns_len(self.available(), len).map_err(columns)?;
+                if avail < total {
+                    return Ok(false);
+                }
+                let section = from_columns(&self.available()[..total], len).map_err(columns)?;
+                self.blob.extend_from_slice(&section);
+                self.start += total;
+                self.phase = Phase::Code { index: index + 1 };
+            }
+            Phase::Done => {
+                if avail > 0 {
+                    return Err(WireError::Stream {
+                        reason: format!("{avail} bytes follow the last section"),
+                    });
+                }
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The stream ended: rebuilds the left-out sections. Returns the blob with zeros where
+    /// they go, and each rebuilt section with its place.
+    pub(crate) fn finish(mut self) -> Result<RebuiltBlob, WireError> {
+        while self.step()? {}
+        if !matches!(self.phase, Phase::Done) || self.seen != self.stream_len {
+            return Err(WireError::Stream {
+                reason: "the stream ends before its last section".into(),
+            });
+        }
+        if self.blob.len() as u64 != self.declared {
+            return Err(WireError::Length {
+                decoded: self.blob.len() as u64,
+                declared: self.declared,
+            });
+        }
+        if self.rebuild.is_empty() {
+            return Ok(RebuiltBlob {
+                blob: BlobBytes::from_vec(self.blob),
+                rebuilt: Vec::new(),
+            });
+        }
+        let sections: Vec<SectionEntry> = self.sections().to_vec();
+        let first = self.rebuild[0];
+        let blob = BlobBytes::from_vec(std::mem::take(&mut self.blob));
+        let rebuilder = Rebuilder::new(blob.clone()).map_err(|source| WireError::Rebuild {
+            section: first,
+            source,
+        })?;
+        let mut rebuilt = Vec::with_capacity(self.rebuild.len());
+        for &index in &self.rebuild {
+            let failed = |source| WireError::Rebuild {
+                section: index,
+                source,
+            };
+            let bytes = rebuilder.rebuild(index).map_err(failed)?;
+            let entry = sections[index];
+            if bytes.len() as u64 != entry.len || xxh3_64(&bytes) != entry.checksum {
+                return Err(failed(RebuildError::Mismatch { section: index }));
+            }
+            rebuilt.push((entry.range(), bytes));
+        }
+        Ok(RebuiltBlob { blob, rebuilt })
+    }
+}
+
+/// A decoded blob: its bytes, with the rebuilt sections to put in place of zeros.
+pub(crate) struct RebuiltBlob {
+    blob: BlobBytes,
+    rebuilt: Vec<(std::ops::Range<usize>, Vec<u8>)>,
+}
+
+impl RebuiltBlob {
+    /// The blob's bytes in order, in pieces.
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let whole = self.blob.as_slice();
+        let mut at = 0;
+        let mut out = Vec::with_capacity(self.rebuilt.len() * 2 + 1);
+        for (range, bytes) in &self.rebuilt {
+            out.push(&whole[at..range.start]);
+            out.push(&bytes[..]);
+            at = range.end;
+        }
+        out.push(&whole[at..]);
+        out.into_iter()
+    }
+}
