@@ -1,8 +1,9 @@
-//! The column-wise form of a records shard on the wire (docs/FORMAT.md §19b, "records
-//! columns"): the element area of a shard (§11) is stored column by column instead of record by
-//! record, each column in the mode that compresses best, so that a general-purpose compressor
-//! sees runs of like values. A bijection on any bytes: [`to_columns`] and [`from_columns`]
-//! invert each other for every input, valid shard or not.
+//! Column-wise forms of sections on the wire (docs/FORMAT.md §19b): the element area of a
+//! records shard (§11) stored column by column instead of record by record, each column in the
+//! mode that compresses best and split into byte planes, and fixed-width entry sections (delta
+//! ordinals, key changes, index additions) split into byte planes, so that a general-purpose
+//! compressor sees runs of like bytes. Bijections on any bytes: each form and its inverse
+//! invert each other for every input, valid section or not.
 
 /// Bits 2..32 of a pointer word: its signed 30-bit offset.
 const OFFSET_MASK: u64 = 0xffff_fffc;
@@ -51,6 +52,14 @@ pub enum ColumnsError {
         /// Words per element (data words plus pointers).
         stride: u64,
         /// Bytes of the section.
+        len: usize,
+    },
+    /// A byte-plane form whose entry width does not divide it.
+    #[error("{len} bytes are not whole {width}-byte entries")]
+    Width {
+        /// Entry width.
+        width: usize,
+        /// Bytes of the form.
         len: usize,
     },
     /// A column mode byte this build does not know.
@@ -190,8 +199,8 @@ pub(crate) fn to_columns(section: &[u8]) -> Option<Vec<u8>> {
             }
         };
         out[modes_at + j] = mode as u8;
-        for w in &col {
-            out.extend_from_slice(&w.to_le_bytes());
+        for plane in 0..8 {
+            out.extend(col.iter().map(|w| w.to_le_bytes()[plane]));
         }
     }
     out.extend_from_slice(&section[16 + slots * stride * 8..]);
@@ -230,7 +239,14 @@ pub(crate) fn from_columns(columns: &[u8], len: usize) -> Result<Vec<u8>, Column
     for (j, &m) in modes.iter().enumerate() {
         let mode = Mode::from_u8(m).ok_or(ColumnsError::Mode { mode: m })?;
         col.clear();
-        col.extend((0..slots).map(|i| word(body, j * slots + i)));
+        let column = &body[j * slots * 8..(j + 1) * slots * 8];
+        col.extend((0..slots).map(|i| {
+            let mut w = [0u8; 8];
+            for (plane, b) in w.iter_mut().enumerate() {
+                *b = column[plane * slots + i];
+            }
+            u64::from_le_bytes(w)
+        }));
         match mode {
             Mode::Raw => {}
             Mode::Delta => {
@@ -249,6 +265,61 @@ pub(crate) fn from_columns(columns: &[u8], len: usize) -> Result<Vec<u8>, Column
     }
     let tail = 16 + slots * stride * 8;
     out[tail..].copy_from_slice(&body[slots * stride * 8..]);
+    Ok(out)
+}
+
+/// Byte planes of `section` in `width`-byte entries: byte `k` of every entry, for `k` in
+/// `0..width`. With `delta` (width ≥ 4), the first `u32` of each entry is first replaced by its
+/// difference from the previous entry's (wrapping): ascending ordinals or hash tags become
+/// small numbers. `None` when the section is not whole entries.
+pub(crate) fn to_planes(section: &[u8], width: usize, delta: bool) -> Option<Vec<u8>> {
+    if width == 0 || !section.len().is_multiple_of(width) || (delta && width < 4) {
+        return None;
+    }
+    let mut entries = section.to_vec();
+    if delta {
+        let mut prev = 0u32;
+        for e in entries.chunks_exact_mut(width) {
+            let v = u32::from_le_bytes([e[0], e[1], e[2], e[3]]);
+            e[..4].copy_from_slice(&v.wrapping_sub(prev).to_le_bytes());
+            prev = v;
+        }
+    }
+    let n = section.len() / width;
+    let mut out = Vec::with_capacity(section.len());
+    for k in 0..width {
+        out.extend((0..n).map(|i| entries[i * width + k]));
+    }
+    Some(out)
+}
+
+/// The section whose byte planes ([`to_planes`]) are `planes`.
+pub(crate) fn from_planes(
+    planes: &[u8],
+    width: usize,
+    delta: bool,
+) -> Result<Vec<u8>, ColumnsError> {
+    if width == 0 || !planes.len().is_multiple_of(width) || (delta && width < 4) {
+        return Err(ColumnsError::Width {
+            width,
+            len: planes.len(),
+        });
+    }
+    let n = planes.len() / width;
+    let mut out = vec![0u8; planes.len()];
+    for k in 0..width {
+        for i in 0..n {
+            out[i * width + k] = planes[k * n + i];
+        }
+    }
+    if delta {
+        let mut prev = 0u32;
+        for e in out.chunks_exact_mut(width) {
+            let v = prev.wrapping_add(u32::from_le_bytes([e[0], e[1], e[2], e[3]]));
+            e[..4].copy_from_slice(&v.to_le_bytes());
+            prev = v;
+        }
+    }
     Ok(out)
 }
 
@@ -310,7 +381,8 @@ mod tests {
                 let slots = (state >> 3) % 4;
                 let stride = (state >> 7) % 3;
                 let data = (state >> 9) % 2;
-                let tag = (slots << 2) | (data.min(stride) << 32) | ((stride - data.min(stride)) << 48);
+                let tag =
+                    (slots << 2) | (data.min(stride) << 32) | ((stride - data.min(stride)) << 48);
                 if 16 + slots * stride * 8 <= len as u64 {
                     s[8..16].copy_from_slice(&tag.to_le_bytes());
                 }
@@ -319,6 +391,32 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn planes_round_trip() {
+        let ordinals: Vec<u8> = [3u32, 0, 5, 9, 10, 4_000_000_000, 7, 0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        for (width, ascending) in [(4, true), (4, false), (8, true), (24, false), (1, false)] {
+            let bytes: Vec<u8> = ordinals.iter().copied().cycle().take(96).collect();
+            let p = to_planes(&bytes, width, ascending).expect("planes");
+            assert_eq!(p.len(), bytes.len());
+            assert_eq!(from_planes(&p, width, ascending).expect("back"), bytes);
+        }
+        let p = to_planes(&ordinals, 4, true).expect("planes");
+        assert_eq!(&p[..8], &[3, 253, 5, 4, 1, 246, 7, 249]);
+        assert!(to_planes(&ordinals, 5, false).is_none());
+        assert!(to_planes(&ordinals, 2, true).is_none());
+        assert!(matches!(
+            from_planes(&ordinals, 3, false),
+            Err(ColumnsError::Width { .. })
+        ));
+        assert!(matches!(
+            from_planes(&ordinals, 0, false),
+            Err(ColumnsError::Width { .. })
+        ));
     }
 
     #[test]

@@ -13,7 +13,7 @@ mod shard;
 
 pub(crate) use bitmap::PopulatedBitmap;
 pub use columns::ColumnsError;
-pub(crate) use columns::{columns_len, from_columns, to_columns};
+pub(crate) use columns::{columns_len, from_columns, from_planes, to_columns, to_planes};
 pub use delta::KeyChange;
 pub(crate) use delta::{decode_key_changes, decode_ordinals, encode_key_changes, encode_ordinals};
 pub(crate) use hash_index::{

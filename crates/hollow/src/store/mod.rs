@@ -126,7 +126,7 @@ const MULTIPART_PART: usize = 16 << 20;
 pub const DEFAULT_ANNOUNCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What remote URLs write (see [`BlobStore::with_wire_encoding`]).
-const REMOTE_ENCODING: WireEncoding = WireEncoding::Zstd {
+const REMOTE_ENCODING: WireEncoding = WireEncoding::Columnar {
     level: DEFAULT_ZSTD_LEVEL,
 };
 

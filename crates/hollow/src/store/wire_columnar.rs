@@ -6,7 +6,7 @@
 //! The payload is `stream_len: u64` and one zstd frame of exactly `stream_len` bytes, the
 //! *stream*: the blob's header and table of sections, then for each section in table order a
 //! code byte and its body (code 0: the section's bytes; 1: nothing, the section is rebuilt;
-//! 2: the column-wise form of a records shard).
+//! 2: the column-wise form of a records shard; 3: byte planes of fixed-width entries).
 
 use xxhash_rust::xxh3::xxh3_64;
 
@@ -15,7 +15,7 @@ use super::wire_rebuild::{RebuildError, Rebuilder, rebuildable};
 use crate::bytes::BlobBytes;
 use crate::format::{
     BlobLayout, HEADER_LEN, SECTION_ENTRY_LEN, SectionEntry, SectionKind, columns_len,
-    from_columns, to_columns,
+    from_columns, from_planes, to_columns, to_planes,
 };
 
 /// Section code: the section's bytes follow.
@@ -24,16 +24,41 @@ const CODE_BYTES: u8 = 0;
 const CODE_REBUILT: u8 = 1;
 /// Section code: the column-wise form of a records shard follows.
 const CODE_COLUMNS: u8 = 2;
+/// Section code: an entry width byte, a flags byte (bit 0: the entries' first `u32` is
+/// delta-coded), then the section's byte planes.
+const CODE_PLANES: u8 = 3;
 
-/// The longest stream a blob of `declared` bytes can have: the head, and per section a code
-/// byte and at most 9/8 of its bytes (a column-wise shard adds one mode byte per element
-/// word, and an element takes at least 8 bytes); sections are at least 40 bytes of table
-/// each.
+/// The byte-plane form a section of `kind` travels in: entry width and delta flag.
+fn planes_of(kind: SectionKind) -> Option<(u8, bool)> {
+    match kind {
+        // `u32` count and ascending ordinals.
+        SectionKind::DeltaRemoved | SectionKind::DeltaUpserted => Some((4, true)),
+        // `(tag: u32, ordinal: u32)` sorted by tag.
+        SectionKind::IndexAdditions => Some((8, true)),
+        // `(hash: u64, inline key: u64, ordinal: u32, op: u32)`.
+        SectionKind::KeyChanges => Some((24, false)),
+        _ => None,
+    }
+}
+
+/// The longest stream a blob of `declared` bytes can have: the head, and per section at most
+/// 3 bytes of code and parameters and 9/8 of its bytes (a column-wise shard adds one mode byte
+/// per element word, and an element takes at least 8 bytes); a section takes at least 40 bytes
+/// of table, so that is below `declared · 5/4`.
 pub(crate) fn max_stream_len(declared: u64) -> u64 {
-    declared
-        .saturating_add(declared / 8)
-        .saturating_add(declared / 40)
-        .saturating_add(64)
+    declared.saturating_add(declared / 4).saturating_add(64)
+}
+
+/// Bytes of a section and of its transformed form that [`pays`] compresses to decide.
+const TRIAL_BYTES: usize = 1 << 20;
+
+/// Whether `transformed` compresses smaller than `raw`, judged by zstd level 1 on their first
+/// [`TRIAL_BYTES`]: a transform that does not pay is not used.
+fn pays(raw: &[u8], transformed: &[u8]) -> bool {
+    let size = |b: &[u8]| {
+        zstd::bulk::compress(&b[..b.len().min(TRIAL_BYTES)], 1).map_or(usize::MAX, |c| c.len())
+    };
+    size(transformed) < size(raw)
 }
 
 /// The stream of `blob` (see the module documentation), or `None` when `blob` is not a hollow
@@ -52,18 +77,21 @@ pub(crate) fn stream(blob: &[u8]) -> Option<Vec<u8>> {
             out.push(CODE_REBUILT);
             continue;
         }
-        let columns = (s.kind == SectionKind::Records)
-            .then(|| to_columns(bytes))
-            .flatten();
-        match columns {
-            Some(c) => {
-                out.push(CODE_COLUMNS);
-                out.extend_from_slice(&c);
-            }
-            None => {
-                out.push(CODE_BYTES);
-                out.extend_from_slice(bytes);
-            }
+        if s.kind == SectionKind::Records
+            && let Some(c) = to_columns(bytes)
+            && pays(bytes, &c)
+        {
+            out.push(CODE_COLUMNS);
+            out.extend_from_slice(&c);
+        } else if let Some((width, delta)) = planes_of(s.kind)
+            && let Some(p) = to_planes(bytes, usize::from(width), delta)
+            && pays(bytes, &p)
+        {
+            out.extend_from_slice(&[CODE_PLANES, width, u8::from(delta)]);
+            out.extend_from_slice(&p);
+        } else {
+            out.push(CODE_BYTES);
+            out.extend_from_slice(bytes);
         }
     }
     Some(out)
@@ -115,6 +143,8 @@ enum Phase {
     Bytes { index: usize, left: usize },
     /// Gathering section `index`'s column-wise form.
     Columns { index: usize },
+    /// Gathering section `index`'s byte planes (after their width and flags).
+    Planes { index: usize },
     /// Every section is in.
     Done,
 }
@@ -238,6 +268,7 @@ impl StreamParser {
                 self.phase = match code {
                     CODE_BYTES => Phase::Bytes { index, left: len },
                     CODE_COLUMNS => Phase::Columns { index },
+                    CODE_PLANES => Phase::Planes { index },
                     CODE_REBUILT => {
                         let entry = self.sections()[index];
                         let kind = self.layout.as_ref().map(|l| l.header.kind);
@@ -289,6 +320,28 @@ impl StreamParser {
                 let section = from_columns(&self.available()[..total], len).map_err(columns)?;
                 self.blob.extend_from_slice(&section);
                 self.start += total;
+                self.phase = Phase::Code { index: index + 1 };
+            }
+            Phase::Planes { index } => {
+                let len = self.section_len(index);
+                if avail < 2 + len {
+                    return Ok(false);
+                }
+                let a = self.available();
+                let (width, flags) = (a[0], a[1]);
+                let planes = |e| WireError::Columns {
+                    section: index,
+                    source: e,
+                };
+                if flags > 1 {
+                    return Err(WireError::Stream {
+                        reason: format!("section {index} has plane flags {flags:#x}"),
+                    });
+                }
+                let section =
+                    from_planes(&a[2..2 + len], usize::from(width), flags == 1).map_err(planes)?;
+                self.blob.extend_from_slice(&section);
+                self.start += 2 + len;
                 self.phase = Phase::Code { index: index + 1 };
             }
             Phase::Done => {
