@@ -44,6 +44,11 @@ pub use wire::{
 };
 pub use wire_rebuild::RebuildError;
 
+/// The columnar stream of a blob (for the fuzzing entry points).
+pub(crate) fn wire_columnar_stream(blob: &[u8]) -> Option<Vec<u8>> {
+    wire_columnar::stream(blob)
+}
+
 /// What a [`BlobStore`] reports while it downloads a blob (for progress bars and byte counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -268,6 +268,21 @@ fn compress(bytes: &[u8], level: i32) -> Result<Vec<u8>, WireError> {
     compressor.compress(bytes).map_err(WireError::Zstd)
 }
 
+/// A columnar envelope around `stream` for a blob of `declared` bytes with checksum
+/// `checksum`, whatever the stream holds: how a hostile store could hand one out (fuzzing).
+pub(crate) fn columnar_envelope(stream: &[u8], declared: u64, checksum: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(WIRE_HEADER_LEN + 8 + stream.len() / 2);
+    out.extend_from_slice(&WIRE_MAGIC);
+    out.push(TAG_COLUMNAR);
+    out.extend_from_slice(&[0; 7]);
+    out.extend_from_slice(&declared.to_le_bytes());
+    out.extend_from_slice(&checksum.to_le_bytes());
+    out.extend_from_slice(&(stream.len() as u64).to_le_bytes());
+    // Level 1 cannot fail on bytes in memory; an empty frame if it did (then a typed error).
+    out.extend_from_slice(&compress(stream, 1).unwrap_or_default());
+    out
+}
+
 fn header(tag: u8, blob: &[u8]) -> [u8; WIRE_HEADER_LEN] {
     let mut h = [0u8; WIRE_HEADER_LEN];
     h[..8].copy_from_slice(&WIRE_MAGIC);
