@@ -897,6 +897,68 @@ mod tests {
         }
     }
 
+    /// Each section's kind, code and the stream offset of its body.
+    fn codes(blob: &[u8], stream: &[u8]) -> Vec<(crate::format::SectionKind, u8, usize)> {
+        let layout = crate::format::BlobLayout::parse(blob, "golden").expect("layout");
+        let mut at = crate::format::HEADER_LEN + layout.sections.len() * 40;
+        let mut out = Vec::new();
+        for s in &layout.sections {
+            let len = usize::try_from(s.len).expect("len");
+            let code = stream[at];
+            out.push((s.kind, code, at + 1));
+            at += 1 + match code {
+                0 => len,
+                1 => 0,
+                2 => crate::format::columns_len(&stream[at + 1..], len).expect("columns"),
+                3 => 2 + len,
+                _ => {
+                    let count = le_u64(&stream[at + 1..]);
+                    8 + usize::try_from(count.div_ceil(8)).expect("count")
+                }
+            };
+        }
+        assert_eq!(at, stream.len());
+        out
+    }
+
+    #[test]
+    fn delta_index_additions_travel_as_selections() {
+        let blob = GOLDEN[2];
+        let stream = super::super::wire_columnar::stream(blob).expect("a blob");
+        let sections = codes(blob, &stream);
+        let selected: Vec<usize> = sections
+            .iter()
+            .filter(|(kind, code, _)| {
+                *kind == crate::format::SectionKind::IndexAdditions && *code == 4
+            })
+            .map(|(_, _, body)| *body)
+            .collect();
+        assert!(!selected.is_empty(), "{sections:?}");
+        assert_eq!(
+            decode_slice(&forged(blob, &stream), u64::MAX)
+                .expect("decode")
+                .0,
+            blob
+        );
+        // A flipped selection bit, or a wrong candidate count, gives other additions: refused.
+        let body = selected[0];
+        let mut flipped = stream.clone();
+        flipped[body + 8] ^= 1;
+        let r = decode_slice(&forged(blob, &flipped), u64::MAX);
+        assert!(matches!(r, Err(WireError::Rebuild { .. })), "{r:?}");
+        let mut count = stream.clone();
+        let n = le_u64(&stream[body..]);
+        count[body..body + 8].copy_from_slice(&(n - 1).to_le_bytes());
+        let r = decode_slice(&forged(blob, &count), u64::MAX);
+        assert!(r.is_err(), "{r:?}");
+        // A selection on a section that is not index additions.
+        let mut wrong = stream.clone();
+        let (_, _, first) = sections[0];
+        wrong[first - 1] = 4;
+        let r = decode_slice(&forged(blob, &wrong), u64::MAX);
+        assert!(matches!(r, Err(WireError::NotRebuildable { .. })), "{r:?}");
+    }
+
     #[test]
     fn hostile_columnar_streams_are_refused() {
         let blob = GOLDEN[0];

@@ -6,12 +6,15 @@
 //! The payload is `stream_len: u64` and one zstd frame of exactly `stream_len` bytes, the
 //! *stream*: the blob's header and table of sections, then for each section in table order a
 //! code byte and its body (code 0: the section's bytes; 1: nothing, the section is rebuilt;
-//! 2: the column-wise form of a records shard; 3: byte planes of fixed-width entries).
+//! 2: the column-wise form of a records shard; 3: byte planes of fixed-width entries; 4: a
+//! delta's index additions as a selection over its upserted records' keys).
 
 use xxhash_rust::xxh3::xxh3_64;
 
 use super::wire::WireError;
-use super::wire_rebuild::{RebuildError, Rebuilder, rebuildable};
+use super::wire_rebuild::{
+    RebuildError, Rebuilder, candidate_bound, rebuildable, select, selectable, selected,
+};
 use crate::bytes::BlobBytes;
 use crate::format::{
     BlobLayout, HEADER_LEN, SECTION_ENTRY_LEN, SectionEntry, SectionKind, columns_len,
@@ -27,6 +30,17 @@ const CODE_COLUMNS: u8 = 2;
 /// Section code: an entry width byte, a flags byte (bit 0: the entries' first `u32` is
 /// delta-coded), then the section's byte planes.
 const CODE_PLANES: u8 = 3;
+/// Section code: a delta's index additions as `count: u64` and a selection bitmap over the
+/// `count` candidate keys of the delta's upserted records.
+const CODE_SELECTED: u8 = 4;
+
+/// How a section the decoder computes travels.
+enum Left {
+    /// Not at all: rebuilt from the records.
+    Rebuilt,
+    /// As a selection over `count` candidates.
+    Selected { count: u64, bits: Vec<u8> },
+}
 
 /// The byte-plane form a section of `kind` travels in: entry width and delta flag.
 fn planes_of(kind: SectionKind) -> Option<(u8, bool)> {
@@ -67,15 +81,25 @@ pub(crate) fn stream(blob: &[u8]) -> Option<Vec<u8>> {
     let layout = BlobLayout::parse(blob, "<wire>").ok()?;
     let kind = layout.header.kind;
     let head = HEADER_LEN + layout.sections.len() * SECTION_ENTRY_LEN;
-    let rebuilt = rebuilt_sections(blob, &layout);
+    let mut left = left_out(blob, &layout);
     let mut out = Vec::with_capacity(blob.len() + blob.len() / 64);
     out.extend_from_slice(&blob[..head]);
     for (i, s) in layout.sections.iter().enumerate() {
         let bytes = &blob[s.range()];
-        if rebuilt.get(i).copied().unwrap_or(false) {
-            debug_assert!(rebuildable(kind, s));
-            out.push(CODE_REBUILT);
-            continue;
+        match left.get_mut(i).and_then(Option::take) {
+            Some(Left::Rebuilt) => {
+                debug_assert!(rebuildable(kind, s));
+                out.push(CODE_REBUILT);
+                continue;
+            }
+            Some(Left::Selected { count, bits }) => {
+                debug_assert!(selectable(kind, s));
+                out.push(CODE_SELECTED);
+                out.extend_from_slice(&count.to_le_bytes());
+                out.extend_from_slice(&bits);
+                continue;
+            }
+            None => {}
         }
         if s.kind == SectionKind::Records
             && let Some(c) = to_columns(bytes)
@@ -97,13 +121,18 @@ pub(crate) fn stream(blob: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Which sections of `blob` the decoder can rebuild exactly: the index sections whose rebuilt
-/// bytes equal the blob's. A section that does not reproduce (a writer that builds indexes
+/// Which sections of `blob` the decoder can compute exactly: the snapshot index sections whose
+/// rebuilt bytes equal the blob's, and the delta index additions that are a selection of the
+/// upserted records' keys. A section that does not reproduce (a writer that builds it
 /// differently) is shipped.
-fn rebuilt_sections(blob: &[u8], layout: &BlobLayout) -> Vec<bool> {
+fn left_out(blob: &[u8], layout: &BlobLayout) -> Vec<Option<Left>> {
     let kind = layout.header.kind;
-    let mut out = vec![false; layout.sections.len()];
-    if !layout.sections.iter().any(|s| rebuildable(kind, s)) {
+    let mut out: Vec<Option<Left>> = layout.sections.iter().map(|_| None).collect();
+    if !layout
+        .sections
+        .iter()
+        .any(|s| rebuildable(kind, s) || selectable(kind, s))
+    {
         return out;
     }
     let rebuilder = match Rebuilder::new(BlobBytes::from_vec(blob.to_vec())) {
@@ -114,17 +143,37 @@ fn rebuilt_sections(blob: &[u8], layout: &BlobLayout) -> Vec<bool> {
         }
     };
     for (i, s) in layout.sections.iter().enumerate() {
-        if !rebuildable(kind, s) {
-            continue;
-        }
-        match rebuilder.rebuild(i) {
-            Ok(bytes) if bytes == blob[s.range()] => out[i] = true,
-            Ok(_) => tracing::warn!(
-                section = i,
-                "a rebuilt index differs from the blob's: it travels as it is"
-            ),
-            Err(e) => {
-                tracing::warn!(section = i, error = %e, "an index cannot be rebuilt: it travels as it is")
+        let bytes = &blob[s.range()];
+        if rebuildable(kind, s) {
+            match rebuilder.rebuild(i) {
+                Ok(rebuilt) if rebuilt == bytes => out[i] = Some(Left::Rebuilt),
+                Ok(_) => tracing::warn!(
+                    section = i,
+                    "a rebuilt index differs from the blob's: it travels as it is"
+                ),
+                Err(e) => {
+                    tracing::warn!(section = i, error = %e, "an index cannot be rebuilt: it travels as it is")
+                }
+            }
+        } else if selectable(kind, s) {
+            // The decoder bounds its work by the count it is given: check it stays within.
+            let bound = |c: &Vec<(u32, u32)>| candidate_bound(c.len() as u64, blob.len() as u64);
+            let selection = rebuilder
+                .addition_candidates(i, u64::MAX)
+                .ok()
+                .filter(|c| rebuilder.addition_candidates(i, bound(c)).is_ok())
+                .and_then(|c| Some((c.len() as u64, select(&c, bytes)?)));
+            match selection {
+                // Only when it is smaller than the section (which also keeps the stream within
+                // `max_stream_len`).
+                Some((count, bits)) if 8 + bits.len() < bytes.len() => {
+                    out[i] = Some(Left::Selected { count, bits });
+                }
+                Some(_) => {}
+                None => tracing::warn!(
+                    section = i,
+                    "index additions are not a selection of the upserts' keys: they travel as they are"
+                ),
             }
         }
     }
@@ -145,6 +194,8 @@ enum Phase {
     Columns { index: usize },
     /// Gathering section `index`'s byte planes (after their width and flags).
     Planes { index: usize },
+    /// Gathering section `index`'s selection (count and bitmap).
+    Selection { index: usize },
     /// Every section is in.
     Done,
 }
@@ -159,6 +210,8 @@ pub(crate) struct StreamParser {
     blob: Vec<u8>,
     layout: Option<BlobLayout>,
     rebuild: Vec<usize>,
+    /// Delta index additions to compute: section, candidate count, selection bitmap.
+    selections: Vec<(usize, u64, Vec<u8>)>,
     phase: Phase,
 }
 
@@ -181,6 +234,7 @@ impl StreamParser {
             blob: Vec::new(),
             layout: None,
             rebuild: Vec::new(),
+            selections: Vec::new(),
             phase: Phase::Header,
         })
     }
@@ -269,6 +323,14 @@ impl StreamParser {
                     CODE_BYTES => Phase::Bytes { index, left: len },
                     CODE_COLUMNS => Phase::Columns { index },
                     CODE_PLANES => Phase::Planes { index },
+                    CODE_SELECTED => {
+                        let entry = self.sections()[index];
+                        let kind = self.layout.as_ref().map(|l| l.header.kind);
+                        if !kind.is_some_and(|k| selectable(k, &entry)) {
+                            return Err(WireError::NotRebuildable { section: index });
+                        }
+                        Phase::Selection { index }
+                    }
                     CODE_REBUILT => {
                         let entry = self.sections()[index];
                         let kind = self.layout.as_ref().map(|l| l.header.kind);
@@ -344,6 +406,30 @@ impl StreamParser {
                 self.start += 2 + len;
                 self.phase = Phase::Code { index: index + 1 };
             }
+            Phase::Selection { index } => {
+                if avail < 8 {
+                    return Ok(false);
+                }
+                let a = self.available();
+                let count = u64::from_le_bytes([a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]]);
+                // The bitmap is in the stream: its length bounds the count.
+                let bytes = count.div_ceil(8);
+                if bytes > self.stream_len {
+                    return Err(WireError::Stream {
+                        reason: format!("section {index} selects from {count} candidates"),
+                    });
+                }
+                let bytes = usize::try_from(bytes).unwrap_or(usize::MAX);
+                if avail < 8 + bytes {
+                    return Ok(false);
+                }
+                let bits = self.available()[8..8 + bytes].to_vec();
+                self.selections.push((index, count, bits));
+                let len = self.section_len(index);
+                self.blob.resize(self.blob.len() + len, 0);
+                self.start += 8 + bytes;
+                self.phase = Phase::Code { index: index + 1 };
+            }
             Phase::Done => {
                 if avail > 0 {
                     return Err(WireError::Stream {
@@ -371,14 +457,19 @@ impl StreamParser {
                 declared: self.declared,
             });
         }
-        if self.rebuild.is_empty() {
+        if self.rebuild.is_empty() && self.selections.is_empty() {
             return Ok(RebuiltBlob {
                 blob: BlobBytes::from_vec(self.blob),
                 rebuilt: Vec::new(),
             });
         }
         let sections: Vec<SectionEntry> = self.sections().to_vec();
-        let first = self.rebuild[0];
+        let first = self
+            .rebuild
+            .first()
+            .or(self.selections.first().map(|s| &s.0))
+            .copied()
+            .unwrap_or(0);
         let blob = BlobBytes::from_vec(std::mem::take(&mut self.blob));
         let rebuilder = Rebuilder::new(blob.clone()).map_err(|source| WireError::Rebuild {
             section: first,
@@ -397,6 +488,26 @@ impl StreamParser {
             }
             rebuilt.push((entry.range(), bytes));
         }
+        for (index, count, bits) in &self.selections {
+            let index = *index;
+            let failed = |source| WireError::Rebuild {
+                section: index,
+                source,
+            };
+            let candidates = rebuilder
+                .addition_candidates(index, candidate_bound(*count, self.declared))
+                .map_err(failed)?;
+            let entry = sections[index];
+            let bytes = selected(&candidates, bits);
+            if candidates.len() as u64 != *count
+                || bytes.len() as u64 != entry.len
+                || xxh3_64(&bytes) != entry.checksum
+            {
+                return Err(failed(RebuildError::Mismatch { section: index }));
+            }
+            rebuilt.push((entry.range(), bytes));
+        }
+        rebuilt.sort_unstable_by_key(|(range, _)| range.start);
         Ok(RebuiltBlob { blob, rebuilt })
     }
 }

@@ -16,10 +16,50 @@ use crate::bytes::BlobBytes;
 use crate::capnp_raw::{SegmentArena, ShardList};
 use crate::format::{
     BlobKind, IndexEntry, PopulatedBitmap, SectionEntry, SectionKind, build_hash_index,
-    build_pk_index,
+    build_pk_index, decode_ordinals, hash_tag,
 };
 use crate::read::open::{ManifestType, ParsedBlob, parse_blob};
 use crate::schema::{KeyBytes, KeyPath};
+
+/// The most key combinations the decoder computes for a selection over `count` candidates in a
+/// blob of `blob_len` bytes: the candidates, plus duplicates (a list repeating a value) up to
+/// 8 per byte of the blob (a `List(Bool)` element takes a bit).
+pub(crate) fn candidate_bound(count: u64, blob_len: u64) -> u64 {
+    count.saturating_add(blob_len.saturating_mul(8))
+}
+
+/// The selection bitmap of `additions` (a delta's index additions section: sorted distinct
+/// 8-byte `(tag, ordinal)` entries) over `candidates`: bit `i` (of byte `i / 8`, low bit first)
+/// set when candidate `i` is an addition. `None` when an addition is not a candidate or the
+/// section is not such entries.
+pub(crate) fn select(candidates: &[(u32, u32)], additions: &[u8]) -> Option<Vec<u8>> {
+    let additions = crate::format::decode_additions(additions)?;
+    let mut bits = vec![0u8; candidates.len().div_ceil(8)];
+    let mut at = 0;
+    for a in additions {
+        while candidates.get(at).is_some_and(|c| *c < a) {
+            at += 1;
+        }
+        if candidates.get(at) != Some(&a) {
+            return None;
+        }
+        bits[at / 8] |= 1 << (at % 8);
+        at += 1;
+    }
+    Some(bits)
+}
+
+/// The index additions section the selection `bits` picks from `candidates` ([`select`]).
+pub(crate) fn selected(candidates: &[(u32, u32)], bits: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, (tag, ordinal)) in candidates.iter().enumerate() {
+        if bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0) {
+            out.extend_from_slice(&tag.to_le_bytes());
+            out.extend_from_slice(&ordinal.to_le_bytes());
+        }
+    }
+    out
+}
 
 /// Why an index section could not be rebuilt.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +95,13 @@ fn blob_error(e: impl std::fmt::Display) -> RebuildError {
     RebuildError::Blob {
         reason: e.to_string(),
     }
+}
+
+/// Whether a table entry is a delta's index additions: a subset of the keys of the records the
+/// delta upserts, so it travels as a selection bitmap over them.
+pub(crate) fn selectable(kind: BlobKind, entry: &SectionEntry) -> bool {
+    matches!(kind, BlobKind::Delta | BlobKind::ReverseDelta)
+        && entry.kind == SectionKind::IndexAdditions
 }
 
 /// Whether a table entry is an index section a snapshot's records determine.
@@ -127,6 +174,75 @@ impl Rebuilder {
                 build_hash_index(pairs).ok_or(RebuildError::TooManyKeys { limit })
             }
         }
+    }
+
+    /// The candidates of a delta's index additions section `index`: every `(tag, ordinal)` of
+    /// the keys (under the section's index) of the records the delta upserts, sorted and
+    /// distinct; stops beyond `max` key combinations (before duplicates are removed).
+    pub(crate) fn addition_candidates(
+        &self,
+        index: usize,
+        max: u64,
+    ) -> Result<Vec<(u32, u32)>, RebuildError> {
+        let name = "<wire>";
+        let not_index = || RebuildError::NotAnIndex { section: index };
+        let entry = *self.sections().get(index).ok_or_else(not_index)?;
+        if !selectable(self.kind(), &entry) {
+            return Err(not_index());
+        }
+        let ty = self
+            .parsed
+            .types
+            .get(entry.type_index as usize)
+            .ok_or_else(not_index)?;
+        let paths = self.parsed.schema.indexes(ty.info.id).map_err(blob_error)?;
+        let path = paths.get(entry.part as usize).ok_or_else(not_index)?;
+        let upserted = ty
+            .single(name, SectionKind::DeltaUpserted)
+            .map_err(blob_error)?
+            .ok_or_else(|| blob_error(format!("{} has additions but no upserts", ty.name)))?;
+        let upserted = decode_ordinals(
+            self.section(ty, &upserted)?.as_slice(),
+            "upserted ordinals",
+            name,
+            "upserted",
+        )
+        .map_err(blob_error)?;
+        let bits = ty.shard_bits.min(31);
+        let per_part = 1usize << bits;
+        let mut parts = Vec::new();
+        for s in ty.records_parts(name).map_err(blob_error)? {
+            let arena = SegmentArena::new(self.section(ty, &s)?)
+                .ok_or_else(|| blob_error("a records part is not whole words"))?;
+            parts.push(ShardList::new(arena).map_err(blob_error)?);
+        }
+        let max = usize::try_from(max).unwrap_or(usize::MAX);
+        let mut candidates = Vec::new();
+        let mut keys = Vec::new();
+        for (i, &o) in upserted.iter().enumerate() {
+            let record = parts
+                .get(i / per_part)
+                .and_then(|p| p.get(u32::try_from(i % per_part).ok()?))
+                .ok_or_else(|| blob_error(format!("upsert {i} has no record")))?;
+            let fits = path
+                .record_keys_within(record, &mut keys, max.saturating_sub(candidates.len()))
+                .map_err(blob_error)?;
+            if !fits {
+                return Err(RebuildError::TooManyKeys { limit: max as u64 });
+            }
+            candidates.extend(keys.iter().map(|k| (hash_tag(xxh3_64(k)), o)));
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        Ok(candidates)
+    }
+
+    fn section(&self, ty: &ManifestType, s: &SectionEntry) -> Result<BlobBytes, RebuildError> {
+        s.verify(self.bytes.as_slice(), "<wire>", Some(&ty.name))
+            .map_err(blob_error)?;
+        self.bytes
+            .slice(s.range())
+            .ok_or_else(|| blob_error("a section lies outside the blob"))
     }
 
     /// The records of `ty`: its shards and populated bitmap, as the reader checks them.
