@@ -156,13 +156,14 @@ impl BlobStore {
     /// (feature `s3`), `gs://bucket/prefix` (feature `gcs`), `az://container/prefix` or
     /// `abfs[s]://…` (feature `azure`), each configured from its standard environment
     /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`, as `object_store`'s `from_env` builders read them).
-    /// Remote stores write blobs compressed ([`WireEncoding::Zstd`], level 3).
+    /// Remote stores write blobs compressed ([`WireEncoding::Columnar`], zstd level 3).
     pub fn from_url(location: &str) -> Result<Self, StoreError> {
         Self::from_url_with_options(location, std::iter::empty::<(&str, &str)>())
     }
 
     /// [`BlobStore::from_url`] with options: keys starting `hollow_` are hollow's own
-    /// (`hollow_wire_encoding` = `raw`, `zstd` or `zstd:LEVEL`; `hollow_max_blob_bytes` = a
+    /// (`hollow_wire_encoding` = `raw`, `zstd`, `zstd:LEVEL`, `columnar` or `columnar:LEVEL`;
+    /// `hollow_max_blob_bytes` = a
     /// byte count, see [`BlobStore::with_max_blob_bytes`]); every other key goes to the
     /// `object_store` builder for the URL's scheme after its environment (e.g. `aws_region`,
     /// `aws_endpoint`, `aws_virtual_hosted_style_request`, `google_service_account`,
@@ -368,7 +369,7 @@ impl BlobStore {
     /// checks a store for what this needs.
     ///
     /// Blobs are written raw (as [`BlobStore::memory`]); a remote store should say
-    /// `.with_wire_encoding(WireEncoding::Zstd { level: DEFAULT_ZSTD_LEVEL })`, as
+    /// `.with_wire_encoding(WireEncoding::Columnar { level: DEFAULT_ZSTD_LEVEL })`, as
     /// [`BlobStore::from_url`] does for every remote URL.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
         Self::with_parts(store, Path::from(prefix), None)
