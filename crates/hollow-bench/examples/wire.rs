@@ -80,6 +80,7 @@ async fn run(
     let started = Instant::now();
     consumer.refresh_to(2).await?;
     let refresh = started.elapsed();
+    let probe = data.movies(0).nth(42).map_or(0, |m| m.id);
     let started = Instant::now();
     let second = Consumer::builder(store())
         .local_cache(cache.path())
@@ -87,9 +88,9 @@ async fn run(
         .await?;
     second.refresh_to(1).await?;
     let state = second.state().ok_or("no state after a refresh")?;
-    let found = state.table::<movie::Owned>()?.get_by_key(42u64)?.is_some();
+    let found = state.table::<movie::Owned>()?.get_by_key(probe)?.is_some();
     let cache_hit = started.elapsed();
-    assert!(found, "movie 42 is in cycle 0");
+    assert!(found, "movie {probe} is in cycle 0");
     Ok(Run {
         publish,
         sizes,
