@@ -142,10 +142,14 @@ fn left_out(blob: &[u8], layout: &BlobLayout) -> Vec<Option<Left>> {
             return out;
         }
     };
-    for (i, s) in layout.sections.iter().enumerate() {
+    let rebuilt = par_map(
+        &layout.sections.iter().enumerate().collect::<Vec<_>>(),
+        |(i, s)| rebuildable(kind, s).then(|| rebuilder.rebuild(*i)),
+    );
+    for ((i, s), rebuilt) in layout.sections.iter().enumerate().zip(rebuilt) {
         let bytes = &blob[s.range()];
-        if rebuildable(kind, s) {
-            match rebuilder.rebuild(i) {
+        if let Some(rebuilt) = rebuilt {
+            match rebuilt {
                 Ok(rebuilt) if rebuilt == bytes => out[i] = Some(Left::Rebuilt),
                 Ok(_) => tracing::warn!(
                     section = i,
@@ -475,41 +479,81 @@ impl StreamParser {
             section: first,
             source,
         })?;
-        let mut rebuilt = Vec::with_capacity(self.rebuild.len());
-        for &index in &self.rebuild {
+        // Sections are independent: compute them on every core.
+        let jobs: Vec<Job<'_>> = self
+            .rebuild
+            .iter()
+            .map(|&i| (i, None))
+            .chain(
+                self.selections
+                    .iter()
+                    .map(|(i, count, bits)| (*i, Some((*count, &bits[..])))),
+            )
+            .collect();
+        let declared = self.declared;
+        let results = par_map(&jobs, |&(index, selection)| {
             let failed = |source| WireError::Rebuild {
                 section: index,
                 source,
             };
-            let bytes = rebuilder.rebuild(index).map_err(failed)?;
             let entry = sections[index];
+            let bytes = match selection {
+                None => rebuilder.rebuild(index).map_err(failed)?,
+                Some((count, bits)) => {
+                    let candidates = rebuilder
+                        .addition_candidates(index, candidate_bound(count, declared))
+                        .map_err(failed)?;
+                    if candidates.len() as u64 != count {
+                        return Err(failed(RebuildError::Mismatch { section: index }));
+                    }
+                    selected(&candidates, bits)
+                }
+            };
             if bytes.len() as u64 != entry.len || xxh3_64(&bytes) != entry.checksum {
                 return Err(failed(RebuildError::Mismatch { section: index }));
             }
-            rebuilt.push((entry.range(), bytes));
-        }
-        for (index, count, bits) in &self.selections {
-            let index = *index;
-            let failed = |source| WireError::Rebuild {
-                section: index,
-                source,
-            };
-            let candidates = rebuilder
-                .addition_candidates(index, candidate_bound(*count, self.declared))
-                .map_err(failed)?;
-            let entry = sections[index];
-            let bytes = selected(&candidates, bits);
-            if candidates.len() as u64 != *count
-                || bytes.len() as u64 != entry.len
-                || xxh3_64(&bytes) != entry.checksum
-            {
-                return Err(failed(RebuildError::Mismatch { section: index }));
-            }
-            rebuilt.push((entry.range(), bytes));
-        }
+            Ok((entry.range(), bytes))
+        });
+        let mut rebuilt = results.into_iter().collect::<Result<Vec<_>, _>>()?;
         rebuilt.sort_unstable_by_key(|(range, _)| range.start);
         Ok(RebuiltBlob { blob, rebuilt })
     }
+}
+
+/// A section to compute: its index, and for a selection its candidate count and bitmap.
+type Job<'a> = (usize, Option<(u64, &'a [u8])>);
+
+/// `f` of every item, in order, computed on up to every core (scoped threads taking items in
+/// turn).
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(items.len());
+    if workers <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    let mut out: Vec<Option<R>> = items.iter().map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    (w..items.len())
+                        .step_by(workers)
+                        .map(|i| (i, f(&items[i])))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            // A panicking worker re-raises its panic here, as a sequential loop would.
+            let done = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            for (i, r) in done {
+                out[i] = Some(r);
+            }
+        }
+    });
+    out.into_iter().flatten().collect()
 }
 
 /// A decoded blob: its bytes, with the rebuilt sections to put in place of zeros.
