@@ -303,8 +303,10 @@ impl StreamParser {
                         .map_err(|e| WireError::Stream {
                             reason: e.to_string(),
                         })?;
+                // Grown as bytes arrive (never beyond the declared length, itself within the
+                // reader's limit); reserved up front only up to 1 GiB, as `decode_slice` does.
                 self.blob = Vec::with_capacity(
-                    usize::try_from(self.declared.min(self.stream_len)).unwrap_or(0),
+                    usize::try_from(self.declared.min(self.stream_len).min(1 << 30)).unwrap_or(0),
                 );
                 let head = self.start..self.start + len;
                 self.blob.extend_from_slice(&self.pending[head]);
