@@ -25,7 +25,7 @@ pub struct RemoteArgs {
     /// No blob cache: download blobs into memory for this run only.
     #[arg(long, global = true, conflicts_with = "cache")]
     pub no_cache: bool,
-    /// A store option, repeatable: hollow's (hollow_wire_encoding=raw|zstd|zstd:LEVEL,
+    /// A store option, repeatable: hollow's (hollow_wire_encoding=raw|zstd[:LEVEL]|columnar[:LEVEL],
     /// hollow_max_blob_bytes=N) or the object store builder's (aws_region=…, aws_endpoint=…,
     /// aws_virtual_hosted_style_request=true, google_service_account=…, …), after the
     /// standard environment (AWS_*, GOOGLE_*, AZURE_*).

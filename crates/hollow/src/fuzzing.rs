@@ -63,6 +63,37 @@ pub fn reseal(blob: &mut [u8]) -> bool {
     crate::format::reseal(blob)
 }
 
+/// The wire decoder (docs/FORMAT.md §19a–b) on `data` three ways: as a stored object; as a
+/// blob encoded columnar and decoded again, which must give `data` back (else this panics: a
+/// finding); and as the stream of a columnar envelope (declaring the blob length of `data`'s
+/// header, if any), which reaches the section parser and the index rebuild with any bytes
+/// (and then fails the envelope's checksum, which it cannot know).
+/// Returns the bytes decoded. Decoding is bounded to 64 MiB.
+pub fn wire_everything(data: &[u8]) -> usize {
+    use crate::store::wire::{WireEncoding, columnar_envelope, decode_slice, encode};
+    const LIMIT: u64 = 64 << 20;
+    let mut decoded = decode_slice(data, LIMIT).map_or(0, |(b, _)| b.len());
+    if let Ok(Some(stored)) = encode(data, WireEncoding::Columnar { level: 1 }) {
+        let (back, _) = decode_slice(&stored, u64::MAX)
+            .unwrap_or_else(|e| panic!("a columnar encoding does not decode: {e}"));
+        assert!(back == data, "a columnar encoding decodes to other bytes");
+        decoded += back.len();
+    }
+    let declared = data
+        .get(64..72)
+        .and_then(|b| b.try_into().ok())
+        .map_or(data.len() as u64, u64::from_le_bytes)
+        .min(LIMIT);
+    let forged = columnar_envelope(data, declared, xxhash_rust::xxh3::xxh3_64(data));
+    decoded + decode_slice(&forged, LIMIT).map_or(0, |(b, _)| b.len())
+}
+
+/// The columnar stream (§19b) of `blob`, `None` when it is not a hollow blob: seeds for
+/// [`wire_everything`]'s third way.
+pub fn columnar_stream(blob: &[u8]) -> Option<Vec<u8>> {
+    crate::store::wire_columnar_stream(blob)
+}
+
 /// Parses only the header and table of sections.
 pub fn parse_layout(data: &[u8]) -> Result<BlobLayout> {
     Ok(BlobLayout::parse(data, "<fuzz>")?)

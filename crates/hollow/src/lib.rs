@@ -158,8 +158,8 @@ pub use state_id::StateId;
 pub use store::{
     Announcement, AnnouncementVersion, BLOB_STAGING_MAX_AGE, BlobKey, BlobStore,
     DEFAULT_ANNOUNCE_LOCK_WAIT, DEFAULT_MAX_BLOB_BYTES, DEFAULT_MULTIPART_THRESHOLD,
-    DEFAULT_ZSTD_LEVEL, Decoded, DownloadEvent, DownloadObserver, WIRE_HEADER_LEN, WIRE_MAGIC,
-    WireEncoding, WireError,
+    DEFAULT_ZSTD_LEVEL, Decoded, DownloadEvent, DownloadObserver, RebuildError, WIRE_HEADER_LEN,
+    WIRE_MAGIC, WireEncoding, WireError,
 };
 #[allow(deprecated)]
 pub use write::SnapshotInfo;

@@ -328,7 +328,7 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
     let store = || BlobStore::from_url(&url).expect("store");
     assert!(matches!(
         store().wire_encoding(),
-        hollow::WireEncoding::Zstd { .. }
+        hollow::WireEncoding::Columnar { .. }
     ));
     producer_then_consumer(store).await;
 }
@@ -336,11 +336,19 @@ async fn a_producer_and_a_consumer_over_the_store_named_by_the_environment() {
 /// The same through an in-memory store configured as a remote one (compressed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_and_a_consumer_over_a_compressed_memory_store() {
+    over_an_enveloping_memory_store(hollow::WireEncoding::Zstd { level: 3 }).await;
+}
+
+/// The same with the columnar encoding (the remote default): snapshots travel without their
+/// indexes, deltas and snapshots column by column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_producer_and_a_consumer_over_a_columnar_memory_store() {
+    over_an_enveloping_memory_store(hollow::WireEncoding::Columnar { level: 3 }).await;
+}
+
+async fn over_an_enveloping_memory_store(encoding: hollow::WireEncoding) {
     let memory = Arc::new(InMemory::new());
-    let store = || {
-        BlobStore::new(memory.clone(), "movies")
-            .with_wire_encoding(hollow::WireEncoding::Zstd { level: 3 })
-    };
+    let store = || BlobStore::new(memory.clone(), "movies").with_wire_encoding(encoding);
     producer_then_consumer(store).await;
     // Every stored blob is an envelope.
     let stored: Vec<_> = memory

@@ -222,6 +222,18 @@ impl BlobLayout {
     /// format version, the blob length, the header checksum, and that every section lies inside
     /// the blob, 8-byte aligned, in order and without overlap. Section payloads are not read.
     pub fn parse(blob: &[u8], blob_name: &str) -> Result<Self, OpenError> {
+        Self::parse_prefix(blob, blob.len() as u64, blob_name)
+    }
+
+    /// [`BlobLayout::parse`] on the first bytes of a blob of `blob_len` bytes: `head` holds at
+    /// least the header and the table of sections (a wire decoder parses them before the
+    /// sections have arrived). With `head` the whole blob, this is `parse`.
+    pub(crate) fn parse_prefix(
+        head: &[u8],
+        blob_len: u64,
+        blob_name: &str,
+    ) -> Result<Self, OpenError> {
+        let blob = head;
         let corrupt =
             |section: &str, reason: String| OpenError::corrupt(blob_name, section, reason);
         if blob.len() < MAGIC.len() || blob[..MAGIC.len()] != MAGIC {
@@ -261,12 +273,11 @@ impl BlobLayout {
         }
         let section_count = raw.section_count;
         let declared_len = raw.blob_len;
-        if declared_len != blob.len() as u64 {
+        if declared_len != blob_len {
             return Err(corrupt(
                 "header",
                 format!(
-                    "blob is {} bytes but its header says {declared_len} (truncated or extended)",
-                    blob.len()
+                    "blob is {blob_len} bytes but its header says {declared_len} (truncated or extended)"
                 ),
             ));
         }

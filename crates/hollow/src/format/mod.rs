@@ -2,6 +2,7 @@
 //! This module is the only code that knows byte offsets; docs/FORMAT.md specifies every byte.
 
 mod bitmap;
+mod columns;
 mod delta;
 mod hash_index;
 pub(crate) mod header;
@@ -11,6 +12,8 @@ mod pk_index;
 mod shard;
 
 pub(crate) use bitmap::PopulatedBitmap;
+pub use columns::ColumnsError;
+pub(crate) use columns::{columns_len, from_columns, from_planes, to_columns, to_planes};
 pub use delta::KeyChange;
 pub(crate) use delta::{decode_key_changes, decode_ordinals, encode_key_changes, encode_ordinals};
 pub(crate) use hash_index::{

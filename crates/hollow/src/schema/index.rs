@@ -143,11 +143,32 @@ impl IndexPath {
         record: StructReader<'_>,
         out: &mut Vec<KeyBytes>,
     ) -> std::result::Result<(), capnp::Error> {
+        self.record_keys_within(record, out, usize::MAX).map(drop)
+    }
+
+    /// [`IndexPath::record_keys`], but gives up (`Ok(false)`, `out` cleared) before building more
+    /// than `max` key combinations: the keys of a record are the product of its fields' values,
+    /// and a hostile record can make that product huge.
+    pub(crate) fn record_keys_within(
+        &self,
+        record: StructReader<'_>,
+        out: &mut Vec<KeyBytes>,
+        max: usize,
+    ) -> std::result::Result<bool, capnp::Error> {
         out.clear();
         let mut values = Vec::new();
         for (i, f) in self.fields.iter().enumerate() {
             values.clear();
             f.collect(record, 0, &mut values)?;
+            let combinations = if i == 0 {
+                values.len()
+            } else {
+                out.len().saturating_mul(values.len())
+            };
+            if combinations > max {
+                out.clear();
+                return Ok(false);
+            }
             if i == 0 {
                 std::mem::swap(out, &mut values);
             } else {
@@ -161,12 +182,12 @@ impl IndexPath {
                 }
             }
             if out.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
         }
         out.sort_unstable();
         out.dedup();
-        Ok(())
+        Ok(true)
     }
 
     /// True when `record` has the key `encoded` under this index (no allocation for a

@@ -19,6 +19,8 @@ mod staging;
 
 pub use staging::BLOB_STAGING_MAX_AGE;
 pub(crate) mod wire;
+mod wire_columnar;
+mod wire_rebuild;
 
 use std::io::Write;
 use std::path::{Path as FsPath, PathBuf};
@@ -41,6 +43,12 @@ pub use wire::{
     DEFAULT_MAX_BLOB_BYTES, DEFAULT_ZSTD_LEVEL, Decoded, WIRE_HEADER_LEN, WIRE_MAGIC, WireEncoding,
     WireError,
 };
+pub use wire_rebuild::RebuildError;
+
+/// The columnar stream of a blob (for the fuzzing entry points).
+pub(crate) fn wire_columnar_stream(blob: &[u8]) -> Option<Vec<u8>> {
+    wire_columnar::stream(blob)
+}
 
 /// What a [`BlobStore`] reports while it downloads a blob (for progress bars and byte counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +132,7 @@ const MULTIPART_PART: usize = 16 << 20;
 pub const DEFAULT_ANNOUNCE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What remote URLs write (see [`BlobStore::with_wire_encoding`]).
-const REMOTE_ENCODING: WireEncoding = WireEncoding::Zstd {
+const REMOTE_ENCODING: WireEncoding = WireEncoding::Columnar {
     level: DEFAULT_ZSTD_LEVEL,
 };
 
@@ -149,17 +157,18 @@ impl BlobStore {
     /// (feature `s3`), `gs://bucket/prefix` (feature `gcs`), `az://container/prefix` or
     /// `abfs[s]://…` (feature `azure`), each configured from its standard environment
     /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`, as `object_store`'s `from_env` builders read them).
-    /// Remote stores write blobs compressed ([`WireEncoding::Zstd`], level 3).
+    /// Remote stores write blobs compressed ([`WireEncoding::Columnar`], zstd level 3).
     pub fn from_url(location: &str) -> Result<Self, StoreError> {
         Self::from_url_with_options(location, std::iter::empty::<(&str, &str)>())
     }
 
     /// [`BlobStore::from_url`] with options: keys starting `hollow_` are hollow's own
-    /// (`hollow_wire_encoding` = `raw`, `zstd` or `zstd:LEVEL`; `hollow_max_blob_bytes` = a
-    /// byte count, see [`BlobStore::with_max_blob_bytes`]; `hollow_multipart_threshold` = a byte
-    /// count or `never`; `hollow_max_retries` = retries of one failed request (10) and
-    /// `hollow_retry_timeout` = a duration (`3m`) after which no retry starts, for remote
-    /// stores, which back off exponentially from 100 ms to 15 s); every other key goes to the
+    /// (`hollow_wire_encoding` = `raw`, `zstd`, `zstd:LEVEL`, `columnar` or `columnar:LEVEL`;
+    /// `hollow_max_blob_bytes` = a byte count, see [`BlobStore::with_max_blob_bytes`];
+    /// `hollow_multipart_threshold` = a byte count or `never`; `hollow_max_retries` = retries
+    /// of one failed request (10) and `hollow_retry_timeout` = a duration (`3m`) after which no
+    /// retry starts, for remote stores, which back off exponentially from 100 ms to 15 s);
+    /// every other key goes to the
     /// `object_store` builder for the URL's scheme after its environment (e.g. `aws_region`,
     /// `aws_endpoint`, `aws_virtual_hosted_style_request`, `google_service_account`,
     /// `azure_storage_account_name`; `object_store`'s `*ConfigKey` names). An unknown key is
@@ -402,7 +411,7 @@ impl BlobStore {
     /// checks a store for what this needs.
     ///
     /// Blobs are written raw (as [`BlobStore::memory`]); a remote store should say
-    /// `.with_wire_encoding(WireEncoding::Zstd { level: DEFAULT_ZSTD_LEVEL })`, as
+    /// `.with_wire_encoding(WireEncoding::Columnar { level: DEFAULT_ZSTD_LEVEL })`, as
     /// [`BlobStore::from_url`] does for every remote URL.
     pub fn new(store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
         Self::with_parts(store, Path::from(prefix), None)
