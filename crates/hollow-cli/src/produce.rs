@@ -218,18 +218,58 @@ fn capnp_installed() -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Compiles a `.capnp` file with `capnp compile -o-`; `hollow.capnp` resolves whether the
+/// Which Cap'n Proto compiler `produce --schema x.capnp` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compiler {
+    /// The system's `capnp` (on PATH).
+    System,
+    /// The compiler embedded in this binary as WebAssembly (feature `embedded-capnp`).
+    #[cfg(feature = "embedded-capnp")]
+    Embedded,
+}
+
+/// The system `capnp` when installed, else the embedded one; `HOLLOW_CAPNP=system|embedded`
+/// chooses.
+#[cfg_attr(feature = "embedded-capnp", allow(unused_variables))]
+fn compiler(path: &Path) -> Result<Compiler> {
+    let choice = std::env::var("HOLLOW_CAPNP").unwrap_or_default();
+    match choice.as_str() {
+        "system" => return Ok(Compiler::System),
+        #[cfg(feature = "embedded-capnp")]
+        "embedded" => return Ok(Compiler::Embedded),
+        "" => {}
+        other => bail!(
+            "HOLLOW_CAPNP={other:?}: the compilers are `system` (capnp on PATH){}",
+            if cfg!(feature = "embedded-capnp") {
+                " and `embedded`"
+            } else {
+                " (this build has no embedded compiler)"
+            }
+        ),
+    }
+    if capnp_installed() {
+        return Ok(Compiler::System);
+    }
+    #[cfg(feature = "embedded-capnp")]
+    {
+        Ok(Compiler::Embedded)
+    }
+    #[cfg(not(feature = "embedded-capnp"))]
+    bail!(
+        "compiling {} needs the Cap'n Proto compiler `capnp`, which is not installed (and this \
+         build has no embedded one): install it (`apt install capnproto` or `brew install \
+         capnp`), or pass a precompiled schema (`capnp compile -o- {} > schema.bin`, then \
+         --schema schema.bin)",
+        path.display(),
+        path.display()
+    )
+}
+
+/// Compiles a `.capnp` file into a `CodeGeneratorRequest` (as `capnp compile -o-` does), with
+/// the system `capnp` or the embedded compiler; `hollow.capnp` resolves whether the
 /// schema imports it as `"hollow.capnp"` (a sibling) or `"/hollow.capnp"` (an import path).
 fn compile(path: &Path) -> Result<Vec<u8>> {
-    if !capnp_installed() {
-        bail!(
-            "compiling {} needs the Cap'n Proto compiler `capnp`, which is not installed: \
-             install it (`apt install capnproto` or `brew install capnp`), or pass a precompiled \
-             schema (`capnp compile -o- {} > schema.bin`, then --schema schema.bin)",
-            path.display(),
-            path.display()
-        );
-    }
+    let compiler = compiler(path)?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -255,6 +295,24 @@ fn compile(path: &Path) -> Result<Vec<u8>> {
         }
         (tmp.path().to_path_buf(), tmp.path().join(file))
     };
+    #[cfg(feature = "embedded-capnp")]
+    if compiler == Compiler::Embedded {
+        tracing::debug!(schema = %path.display(), "compiling with the embedded capnp");
+        let tmp_prefix = format!("{}/", src_dir.display());
+        return capnpc_embedded::CompileCommand::new()
+            .src_prefix(&src_dir)
+            .import_path(tmp.path())
+            .import_path(dir)
+            .file(&target)
+            .compile()
+            .map_err(|e| {
+                anyhow!(
+                    "capnp could not compile {}:\n{}",
+                    path.display(),
+                    e.to_string().replace(&tmp_prefix, "").trim_end()
+                )
+            });
+    }
     let out = std::process::Command::new("capnp")
         .arg("compile")
         .arg("-o-")

@@ -802,3 +802,67 @@ fn a_books_dataset_with_every_kind_of_index() {
             .is_empty()
     );
 }
+
+/// `--schema x.capnp` needs no system `capnp`: the embedded compiler (WebAssembly, feature
+/// `embedded-capnp`, on by default) gives the same schema as the system one, and a schema
+/// error is reported the same way. `HOLLOW_CAPNP` chooses; an unknown choice is a usage error.
+#[test]
+fn the_embedded_capnp_compiles_schemas_without_a_system_compiler() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = generate(&dir.path().join("in"), 50, 1);
+    let run = |store: &Path, compiler: &str| {
+        Command::new(env!("CARGO_BIN_EXE_hollow"))
+            .args(["produce", "--schema", MOVIES_CAPNP, "--input"])
+            .arg(&files[0])
+            .arg("--store")
+            .arg(store)
+            .arg("--json")
+            .env("HOLLOW_CAPNP", compiler)
+            .output()
+            .expect("run hollow")
+    };
+    let embedded = dir.path().join("embedded");
+    let report = json_of(&run(&embedded, "embedded"));
+    assert_eq!(report["published"], true, "{report}");
+    // The same schema as the system compiler's: the same fingerprint in the announcement.
+    if Command::new("capnp")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        let system = dir.path().join("system");
+        json_of(&run(&system, "system"));
+        let fingerprint = |store: &Path| {
+            json_of(&hollow(&["inspect", "--json"], store))["announcement"]["schema_fingerprint"]
+                .clone()
+        };
+        assert_eq!(fingerprint(&embedded), fingerprint(&system));
+    }
+    // A schema error names the file and the problem.
+    let broken = dir.path().join("broken.capnp");
+    std::fs::write(
+        &broken,
+        "@0xb1a2c3d4e5f60718;\nstruct Movie { id @0 :NoSuchType; }\n",
+    )
+    .expect("write");
+    let o = Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(["produce", "--schema"])
+        .arg(&broken)
+        .arg("--input")
+        .arg(&files[0])
+        .arg("--store")
+        .arg(dir.path().join("broken-store"))
+        .env("HOLLOW_CAPNP", "embedded")
+        .output()
+        .expect("run hollow");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("broken.capnp") && stderr.contains("NoSuchType"),
+        "{stderr}"
+    );
+    // An unknown compiler is refused.
+    let o = run(&dir.path().join("other"), "gcc");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("HOLLOW_CAPNP"));
+}
