@@ -14,6 +14,7 @@ mod ls;
 mod produce;
 mod push;
 mod remote;
+mod serve;
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -286,6 +287,13 @@ enum Command {
     /// Examples: hollow gc --keep-versions 20                 (dry run)
     ///           hollow gc --keep-versions 20 --delete --min-age 2h
     Gc(gc::GcArgs),
+    /// A read-only web explorer of the dataset: pages for the versions, every type, record,
+    /// diff and history, a JSON API behind each page (/api/…), server-sent events when a new
+    /// version arrives, Prometheus metrics (/metrics) and health checks (/healthz, /readyz).
+    /// Follows the announcements as `hollow follow` does. Loopback only by default.
+    ///
+    /// Example: hollow serve --store hollow-data/demo --bind 127.0.0.1:7878
+    Serve(serve::ServeArgs),
 }
 
 fn init_logging(verbose: u8) {
@@ -369,6 +377,7 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
             Command::Unpin { store } => data::pin(&store, None, out).await,
             Command::Ls { url, store, depth } => ls::run(url.as_deref(), &store, depth, out).await,
             Command::Follow(args) => follow::run(&args).await,
+            Command::Serve(args) => serve::run(&args).await,
             Command::Gc(args) => gc::run(&args, out).await,
             Command::Validate { store, from, to } => data::validate(&store, from, to, out).await,
             Command::Diff {

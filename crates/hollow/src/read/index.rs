@@ -142,7 +142,98 @@ impl<'s> IndexView<'s> {
     pub(crate) fn kind(&self) -> IndexKind {
         self.path.kind()
     }
+
+    /// Facets: the keys most records have, with exact counts at this state, most first (ties
+    /// by key). From the shipped index: the snapshot section's posting lists rank the keys
+    /// (the `limit + FACET_SLACK` longest are counted), a record the deltas since did not touch
+    /// counts without being read, and only records the deltas brought are confirmed against
+    /// their content. A key that only records added since the snapshot have is not ranked. When
+    /// the index is not shipped (`IndexSource::Scan`) every record's keys are counted. The
+    /// second value is the number of distinct keys the ranking saw.
+    pub(crate) fn facets(&self, limit: usize) -> (Vec<(KeyBytes, usize)>, usize) {
+        let mut counted: Vec<(KeyBytes, usize)> = match (self.source, self.base) {
+            (IndexSource::Shipped, Some(base)) => {
+                let mut slots: Vec<(usize, u32, Postings<'s>)> = base
+                    .slot_lists()
+                    .map(|(tag, list)| (list.declared_len(), tag, list))
+                    .collect();
+                let distinct = slots.len();
+                slots.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                slots.truncate(limit.saturating_add(FACET_SLACK));
+                let mut out: Vec<(KeyBytes, usize)> = slots
+                    .into_iter()
+                    .filter_map(|(_, tag, list)| self.count_slot(tag, list))
+                    .collect();
+                out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                out.dedup_by(|a, b| a.0 == b.0);
+                out.truncate(limit);
+                return (out, distinct);
+            }
+            _ => {
+                let mut counts: std::collections::HashMap<KeyBytes, usize> =
+                    std::collections::HashMap::new();
+                let mut keys = Vec::new();
+                for (_, record) in self.view.records() {
+                    keys.clear();
+                    if self.path.record_keys(record, &mut keys).is_err() {
+                        continue;
+                    }
+                    keys.sort_unstable();
+                    keys.dedup();
+                    for k in keys.drain(..) {
+                        *counts.entry(k).or_default() += 1;
+                    }
+                }
+                counts.into_iter().collect()
+            }
+        };
+        let distinct = counted.len();
+        counted.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counted.truncate(limit);
+        (counted, distinct)
+    }
+
+    /// The key of one snapshot index slot (found on a record that still has it) and how many
+    /// records have it now; `None` when no snapshot record holds the key any more.
+    fn count_slot(&self, tag: u32, list: Postings<'s>) -> Option<(KeyBytes, usize)> {
+        let ordinals: Vec<u32> = list.collect();
+        let mut keys = Vec::new();
+        let key = ordinals.iter().find_map(|&o| {
+            if !self.view.is_snapshot_record(o) {
+                return None;
+            }
+            keys.clear();
+            self.path.record_keys(self.view.get(o)?, &mut keys).ok()?;
+            keys.iter()
+                .find(|k| crate::format::hash_tag(xxhash_rust::xxh3::xxh3_64(k)) == tag)
+                .cloned()
+        })?;
+        let has_key = |o: u32| {
+            self.view
+                .get(o)
+                .is_some_and(|r| self.path.record_has(r, &key))
+        };
+        // Records the deltas did not touch keep their snapshot keys: counted unread.
+        let mut count = ordinals
+            .iter()
+            .filter(|&&o| self.view.is_snapshot_record(o) || has_key(o))
+            .count();
+        if let Some(added) = self.added {
+            let mut extra: Vec<u32> = added
+                .ordinals(xxhash_rust::xxh3::xxh3_64(&key))
+                .filter(|o| ordinals.binary_search(o).is_err())
+                .collect();
+            extra.sort_unstable();
+            extra.dedup();
+            count += extra.into_iter().filter(|&o| has_key(o)).count();
+        }
+        Some((key, count))
+    }
 }
+
+/// Keys counted beyond a facet's limit: a key ranked just below it in the snapshot may have
+/// gained records since.
+const FACET_SLACK: usize = 8;
 
 /// "title, year" → "title,year".
 fn normalize(name: &str) -> String {

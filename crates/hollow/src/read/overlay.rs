@@ -136,6 +136,11 @@ impl TypeOverlay {
         self.indexes.get(name)
     }
 
+    /// Whether `ordinal` holds its snapshot record (populated, untouched by every delta since).
+    pub(crate) fn is_snapshot_record(&self, ordinal: u32) -> bool {
+        self.populated.contains(ordinal) && self.owner.get(ordinal as usize) == Some(&0)
+    }
+
     #[inline]
     pub(crate) fn get<'s>(
         &'s self,
