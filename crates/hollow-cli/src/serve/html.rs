@@ -168,11 +168,15 @@ pub fn home(m: &Home) -> Markup {
     layout("Home", Some(m.version), &m.dataset, body)
 }
 
-/// A JSON value in a table cell: text as is, the rest as compact JSON.
+/// A JSON value in a table cell: text as is, a list of scalars comma-separated, the rest as
+/// compact JSON.
 fn cell(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
+        Value::Array(items) if items.iter().all(|i| !i.is_object() && !i.is_array()) => {
+            items.iter().map(cell).collect::<Vec<_>>().join(", ")
+        }
         other => other.to_string(),
     }
 }
@@ -316,6 +320,28 @@ fn field_type<'a>(
     }
 }
 
+/// The members of a struct value in schema order (JSON objects here are sorted by name);
+/// members the schema does not name follow.
+fn in_schema_order<'v>(
+    info: Option<&StructInfo>,
+    members: &'v serde_json::Map<String, Value>,
+) -> Vec<(&'v String, &'v Value)> {
+    let Some(info) = info else {
+        return members.iter().collect();
+    };
+    let mut out: Vec<(&String, &Value)> = info
+        .fields
+        .iter()
+        .filter_map(|f| members.get_key_value(&f.name))
+        .collect();
+    out.extend(
+        members
+            .iter()
+            .filter(|(k, _)| !info.fields.iter().any(|f| &f.name == *k)),
+    );
+    out
+}
+
 /// A value rendered by its schema type: structs and groups as nested lists of fields,
 /// lists as ordered lists, Data with a base64/hex toggle, unset values as "null".
 fn value(
@@ -329,7 +355,7 @@ fn value(
         Value::Null => html! { span.null { "null" } },
         Value::Object(members) => html! {
             dl.record {
-                @for (name, m) in members {
+                @for (name, m) in in_schema_order(info, members) {
                     @let (fty, group) = field_type(info, name);
                     @let inner = match group { Some(id) => state.schema().struct_by_id(id), None => fields_of(state, fty) };
                     dt { (name) }
@@ -380,7 +406,7 @@ pub fn record_page(m: &RecordPage, state: &ReadState, dataset: &str) -> Markup {
         }
         @if let Value::Object(members) = &m.value {
             dl.record {
-                @for (name, v) in members {
+                @for (name, v) in in_schema_order(info, members) {
                     @let (fty, group) = field_type(info, name);
                     @let inner = match group { Some(id) => state.schema().struct_by_id(id), None => fields_of(state, fty) };
                     @let links: Vec<&super::links::Link> = m.links.iter().filter(|l| &l.field == name).collect();
@@ -469,18 +495,18 @@ pub fn diff_page(
         table.diff {
             tbody {
                 @for line in records.lines() {
-                    @let record: Option<Value> = line.record.as_ref().and_then(|r| serde_json::to_value(r).ok());
+                    @let record: Option<String> = line.record.as_ref().and_then(|r| serde_json::to_string(r).ok());
                     @match line.change {
                         "added" => {
                             tr.change-added {
                                 td.sign { "+" } td { (line.type_name) }
-                                td colspan="2" { @if let Some(r) = &record { code { (r.to_string()) } } }
+                                td colspan="2" { @if let Some(r) = &record { code { (r) } } }
                             }
                         }
                         "removed" => {
                             tr.change-removed {
                                 td.sign { "−" } td { (line.type_name) }
-                                td colspan="2" { @if let Some(r) = &record { code { (r.to_string()) } } }
+                                td colspan="2" { @if let Some(r) = &record { code { (r) } } }
                             }
                         }
                         _ => {
