@@ -347,3 +347,218 @@ async fn metrics_events_and_readiness_follow_new_versions() {
     assert_eq!(home["live"], announced);
     assert!(home["versions"][0]["seen_at"].is_string());
 }
+
+/// A library schema unlike movies: enums, a group, a union, a list of structs, Data, a
+/// composite primary key (with negative values), keys of one type held by another.
+const LIBRARY_CAPNP: &str = r#"@0xc1e2a3b4c5d6e7f0;
+using Hollow = import "hollow.capnp";
+
+enum Format { hardcover @0; paperback @1; ebook @2; }
+
+struct Chapter { title @0 :Text; pages @1 :UInt16; }
+
+struct Author $Hollow.primaryKey("id") { id @0 :Int64; name @1 :Text; }
+
+struct Book $Hollow.primaryKey("isbn") $Hollow.hashIndex("format; authorIds; tags") {
+  isbn @0 :Text;
+  title @1 :Text;
+  format @2 :Format;
+  authorIds @3 :List(Int64);
+  chapters @4 :List(Chapter);
+  cover @5 :Data;
+  tags @6 :List(Text);
+  publisher :group { name @7 :Text; country @8 :Text; }
+  status :union { inPrint @9 :Void; outOfPrint @10 :UInt16; }
+}
+
+struct Shelf $Hollow.primaryKey("room, position") { room @0 :Text; position @1 :Int32; isbns @2 :List(Text); }
+"#;
+
+const LIBRARY_V1: &[&str] = &[
+    r#"{"type":"Author","id":1,"name":"Ursula K. Le Guin"}"#,
+    r#"{"type":"Author","id":-2,"name":"Anonymous"}"#,
+    r#"{"type":"Book","isbn":"111","title":"The Dispossessed","format":"paperback","authorIds":[1],"chapters":[{"title":"One","pages":30},{"title":"Two","pages":28}],"cover":"AAEC/w==","tags":["scifi","classic"],"publisher":{"name":"Harper","country":"US"},"status":{"inPrint":null}}"#,
+    r#"{"type":"Book","isbn":"222","title":"Beowulf","format":"hardcover","authorIds":[-2],"chapters":[],"tags":["epic"],"status":{"outOfPrint":1999}}"#,
+    r#"{"type":"Book","isbn":"333","title":"Earthsea","format":"ebook","authorIds":[1,-2],"tags":["fantasy","classic"]}"#,
+    r#"{"type":"Shelf","room":"A","position":-1,"isbns":["111","333"]}"#,
+    r#"{"type":"Shelf","room":"A","position":2,"isbns":["222"]}"#,
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_library_schema_with_unions_lists_data_enums_and_composite_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("library");
+    let schema = dir.path().join("library.capnp");
+    std::fs::write(&schema, LIBRARY_CAPNP).expect("write");
+    let produce = |lines: &[&str], name: &str| {
+        let input = dir.path().join(name);
+        std::fs::write(&input, lines.join("\n")).expect("write");
+        ok(&hollow(
+            &[
+                "produce",
+                "--schema",
+                schema.to_str().expect("utf-8"),
+                "--input",
+                input.to_str().expect("utf-8"),
+            ],
+            &store,
+        ));
+    };
+    produce(LIBRARY_V1, "v1.jsonl");
+    let mut v2: Vec<String> = LIBRARY_V1.iter().map(|l| (*l).to_string()).collect();
+    v2[2] = v2[2].replace("\"paperback\"", "\"ebook\"");
+    v2.remove(3);
+    v2.push(r#"{"type":"Book","isbn":"444","title":"Lavinia","format":"hardcover","authorIds":[1],"status":{"outOfPrint":2012}}"#.to_string());
+    let v2: Vec<&str> = v2.iter().map(String::as_str).collect();
+    produce(&v2, "v2.jsonl");
+    let server = Server::start(&store, &[]);
+
+    let home = get_json(&server.at("/api")).await;
+    let types: Vec<&str> = home["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .map(|t| t["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(types, ["Author", "Book", "Shelf"], "Chapter is a value, not a type");
+
+    // Records exactly as `hollow get --json` prints them: union, Data, enum, list of structs.
+    for (t, key) in [
+        ("Book", &["111"][..]),
+        ("Book", &["444"]),
+        ("Author", &["-2"]),
+        ("Shelf", &["A", "-1"]),
+    ] {
+        let query: Vec<String> = key.iter().map(|k| format!("key={k}")).collect();
+        let (status, _, body) =
+            get(&server.at(&format!("/api/types/{t}/record?{}", query.join("&")))).await;
+        assert_eq!(status, 200, "{t} {key:?}: {body}");
+        let mut args = vec!["get", t];
+        args.extend_from_slice(key);
+        args.push("--json");
+        assert_eq!(body.trim(), ok(&hollow(&args, &store)).trim(), "{t} {key:?}");
+    }
+    let book: Value = get_json(&server.at("/api/types/Book/record?key=111")).await;
+    assert_eq!(book["format"], "ebook");
+    assert_eq!(book["cover"], "AAEC/w==");
+    assert_eq!(book["chapters"][1]["pages"], 28);
+    assert_eq!(book["status"], serde_json::json!({"inPrint": null}));
+
+    // Facets of an enum and of a list of integers; a query through each index.
+    let facets = get_json(&server.at("/api/types/Book/facets")).await;
+    let by_index: BTreeMap<&str, &Value> = facets
+        .as_array()
+        .expect("facets")
+        .iter()
+        .map(|f| (f["index"].as_str().expect("index"), &f["values"]))
+        .collect();
+    assert_eq!(
+        by_index["format"],
+        &serde_json::json!([{"values": ["ebook"], "count": 2}, {"values": ["hardcover"], "count": 1}])
+    );
+    assert_eq!(by_index["authorIds"][0], serde_json::json!({"values": ["1"], "count": 3}));
+    assert_eq!(by_index["tags"][0], serde_json::json!({"values": ["classic"], "count": 2}));
+    let q = get_json(&server.at("/api/types/Book?where=format%3Debook")).await;
+    assert_eq!(q["query"]["plan"], "hash index format");
+    assert_eq!(q["query"]["matches"], 2);
+
+    // Diff and history, as the CLI prints them.
+    let api = get_json(&server.at("/api/diff?from=1&to=2")).await;
+    let cli = json_of_cli(&["diff", "1", "2", "--json"], &store);
+    for field in ["types", "total", "records"] {
+        assert_eq!(api[field], cli[field], "{field}");
+    }
+    let history = get_json(&server.at("/api/types/Book/history?key=111")).await;
+    assert_eq!(history, json_of_cli(&["history", "Book", "111", "--json"], &store));
+
+    // The pages: a key of another type links to its record, Data toggles, nested structs and
+    // the union render; the author's page links back to the books that name it.
+    let (_, _, html) = get(&server.at("/types/Book/record?key=111&version=2")).await;
+    assert!(html.contains("href=\"/types/Author/record?version=2&amp;key=1\""), "{html}");
+    assert!(html.contains("data-base64=\"AAEC/w==\""), "{html}");
+    assert!(html.contains("<dt>pages</dt>"), "{html}");
+    assert!(html.contains("<dt>inPrint</dt>"), "{html}");
+    let (_, _, shelf) = get(&server.at("/types/Shelf/record?key=A&key=-1&version=2")).await;
+    assert!(shelf.contains("href=\"/types/Book/record?version=2&amp;key=333\""), "{shelf}");
+    let (_, _, author) = get(&server.at("/types/Author/record?key=1&version=2")).await;
+    assert!(author.contains("3 Book with authorIds = 1"), "{author}");
+    let (_, _, type_page) = get(&server.at("/types/Book?version=2")).await;
+    assert!(type_page.contains("hardcover"), "{type_page}");
+}
+
+/// `produce --watch --metrics-bind`: the producer's metrics count each cycle as the watcher
+/// reports it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_watching_producer_exposes_its_metrics() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let export = dir.path().join("export");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(["demo", "--movies", "200", "--cycles", "2", "--export"])
+        .arg(&export)
+        .output()
+        .expect("demo --export");
+    assert!(o.status.success());
+    let incoming = dir.path().join("incoming");
+    std::fs::create_dir(&incoming).expect("mkdir");
+    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/movies.capnp");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hollow"))
+        .args(["produce", "--schema", schema, "--watch"])
+        .arg(&incoming)
+        .args(["--poll-ms", "50", "--json", "--metrics-bind", "127.0.0.1:0", "--store"])
+        .arg(dir.path().join("store"))
+        .env_remove("HOLLOW_STORE")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("produce --watch");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().expect("stderr");
+    let stdout = child.stdout.take().expect("stdout");
+    let _child = Kill(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("metrics on ") {
+                let _ = tx.send(url.trim().to_string());
+            }
+            eprintln!("[produce] {line}");
+        }
+    });
+    let metrics_url = rx.recv().expect("the producer said where its metrics are");
+    let mut reports = std::io::BufReader::new(stdout).lines();
+    let mut next_report = move || -> Value {
+        let line = reports.next().expect("a report").expect("read");
+        serde_json::from_str(&line).expect("a JSON report")
+    };
+    let scrape = |url: String| async move { samples(&get(&url).await.2) };
+
+    let before = scrape(metrics_url.clone()).await;
+    assert!(!before.contains_key("hollow_producer_cycles_total") || value_of(&before, "hollow_producer_cycles_total", Some(("result", "published"))) == 0.0);
+    std::fs::copy(export.join("cycle-0000.jsonl"), incoming.join("cycle-0000.jsonl")).expect("copy");
+    let report = tokio::task::spawn_blocking(move || (next_report(), next_report)).await.expect("join");
+    let (first, mut next_report) = report;
+    assert_eq!(first["version"], 1);
+    let m = scrape(metrics_url.clone()).await;
+    assert_eq!(value_of(&m, "hollow_producer_cycles_total", Some(("result", "published"))), 1.0);
+    assert_eq!(value_of(&m, "hollow_producer_version", None), 1.0);
+    assert_eq!(
+        value_of(&m, "hollow_producer_records_total", Some(("change", "added"))),
+        first["types"][0]["added"].as_f64().expect("added")
+    );
+    assert!(value_of(&m, "hollow_producer_blob_bytes_total", Some(("kind", "snapshot"))) > 0.0);
+
+    std::fs::copy(export.join("cycle-0001.jsonl"), incoming.join("cycle-0001.jsonl")).expect("copy");
+    let second = tokio::task::spawn_blocking(move || next_report()).await.expect("join");
+    assert_eq!(second["version"], 2);
+    let m = scrape(metrics_url).await;
+    assert_eq!(value_of(&m, "hollow_producer_cycles_total", Some(("result", "published"))), 2.0);
+    assert!(value_of(&m, "hollow_producer_records_total", Some(("change", "changed"))) > 0.0);
+    assert!(value_of(&m, "hollow_producer_blob_bytes_total", Some(("kind", "delta"))) > 0.0);
+}

@@ -145,11 +145,12 @@ impl<'s> IndexView<'s> {
 
     /// Facets: the keys most records have, with exact counts at this state, most first (ties
     /// by key). From the shipped index: the snapshot section's posting lists rank the keys
-    /// (the `limit + FACET_SLACK` longest are counted), a record the deltas since did not touch
-    /// counts without being read, and only records the deltas brought are confirmed against
-    /// their content. A key that only records added since the snapshot have is not ranked. When
-    /// the index is not shipped (`IndexSource::Scan`) every record's keys are counted. The
-    /// second value is the number of distinct keys the ranking saw.
+    /// (the `limit + FACET_SLACK` longest are counted) together with every key the deltas
+    /// since have added (unless they added more than `FACET_MAX_ADDED` pairs); a record the
+    /// deltas did not touch counts without being read, and only records the deltas brought
+    /// are confirmed against their content. When the index is not shipped
+    /// (`IndexSource::Scan`) every record's keys are counted. The second value is the number
+    /// of distinct keys the ranking saw.
     pub(crate) fn facets(&self, limit: usize) -> (Vec<(KeyBytes, usize)>, usize) {
         let mut counted: Vec<(KeyBytes, usize)> = match (self.source, self.base) {
             (IndexSource::Shipped, Some(base)) => {
@@ -157,12 +158,27 @@ impl<'s> IndexView<'s> {
                     .slot_lists()
                     .map(|(tag, list)| (list.declared_len(), tag, list))
                     .collect();
-                let distinct = slots.len();
+                let mut distinct = slots.len();
                 slots.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-                slots.truncate(limit.saturating_add(FACET_SLACK));
-                let mut out: Vec<(KeyBytes, usize)> = slots
+                let rest = slots.split_off(slots.len().min(limit.saturating_add(FACET_SLACK)));
+                let mut candidates: Vec<(u32, Option<Postings<'s>>)> =
+                    slots.into_iter().map(|(_, t, l)| (t, Some(l))).collect();
+                if let Some(added) = self.added.filter(|a| a.len() <= FACET_MAX_ADDED) {
+                    let ranked: std::collections::HashSet<u32> =
+                        candidates.iter().map(|(t, _)| *t).collect();
+                    let mut unranked: std::collections::HashMap<u32, Postings<'s>> =
+                        rest.into_iter().map(|(_, t, l)| (t, l)).collect();
+                    for tag in added.tags() {
+                        if !ranked.contains(&tag) {
+                            distinct += usize::from(!unranked.contains_key(&tag));
+                            candidates.push((tag, unranked.remove(&tag)));
+                        }
+                    }
+                }
+                let mut out: Vec<(KeyBytes, usize)> = candidates
                     .into_iter()
-                    .filter_map(|(_, tag, list)| self.count_slot(tag, list))
+                    .filter_map(|(tag, list)| self.count_tag(tag, list))
+                    .filter(|(_, n)| *n > 0)
                     .collect();
                 out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 out.dedup_by(|a, b| a.0 == b.0);
@@ -193,15 +209,32 @@ impl<'s> IndexView<'s> {
         (counted, distinct)
     }
 
-    /// The key of one snapshot index slot (found on a record that still has it) and how many
-    /// records have it now; `None` when no snapshot record holds the key any more.
-    fn count_slot(&self, tag: u32, list: Postings<'s>) -> Option<(KeyBytes, usize)> {
-        let ordinals: Vec<u32> = list.collect();
+    /// The key with hash tag `tag` (found on a snapshot record of its slot `list`, else on a
+    /// record the deltas brought) and how many records have it now; `None` when no record
+    /// has it.
+    fn count_tag(&self, tag: u32, list: Option<Postings<'s>>) -> Option<(KeyBytes, usize)> {
+        let ordinals: Vec<u32> = list.map(Iterator::collect).unwrap_or_default();
+        let mut added: Vec<u32> = self
+            .added
+            .map(|a| {
+                a.ordinals_of_tag(tag)
+                    .filter(|o| ordinals.binary_search(o).is_err())
+                    .collect()
+            })
+            .unwrap_or_default();
+        added.sort_unstable();
+        added.dedup();
         let mut keys = Vec::new();
-        let key = ordinals.iter().find_map(|&o| {
-            if !self.view.is_snapshot_record(o) {
-                return None;
-            }
+        let snapshot_records = ordinals
+            .iter()
+            .copied()
+            .filter(|&o| self.view.is_snapshot_record(o));
+        let others = ordinals
+            .iter()
+            .copied()
+            .filter(|&o| !self.view.is_snapshot_record(o))
+            .chain(added.iter().copied());
+        let key = snapshot_records.chain(others).find_map(|o| {
             keys.clear();
             self.path.record_keys(self.view.get(o)?, &mut keys).ok()?;
             keys.iter()
@@ -213,20 +246,13 @@ impl<'s> IndexView<'s> {
                 .get(o)
                 .is_some_and(|r| self.path.record_has(r, &key))
         };
-        // Records the deltas did not touch keep their snapshot keys: counted unread.
-        let mut count = ordinals
+        // The slot holds one key hash: its records the deltas did not touch still have the
+        // key and count unread.
+        let count = ordinals
             .iter()
             .filter(|&&o| self.view.is_snapshot_record(o) || has_key(o))
-            .count();
-        if let Some(added) = self.added {
-            let mut extra: Vec<u32> = added
-                .ordinals(xxhash_rust::xxh3::xxh3_64(&key))
-                .filter(|o| ordinals.binary_search(o).is_err())
-                .collect();
-            extra.sort_unstable();
-            extra.dedup();
-            count += extra.into_iter().filter(|&o| has_key(o)).count();
-        }
+            .count()
+            + added.into_iter().filter(|&o| has_key(o)).count();
         Some((key, count))
     }
 }
@@ -234,6 +260,10 @@ impl<'s> IndexView<'s> {
 /// Keys counted beyond a facet's limit: a key ranked just below it in the snapshot may have
 /// gained records since.
 const FACET_SLACK: usize = 8;
+
+/// Index pairs the deltas since the snapshot may have added for their keys to be ranked too
+/// (beyond it only the snapshot's keys are).
+const FACET_MAX_ADDED: usize = 1 << 16;
 
 /// "title, year" → "title,year".
 fn normalize(name: &str) -> String {

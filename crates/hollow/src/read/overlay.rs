@@ -96,7 +96,25 @@ impl Additions {
 
     /// Ordinals paired with the tag of `hash` (unsorted, maybe repeated).
     pub(crate) fn ordinals(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
-        let tag = u64::from(crate::format::hash_tag(hash));
+        self.ordinals_of_tag(crate::format::hash_tag(hash))
+    }
+
+    /// Pairs held (every run).
+    pub(crate) fn len(&self) -> usize {
+        self.runs.iter().map(|r| r.len()).sum()
+    }
+
+    /// The distinct tags of the pairs.
+    pub(crate) fn tags(&self) -> std::collections::BTreeSet<u32> {
+        self.runs
+            .iter()
+            .flat_map(|run| run.iter().map(|p| u32::try_from(p >> 32).unwrap_or(u32::MAX)))
+            .collect()
+    }
+
+    /// Ordinals paired with `tag` (unsorted, maybe repeated).
+    pub(crate) fn ordinals_of_tag(&self, tag: u32) -> impl Iterator<Item = u32> + '_ {
+        let tag = u64::from(tag);
         self.runs.iter().flat_map(move |run| {
             let start = run.partition_point(|p| p >> 32 < tag);
             run[start..]
