@@ -420,7 +420,11 @@ async fn a_library_schema_with_unions_lists_data_enums_and_composite_keys() {
         .iter()
         .map(|t| t["name"].as_str().expect("name"))
         .collect();
-    assert_eq!(types, ["Author", "Book", "Shelf"], "Chapter is a value, not a type");
+    assert_eq!(
+        types,
+        ["Author", "Book", "Shelf"],
+        "Chapter is a value, not a type"
+    );
 
     // Records exactly as `hollow get --json` prints them: union, Data, enum, list of structs.
     for (t, key) in [
@@ -436,7 +440,11 @@ async fn a_library_schema_with_unions_lists_data_enums_and_composite_keys() {
         let mut args = vec!["get", t];
         args.extend_from_slice(key);
         args.push("--json");
-        assert_eq!(body.trim(), ok(&hollow(&args, &store)).trim(), "{t} {key:?}");
+        assert_eq!(
+            body.trim(),
+            ok(&hollow(&args, &store)).trim(),
+            "{t} {key:?}"
+        );
     }
     let book: Value = get_json(&server.at("/api/types/Book/record?key=111")).await;
     assert_eq!(book["format"], "ebook");
@@ -456,8 +464,14 @@ async fn a_library_schema_with_unions_lists_data_enums_and_composite_keys() {
         by_index["format"],
         &serde_json::json!([{"values": ["ebook"], "count": 2}, {"values": ["hardcover"], "count": 1}])
     );
-    assert_eq!(by_index["authorIds"][0], serde_json::json!({"values": ["1"], "count": 3}));
-    assert_eq!(by_index["tags"][0], serde_json::json!({"values": ["classic"], "count": 2}));
+    assert_eq!(
+        by_index["authorIds"][0],
+        serde_json::json!({"values": ["1"], "count": 3})
+    );
+    assert_eq!(
+        by_index["tags"][0],
+        serde_json::json!({"values": ["classic"], "count": 2})
+    );
     let q = get_json(&server.at("/api/types/Book?where=format%3Debook")).await;
     assert_eq!(q["query"]["plan"], "hash index format");
     assert_eq!(q["query"]["matches"], 2);
@@ -469,17 +483,26 @@ async fn a_library_schema_with_unions_lists_data_enums_and_composite_keys() {
         assert_eq!(api[field], cli[field], "{field}");
     }
     let history = get_json(&server.at("/api/types/Book/history?key=111")).await;
-    assert_eq!(history, json_of_cli(&["history", "Book", "111", "--json"], &store));
+    assert_eq!(
+        history,
+        json_of_cli(&["history", "Book", "111", "--json"], &store)
+    );
 
     // The pages: a key of another type links to its record, Data toggles, nested structs and
     // the union render; the author's page links back to the books that name it.
     let (_, _, html) = get(&server.at("/types/Book/record?key=111&version=2")).await;
-    assert!(html.contains("href=\"/types/Author/record?version=2&amp;key=1\""), "{html}");
+    assert!(
+        html.contains("href=\"/types/Author/record?version=2&amp;key=1\""),
+        "{html}"
+    );
     assert!(html.contains("data-base64=\"AAEC/w==\""), "{html}");
     assert!(html.contains("<dt>pages</dt>"), "{html}");
     assert!(html.contains("<dt>inPrint</dt>"), "{html}");
     let (_, _, shelf) = get(&server.at("/types/Shelf/record?key=A&key=-1&version=2")).await;
-    assert!(shelf.contains("href=\"/types/Book/record?version=2&amp;key=333\""), "{shelf}");
+    assert!(
+        shelf.contains("href=\"/types/Book/record?version=2&amp;key=333\""),
+        "{shelf}"
+    );
     let (_, _, author) = get(&server.at("/types/Author/record?key=1&version=2")).await;
     assert!(author.contains("3 Book with authorIds = 1"), "{author}");
     let (_, _, type_page) = get(&server.at("/types/Book?version=2")).await;
@@ -505,7 +528,14 @@ async fn a_watching_producer_exposes_its_metrics() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hollow"))
         .args(["produce", "--schema", schema, "--watch"])
         .arg(&incoming)
-        .args(["--poll-ms", "50", "--json", "--metrics-bind", "127.0.0.1:0", "--store"])
+        .args([
+            "--poll-ms",
+            "50",
+            "--json",
+            "--metrics-bind",
+            "127.0.0.1:0",
+            "--store",
+        ])
         .arg(dir.path().join("store"))
         .env_remove("HOLLOW_STORE")
         .stdout(std::process::Stdio::piped())
@@ -524,7 +554,10 @@ async fn a_watching_producer_exposes_its_metrics() {
     let _child = Kill(child);
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if let Some(url) = line.strip_prefix("metrics on ") {
                 let _ = tx.send(url.trim().to_string());
             }
@@ -540,25 +573,80 @@ async fn a_watching_producer_exposes_its_metrics() {
     let scrape = |url: String| async move { samples(&get(&url).await.2) };
 
     let before = scrape(metrics_url.clone()).await;
-    assert!(!before.contains_key("hollow_producer_cycles_total") || value_of(&before, "hollow_producer_cycles_total", Some(("result", "published"))) == 0.0);
-    std::fs::copy(export.join("cycle-0000.jsonl"), incoming.join("cycle-0000.jsonl")).expect("copy");
-    let report = tokio::task::spawn_blocking(move || (next_report(), next_report)).await.expect("join");
-    let (first, mut next_report) = report;
+    assert!(
+        !before.contains_key("hollow_producer_cycles_total")
+            || value_of(
+                &before,
+                "hollow_producer_cycles_total",
+                Some(("result", "published"))
+            ) == 0.0
+    );
+    std::fs::copy(
+        export.join("cycle-0000.jsonl"),
+        incoming.join("cycle-0000.jsonl"),
+    )
+    .expect("copy");
+    let report = tokio::task::spawn_blocking(move || (next_report(), next_report))
+        .await
+        .expect("join");
+    let (first, next_report) = report;
     assert_eq!(first["version"], 1);
     let m = scrape(metrics_url.clone()).await;
-    assert_eq!(value_of(&m, "hollow_producer_cycles_total", Some(("result", "published"))), 1.0);
+    assert_eq!(
+        value_of(
+            &m,
+            "hollow_producer_cycles_total",
+            Some(("result", "published"))
+        ),
+        1.0
+    );
     assert_eq!(value_of(&m, "hollow_producer_version", None), 1.0);
     assert_eq!(
-        value_of(&m, "hollow_producer_records_total", Some(("change", "added"))),
+        value_of(
+            &m,
+            "hollow_producer_records_total",
+            Some(("change", "added"))
+        ),
         first["types"][0]["added"].as_f64().expect("added")
     );
-    assert!(value_of(&m, "hollow_producer_blob_bytes_total", Some(("kind", "snapshot"))) > 0.0);
+    assert!(
+        value_of(
+            &m,
+            "hollow_producer_blob_bytes_total",
+            Some(("kind", "snapshot"))
+        ) > 0.0
+    );
 
-    std::fs::copy(export.join("cycle-0001.jsonl"), incoming.join("cycle-0001.jsonl")).expect("copy");
-    let second = tokio::task::spawn_blocking(move || next_report()).await.expect("join");
+    std::fs::copy(
+        export.join("cycle-0001.jsonl"),
+        incoming.join("cycle-0001.jsonl"),
+    )
+    .expect("copy");
+    let second = tokio::task::spawn_blocking(next_report)
+        .await
+        .expect("join");
     assert_eq!(second["version"], 2);
     let m = scrape(metrics_url).await;
-    assert_eq!(value_of(&m, "hollow_producer_cycles_total", Some(("result", "published"))), 2.0);
-    assert!(value_of(&m, "hollow_producer_records_total", Some(("change", "changed"))) > 0.0);
-    assert!(value_of(&m, "hollow_producer_blob_bytes_total", Some(("kind", "delta"))) > 0.0);
+    assert_eq!(
+        value_of(
+            &m,
+            "hollow_producer_cycles_total",
+            Some(("result", "published"))
+        ),
+        2.0
+    );
+    assert!(
+        value_of(
+            &m,
+            "hollow_producer_records_total",
+            Some(("change", "changed"))
+        ) > 0.0
+    );
+    assert!(
+        value_of(
+            &m,
+            "hollow_producer_blob_bytes_total",
+            Some(("kind", "delta"))
+        ) > 0.0
+    );
 }

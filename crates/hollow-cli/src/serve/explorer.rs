@@ -23,6 +23,9 @@ use super::{LOG_TARGET, ServeArgs};
 /// Diffs kept for paging through them.
 const DIFFS_KEPT: usize = 8;
 
+/// A diff's versions and type filter.
+type DiffKey = (u64, u64, Option<String>);
+
 /// A computed diff: both states and the changes between them.
 pub struct DiffData {
     pub a: Arc<ReadState>,
@@ -49,7 +52,7 @@ pub struct Explorer {
     live: Consumer,
     loader: tokio::sync::Mutex<Consumer>,
     pinned: Mutex<LruCache<u64, Arc<ReadState>>>,
-    diffs: Mutex<LruCache<(u64, u64, Option<String>), Arc<DiffData>>>,
+    diffs: Mutex<LruCache<DiffKey, Arc<DiffData>>>,
     delta_counts: Mutex<HashMap<BlobKey, Arc<Vec<DeltaCounts>>>>,
     /// New versions served, for `/events`.
     pub events: broadcast::Sender<u64>,
@@ -273,7 +276,7 @@ impl Explorer {
                 .collect(),
         );
         if let Ok(mut c) = self.delta_counts.lock() {
-            c.insert(key.clone(), counts.clone());
+            c.insert(*key, counts.clone());
         }
         Ok(counts)
     }

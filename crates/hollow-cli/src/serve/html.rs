@@ -289,8 +289,7 @@ pub fn type_page(m: &TypePage, dataset: &str, params: &super::params::Params) ->
             }
             @if let Some(next) = m.next {
                 @let after = next.to_string();
-                @let mut extra: Vec<(&str, &str)> = wheres.iter().map(|w| ("where", *w)).collect();
-                @let _ = extra.push(("after", after.as_str()));
+                @let extra: Vec<(&str, &str)> = wheres.iter().map(|w| ("where", *w)).chain([("after", after.as_str())]).collect();
                 a href=(type_href(&t.name, m.version, &extra)) { "Next page »" }
             }
         }
@@ -413,7 +412,7 @@ pub fn record_page(m: &RecordPage, state: &ReadState, dataset: &str) -> Markup {
                     dt { (name) }
                     dd {
                         (value(state, inner, fty, v, &|text: &str| {
-                            links.iter().find(|l| l.value == text).map(|l| record_href(&l.type_name, m.version, &[l.value.clone()]))
+                            links.iter().find(|l| l.value == text).map(|l| record_href(&l.type_name, m.version, std::slice::from_ref(&l.value)))
                         }))
                     }
                 }

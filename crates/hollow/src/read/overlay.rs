@@ -108,7 +108,10 @@ impl Additions {
     pub(crate) fn tags(&self) -> std::collections::BTreeSet<u32> {
         self.runs
             .iter()
-            .flat_map(|run| run.iter().map(|p| u32::try_from(p >> 32).unwrap_or(u32::MAX)))
+            .flat_map(|run| {
+                run.iter()
+                    .map(|p| u32::try_from(p >> 32).unwrap_or(u32::MAX))
+            })
             .collect()
     }
 
