@@ -650,3 +650,25 @@ async fn a_watching_producer_exposes_its_metrics() {
         ) > 0.0
     );
 }
+
+/// Before anything is announced the explorer is up but not ready, and says so; the first
+/// version arrives through the event stream and is served.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_empty_store_is_unavailable_until_a_version_arrives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("movies");
+    std::fs::create_dir(&store).expect("mkdir");
+    let server = Server::start(&store, &[]);
+    assert_eq!(get(&server.at("/healthz")).await.0, 200);
+    assert_eq!(get(&server.at("/readyz")).await.0, 503);
+    let (status, _, body) = get(&server.at("/api")).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("no version is served yet"), "{body}");
+    assert_eq!(get(&server.at("/types/Movie")).await.0, 503);
+    let mut events = Events::open(&server).await;
+    demo(&store, 100, 1);
+    // Version 1 may be served on the way to 2.
+    while events.next_version().await != 2 {}
+    assert_eq!(get_json(&server.at("/api")).await["version"], 2);
+    assert_eq!(get(&server.at("/readyz")).await.0, 200);
+}

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use hollow::tools::TypeChanges;
+use hollow::tools::{HistoryEntry, TypeChanges};
 use hollow::{BlobKey, BlobStore, Consumer, ReadState, RefreshEvent, RefreshPolicy};
 use lru::LruCache;
 use tokio::sync::broadcast;
@@ -22,6 +22,11 @@ use super::{LOG_TARGET, ServeArgs};
 
 /// Diffs kept for paging through them.
 const DIFFS_KEPT: usize = 8;
+/// Record histories kept (each walks the chain once).
+const HISTORIES_KEPT: usize = 32;
+
+/// A history's announced version, type and key.
+type HistoryKey = (u64, String, Vec<String>);
 
 /// A diff's versions and type filter.
 type DiffKey = (u64, u64, Option<String>);
@@ -54,6 +59,7 @@ pub struct Explorer {
     pinned: Mutex<LruCache<u64, Arc<ReadState>>>,
     diffs: Mutex<LruCache<DiffKey, Arc<DiffData>>>,
     delta_counts: Mutex<HashMap<BlobKey, Arc<Vec<DeltaCounts>>>>,
+    histories: Mutex<LruCache<HistoryKey, Arc<Vec<HistoryEntry>>>>,
     /// New versions served, for `/events`.
     pub events: broadcast::Sender<u64>,
     pub metrics: Arc<ConsumerMetrics>,
@@ -140,6 +146,9 @@ impl Explorer {
             pinned: Mutex::new(LruCache::new(kept)),
             diffs: Mutex::new(LruCache::new(diffs)),
             delta_counts: Mutex::default(),
+            histories: Mutex::new(LruCache::new(
+                NonZeroUsize::new(HISTORIES_KEPT).unwrap_or(NonZeroUsize::MIN),
+            )),
             events,
             metrics,
             seen,
@@ -244,6 +253,35 @@ impl Explorer {
             d.put(key, data.clone());
         }
         Ok(data)
+    }
+
+    /// The history of a record over the announced chain (`hollow::tools::history`), kept
+    /// until a new version is announced.
+    pub async fn history(
+        &self,
+        type_name: &str,
+        key: &[String],
+    ) -> Result<Arc<Vec<HistoryEntry>>, PageError> {
+        let head = self
+            .store
+            .announcement()
+            .await?
+            .map_or(0, |(a, _)| a.version);
+        let id = (head, type_name.to_string(), key.to_vec());
+        if let Some(h) = self
+            .histories
+            .lock()
+            .ok()
+            .and_then(|mut h| h.get(&id).cloned())
+        {
+            return Ok(h);
+        }
+        let refs: Vec<&str> = key.iter().map(String::as_str).collect();
+        let entries = Arc::new(hollow::tools::history(&self.store, type_name, &refs).await?);
+        if let Ok(mut h) = self.histories.lock() {
+            h.put(id, entries.clone());
+        }
+        Ok(entries)
     }
 
     /// Records upserted and removed per type by the delta `key` (read once, then kept).

@@ -294,8 +294,7 @@ async fn history_view(
             "{type_name}'s key has {key_fields} field(s): give ?key= once per field"
         )));
     }
-    let refs: Vec<&str> = key.iter().map(String::as_str).collect();
-    let entries = hollow::tools::history(&ex.store, &type_name, &refs).await?;
+    let entries = ex.history(&type_name, &key).await?;
     if entries.is_empty() && format == Format::Json {
         return Err(PageError::NotFound(format!(
             "no {type_name} with key {} in any version",
@@ -303,7 +302,7 @@ async fn history_view(
         )));
     }
     Ok(match format {
-        Format::Json => json(&entries),
+        Format::Json => json(entries.as_ref()),
         Format::Html => page(html::history_page(
             &type_name,
             &key,
