@@ -911,6 +911,23 @@ async fn keys_whose_hashes_share_a_tag_still_get_exact_answers() {
     };
     assert_eq!(codes(&a), [1]);
     assert_eq!(codes(&b), [3]);
+    // Facets list both keys sharing the tag, each with its own count.
+    let facets = state
+        .dyn_table("Place")
+        .expect("dyn")
+        .index("name")
+        .expect("index")
+        .facets(10)
+        .expect("facets");
+    let mut got: Vec<(String, usize)> = facets
+        .values
+        .iter()
+        .map(|v| (v.values[0].clone().expect("name"), v.count))
+        .collect();
+    got.sort();
+    let mut want = vec![(a.clone(), 1), (b.clone(), 1), ("other".to_string(), 1)];
+    want.sort();
+    assert_eq!(got, want);
     // A snapshot holding both keys: one probe may meet both tags; answers stay exact.
     let blob = hollow::tools::filter(&state, |_| true).expect("snapshot");
     let fresh = ReadState::from_bytes(blob, "both").expect("open");

@@ -177,7 +177,7 @@ impl<'s> IndexView<'s> {
                 }
                 let mut out: Vec<(KeyBytes, usize)> = candidates
                     .into_iter()
-                    .filter_map(|(tag, list)| self.count_tag(tag, list))
+                    .flat_map(|(tag, list)| self.count_tag(tag, list))
                     .filter(|(_, n)| *n > 0)
                     .collect();
                 out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -209,51 +209,78 @@ impl<'s> IndexView<'s> {
         (counted, distinct)
     }
 
-    /// The key with hash tag `tag` (found on a snapshot record of its slot `list`, else on a
-    /// record the deltas brought) and how many records have it now; `None` when no record
-    /// has it.
-    fn count_tag(&self, tag: u32, list: Option<Postings<'s>>) -> Option<(KeyBytes, usize)> {
+    /// The keys with hash tag `tag` and how many records have each now. The slot's own key
+    /// (found on a record of its posting `list` no delta has touched since the snapshot) counts
+    /// those records unread and confirms the rest; any other key with this tag that a record
+    /// the deltas brought has (a key new since the snapshot, or one sharing the tag) is counted
+    /// by confirming every candidate.
+    fn count_tag(&self, tag: u32, list: Option<Postings<'s>>) -> Vec<(KeyBytes, usize)> {
         let ordinals: Vec<u32> = list.map(Iterator::collect).unwrap_or_default();
         let mut added: Vec<u32> = self
             .added
-            .map(|a| {
-                a.ordinals_of_tag(tag)
-                    .filter(|o| ordinals.binary_search(o).is_err())
-                    .collect()
-            })
+            .map(|a| a.ordinals_of_tag(tag).collect())
             .unwrap_or_default();
         added.sort_unstable();
         added.dedup();
         let mut keys = Vec::new();
-        let snapshot_records = ordinals
+        let mut keys_with_tag = |o: u32| -> Vec<KeyBytes> {
+            keys.clear();
+            match self.view.get(o) {
+                Some(r) if self.path.record_keys(r, &mut keys).is_ok() => keys
+                    .drain(..)
+                    .filter(|k| crate::format::hash_tag(xxhash_rust::xxh3::xxh3_64(k)) == tag)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let has_key = |o: u32, key: &KeyBytes| {
+            self.view
+                .get(o)
+                .is_some_and(|r| self.path.record_has(r, key))
+        };
+        let mut out = Vec::new();
+        let own = ordinals
             .iter()
             .copied()
-            .filter(|&o| self.view.is_snapshot_record(o));
-        let others = ordinals
+            .filter(|&o| self.view.is_snapshot_record(o))
+            .find_map(|o| keys_with_tag(o).into_iter().next());
+        if let Some(key) = &own {
+            let count = ordinals
+                .iter()
+                .filter(|&&o| self.view.is_snapshot_record(o) || has_key(o, key))
+                .count()
+                + added
+                    .iter()
+                    .filter(|o| ordinals.binary_search(o).is_err() && has_key(**o, key))
+                    .count();
+            out.push((key.clone(), count));
+        }
+        let mut others = std::collections::BTreeSet::new();
+        for o in ordinals
             .iter()
             .copied()
             .filter(|&o| !self.view.is_snapshot_record(o))
-            .chain(added.iter().copied());
-        let key = snapshot_records.chain(others).find_map(|o| {
-            keys.clear();
-            self.path.record_keys(self.view.get(o)?, &mut keys).ok()?;
-            keys.iter()
-                .find(|k| crate::format::hash_tag(xxhash_rust::xxh3::xxh3_64(k)) == tag)
-                .cloned()
-        })?;
-        let has_key = |o: u32| {
-            self.view
-                .get(o)
-                .is_some_and(|r| self.path.record_has(r, &key))
-        };
-        // The slot holds one key hash: its records the deltas did not touch still have the
-        // key and count unread.
-        let count = ordinals
-            .iter()
-            .filter(|&&o| self.view.is_snapshot_record(o) || has_key(o))
-            .count()
-            + added.into_iter().filter(|&o| has_key(o)).count();
-        Some((key, count))
+            .chain(added.iter().copied())
+        {
+            others.extend(
+                keys_with_tag(o)
+                    .into_iter()
+                    .filter(|k| own.as_ref() != Some(k)),
+            );
+        }
+        for key in others {
+            let hash = xxhash_rust::xxh3::xxh3_64(&key);
+            let mut candidates: Vec<u32> = match self.base {
+                Some(b) => b.postings(hash).collect(),
+                None => Vec::new(),
+            };
+            candidates.extend(&added);
+            candidates.sort_unstable();
+            candidates.dedup();
+            let count = candidates.iter().filter(|&&o| has_key(o, &key)).count();
+            out.push((key, count));
+        }
+        out
     }
 }
 

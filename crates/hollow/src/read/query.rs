@@ -106,7 +106,9 @@ impl<'s> DynIndex<'s> {
     /// The `limit` keys most records have, with exact counts at this state. With the shipped
     /// index this reads the snapshot index's posting lists and only the records deltas have
     /// brought since (a key only such records have is not ranked); without it every record is
-    /// read ([`Facets::scanned`]).
+    /// read ([`Facets::scanned`]). Unlike lookups, which confirm every candidate against its
+    /// record, the counts trust the snapshot's (checksummed) index section for the records no
+    /// delta has touched.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
