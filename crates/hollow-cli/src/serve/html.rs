@@ -439,6 +439,22 @@ pub fn record_page(m: &RecordPage, state: &ReadState, dataset: &str) -> Markup {
     )
 }
 
+/// A link to a diffed record at the version of `state` (nothing for a keyless type).
+fn key_link(state: &ReadState, type_name: &str, record: Option<&str>) -> Markup {
+    let key_fields: Vec<String> = state
+        .dyn_table(type_name)
+        .map(|t| t.primary_key().iter().map(|k| (*k).to_string()).collect())
+        .unwrap_or_default();
+    let value: Option<Value> = record.and_then(|r| serde_json::from_str(r).ok());
+    match value {
+        Some(v) if !key_fields.is_empty() => {
+            let key = super::model::key_of(&v, &key_fields);
+            html! { a href=(record_href(type_name, state.version(), &key)) { (key.join(", ")) } }
+        }
+        _ => html! {},
+    }
+}
+
 /// One page of a diff: counts per type, then the changes from `skip` on.
 pub fn diff_page(
     d: &DiffData,
@@ -498,13 +514,15 @@ pub fn diff_page(
                     @match line.change {
                         "added" => {
                             tr.change-added {
-                                td.sign { "+" } td { (line.type_name) }
+                                td.sign { "+" }
+                                td { (line.type_name) " " (key_link(&d.b, line.type_name, record.as_deref())) }
                                 td colspan="2" { @if let Some(r) = &record { code { (r) } } }
                             }
                         }
                         "removed" => {
                             tr.change-removed {
-                                td.sign { "−" } td { (line.type_name) }
+                                td.sign { "−" }
+                                td { (line.type_name) " " (key_link(&d.a, line.type_name, record.as_deref())) }
                                 td colspan="2" { @if let Some(r) = &record { code { (r) } } }
                             }
                         }
