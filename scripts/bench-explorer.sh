@@ -25,8 +25,9 @@ URL=$(sed -n 's/^listening on //p' "$DIR/serve.log" | head -1)
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 MOVIE=$(curl -sf "$URL/api/types/Movie?limit=1" | json 'd["records"][0]["id"]')
 ACTOR=$(curl -sf "$URL/api/types/Actor?limit=1" | json 'd["records"][0]["id"]')
-CHANGED=$(curl -sf "$URL/api/diff?from=1&to=2&limit=500" |
-  json '[r["key"][0] for r in d["records"] if r["change"] == "changed"][0]')
+# Changes are listed added, removed, then changed: skip to the first changed movie.
+SKIP=$(curl -sf "$URL/api/diff?from=1&to=2&type=Movie&limit=1" | json 'd["types"][0]["added"] + d["types"][0]["removed"]')
+CHANGED=$(curl -sf "$URL/api/diff?from=1&to=2&type=Movie&limit=1&after=$SKIP" | json 'd["records"][0]["key"][0]')
 TITLE=$(curl -sf "$URL/api/types/Movie/record?key=$CHANGED" |
   python3 -c 'import json,sys,urllib.parse; print(urllib.parse.quote("title=" + json.load(sys.stdin)["title"]))')
 

@@ -25,6 +25,13 @@ const DIFFS_KEPT: usize = 8;
 /// Record histories kept (each walks the chain once).
 const HISTORIES_KEPT: usize = 32;
 
+/// Facets kept (per state, type, index and limit).
+const FACETS_KEPT: usize = 64;
+
+/// A facet request: the state, the type, the index (all one-field hash indexes when none)
+/// and the limit.
+type FacetKey = (hollow::StateId, String, Option<String>, usize);
+
 /// A history's announced version, type and key.
 type HistoryKey = (u64, String, Vec<String>);
 
@@ -60,6 +67,7 @@ pub struct Explorer {
     diffs: Mutex<LruCache<DiffKey, Arc<DiffData>>>,
     delta_counts: Mutex<HashMap<BlobKey, Arc<Vec<DeltaCounts>>>>,
     histories: Mutex<LruCache<HistoryKey, Arc<Vec<HistoryEntry>>>>,
+    facets: Mutex<LruCache<FacetKey, Arc<Vec<hollow::Facets>>>>,
     /// New versions served, for `/events`.
     pub events: broadcast::Sender<u64>,
     pub metrics: Arc<ConsumerMetrics>,
@@ -119,7 +127,9 @@ impl Explorer {
             .context("reading the announcement")?
             .map(|(a, _)| a.dataset);
         let push = args.push.connect(dataset.as_deref()).await?;
-        let mut builder = crate::remote::consumer(store.clone());
+        // A local store's blobs are mapped where the producer wrote them (read-only files it
+        // never rewrites) rather than copied into memory per consumer.
+        let mut builder = crate::remote::consumer(store.clone()).map_local_store_in_place(true);
         if let Some(push) = push {
             builder = builder.push(push);
         }
@@ -132,6 +142,7 @@ impl Explorer {
             .await
             .context("starting the consumer")?;
         let loader = crate::remote::consumer(store.clone())
+            .map_local_store_in_place(true)
             .build()
             .await
             .context("starting the consumer of pinned versions")?;
@@ -146,6 +157,9 @@ impl Explorer {
             pinned: Mutex::new(LruCache::new(kept)),
             diffs: Mutex::new(LruCache::new(diffs)),
             delta_counts: Mutex::default(),
+            facets: Mutex::new(LruCache::new(
+                NonZeroUsize::new(FACETS_KEPT).unwrap_or(NonZeroUsize::MIN),
+            )),
             histories: Mutex::new(LruCache::new(
                 NonZeroUsize::new(HISTORIES_KEPT).unwrap_or(NonZeroUsize::MIN),
             )),
@@ -255,6 +269,46 @@ impl Explorer {
         Ok(data)
     }
 
+    /// Facets of `type_name` at `state` (`super::model::facets`), computed off the async
+    /// workers once per state and kept.
+    pub async fn facets(
+        &self,
+        state: &Arc<ReadState>,
+        type_name: &str,
+        index: Option<&str>,
+        limit: usize,
+    ) -> Result<Arc<Vec<hollow::Facets>>, PageError> {
+        let id = (
+            state.state_id(),
+            type_name.to_string(),
+            index.map(str::to_string),
+            limit,
+        );
+        if let Some(f) = self
+            .facets
+            .lock()
+            .ok()
+            .and_then(|mut f| f.get(&id).cloned())
+        {
+            return Ok(f);
+        }
+        let (state, type_name, index) = (
+            state.clone(),
+            type_name.to_string(),
+            index.map(str::to_string),
+        );
+        let facets = tokio::task::spawn_blocking(move || {
+            super::model::facets(&state, &type_name, index.as_deref(), limit)
+        })
+        .await
+        .map_err(|e| PageError::Unavailable(format!("the facets stopped: {e}")))??;
+        let facets = Arc::new(facets);
+        if let Ok(mut f) = self.facets.lock() {
+            f.put(id, facets.clone());
+        }
+        Ok(facets)
+    }
+
     /// The history of a record over the announced chain (`hollow::tools::history`), kept
     /// until a new version is announced.
     pub async fn history(
@@ -277,7 +331,9 @@ impl Explorer {
             return Ok(h);
         }
         let refs: Vec<&str> = key.iter().map(String::as_str).collect();
-        let entries = Arc::new(hollow::tools::history(&self.store, type_name, &refs).await?);
+        let walker = crate::remote::consumer(self.store.clone()).map_local_store_in_place(true);
+        let entries =
+            Arc::new(hollow::tools::history_with(walker, &self.store, type_name, &refs).await?);
         if let Ok(mut h) = self.histories.lock() {
             h.put(id, entries.clone());
         }

@@ -243,7 +243,7 @@ pub fn type_page(m: &TypePage, dataset: &str, params: &super::params::Params) ->
         @if !m.facets.is_empty() {
             h2 { "Facets" }
             div.grid {
-                @for f in &m.facets {
+                @for f in m.facets.iter() {
                     div.card.facet {
                         strong { (f.index) } " " span.muted { (thousands(f.distinct as u64)) " values" }
                         ol {

@@ -1,6 +1,8 @@
 //! What each page shows, computed once and either serialized (`/api/…`, the CLI's `--json`
 //! shapes where the CLI has the command) or rendered as HTML.
 
+use std::sync::Arc;
+
 use hollow::{Facets, ReadState};
 use serde::Serialize;
 use serde_json::Value;
@@ -181,14 +183,13 @@ pub struct TypePage {
     pub keys: Vec<Vec<String>>,
     /// Facets of the hash indexes (HTML only; `/api/types/T/facets` serves them).
     #[serde(skip)]
-    pub facets: Vec<Facets>,
+    pub facets: Arc<Vec<Facets>>,
 }
 
 pub fn type_page(
     state: &ReadState,
     type_name: &str,
     params: &Params,
-    with_facets: bool,
 ) -> Result<TypePage, PageError> {
     let info = type_entry(state, type_name)?;
     let table = state.dyn_table(type_name)?;
@@ -266,11 +267,6 @@ pub fn type_page(
         }
         records.push(raw);
     }
-    let facets = if with_facets {
-        facets(state, type_name, None, FACET_LIMIT)?
-    } else {
-        Vec::new()
-    };
     Ok(TypePage {
         version: state.version(),
         info,
@@ -278,7 +274,7 @@ pub fn type_page(
         records,
         next,
         keys,
-        facets,
+        facets: Arc::default(),
     })
 }
 

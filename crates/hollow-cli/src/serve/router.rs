@@ -172,8 +172,18 @@ async fn type_view(
     let params = Params::parse(q.as_deref());
     let state = ex.state_for(params.version()?).await?;
     let dataset = state.dataset().to_string();
+    let facets = match format {
+        Format::Html => Some(
+            ex.facets(&state, &type_name, None, model::FACET_LIMIT)
+                .await?,
+        ),
+        Format::Json => None,
+    };
     blocking(move || {
-        let m = model::type_page(&state, &type_name, &params, format == Format::Html)?;
+        let mut m = model::type_page(&state, &type_name, &params)?;
+        if let Some(f) = facets {
+            m.facets = f;
+        }
         Ok(match format {
             Format::Json => json(&m),
             Format::Html => page(html::type_page(&m, &dataset, &params)),
@@ -216,11 +226,8 @@ async fn facets_api(
                 )));
             }
         };
-        blocking(move || {
-            let index = params.get("index");
-            Ok(json(&model::facets(&state, &t, index, limit)?))
-        })
-        .await
+        let facets = ex.facets(&state, &t, params.get("index"), limit).await?;
+        Ok(json(facets.as_ref()))
     }
     .await;
     answer(Format::Json, result)

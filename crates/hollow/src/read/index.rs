@@ -143,14 +143,15 @@ impl<'s> IndexView<'s> {
         self.path.kind()
     }
 
-    /// Facets: the keys most records have, with exact counts at this state, most first (ties
-    /// by key). From the shipped index: the snapshot section's posting lists rank the keys
-    /// (the `limit + FACET_SLACK` longest are counted) together with every key the deltas
-    /// since have added (unless they added more than `FACET_MAX_ADDED` pairs); a record the
-    /// deltas did not touch counts without being read, and only records the deltas brought
-    /// are confirmed against their content. When the index is not shipped
-    /// (`IndexSource::Scan`) every record's keys are counted. The second value is the number
-    /// of distinct keys the ranking saw.
+    /// Facets: the `limit` keys most records have, with exact counts at this state, most first
+    /// (ties by key). From the shipped index, a threshold walk: the snapshot section's
+    /// `limit + FACET_SLACK` longest posting lists are counted exactly first; any other key
+    /// hash (a shorter snapshot list, or a tag only the deltas' index additions hold) is
+    /// counted only when its bound (its snapshot list plus its additions) reaches the
+    /// `limit`-th count found, so the top keys are exact. A record no delta touched since the
+    /// snapshot counts without being read; records the deltas brought are confirmed against
+    /// their content. When the index is not shipped (`IndexSource::Scan`) every record's keys
+    /// are counted. The second value is the number of distinct key hashes seen.
     pub(crate) fn facets(&self, limit: usize) -> (Vec<(KeyBytes, usize)>, usize) {
         let mut counted: Vec<(KeyBytes, usize)> = match (self.source, self.base) {
             (IndexSource::Shipped, Some(base)) => {
@@ -158,28 +159,58 @@ impl<'s> IndexView<'s> {
                     .slot_lists()
                     .map(|(tag, list)| (list.declared_len(), tag, list))
                     .collect();
-                let mut distinct = slots.len();
                 slots.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
                 let rest = slots.split_off(slots.len().min(limit.saturating_add(FACET_SLACK)));
-                let mut candidates: Vec<(u32, Option<Postings<'s>>)> =
-                    slots.into_iter().map(|(_, t, l)| (t, Some(l))).collect();
-                if let Some(added) = self.added.filter(|a| a.len() <= FACET_MAX_ADDED) {
-                    let ranked: std::collections::HashSet<u32> =
-                        candidates.iter().map(|(t, _)| *t).collect();
-                    let mut unranked: std::collections::HashMap<u32, Postings<'s>> =
-                        rest.into_iter().map(|(_, t, l)| (t, l)).collect();
-                    for tag in added.tags() {
-                        if !ranked.contains(&tag) {
-                            distinct += usize::from(!unranked.contains_key(&tag));
-                            candidates.push((tag, unranked.remove(&tag)));
-                        }
+                // Pairs the deltas added, per tag: a bound on what a key gained since.
+                let mut gained: std::collections::HashMap<u32, usize> =
+                    std::collections::HashMap::new();
+                if let Some(added) = self.added {
+                    for tag in added.tag_pairs() {
+                        *gained.entry(tag).or_default() += 1;
                     }
                 }
-                let mut out: Vec<(KeyBytes, usize)> = candidates
+                let mut seen: std::collections::HashSet<u32> =
+                    slots.iter().map(|(_, t, _)| *t).collect();
+                let mut out: Vec<(KeyBytes, usize)> = slots
                     .into_iter()
-                    .flat_map(|(tag, list)| self.count_tag(tag, list))
+                    .flat_map(|(_, tag, list)| self.count_tag(tag, Some(list)))
                     .filter(|(_, n)| *n > 0)
                     .collect();
+                let threshold = |out: &mut Vec<(KeyBytes, usize)>| {
+                    out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                    out.get(limit.saturating_sub(1)).map_or(1, |(_, n)| *n)
+                };
+                let mut floor = threshold(&mut out);
+                let mut distinct = seen.len() + rest.len();
+                for (len, tag, list) in rest {
+                    seen.insert(tag);
+                    if len + gained.get(&tag).copied().unwrap_or(0) >= floor {
+                        out.extend(
+                            self.count_tag(tag, Some(list))
+                                .into_iter()
+                                .filter(|(_, n)| *n > 0),
+                        );
+                        floor = threshold(&mut out);
+                    }
+                }
+                let mut new_tags: Vec<(usize, u32)> = gained
+                    .into_iter()
+                    .filter(|(t, _)| !seen.contains(t))
+                    .map(|(t, n)| (n, t))
+                    .collect();
+                distinct += new_tags.len();
+                new_tags.sort_unstable_by(|a, b| b.cmp(a));
+                for (bound, tag) in new_tags {
+                    if bound < floor {
+                        break;
+                    }
+                    out.extend(
+                        self.count_tag(tag, None)
+                            .into_iter()
+                            .filter(|(_, n)| *n > 0),
+                    );
+                    floor = threshold(&mut out);
+                }
                 out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 out.dedup_by(|a, b| a.0 == b.0);
                 out.truncate(limit);
@@ -287,10 +318,6 @@ impl<'s> IndexView<'s> {
 /// Keys counted beyond a facet's limit: a key ranked just below it in the snapshot may have
 /// gained records since.
 const FACET_SLACK: usize = 8;
-
-/// Index pairs the deltas since the snapshot may have added for their keys to be ranked too
-/// (beyond it only the snapshot's keys are).
-const FACET_MAX_ADDED: usize = 1 << 16;
 
 /// "title, year" → "title,year".
 fn normalize(name: &str) -> String {

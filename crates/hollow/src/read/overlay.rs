@@ -99,20 +99,12 @@ impl Additions {
         self.ordinals_of_tag(crate::format::hash_tag(hash))
     }
 
-    /// Pairs held (every run).
-    pub(crate) fn len(&self) -> usize {
-        self.runs.iter().map(|r| r.len()).sum()
-    }
-
-    /// The distinct tags of the pairs.
-    pub(crate) fn tags(&self) -> std::collections::BTreeSet<u32> {
-        self.runs
-            .iter()
-            .flat_map(|run| {
-                run.iter()
-                    .map(|p| u32::try_from(p >> 32).unwrap_or(u32::MAX))
-            })
-            .collect()
+    /// The tag of every pair held (a tag repeats once per pair).
+    pub(crate) fn tag_pairs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.runs.iter().flat_map(|run| {
+            run.iter()
+                .map(|p| u32::try_from(p >> 32).unwrap_or(u32::MAX))
+        })
     }
 
     /// Ordinals paired with `tag` (unsorted, maybe repeated).
