@@ -299,7 +299,7 @@ enum Command {
 fn init_logging(verbose: u8) {
     let level = match verbose {
         // The producer's own "rolled back" warning repeats the error the CLI reports: say it once.
-        0 => "warn,hollow::producer=error,hollow::follow=info",
+        0 => "warn,hollow::producer=error,hollow::follow=info,hollow::serve=info",
         1 => "debug",
         _ => "trace",
     };

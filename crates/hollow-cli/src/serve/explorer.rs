@@ -171,6 +171,60 @@ impl Explorer {
         })
     }
 
+    /// Computes, for each version the live consumer serves, what its first page views would
+    /// otherwise wait for: the type pages' facets and the diff from the previous version of
+    /// the chain (the home page links it). Runs until the explorer is dropped.
+    pub fn warm_up(self: &Arc<Self>) {
+        let explorer = Arc::downgrade(self);
+        let mut versions = self.events.subscribe();
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let Some(ex) = explorer.upgrade() else { return };
+                if let Some(state) = ex.live().filter(|s| Some(s.version()) != last) {
+                    last = Some(state.version());
+                    ex.warm(&state).await;
+                }
+                drop(ex);
+                match versions.recv().await {
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    async fn warm(&self, state: &Arc<ReadState>) {
+        let started = Instant::now();
+        for t in state.dataset_types() {
+            if let Err(e) = self
+                .facets(state, &t.name, None, super::model::FACET_LIMIT)
+                .await
+            {
+                warn!(target: LOG_TARGET, r#type = t.name, error = %e, "facets not precomputed");
+            }
+        }
+        let previous = match hollow::tools::announced_chain(&self.store).await {
+            Ok(chain) => chain
+                .iter()
+                .map(|s| s.version)
+                .filter(|v| *v < state.version())
+                .max(),
+            Err(_) => None,
+        };
+        if let Some(p) = previous
+            && let Err(e) = self.diff(p, state.version(), None).await
+        {
+            warn!(target: LOG_TARGET, from = p, to = state.version(), error = %e, "diff not precomputed");
+        }
+        info!(
+            target: LOG_TARGET,
+            version = state.version(),
+            millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "facets and the diff from the previous version computed"
+        );
+    }
+
     /// The live state (`None` before the first version arrived).
     pub fn live(&self) -> Option<Arc<ReadState>> {
         self.live.state()

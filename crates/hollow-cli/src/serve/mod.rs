@@ -66,7 +66,9 @@ pub async fn run(args: &ServeArgs) -> Result<()> {
     info!(target: LOG_TARGET, store = args.store.location(), "listening on http://{address}");
     // Also on stderr whatever the log level: scripts (and the tests) read the port from it.
     eprintln!("listening on http://{address}");
-    let app = router::router(Arc::new(explorer));
+    let explorer = Arc::new(explorer);
+    explorer.warm_up();
+    let app = router::router(explorer);
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let signal = stop.await;
