@@ -261,13 +261,22 @@ fn value_of(
     name: &str,
     label: Option<(&str, &str)>,
 ) -> f64 {
+    value_with(samples, name, label.as_slice())
+}
+
+/// The value of the sample of `name` that has every one of `labels`.
+fn value_with(
+    samples: &BTreeMap<String, Vec<prometheus_parse::Sample>>,
+    name: &str,
+    labels: &[(&str, &str)],
+) -> f64 {
     let list = samples
         .get(name)
         .unwrap_or_else(|| panic!("no {name} in {:?}", samples.keys()));
     let s = list
         .iter()
-        .find(|s| label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
-        .unwrap_or_else(|| panic!("no {name} {label:?}"));
+        .find(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(v)))
+        .unwrap_or_else(|| panic!("no {name} {labels:?}"));
     match s.value {
         prometheus_parse::Value::Counter(v)
         | prometheus_parse::Value::Gauge(v)
@@ -601,14 +610,18 @@ async fn a_watching_producer_exposes_its_metrics() {
         1.0
     );
     assert_eq!(value_of(&m, "hollow_producer_version", None), 1.0);
-    assert_eq!(
-        value_of(
-            &m,
-            "hollow_producer_records_total",
-            Some(("change", "added"))
-        ),
-        first["types"][0]["added"].as_f64().expect("added")
-    );
+    for t in first["types"].as_array().expect("types") {
+        let name = t["type"].as_str().expect("type");
+        assert_eq!(
+            value_with(
+                &m,
+                "hollow_producer_records_total",
+                &[("type", name), ("change", "added")]
+            ),
+            t["added"].as_f64().expect("added"),
+            "{name}"
+        );
+    }
     assert!(
         value_of(
             &m,
@@ -636,10 +649,10 @@ async fn a_watching_producer_exposes_its_metrics() {
         2.0
     );
     assert!(
-        value_of(
+        value_with(
             &m,
             "hollow_producer_records_total",
-            Some(("change", "changed"))
+            &[("type", "Movie"), ("change", "changed")]
         ) > 0.0
     );
     assert!(
