@@ -247,45 +247,45 @@ struct AnnouncementReport {
     previous: Option<StateRef>,
 }
 
-#[derive(Debug, serde::Serialize)]
-struct BlobEntry {
-    key: String,
-    kind: &'static str,
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct BlobEntry {
+    pub(crate) key: String,
+    pub(crate) kind: &'static str,
     /// The version it applies to (none for a snapshot).
-    from_version: Option<u64>,
-    to_version: u64,
-    bytes: usize,
+    pub(crate) from_version: Option<u64>,
+    pub(crate) to_version: u64,
+    pub(crate) bytes: usize,
     /// Whether the blob joins states of the announced chain (else it is left from a failed or
     /// abandoned cycle, or another lineage: no consumer reads it; `hollow gc` removes it).
-    on_chain: bool,
+    pub(crate) on_chain: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
-struct TypeEntry {
-    name: String,
-    records: u32,
-    ordinal_capacity: u32,
-    primary_key: Vec<String>,
-    record_bytes: u64,
-    index_bytes: u64,
-    checksum: String,
-    fields: Vec<FieldEntry>,
-    indexes: Vec<IndexEntry>,
+pub(crate) struct TypeEntry {
+    pub(crate) name: String,
+    pub(crate) records: u32,
+    pub(crate) ordinal_capacity: u32,
+    pub(crate) primary_key: Vec<String>,
+    pub(crate) record_bytes: u64,
+    pub(crate) index_bytes: u64,
+    pub(crate) checksum: String,
+    pub(crate) fields: Vec<FieldEntry>,
+    pub(crate) indexes: Vec<IndexEntry>,
 }
 
 #[derive(Debug, serde::Serialize)]
-struct FieldEntry {
-    name: String,
+pub(crate) struct FieldEntry {
+    pub(crate) name: String,
     #[serde(rename = "type")]
-    ty: String,
+    pub(crate) ty: String,
 }
 
 #[derive(Debug, serde::Serialize)]
-struct IndexEntry {
-    name: String,
-    kind: &'static str,
+pub(crate) struct IndexEntry {
+    pub(crate) name: String,
+    pub(crate) kind: &'static str,
     /// Bytes in the snapshot; none when declared after it (lookups scan).
-    bytes: Option<u64>,
+    pub(crate) bytes: Option<u64>,
 }
 
 /// Milliseconds since the Unix epoch as RFC 3339 UTC (`2026-12-01T04:05:06.789Z`).
@@ -311,7 +311,7 @@ pub(crate) fn rfc3339(millis: u64) -> String {
 }
 
 /// Blob kind, versions and bytes as `inspect` lists them.
-fn blob_entry(key: &BlobKey, bytes: usize) -> BlobEntry {
+pub(crate) fn blob_entry(key: &BlobKey, bytes: usize) -> BlobEntry {
     let (kind, from_version, to_version) = match *key {
         BlobKey::Snapshot { state } => ("snapshot", None, state.version),
         BlobKey::Delta { from, to } => ("delta", Some(from.version), to.version),
@@ -345,57 +345,9 @@ pub async fn inspect(
     };
     let pin = store.pinned().await?;
     // Sizes as stored (compressed on a remote store), from the listing: nothing is downloaded.
-    let chain: std::collections::HashSet<StateId> = hollow::tools::announced_chain(&store)
-        .await?
-        .into_iter()
-        .collect();
-    let blobs: Vec<BlobEntry> = store
-        .list_blob_sizes()
-        .await?
-        .iter()
-        .map(|(key, size)| {
-            let mut entry = blob_entry(key, usize::try_from(*size).unwrap_or(usize::MAX));
-            entry.on_chain = match key {
-                BlobKey::Snapshot { state } => chain.contains(state),
-                BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to } => {
-                    chain.contains(from) && chain.contains(to)
-                }
-            };
-            entry
-        })
-        .collect();
+    let blobs = blob_entries(&store).await?;
     let state = state_at(&store, None).await?;
-    let mut types = Vec::new();
-    for t in state.dataset_types() {
-        let fields = schema_fields(state.schema(), &t.name)
-            .into_iter()
-            .map(|(name, ty)| FieldEntry { name, ty })
-            .collect();
-        let mut indexes = Vec::new();
-        for (name, kind) in state.dyn_table(&t.name)?.indexes()? {
-            let bytes = t
-                .secondary_indexes
-                .iter()
-                .find(|(n, _, _)| *n == name)
-                .map(|(_, _, b)| *b);
-            indexes.push(IndexEntry {
-                name,
-                kind: kind.name(),
-                bytes,
-            });
-        }
-        types.push(TypeEntry {
-            name: t.name,
-            records: t.record_count,
-            ordinal_capacity: t.ordinal_capacity,
-            primary_key: t.primary_key,
-            record_bytes: t.record_bytes,
-            index_bytes: t.index_bytes,
-            checksum: format!("{:#018x}", t.checksum),
-            fields,
-            indexes,
-        });
-    }
+    let types = type_entries(&state)?;
     let report = InspectReport {
         announcement: AnnouncementReport {
             dataset: announcement.dataset.clone(),
@@ -493,13 +445,74 @@ pub async fn inspect(
     })
 }
 
+/// The dataset types of `state` as `inspect` reports them: counts, bytes, key, fields in
+/// schema order, indexes.
+pub(crate) fn type_entries(state: &ReadState) -> Result<Vec<TypeEntry>> {
+    let mut types = Vec::new();
+    for t in state.dataset_types() {
+        let fields = schema_fields(state.schema(), &t.name)
+            .into_iter()
+            .map(|(name, ty)| FieldEntry { name, ty })
+            .collect();
+        let mut indexes = Vec::new();
+        for (name, kind) in state.dyn_table(&t.name)?.indexes()? {
+            let bytes = t
+                .secondary_indexes
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .map(|(_, _, b)| *b);
+            indexes.push(IndexEntry {
+                name,
+                kind: kind.name(),
+                bytes,
+            });
+        }
+        types.push(TypeEntry {
+            name: t.name,
+            records: t.record_count,
+            ordinal_capacity: t.ordinal_capacity,
+            primary_key: t.primary_key,
+            record_bytes: t.record_bytes,
+            index_bytes: t.index_bytes,
+            checksum: format!("{:#018x}", t.checksum),
+            fields,
+            indexes,
+        });
+    }
+    Ok(types)
+}
+
+/// Every blob of the store with its size as stored (from the listing: nothing is downloaded)
+/// and whether it joins states of the announced chain.
+pub(crate) async fn blob_entries(store: &BlobStore) -> Result<Vec<BlobEntry>> {
+    let chain: std::collections::HashSet<StateId> = hollow::tools::announced_chain(store)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(store
+        .list_blob_sizes()
+        .await?
+        .iter()
+        .map(|(key, size)| {
+            let mut entry = blob_entry(key, usize::try_from(*size).unwrap_or(usize::MAX));
+            entry.on_chain = match key {
+                BlobKey::Snapshot { state } => chain.contains(state),
+                BlobKey::Delta { from, to } | BlobKey::ReverseDelta { from, to } => {
+                    chain.contains(from) && chain.contains(to)
+                }
+            };
+            entry
+        })
+        .collect())
+}
+
 /// What `inspect` can say about publish times.
 const PUBLISHED_NOTE: &str = "publish times: the announcement records when the announced \
     version was published; blob headers carry no time, so earlier versions' times are not \
     recorded";
 
 /// The fields of a struct as `(name, type)`, types written as in a `.capnp` file.
-fn schema_fields(schema: &hollow::Schema, type_name: &str) -> Vec<(String, String)> {
+pub(crate) fn schema_fields(schema: &hollow::Schema, type_name: &str) -> Vec<(String, String)> {
     fn render(schema: &hollow::Schema, ty: &hollow::schema::FieldType) -> String {
         use hollow::schema::FieldType as T;
         match ty {
@@ -864,15 +877,15 @@ pub async fn query(
 
 /// What `hollow query --json` says on stderr after the records.
 #[derive(serde::Serialize)]
-struct QuerySummary<'a> {
-    version: u64,
+pub(crate) struct QuerySummary<'a> {
+    pub(crate) version: u64,
     #[serde(rename = "type")]
-    type_name: &'a str,
-    plan: String,
-    uses_index: bool,
-    matches: usize,
-    shown: usize,
-    millis: f64,
+    pub(crate) type_name: &'a str,
+    pub(crate) plan: String,
+    pub(crate) uses_index: bool,
+    pub(crate) matches: usize,
+    pub(crate) shown: usize,
+    pub(crate) millis: f64,
 }
 
 /// The table of `name`, or an error listing the dataset's types and the closest one.
@@ -885,7 +898,7 @@ fn table_of<'s>(state: &'s ReadState, name: &str) -> Result<hollow::DynTable<'s>
 }
 
 /// " (did you mean X? one of: A, B)" for a mistyped name, by edit distance (case-insensitive).
-fn suggest(given: &str, known: &[&str]) -> String {
+pub(crate) fn suggest(given: &str, known: &[&str]) -> String {
     fn distance(a: &str, b: &str) -> usize {
         let (a, b): (Vec<char>, Vec<char>) = (
             a.to_lowercase().chars().collect(),
@@ -1250,56 +1263,62 @@ pub struct DiffShow {
 
 /// `hollow diff --json`: counts per type, then the records shown.
 #[derive(serde::Serialize)]
-struct DiffReport<'a> {
-    from: u64,
-    to: u64,
+pub(crate) struct DiffReport<'a> {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
     /// "deltas" (the deltas between the versions named the changed records) or "full" (every
     /// record was compared).
-    via: &'static str,
+    pub(crate) via: &'static str,
     /// Types with changes (a type with none is left out).
-    types: Vec<DiffCounts<'a>>,
+    pub(crate) types: Vec<DiffCounts<'a>>,
     /// Changes in all.
-    total: usize,
+    pub(crate) total: usize,
     /// Changes listed in `records` (see --limit, --all, --stat).
-    shown: usize,
-    records: DiffRecords<'a>,
+    pub(crate) shown: usize,
+    pub(crate) records: DiffRecords<'a>,
+    /// The explorer's paging: the offset of the next page of changes, if there is one (never
+    /// in the CLI's output, which prints one page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) next: Option<usize>,
 }
 
 #[derive(serde::Serialize)]
-struct DiffCounts<'a> {
+pub(crate) struct DiffCounts<'a> {
     #[serde(rename = "type")]
-    type_name: &'a str,
-    added: usize,
-    removed: usize,
-    changed: usize,
+    pub(crate) type_name: &'a str,
+    pub(crate) added: usize,
+    pub(crate) removed: usize,
+    pub(crate) changed: usize,
 }
 
 /// The records of a diff, serialized (streamed) as they are read.
-struct DiffRecords<'a> {
-    a: &'a ReadState,
-    b: &'a ReadState,
-    changes: &'a [hollow::tools::TypeChanges],
-    limit: usize,
+pub(crate) struct DiffRecords<'a> {
+    pub(crate) a: &'a ReadState,
+    pub(crate) b: &'a ReadState,
+    pub(crate) changes: &'a [hollow::tools::TypeChanges],
+    /// Changes passed over first (the explorer's pages).
+    pub(crate) skip: usize,
+    pub(crate) limit: usize,
 }
 
 /// One change: `{"type","change":"added","record":{…}}`, `"removed"` likewise,
 /// `{"type","change":"changed","key":[…],"fields":[{"field","before","after"}]}`.
 #[derive(serde::Serialize)]
-struct DiffLine<'a> {
+pub(crate) struct DiffLine<'a> {
     #[serde(rename = "type")]
-    type_name: &'a str,
-    change: &'static str,
+    pub(crate) type_name: &'a str,
+    pub(crate) change: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a [String]>,
+    pub(crate) key: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    record: Option<hollow::DynRecord<'a>>,
+    pub(crate) record: Option<hollow::DynRecord<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    fields: Option<&'a [hollow::tools::FieldChange]>,
+    pub(crate) fields: Option<&'a [hollow::tools::FieldChange]>,
 }
 
 impl<'a> DiffRecords<'a> {
     /// The changes in print order (per type: added, removed, changed), at most `limit`.
-    fn lines(&self) -> impl Iterator<Item = DiffLine<'a>> + '_ {
+    pub(crate) fn lines(&self) -> impl Iterator<Item = DiffLine<'a>> + '_ {
         let (a, b) = (self.a, self.b);
         self.changes
             .iter()
@@ -1331,6 +1350,7 @@ impl<'a> DiffRecords<'a> {
                 });
                 added.chain(removed).chain(changed)
             })
+            .skip(self.skip)
             .take(self.limit)
     }
 }
@@ -1385,6 +1405,7 @@ pub async fn diff(
         a: &a,
         b: &b,
         changes: &changes,
+        skip: 0,
         limit,
     };
     let shown = total.min(limit);
@@ -1406,6 +1427,7 @@ pub async fn diff(
             total,
             shown,
             records,
+            next: None,
         };
         serde_json::to_writer(&mut *out, &report)?;
         writeln!(out)?;

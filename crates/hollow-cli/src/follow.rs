@@ -142,7 +142,7 @@ pub async fn run(args: &FollowArgs) -> Result<()> {
 
 /// Resolves with the name of the first SIGTERM or SIGINT.
 #[cfg(unix)]
-fn stop_signal() -> Result<impl Future<Output = &'static str>> {
+pub(crate) fn stop_signal() -> Result<impl Future<Output = &'static str>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -156,7 +156,7 @@ fn stop_signal() -> Result<impl Future<Output = &'static str>> {
 
 /// Resolves on Ctrl-C.
 #[cfg(not(unix))]
-fn stop_signal() -> Result<impl Future<Output = &'static str>> {
+pub(crate) fn stop_signal() -> Result<impl Future<Output = &'static str>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
         "Ctrl-C"

@@ -14,6 +14,7 @@ mod ls;
 mod produce;
 mod push;
 mod remote;
+mod serve;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -306,6 +307,14 @@ enum Command {
     ///           hollow gc --keep-snapshots 3 --keep-since 7d --min-age 2h
     #[command(verbatim_doc_comment)]
     Gc(gc::GcArgs),
+    /// A read-only web explorer of the dataset: pages for the versions, every type, record,
+    /// diff and history, a JSON API behind each page (/api/…), server-sent events when a new
+    /// version arrives, Prometheus metrics (/metrics) and health checks (/healthz, /readyz).
+    /// Follows the announcements as `hollow follow` does. Loopback only by default.
+    ///
+    /// Example: hollow serve --store hollow-data/demo --bind 127.0.0.1:7878
+    #[command(verbatim_doc_comment)]
+    Serve(serve::ServeArgs),
     /// Print a shell completion script for hollow to stdout.
     ///
     /// Examples: hollow completions bash > ~/.local/share/bash-completion/completions/hollow
@@ -326,7 +335,7 @@ enum Command {
 fn init_logging(verbose: u8) {
     let level = match verbose {
         // The producer's own "rolled back" warning repeats the error the CLI reports: say it once.
-        0 => "warn,hollow::producer=error,hollow::follow=info",
+        0 => "warn,hollow::producer=error,hollow::follow=info,hollow::serve=info",
         1 => "debug",
         _ => "trace",
     };
@@ -404,6 +413,7 @@ fn run_data_command(command: Command, out: &mut impl Write) -> anyhow::Result<()
             Command::Unpin { store } => data::pin(&store, None, out).await,
             Command::Ls { url, store, depth } => ls::run(url.as_deref(), &store, depth, out).await,
             Command::Follow(args) => follow::run(&args).await,
+            Command::Serve(args) => serve::run(&args).await,
             Command::Gc(args) => gc::run(&args, out).await,
             Command::Validate { store, from, to } => data::validate(&store, from, to, out).await,
             Command::Diff {
@@ -513,6 +523,7 @@ const GROUPS: [(&str, &[(&str, &str)]); 4] = [
             ("checksum", "State checksum of every type at a version"),
             ("ls", "Datasets under a store prefix"),
             ("follow", "Follow a dataset as a long-running consumer"),
+            ("serve", "Web explorer, JSON API and metrics of a dataset"),
         ],
     ),
     (

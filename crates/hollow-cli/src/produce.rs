@@ -62,6 +62,12 @@ pub struct ProduceArgs {
     /// With --watch: stop after this many files.
     #[arg(long, value_name = "N")]
     max_cycles: Option<usize>,
+    /// With --watch: serve the producer's Prometheus metrics (cycles published, unchanged and
+    /// failed, stage durations, blob bytes, records added/changed/removed) at
+    /// http://ADDR/metrics, e.g. 127.0.0.1:9464 (port 0 picks one; the address is printed on
+    /// stderr).
+    #[arg(long, value_name = "ADDR", requires = "watch")]
+    metrics_bind: Option<std::net::SocketAddr>,
     /// The dataset's name (default: the announced dataset's, else the schema file's stem).
     #[arg(long)]
     dataset: Option<String>,
@@ -1286,9 +1292,23 @@ pub async fn run(args: &ProduceArgs, out: &mut impl Write) -> Result<()> {
         },
     };
     let push = args.push.connect(Some(&dataset)).await?;
+    let metrics = match args.metrics_bind {
+        Some(bind) => {
+            let m = std::sync::Arc::new(crate::serve::metrics::ProducerMetrics::default());
+            crate::serve::metrics::serve_producer(bind, m.clone()).await?;
+            Some(m)
+        }
+        None => None,
+    };
     let build = || async {
         let mut builder = Producer::builder(store.clone(), &dataset).schema(loaded.schema.clone());
         builder = guard_full_cycles(builder, args).limits(args.limits());
+        if let Some(m) = &metrics {
+            let m = m.clone();
+            builder = builder.listener(move |e: &hollow::CycleEvent<'_>| {
+                hollow::CycleListener::on_cycle(m.as_ref(), e);
+            });
+        }
         if let Some(push) = &push {
             builder = builder.push(push.clone());
         }

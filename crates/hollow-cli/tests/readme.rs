@@ -11,7 +11,7 @@ use std::process::Command;
 
 /// Lines needing the reader's own files or services (their S3 bucket, NATS server), or that run
 /// until stopped.
-const SKIP: [&str; 10] = [
+const SKIP: [&str; 11] = [
     "books.capnp",
     "changes.jsonl",
     "--watch",
@@ -22,6 +22,7 @@ const SKIP: [&str; 10] = [
     "export AWS_",
     "nats://",
     "hollow follow",
+    "hollow serve",
 ];
 
 /// The README's shell lines that run `hollow`, without comments.

@@ -145,12 +145,13 @@ pub use error::{
 pub use format::KeyChange;
 pub use limits::{LimitExceeded, LimitKind, Limits};
 pub use producer::{
-    CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY, FnValidator, MaxChangeRatio,
-    MinRecordCount, Producer, ProducerBuilder, TypeValidation, ValidationInput, Validator,
+    CycleEvent, CycleListener, CycleOutcome, CycleReport, CycleTimings, DEFAULT_SNAPSHOT_EVERY,
+    FnValidator, MaxChangeRatio, MinRecordCount, Producer, ProducerBuilder, TypeValidation,
+    ValidationInput, Validator,
 };
 pub use read::{
-    DeltaType, DynIndex, DynRecord, DynTable, Index, IndexSelector, IndexSource, Matches,
-    QueryPlan, QueryResult, ReadDelta, ReadState, Table, TypeSummary,
+    DeltaType, DynIndex, DynRecord, DynTable, FacetValue, Facets, Index, IndexSelector,
+    IndexSource, Matches, QueryPlan, QueryResult, ReadDelta, ReadState, Table, TypeSummary,
 };
 pub use schema::{IndexKind, KeyValue, Schema};
 pub use state_checksum::TypeChecksum;

@@ -16,7 +16,7 @@
 #[path = "generated/test_types_capnp.rs"]
 mod test_types_capnp;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use hollow::{
     BlobStore, Consumer, CycleError, IndexSource, KeyValue, Producer, QueryPlan, ReadState, Schema,
@@ -159,6 +159,7 @@ fn check_movies(state: &ReadState, rows: Option<&[MovieRow]>) {
             assert_eq!(found, want, "{year}/{country:?} at {}", state.version());
         }
     }
+    check_facets(state, &all);
     // The dynamic query picks the index and agrees with the typed lookup.
     let dyn_table = state.dyn_table("Movie").expect("dyn");
     let q = dyn_table.query(&[("genres", "Drama")]).expect("query");
@@ -169,6 +170,70 @@ fn check_movies(state: &ReadState, rows: Option<&[MovieRow]>) {
         std::iter::from_fn(|| m.next_with_ordinal().map(|(o, _)| o)).collect()
     };
     assert_eq!(via_query, via_typed);
+}
+
+/// Facets of the genres and castIds indexes against counts from a scan: every value with
+/// its exact count when the limit covers them all, and the largest counts under a smaller
+/// limit (snapshot states and states with deltas overlaid alike).
+fn check_facets(state: &ReadState, all: &[(u32, movie::Reader<'_>)]) {
+    let mut want: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    for (_, m) in all {
+        let genres: BTreeSet<String> = m
+            .get_genres()
+            .expect("genres")
+            .iter()
+            .map(|g| g.expect("t").to_str().expect("s").to_string())
+            .collect();
+        for g in genres {
+            *want.entry("genres").or_default().entry(g).or_default() += 1;
+        }
+        let cast: BTreeSet<u64> = m.get_cast_ids().expect("cast").iter().collect();
+        for c in cast {
+            *want
+                .entry("castIds")
+                .or_default()
+                .entry(c.to_string())
+                .or_default() += 1;
+        }
+    }
+    let table = state.dyn_table("Movie").expect("dyn");
+    for index in ["genres", "castIds"] {
+        let want = want.remove(index).unwrap_or_default();
+        let facets = table
+            .index(index)
+            .expect("index")
+            .facets(100)
+            .expect("facets");
+        assert!(!facets.scanned);
+        let got: BTreeMap<String, usize> = facets
+            .values
+            .iter()
+            .map(|v| (v.values[0].clone().expect("a value"), v.count))
+            .collect();
+        assert_eq!(got, want, "{index} facets at version {}", state.version());
+        assert!(facets.values.windows(2).all(|w| w[0].count >= w[1].count));
+        let top = table
+            .index(index)
+            .expect("index")
+            .facets(3)
+            .expect("facets");
+        let mut counts: Vec<usize> = want.values().copied().collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        counts.truncate(3);
+        let got_counts: Vec<usize> = top.values.iter().map(|v| v.count).collect();
+        assert_eq!(
+            got_counts,
+            counts,
+            "top {index} at version {}",
+            state.version()
+        );
+        for v in &top.values {
+            assert_eq!(
+                Some(&v.count),
+                want.get(v.values[0].as_deref().unwrap_or_default())
+            );
+        }
+    }
 }
 
 /// Runs one full cycle of `rows`; returns the announced version.
@@ -846,6 +911,23 @@ async fn keys_whose_hashes_share_a_tag_still_get_exact_answers() {
     };
     assert_eq!(codes(&a), [1]);
     assert_eq!(codes(&b), [3]);
+    // Facets list both keys sharing the tag, each with its own count.
+    let facets = state
+        .dyn_table("Place")
+        .expect("dyn")
+        .index("name")
+        .expect("index")
+        .facets(10)
+        .expect("facets");
+    let mut got: Vec<(String, usize)> = facets
+        .values
+        .iter()
+        .map(|v| (v.values[0].clone().expect("name"), v.count))
+        .collect();
+    got.sort();
+    let mut want = vec![(a.clone(), 1), (b.clone(), 1), ("other".to_string(), 1)];
+    want.sort();
+    assert_eq!(got, want);
     // A snapshot holding both keys: one probe may meet both tags; answers stay exact.
     let blob = hollow::tools::filter(&state, |_| true).expect("snapshot");
     let fresh = ReadState::from_bytes(blob, "both").expect("open");

@@ -899,3 +899,48 @@ async fn staging_files_of_killed_writers_are_removed_and_never_listed() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A cycle listener hears every outcome: published (with the cycle's report), unchanged, and
+/// failed (an aborted populate, a refused incremental delete of a missing key).
+#[tokio::test]
+async fn cycle_listeners_hear_published_unchanged_and_failed_cycles() {
+    let heard: Arc<std::sync::Mutex<Vec<String>>> = Arc::default();
+    let log = heard.clone();
+    let producer = movies_producer(BlobStore::memory())
+        .listener(move |e: &hollow::CycleEvent<'_>| {
+            let line = match e {
+                hollow::CycleEvent::Published(r) => format!(
+                    "published {} {:?}",
+                    r.version,
+                    r.types
+                        .iter()
+                        .map(|(n, c)| (n.as_str(), c.added))
+                        .collect::<Vec<_>>()
+                ),
+                hollow::CycleEvent::Unchanged { version } => format!("unchanged {version}"),
+                hollow::CycleEvent::Failed(e) => format!("failed {}", e.is_retryable()),
+                _ => "other".to_string(),
+            };
+            log.lock().expect("lock").push(line);
+        })
+        .build()
+        .await
+        .expect("producer");
+    let data = Dataset::new(20);
+    producer.run_cycle(populate(data, 0)).await.expect("cycle");
+    producer
+        .run_cycle(populate(data, 0))
+        .await
+        .expect("same cycle");
+    let failed = producer
+        .run_cycle(|_| Err(CycleError::aborted(std::io::Error::other("no input"))))
+        .await;
+    assert!(failed.is_err());
+    let heard = heard.lock().expect("lock");
+    assert_eq!(heard.len(), 3, "{heard:?}");
+    assert!(
+        heard[0].starts_with("published 1 ") && heard[0].contains("(\"Movie\", 20)"),
+        "{heard:?}"
+    );
+    assert_eq!(heard[1..], ["unchanged 1", "failed false"]);
+}

@@ -249,6 +249,16 @@ impl HashIndex {
         }
     }
 
+    /// Every occupied slot as `(tag, its posting list)`, in slot order: one slot per distinct
+    /// key hash of the index (facets count records per key from these lists).
+    pub(crate) fn slot_lists(&self) -> impl Iterator<Item = (u32, Postings<'_>)> + '_ {
+        let area = self.postings_area();
+        (0..self.slots).filter_map(move |i| {
+            let (t, at) = self.slot(i);
+            (at != 0).then(|| (t, Postings::of_slot(area, at)))
+        })
+    }
+
     /// An empty posting list.
     pub(crate) fn no_postings() -> Postings<'static> {
         Postings::empty()
@@ -302,6 +312,17 @@ impl<'a> Postings<'a> {
                 left,
                 prev: None,
             },
+        }
+    }
+}
+
+impl Postings<'_> {
+    /// How many ordinals the list declares (a corrupt list may end before).
+    pub(crate) fn declared_len(&self) -> usize {
+        match &self.inner {
+            Inner::Single(o) => usize::from(o.is_some()),
+            Inner::Encoded { left, .. } => *left as usize,
+            Inner::Merged(it) => it.len(),
         }
     }
 }
@@ -382,6 +403,23 @@ mod tests {
         assert_eq!(idx.postings(a).collect::<Vec<_>>(), [1, 5, 7, 9]);
         assert_eq!(idx.postings(b).collect::<Vec<_>>(), [1, 5, 7, 9]);
         assert_eq!(idx.postings(3).collect::<Vec<_>>(), [4]);
+    }
+
+    #[test]
+    fn slot_lists_name_every_key_once_with_its_postings() {
+        let idx = index(vec![(1, 7), (2, 8), (2, 9), (2, 12), (3, 5)]);
+        let mut lists: Vec<(u32, usize, Vec<u32>)> = idx
+            .slot_lists()
+            .map(|(t, p)| (t, p.declared_len(), p.collect()))
+            .collect();
+        lists.sort_unstable();
+        let mut want = vec![
+            (tag(1), 1, vec![7]),
+            (tag(2), 3, vec![8, 9, 12]),
+            (tag(3), 1, vec![5]),
+        ];
+        want.sort_unstable();
+        assert_eq!(lists, want);
     }
 
     #[test]

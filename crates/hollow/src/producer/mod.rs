@@ -9,6 +9,7 @@
 //! announced one, nothing partial is announced, and the next cycle starts from there.
 
 mod apply;
+mod listener;
 mod restore;
 mod validate;
 mod verify;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{Instrument, info, info_span, warn};
 
+pub use listener::{CycleEvent, CycleListener};
 pub use validate::{
     FnValidator, MaxChangeRatio, MinRecordCount, TypeValidation, ValidationInput, Validator,
 };
@@ -43,6 +45,7 @@ pub struct ProducerBuilder {
     state: WriteStateBuilder,
     snapshot_every: u32,
     validators: Vec<Arc<dyn Validator>>,
+    listeners: Vec<Arc<dyn CycleListener>>,
     limits: Limits,
     #[cfg(feature = "nats")]
     push: Option<crate::push::NatsAnnouncements>,
@@ -127,6 +130,13 @@ impl ProducerBuilder {
         self
     }
 
+    /// Tells `listener` what every cycle did ([`CycleEvent`]): published (with its report),
+    /// unchanged, or failed. Listeners are called in the order added.
+    pub fn listener(mut self, listener: impl CycleListener + 'static) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
     /// Builds the producer, restoring the announced version from the store if there is one
     /// (latest snapshot, then deltas along the announced chain; ordinals are kept).
     pub async fn build(self) -> Result<Producer, CycleError> {
@@ -146,6 +156,7 @@ impl ProducerBuilder {
             store: self.store,
             snapshot_every: self.snapshot_every,
             validators: self.validators,
+            listeners: self.listeners,
             limits: self.limits,
             #[cfg(feature = "nats")]
             push: self.push,
@@ -197,6 +208,7 @@ pub struct Producer {
     store: BlobStore,
     snapshot_every: u32,
     validators: Vec<Arc<dyn Validator>>,
+    listeners: Vec<Arc<dyn CycleListener>>,
     limits: Limits,
     #[cfg(feature = "nats")]
     push: Option<crate::push::NatsAnnouncements>,
@@ -289,6 +301,7 @@ impl Producer {
             state: WriteState::builder(dataset),
             snapshot_every: DEFAULT_SNAPSHOT_EVERY,
             validators: Vec::new(),
+            listeners: Vec::new(),
             limits: Limits::default(),
             #[cfg(feature = "nats")]
             push: None,
@@ -326,8 +339,12 @@ impl Producer {
         populate: impl FnOnce(&mut Cycle<'_>) -> Result<(), CycleError>,
     ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
-        if inner.stale {
-            self.resync_inner(&mut inner).await?;
+        if inner.stale
+            && let Err(e) = self.resync_inner(&mut inner).await
+        {
+            let failed = Err(e);
+            self.tell_listeners(&failed);
+            return failed;
         }
         let started = Instant::now();
         let changes = blocking::cpu(|| {
@@ -335,8 +352,13 @@ impl Producer {
             let mut cycle = Cycle::new(&mut inner.state);
             populate(&mut cycle)?;
             Ok::<_, CycleError>(cycle.finish())
-        })?;
-        self.finish_cycle(&mut inner, changes, started).await
+        });
+        let outcome = match changes {
+            Ok(changes) => self.finish_cycle(&mut inner, changes, started).await,
+            Err(e) => Err(e),
+        };
+        self.tell_listeners(&outcome);
+        outcome
     }
 
     /// Runs an incremental cycle: `change` upserts and deletes records by primary key; every
@@ -347,8 +369,12 @@ impl Producer {
         change: impl FnOnce(&mut Incremental<'_>) -> Result<(), CycleError>,
     ) -> Result<CycleOutcome, CycleError> {
         let mut inner = self.inner.lock().await;
-        if inner.stale {
-            self.resync_inner(&mut inner).await?;
+        if inner.stale
+            && let Err(e) = self.resync_inner(&mut inner).await
+        {
+            let failed = Err(e);
+            self.tell_listeners(&failed);
+            return failed;
         }
         let started = Instant::now();
         let changes = blocking::cpu(|| {
@@ -356,8 +382,27 @@ impl Producer {
             let mut inc = Incremental::new(&mut inner.state);
             change(&mut inc)?;
             Ok::<_, CycleError>(inc.finish())
-        })?;
-        self.finish_cycle(&mut inner, changes, started).await
+        });
+        let outcome = match changes {
+            Ok(changes) => self.finish_cycle(&mut inner, changes, started).await,
+            Err(e) => Err(e),
+        };
+        self.tell_listeners(&outcome);
+        outcome
+    }
+
+    fn tell_listeners(&self, outcome: &Result<CycleOutcome, CycleError>) {
+        if self.listeners.is_empty() {
+            return;
+        }
+        let event = match outcome {
+            Ok(CycleOutcome::Published(report)) => CycleEvent::Published(report),
+            Ok(CycleOutcome::Unchanged { version }) => CycleEvent::Unchanged { version: *version },
+            Err(e) => CycleEvent::Failed(e),
+        };
+        for l in &self.listeners {
+            l.on_cycle(&event);
+        }
     }
 
     async fn finish_cycle(

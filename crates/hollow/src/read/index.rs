@@ -142,7 +142,182 @@ impl<'s> IndexView<'s> {
     pub(crate) fn kind(&self) -> IndexKind {
         self.path.kind()
     }
+
+    /// Facets: the `limit` keys most records have, with exact counts at this state, most first
+    /// (ties by key). From the shipped index, a threshold walk: the snapshot section's
+    /// `limit + FACET_SLACK` longest posting lists are counted exactly first; any other key
+    /// hash (a shorter snapshot list, or a tag only the deltas' index additions hold) is
+    /// counted only when its bound (its snapshot list plus its additions) reaches the
+    /// `limit`-th count found, so the top keys are exact. A record no delta touched since the
+    /// snapshot counts without being read; records the deltas brought are confirmed against
+    /// their content. When the index is not shipped (`IndexSource::Scan`) every record's keys
+    /// are counted. The second value is the number of distinct key hashes seen.
+    pub(crate) fn facets(&self, limit: usize) -> (Vec<(KeyBytes, usize)>, usize) {
+        let mut counted: Vec<(KeyBytes, usize)> = match (self.source, self.base) {
+            (IndexSource::Shipped, Some(base)) => {
+                let mut slots: Vec<(usize, u32, Postings<'s>)> = base
+                    .slot_lists()
+                    .map(|(tag, list)| (list.declared_len(), tag, list))
+                    .collect();
+                slots.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+                let rest = slots.split_off(slots.len().min(limit.saturating_add(FACET_SLACK)));
+                // Pairs the deltas added, per tag: a bound on what a key gained since.
+                let mut gained: std::collections::HashMap<u32, usize> =
+                    std::collections::HashMap::new();
+                if let Some(added) = self.added {
+                    for tag in added.tag_pairs() {
+                        *gained.entry(tag).or_default() += 1;
+                    }
+                }
+                let mut seen: std::collections::HashSet<u32> =
+                    slots.iter().map(|(_, t, _)| *t).collect();
+                let mut out: Vec<(KeyBytes, usize)> = slots
+                    .into_iter()
+                    .flat_map(|(_, tag, list)| self.count_tag(tag, Some(list)))
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
+                let threshold = |out: &mut Vec<(KeyBytes, usize)>| {
+                    out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                    out.get(limit.saturating_sub(1)).map_or(1, |(_, n)| *n)
+                };
+                let mut floor = threshold(&mut out);
+                let mut distinct = seen.len() + rest.len();
+                for (len, tag, list) in rest {
+                    seen.insert(tag);
+                    if len + gained.get(&tag).copied().unwrap_or(0) >= floor {
+                        out.extend(
+                            self.count_tag(tag, Some(list))
+                                .into_iter()
+                                .filter(|(_, n)| *n > 0),
+                        );
+                        floor = threshold(&mut out);
+                    }
+                }
+                let mut new_tags: Vec<(usize, u32)> = gained
+                    .into_iter()
+                    .filter(|(t, _)| !seen.contains(t))
+                    .map(|(t, n)| (n, t))
+                    .collect();
+                distinct += new_tags.len();
+                new_tags.sort_unstable_by(|a, b| b.cmp(a));
+                for (bound, tag) in new_tags {
+                    if bound < floor {
+                        break;
+                    }
+                    out.extend(
+                        self.count_tag(tag, None)
+                            .into_iter()
+                            .filter(|(_, n)| *n > 0),
+                    );
+                    floor = threshold(&mut out);
+                }
+                out.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                out.dedup_by(|a, b| a.0 == b.0);
+                out.truncate(limit);
+                return (out, distinct);
+            }
+            _ => {
+                let mut counts: std::collections::HashMap<KeyBytes, usize> =
+                    std::collections::HashMap::new();
+                let mut keys = Vec::new();
+                for (_, record) in self.view.records() {
+                    keys.clear();
+                    if self.path.record_keys(record, &mut keys).is_err() {
+                        continue;
+                    }
+                    keys.sort_unstable();
+                    keys.dedup();
+                    for k in keys.drain(..) {
+                        *counts.entry(k).or_default() += 1;
+                    }
+                }
+                counts.into_iter().collect()
+            }
+        };
+        let distinct = counted.len();
+        counted.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        counted.truncate(limit);
+        (counted, distinct)
+    }
+
+    /// The keys with hash tag `tag` and how many records have each now. The slot's own key
+    /// (found on a record of its posting `list` no delta has touched since the snapshot) counts
+    /// those records unread and confirms the rest; any other key with this tag that a record
+    /// the deltas brought has (a key new since the snapshot, or one sharing the tag) is counted
+    /// by confirming every candidate.
+    fn count_tag(&self, tag: u32, list: Option<Postings<'s>>) -> Vec<(KeyBytes, usize)> {
+        let ordinals: Vec<u32> = list.map(Iterator::collect).unwrap_or_default();
+        let mut added: Vec<u32> = self
+            .added
+            .map(|a| a.ordinals_of_tag(tag).collect())
+            .unwrap_or_default();
+        added.sort_unstable();
+        added.dedup();
+        let mut keys = Vec::new();
+        let mut keys_with_tag = |o: u32| -> Vec<KeyBytes> {
+            keys.clear();
+            match self.view.get(o) {
+                Some(r) if self.path.record_keys(r, &mut keys).is_ok() => keys
+                    .drain(..)
+                    .filter(|k| crate::format::hash_tag(xxhash_rust::xxh3::xxh3_64(k)) == tag)
+                    .collect(),
+                _ => Vec::new(),
+            }
+        };
+        let has_key = |o: u32, key: &KeyBytes| {
+            self.view
+                .get(o)
+                .is_some_and(|r| self.path.record_has(r, key))
+        };
+        let mut out = Vec::new();
+        let own = ordinals
+            .iter()
+            .copied()
+            .filter(|&o| self.view.is_snapshot_record(o))
+            .find_map(|o| keys_with_tag(o).into_iter().next());
+        if let Some(key) = &own {
+            let count = ordinals
+                .iter()
+                .filter(|&&o| self.view.is_snapshot_record(o) || has_key(o, key))
+                .count()
+                + added
+                    .iter()
+                    .filter(|o| ordinals.binary_search(o).is_err() && has_key(**o, key))
+                    .count();
+            out.push((key.clone(), count));
+        }
+        let mut others = std::collections::BTreeSet::new();
+        for o in ordinals
+            .iter()
+            .copied()
+            .filter(|&o| !self.view.is_snapshot_record(o))
+            .chain(added.iter().copied())
+        {
+            others.extend(
+                keys_with_tag(o)
+                    .into_iter()
+                    .filter(|k| own.as_ref() != Some(k)),
+            );
+        }
+        for key in others {
+            let hash = xxhash_rust::xxh3::xxh3_64(&key);
+            let mut candidates: Vec<u32> = match self.base {
+                Some(b) => b.postings(hash).collect(),
+                None => Vec::new(),
+            };
+            candidates.extend(&added);
+            candidates.sort_unstable();
+            candidates.dedup();
+            let count = candidates.iter().filter(|&&o| has_key(o, &key)).count();
+            out.push((key, count));
+        }
+        out
+    }
 }
+
+/// Keys counted beyond a facet's limit: a key ranked just below it in the snapshot may have
+/// gained records since.
+const FACET_SLACK: usize = 8;
 
 /// "title, year" → "title,year".
 fn normalize(name: &str) -> String {

@@ -18,7 +18,7 @@ use capnp::traits::OwnedStruct;
 pub use delta::{DeltaType, ReadDelta};
 pub use dynamic::{DynRecord, DynTable};
 pub use index::IndexSource;
-pub use query::{DynIndex, QueryPlan, QueryResult};
+pub use query::{DynIndex, FacetValue, Facets, QueryPlan, QueryResult};
 
 use crate::bytes::BlobBytes;
 use crate::capnp_raw::ShardList;
@@ -330,6 +330,15 @@ impl<'s> TypeView<'s> {
             return None;
         }
         self.base_record(ordinal)
+    }
+
+    /// Whether `ordinal` holds the snapshot's record (no delta since touched it): what the
+    /// snapshot's index sections say about it still holds.
+    pub(crate) fn is_snapshot_record(&self, ordinal: u32) -> bool {
+        match self.overlay {
+            Some(overlay) => overlay.is_snapshot_record(ordinal),
+            None => self.loaded.populated.contains(ordinal),
+        }
     }
 
     /// The record at `ordinal` in the snapshot's shards (no populated check).

@@ -96,7 +96,20 @@ impl Additions {
 
     /// Ordinals paired with the tag of `hash` (unsorted, maybe repeated).
     pub(crate) fn ordinals(&self, hash: u64) -> impl Iterator<Item = u32> + '_ {
-        let tag = u64::from(crate::format::hash_tag(hash));
+        self.ordinals_of_tag(crate::format::hash_tag(hash))
+    }
+
+    /// The tag of every pair held (a tag repeats once per pair).
+    pub(crate) fn tag_pairs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.runs.iter().flat_map(|run| {
+            run.iter()
+                .map(|p| u32::try_from(p >> 32).unwrap_or(u32::MAX))
+        })
+    }
+
+    /// Ordinals paired with `tag` (unsorted, maybe repeated).
+    pub(crate) fn ordinals_of_tag(&self, tag: u32) -> impl Iterator<Item = u32> + '_ {
+        let tag = u64::from(tag);
         self.runs.iter().flat_map(move |run| {
             let start = run.partition_point(|p| p >> 32 < tag);
             run[start..]
@@ -134,6 +147,11 @@ impl TypeOverlay {
     /// The overlay of secondary index `name`; `None` when the state's deltas did not carry it.
     pub(crate) fn index(&self, name: &str) -> Option<&IndexOverlay> {
         self.indexes.get(name)
+    }
+
+    /// Whether `ordinal` holds its snapshot record (populated, untouched by every delta since).
+    pub(crate) fn is_snapshot_record(&self, ordinal: u32) -> bool {
+        self.populated.contains(ordinal) && self.owner.get(ordinal as usize) == Some(&0)
     }
 
     #[inline]

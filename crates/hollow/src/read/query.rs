@@ -103,6 +103,61 @@ impl<'s> DynIndex<'s> {
         self.index.source()
     }
 
+    /// The `limit` keys most records have, with exact counts at this state. With the shipped
+    /// index this reads the snapshot index's posting lists and only the records deltas have
+    /// brought since (a key only such records have is not ranked); without it every record is
+    /// read ([`Facets::scanned`]). Unlike lookups, which confirm every candidate against its
+    /// record, the counts trust the snapshot's (checksummed) index section for the records no
+    /// delta has touched.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use hollow::{ReadState, StateId, WriteState};
+    /// use hollow_movies::movies_capnp::movie;
+    ///
+    /// let mut state = WriteState::builder("movies").register::<movie::Owned>().build()?;
+    /// for (id, genres) in [(1u64, &["Drama", "War"][..]), (2, &["Drama"]), (3, &["Comedy"])] {
+    ///     let mut message = capnp::message::Builder::new_default();
+    ///     let mut m = message.init_root::<movie::Builder>();
+    ///     m.set_id(id);
+    ///     let mut list = m.init_genres(genres.len() as u32);
+    ///     for (i, g) in genres.iter().enumerate() {
+    ///         list.set(i as u32, *g);
+    ///     }
+    ///     state.add::<movie::Owned>(message.get_root_as_reader()?)?;
+    /// }
+    /// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 1 })?, "<mem>")?;
+    /// let facets = read.dyn_table("Movie")?.index("genres")?.facets(2)?;
+    /// assert_eq!(facets.values[0].values, [Some("Drama".to_string())]);
+    /// assert_eq!(facets.values[0].count, 2);
+    /// assert_eq!(facets.values.len(), 2);
+    /// assert_eq!(facets.distinct, 3);
+    /// assert!(!facets.scanned);
+    /// # Ok(()) }
+    /// ```
+    pub fn facets(&self, limit: usize) -> Result<Facets, LookupError> {
+        let (keys, distinct) = self.index.facets(limit);
+        let path = self.index.path();
+        let values = keys
+            .into_iter()
+            .map(|(key, count)| {
+                let values = path
+                    .query_values(&key)
+                    .ok_or_else(|| LookupError::InvalidKey {
+                        type_name: self.table.name().to_string(),
+                        reason: format!("index {} holds a key that does not decode", path.name()),
+                    })?;
+                Ok(FacetValue { values, count })
+            })
+            .collect::<Result<Vec<_>, LookupError>>()?;
+        Ok(Facets {
+            index: path.name().to_string(),
+            values,
+            distinct,
+            scanned: self.index.source() == IndexSource::Scan,
+        })
+    }
+
     /// Records whose key equals `values` (one string per index field, parsed by the field's
     /// type; enums by name or number), in ordinal order.
     pub fn lookup_strings(
@@ -116,6 +171,30 @@ impl<'s> DynIndex<'s> {
             .ordinals(encoded)
             .map(move |(o, r)| (o, table.record_of(r))))
     }
+}
+
+/// One value of a facet: the key (one lookup string per index field, `None` for an unset
+/// Text or Data field, as [`DynIndex::lookup_strings`] takes them) and how many records have
+/// it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FacetValue {
+    /// The key, one value per index field.
+    pub values: Vec<Option<String>>,
+    /// Records that have it (a record with the key twice in a list counts once).
+    pub count: usize,
+}
+
+/// The top values of an index ([`DynIndex::facets`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Facets {
+    /// The index name.
+    pub index: String,
+    /// Most records first, ties by key.
+    pub values: Vec<FacetValue>,
+    /// Distinct keys seen while ranking (the snapshot index's keys when shipped).
+    pub distinct: usize,
+    /// Whether the shipped index answered (else every record was read).
+    pub scanned: bool,
 }
 
 impl<'s> DynTable<'s> {

@@ -224,6 +224,12 @@ impl IndexPath {
         Ok(out)
     }
 
+    /// Canonical key bytes back as lookup strings, one per field (see
+    /// [`KeyPath::query_values`]).
+    pub fn query_values(&self, bytes: &[u8]) -> Option<Vec<Option<String>>> {
+        self.shape.query_values(bytes)
+    }
+
     /// Renders canonical key bytes for messages.
     pub fn render(&self, bytes: &[u8]) -> String {
         self.shape.render(bytes)

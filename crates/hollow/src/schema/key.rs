@@ -304,6 +304,20 @@ impl KeyPath {
             .join(", ")
     }
 
+    /// Canonical key bytes back as the strings a lookup takes, one per field (`None` for an
+    /// unset Text or Data field): text as is, Data in base64, an enum by enumerant name, numbers
+    /// in shortest form. `None` when the bytes do not decode as this key.
+    pub fn query_values(&self, bytes: &[u8]) -> Option<Vec<Option<String>>> {
+        let mut out = Vec::with_capacity(self.fields.len());
+        let mut rest = bytes;
+        for f in &self.fields {
+            let (value, tail) = query_value_one(f, rest)?;
+            out.push(value);
+            rest = tail;
+        }
+        rest.is_empty().then_some(out)
+    }
+
     /// Renders canonical key bytes for messages ("100042", "(\"US\", 7)").
     pub fn render(&self, bytes: &[u8]) -> String {
         let mut parts = Vec::new();
@@ -588,6 +602,41 @@ fn encode_value(ty: &FieldType, v: KeyValue<'_>, out: &mut KeyBytes) -> Result<(
         (ty, v) => return Err(format!("a {v:?} cannot be a {ty:?}")),
     }
     Ok(())
+}
+
+/// One field of [`KeyPath::query_values`].
+fn query_value_one<'b>(f: &KeyField, bytes: &'b [u8]) -> Option<(Option<String>, &'b [u8])> {
+    use base64::Engine;
+    match f.ty {
+        FieldType::Text | FieldType::Data => {
+            let (len, t) = bytes.split_at_checked(4)?;
+            let len = u32::from_le_bytes(len.try_into().ok()?);
+            if len == NULL_LEN {
+                return Some((None, t));
+            }
+            let (s, t) = t.split_at_checked(len as usize)?;
+            let value = if matches!(f.ty, FieldType::Text) {
+                String::from_utf8(s.to_vec()).ok()?
+            } else {
+                base64::engine::general_purpose::STANDARD.encode(s)
+            };
+            Some((Some(value), t))
+        }
+        FieldType::Enum(_) => {
+            let (b, t) = bytes.split_at_checked(2)?;
+            let n = u16::from_le_bytes(b.try_into().ok()?);
+            let name = f
+                .enumerants
+                .get(usize::from(n))
+                .cloned()
+                .unwrap_or_else(|| n.to_string());
+            Some((Some(name), t))
+        }
+        _ => {
+            let (rendered, t) = render_one(&f.ty, bytes);
+            (rendered != "?").then_some((Some(rendered), t))
+        }
+    }
 }
 
 fn render_one<'b>(ty: &FieldType, bytes: &'b [u8]) -> (String, &'b [u8]) {

@@ -57,12 +57,24 @@ pub async fn history(
     type_name: &str,
     key: &[&str],
 ) -> Result<Vec<HistoryEntry>> {
+    history_with(Consumer::builder(store.clone()), store, type_name, key).await
+}
+
+/// [`history`], walking the chain with a consumer built from `consumer` (a builder of the same
+/// store: its blob cache, `map_local_store_in_place`, limits), e.g. one that maps a local
+/// store's blobs in place instead of reading them into memory.
+pub async fn history_with(
+    consumer: crate::ConsumerBuilder,
+    store: &BlobStore,
+    type_name: &str,
+    key: &[&str],
+) -> Result<Vec<HistoryEntry>> {
     // Only the announced chain: blobs of failed attempts or of another lineage are not history.
     let chain = super::announced_chain(store).await?;
     if chain.is_empty() {
         return Err(RefreshError::NoPath { from: None, to: 0 }.into());
     }
-    let consumer = Consumer::builder(store.clone()).build().await?;
+    let consumer = consumer.build().await?;
     let mut previous: Option<Value> = None;
     let mut entries = Vec::new();
     let mut type_seen = false;

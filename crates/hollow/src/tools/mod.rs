@@ -16,4 +16,4 @@ pub use diff::{
     touched_between,
 };
 pub use gc::{GcBlob, GcOptions, GcReason, GcReport, gc};
-pub use history::{HistoryEntry, HistoryEvent, history};
+pub use history::{HistoryEntry, HistoryEvent, history, history_with};
