@@ -221,3 +221,37 @@ pub fn zstd3_len(bytes: &[u8]) -> crate::Result<u64> {
 pub fn zstd3_file_len(path: &std::path::Path) -> crate::Result<u64> {
     zstd3_len(&std::fs::read(path)?)
 }
+
+/// Nanoseconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`). Unlike wall time, it
+/// does not count the time the thread waited for a CPU while other processes ran: the figure to
+/// time kernels with on a shared machine (cache and memory-bandwidth contention still count).
+pub fn thread_cpu_ns() -> Option<u64> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    let secs = u64::try_from(t.tv_sec).ok()?;
+    let nanos = u64::try_from(t.tv_nsec).ok()?;
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+/// Like [`try_ns_per_op`], timed in on-CPU time ([`thread_cpu_ns`]) when the kernel reports it,
+/// else in wall time.
+pub fn try_cpu_ns_per_op<T>(
+    reps: usize,
+    ops: usize,
+    mut f: impl FnMut() -> crate::Result<T>,
+) -> crate::Result<Stat> {
+    std::hint::black_box(f()?);
+    let ops = ops.max(1) as f64;
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let (cpu, wall) = (thread_cpu_ns(), Instant::now());
+        std::hint::black_box(f()?);
+        let elapsed = wall.elapsed().as_secs_f64() * 1e9;
+        #[allow(clippy::cast_precision_loss)]
+        let ns = match (cpu, thread_cpu_ns()) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64,
+            _ => elapsed,
+        };
+        samples.push(ns / ops);
+    }
+    Ok(Stat::of(samples))
+}

@@ -96,6 +96,8 @@ pub struct Report {
     pub sqlite: Option<EngineReport>,
     /// LMDB's figures (`None` with `hollow_only`).
     pub lmdb: Option<EngineReport>,
+    /// Reads after N deltas against fresh snapshots (`None` when skipped).
+    pub deltas: Option<crate::deltas::DeltaReport>,
     /// Wall time of the whole run (s).
     pub total_seconds: f64,
 }
@@ -518,6 +520,9 @@ impl Report {
         }
         if self.config.movies == 1_000_000 {
             self.calibration(&mut out);
+        }
+        if let Some(d) = &self.deltas {
+            d.to_markdown(&mut out);
         }
         out.push_str("\n#### Memory\n\n");
         out.push_str("| figure | hollow | Hollow (ANCHORS) | SQLite | LMDB | DESIGN target | |\n|---|--:|--:|--:|--:|---|---|\n");

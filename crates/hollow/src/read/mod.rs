@@ -6,6 +6,7 @@ mod index;
 pub(crate) mod open;
 mod overlay;
 mod query;
+mod record_map;
 
 pub(crate) use overlay::MAX_OVERLAY_DELTAS;
 
@@ -204,6 +205,14 @@ impl ReadState {
         self.base_version
     }
 
+    /// Shard bits of the snapshot's first type with records (`None` without one).
+    pub(crate) fn shard_bits(&self) -> Option<u8> {
+        self.types
+            .iter()
+            .find(|t| !t.base.shards.is_empty())
+            .map(|t| t.base.shard_bits)
+    }
+
     /// Size of the blob in bytes.
     pub fn blob_len(&self) -> usize {
         self.bytes.len()
@@ -347,6 +356,8 @@ impl<'s> TypeView<'s> {
             view: self,
             word_index: 0,
             bits: 0,
+            changed: 0,
+            locs: &[],
         }
     }
 
@@ -368,32 +379,33 @@ impl<'s> TypeView<'s> {
     #[inline]
     fn find_encoded(&self, key: &KeyPath, encoded: &[u8]) -> Option<u32> {
         let hash = xxhash_rust::xxh3::xxh3_64(encoded);
-        if let Some(overlay) = self.overlay {
-            // A type that first appeared in a delta has no snapshot index.
-            let inline = key.inline_width().is_some();
-            let confirm = |o: u32| {
-                let mut record_key = KeyBytes::new();
-                self.get(o).is_some_and(|r| {
-                    key.encode_record(r, &mut record_key).is_ok()
-                        && record_key.as_slice() == encoded
-                })
-            };
-            let index = self.loaded.pk_index.as_ref();
-            return overlay.find_key(hash, encoded, inline, confirm, |confirm| {
-                index
-                    .and_then(|index| index.find(hash, crate::schema::inline_key(encoded), confirm))
-            });
-        }
-        let index = self.loaded.pk_index.as_ref()?;
         let mut record_key = KeyBytes::new();
         // Inline layout: whole keys compare, no record is read. Tagged layout: a hash match is
         // only a candidate; confirm it against the record's own key. Callers fetch the record
         // with `get`, which checks that the ordinal is populated.
-        index.find(hash, crate::schema::inline_key(encoded), |ordinal| {
+        let mut confirm = |ordinal: u32| {
             self.get(ordinal).is_some_and(|r| {
                 key.encode_record(r, &mut record_key).is_ok() && record_key.as_slice() == encoded
             })
-        })
+        };
+        let index = self.loaded.pk_index.as_ref();
+        let Some(overlay) = self.overlay else {
+            return index?.find(hash, crate::schema::inline_key(encoded), confirm);
+        };
+        // With deltas: the snapshot's index first (most keys are still where it says: an
+        // unchanged ordinal's entry holds without reading anything more than `get` does), then
+        // the one map of keys added since the snapshot. At most one populated ordinal has the
+        // key, so the order does not change the answer.
+        let inline = key.inline_width().is_some();
+        if let Some(index) = index {
+            let found = index.find(hash, crate::schema::inline_key(encoded), |o| {
+                overlay.base_key_holds(o) && (inline || confirm(o))
+            });
+            if let Some(o) = found.filter(|o| overlay.base_key_holds(*o)) {
+                return Some(o);
+            }
+        }
+        overlay.find_added(hash, encoded, inline, confirm)
     }
 
     pub(crate) fn ordinal_by_values(
@@ -419,6 +431,10 @@ pub(crate) struct RecordIter<'s> {
     view: TypeView<'s>,
     word_index: usize,
     bits: u64,
+    /// The bits of `bits` whose record a delta brought (with an overlay).
+    changed: u64,
+    /// Locations of the changed records of the current block still to come, in order.
+    locs: &'s [u64],
 }
 
 impl<'s> Iterator for RecordIter<'s> {
@@ -426,24 +442,40 @@ impl<'s> Iterator for RecordIter<'s> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let populated = match self.view.overlay {
-            Some(overlay) => overlay.populated(),
-            None => &self.view.loaded.populated,
-        };
         loop {
             while self.bits == 0 {
-                if self.word_index >= populated.word_count() {
-                    return None;
+                match self.view.overlay {
+                    Some(overlay) => {
+                        let records = overlay.records();
+                        if self.word_index >= records.block_count() {
+                            return None;
+                        }
+                        let (block, locs) = records.block_with_locs(self.word_index);
+                        self.bits = block.populated;
+                        self.changed = block.changed;
+                        self.locs = locs;
+                    }
+                    None => {
+                        let populated = &self.view.loaded.populated;
+                        if self.word_index >= populated.word_count() {
+                            return None;
+                        }
+                        self.bits = populated.word(self.word_index);
+                    }
                 }
-                self.bits = populated.word(self.word_index);
                 self.word_index += 1;
             }
+            let bit = self.bits & self.bits.wrapping_neg();
             let ordinal =
                 u32::try_from((self.word_index - 1) * 64).ok()? + self.bits.trailing_zeros();
-            self.bits &= self.bits - 1;
+            self.bits ^= bit;
             let record = match self.view.overlay {
-                Some(_) => self.view.get(ordinal),
-                None => self.view.base_record(ordinal),
+                Some(overlay) if self.changed & bit != 0 => {
+                    let (&loc, rest) = self.locs.split_first()?;
+                    self.locs = rest;
+                    overlay.changed_record(loc)
+                }
+                _ => self.view.base_record(ordinal),
             };
             // Load and apply checked that every populated ordinal has a record.
             if let Some(r) = record {
