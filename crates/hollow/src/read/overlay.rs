@@ -4,14 +4,15 @@
 //! The overlay holds the ordinal → record mapping ([`RecordMap`]: one flat copy-on-write level,
 //! so an unchanged record reads exactly like the snapshot's and a changed one costs one more
 //! load, whatever the number of deltas), the keys added since the snapshot (one hash map keyed
-//! by the key's hash), and a bitmap of the ordinals whose snapshot-index entry is stale.
+//! by the key's hash); whether a record still has the snapshot's key at its ordinal (so the
+//! snapshot's index entry for it holds) is a flag of its location in the map.
 //! Records stay where they are: in the snapshot's mapping, or in the mapping of the delta that
 //! brought them. The state the overlay was derived from is untouched, so readers holding it
 //! keep reading it.
 //!
 //! Cost of applying a delta: its changed records, the chunks of the mapping it touches
-//! (1 KiB of blocks plus their changed records' locations each), one copy of the stale-key
-//! bitmap and of the keys added since the snapshot. The overlay before (one owner byte per
+//! (1 KiB of blocks plus their changed records' locations each) and one copy of the keys
+//! added since the snapshot. The overlay before (one owner byte per
 //! ordinal, each changed record found by binary search in its delta) scanned 5.6× slower than
 //! a fresh snapshot after ten deltas at 1M (BENCHMARKS.md, "Reads after N deltas"). A snapshot
 //! load starts over with no overlay; consumers compact by loading a newer snapshot once an
@@ -24,7 +25,7 @@ use std::sync::Arc;
 use capnp::private::layout::StructReader;
 use smallvec::SmallVec;
 
-use super::record_map::{RecordMap, Slot};
+use super::record_map::{REKEYED, RecordMap, Slot, loc_index, loc_source};
 use super::{ReadDelta, ReadState, StateType};
 use crate::error::{OpenError, Result};
 use crate::format::PopulatedBitmap;
@@ -63,8 +64,6 @@ pub(crate) struct TypeOverlay {
     /// Deltas that records point into, with the index of this type in each (a location's
     /// source is an index in this list).
     deltas: Vec<(Arc<ReadDelta>, usize)>,
-    /// Ordinals whose key in the snapshot's index no longer holds.
-    stale_base_key: PopulatedBitmap,
     /// Keys added since the snapshot: key hash → (inline key or 0, ordinal).
     added_keys: KeyHashMap<SmallVec<[(u64, u32); 1]>>,
     /// Secondary indexes of the state, by name: what they gained since the snapshot.
@@ -164,9 +163,9 @@ impl TypeOverlay {
     /// The record a delta brought, at location `loc` (see [`Slot::Changed`]).
     #[inline]
     pub(crate) fn changed_record(&self, loc: u64) -> Option<StructReader<'_>> {
-        let (delta, type_index) = self.deltas.get((loc >> 32) as usize)?;
+        let (delta, type_index) = self.deltas.get(loc_source(loc))?;
         let change = delta.types().get(*type_index)?;
-        change.record((loc & 0xffff_ffff) as usize)
+        change.record(loc_index(loc))
     }
 
     /// The record of `ordinal`: `base` reads the snapshot's.
@@ -184,13 +183,14 @@ impl TypeOverlay {
     }
 
     /// True when the snapshot index's entry for `ordinal` still holds: the ordinal is populated
-    /// and its record is the snapshot's, or a changed record whose key is the snapshot's.
+    /// and its record is the snapshot's, or a record updated in place from it (same key; see
+    /// [`REKEYED`]).
     #[inline]
     pub(crate) fn base_key_holds(&self, ordinal: u32) -> bool {
         match self.records.slot(ordinal) {
             Slot::Empty => false,
             Slot::Base => true,
-            Slot::Changed(_) => !self.stale_base_key.contains(ordinal),
+            Slot::Changed(loc) => loc & REKEYED == 0,
         }
     }
 
@@ -316,7 +316,6 @@ fn apply_type(
         None => TypeOverlay {
             records: RecordMap::from_base(st.capacity, |w| view.loaded.populated.word(w)),
             deltas: Vec::new(),
-            stale_base_key: PopulatedBitmap::empty(st.capacity),
             added_keys: KeyHashMap::default(),
             indexes: HashMap::new(),
         },
@@ -343,10 +342,7 @@ fn apply_type(
         indexes.insert(name, index);
     }
     overlay.indexes = indexes;
-    let capacity = change.capacity.max(st.capacity);
-    overlay.stale_base_key.resize(capacity);
     for k in change.key_changes.iter().filter(|k| !k.added) {
-        overlay.stale_base_key.set(k.ordinal, true);
         if let Some(list) = overlay.added_keys.get_mut(&k.hash) {
             list.retain(|(_, o)| *o != k.ordinal);
             if list.is_empty() {
@@ -371,16 +367,25 @@ fn apply_type(
         }
         overlay.deltas.push((Arc::clone(delta), type_index));
     }
+    // Ordinals whose key this delta adds: their records do not have the snapshot's key there.
+    let mut rekeyed: Vec<u32> = change
+        .key_changes
+        .iter()
+        .filter(|k| k.added)
+        .map(|k| k.ordinal)
+        .collect();
+    rekeyed.sort_unstable();
+    rekeyed.dedup();
     overlay.records = overlay
         .records
         .apply(
             &change.removed,
             &change.upserted,
+            &rekeyed,
             u32::try_from(source).unwrap_or(u32::MAX),
             change.capacity,
         )
         .map_err(corrupt)?;
-    overlay.stale_base_key.resize(change.capacity);
     if overlay.records.count() != u64::from(change.record_count) {
         return Err(corrupt(format!(
             "the result has {} records; the delta promises {}",

@@ -11,6 +11,15 @@
 //! bits below it): one more load. There is never a chain of deltas to walk: however many
 //! deltas were applied, a read is one level deep.
 //!
+//! A location also says whether the record still has the key the snapshot's record at that
+//! ordinal had ([`REKEYED`] clear): only then may a primary-key lookup trust the snapshot's
+//! index entry for the ordinal. The flag is derived when a record is placed, never kept
+//! beside the map: an ordinal that was empty before the delta (removed, never populated,
+//! dropped by a shrinking capacity) or whose key the delta adds gets it; a record updated in
+//! place (populated before, no key change) inherits its predecessor's. So however an ordinal's
+//! key moved — removed, re-added at a new ordinal or at its old one, capacity shrunk and grown
+//! back, forward or reverse deltas — a clear flag means "the snapshot's key is here".
+//!
 //! Applying a delta copies only the chunks it touches (their 1 KiB of blocks and their
 //! locations, merged in one ordered pass); untouched chunks are shared with the state it was
 //! derived from, which is never modified, so readers holding that state keep reading it.
@@ -20,6 +29,22 @@ use std::sync::Arc;
 /// log2 of the ordinals of a chunk.
 pub(crate) const CHUNK_BITS: u32 = 12;
 const BLOCKS: usize = 1 << (CHUNK_BITS - 6);
+
+/// Location flag: the record's key is not (or may not be) the key of the snapshot's record at
+/// the same ordinal.
+pub(crate) const REKEYED: u64 = 1 << 63;
+
+/// The delta (its index among the overlay's sources) a location points into.
+#[inline]
+pub(crate) fn loc_source(loc: u64) -> usize {
+    ((loc & !REKEYED) >> 32) as usize
+}
+
+/// The record's index among its delta's upserted records.
+#[inline]
+pub(crate) fn loc_index(loc: u64) -> usize {
+    (loc & 0xffff_ffff) as usize
+}
 
 /// Populated and changed bits of 64 ordinals.
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
@@ -58,13 +83,17 @@ impl Chunk {
     }
 
     /// This chunk with `removed` emptied and `upserted` filled (both strictly ascending, all in
-    /// this chunk), `upserted[k]` at location `source << 32 | (first_index + k)`, and every
-    /// ordinal at or beyond `limit` dropped. `first_ordinal` is the chunk's first ordinal.
+    /// this chunk), `upserted[k]` at location `source << 32 | (first_index + k)` (with
+    /// [`REKEYED`] when the ordinal was empty before, is in `rekeyed`, or its predecessor had
+    /// it), and every ordinal at or beyond `limit` dropped. `first_ordinal` is the chunk's
+    /// first ordinal.
+    #[allow(clippy::too_many_arguments)]
     fn rebuild(
         &self,
         first_ordinal: u32,
         removed: &[u32],
         upserted: &[u32],
+        rekeyed: &[u32],
         first_index: u32,
         source: u32,
         limit: u32,
@@ -79,6 +108,8 @@ impl Chunk {
             block.populated &= !bit;
             block.changed &= !bit;
         }
+        // What stays populated through the removals: an upsert there updates a record in place.
+        let kept = blocks;
         for &o in upserted {
             if o >= limit {
                 return Err(format!("upserts ordinal {o} beyond capacity {limit}"));
@@ -104,7 +135,14 @@ impl Chunk {
         let mut starts = [0u16; BLOCKS];
         let mut old_at = 0usize;
         let mut up = (first_index..).zip(upserted.iter().copied()).peekable();
-        for (b, (old, new)) in self.blocks.iter().zip(blocks.iter()).enumerate() {
+        let mut rekeyed = rekeyed.iter().copied().peekable();
+        for (b, ((old, new), kept)) in self
+            .blocks
+            .iter()
+            .zip(blocks.iter())
+            .zip(kept.iter())
+            .enumerate()
+        {
             if let Some(s) = starts.get_mut(b) {
                 *s = u16::try_from(locs.len()).map_err(|_| "too many changed ordinals")?;
             }
@@ -123,8 +161,17 @@ impl Chunk {
                     continue;
                 }
                 let o = first_ordinal + u32::try_from(b).unwrap_or(0) * 64 + i;
+                while rekeyed.next_if(|r| *r < o).is_some() {}
                 let loc = match up.next_if(|(_, u)| *u == o) {
-                    Some((k, _)) => (u64::from(source) << 32) | u64::from(k),
+                    Some((k, _)) => {
+                        // In place: populated before, no key change, and the predecessor (the
+                        // snapshot's record when it had no location) had the snapshot's key.
+                        let in_place = kept.populated & bit != 0
+                            && rekeyed.next_if_eq(&o).is_none()
+                            && old_loc.is_none_or(|l| l & REKEYED == 0);
+                        let flag = if in_place { 0 } else { REKEYED };
+                        flag | (u64::from(source) << 32) | u64::from(k)
+                    }
                     None => old_loc.ok_or("a changed ordinal without a location")?,
                 };
                 locs.push(loc);
@@ -151,7 +198,8 @@ pub(crate) enum Slot {
     Empty,
     /// The snapshot's record, unchanged.
     Base,
-    /// A record a delta brought: `source << 32 | index in that delta's upserted records`.
+    /// A record a delta brought: `source << 32 | index in that delta's upserted records`, with
+    /// [`REKEYED`] when its key may not be the snapshot's at this ordinal.
     Changed(u64),
 }
 
@@ -249,18 +297,24 @@ impl RecordMap {
 
     /// The map after a delta that empties `removed` and fills `upserted` (both strictly
     /// ascending; `upserted[k]`'s record at location `source << 32 | k`), with `capacity`
-    /// ordinals. Copies only the chunks the delta touches (and the last one when the capacity
-    /// shrinks into it).
+    /// ordinals. `rekeyed` (ascending) lists the ordinals whose key the delta adds (its added
+    /// key changes); their records, and those placed in ordinals that were empty, get
+    /// [`REKEYED`]. Copies only the chunks the delta touches (and the last one when the
+    /// capacity shrinks into it).
     pub(crate) fn apply(
         &self,
         removed: &[u32],
         upserted: &[u32],
+        rekeyed: &[u32],
         source: u32,
         capacity: u32,
     ) -> Result<Self, String> {
         let ascending = |v: &[u32]| v.windows(2).all(|w| w[0] < w[1]);
-        if !ascending(removed) || !ascending(upserted) {
+        if !ascending(removed) || !ascending(upserted) || !ascending(rekeyed) {
             return Err("ordinals are not strictly ascending".into());
+        }
+        if source > u32::from(u16::MAX) {
+            return Err(format!("location source {source} out of range"));
         }
         if let Some(&o) = removed.iter().find(|o| **o >= self.capacity) {
             return Err(format!("removes empty ordinal {o}"));
@@ -273,7 +327,7 @@ impl RecordMap {
             chunks.resize_with(wanted, || Arc::clone(&empty));
         }
         let mut count = self.count;
-        let (mut r, mut u) = (0usize, 0usize);
+        let (mut r, mut u, mut k) = (0usize, 0usize, 0usize);
         let chunk_of = |o: &u32| (o >> CHUNK_BITS) as usize;
         loop {
             let next = [removed.get(r).map(chunk_of), upserted.get(u).map(chunk_of)]
@@ -283,6 +337,8 @@ impl RecordMap {
             let Some(c) = next else { break };
             let r_end = r + removed[r..].partition_point(|o| chunk_of(o) <= c);
             let u_end = u + upserted[u..].partition_point(|o| chunk_of(o) <= c);
+            k += rekeyed[k..].partition_point(|o| chunk_of(o) < c);
+            let k_end = k + rekeyed[k..].partition_point(|o| chunk_of(o) <= c);
             let old = chunks.get(c).ok_or("ordinal beyond the capacity")?;
             let first = u32::try_from(c << CHUNK_BITS).map_err(|_| "ordinal overflow")?;
             let first_index = u32::try_from(u).map_err(|_| "too many upserts")?;
@@ -290,6 +346,7 @@ impl RecordMap {
                 first,
                 &removed[r..r_end],
                 &upserted[u..u_end],
+                &rekeyed[k..k_end],
                 first_index,
                 source,
                 grown,
@@ -298,7 +355,7 @@ impl RecordMap {
             if let Some(slot) = chunks.get_mut(c) {
                 *slot = Arc::new(new);
             }
-            (r, u) = (r_end, u_end);
+            (r, u, k) = (r_end, u_end, k_end);
         }
         // Shrinking: drop whole chunks beyond the capacity, then what the last one holds beyond.
         chunks.truncate((capacity as usize).div_ceil(1 << CHUNK_BITS));
@@ -315,7 +372,7 @@ impl RecordMap {
             if !capacity.is_multiple_of(1 << CHUNK_BITS)
                 && let Some(last) = map.chunks.last_mut()
             {
-                *last = Arc::new(last.rebuild(first, &[], &[], 0, source, capacity)?);
+                *last = Arc::new(last.rebuild(first, &[], &[], &[], 0, source, capacity)?);
             }
             map.count = map.chunks.iter().map(|c| c.populated_count()).sum();
             map.capacity = capacity;
@@ -387,12 +444,17 @@ mod tests {
         check(&map, &model);
         let removed = [1u32, 2, 4097];
         let upserted = [0u32, 2, 3, 5000];
-        let next = map.apply(&removed, &upserted, 1, 10_000).expect("applies");
+        let next = map
+            .apply(&removed, &upserted, &[], 1, 10_000)
+            .expect("applies");
         for o in removed {
             model[o as usize] = None;
         }
         for (k, o) in upserted.iter().enumerate() {
-            model[*o as usize] = Some(Some((1 << 32) | u64::try_from(k).expect("small")));
+            // 5000 was populated (updated in place); 0 and 3 were empty and 2 is removed by the
+            // same delta (rekeyed).
+            let flag = if *o == 5000 { 0 } else { REKEYED };
+            model[*o as usize] = Some(Some(flag | (1 << 32) | u64::try_from(k).expect("small")));
         }
         check(&next, &model);
         // Chunk 2 (ordinals 8192..) was not touched: shared.
@@ -406,15 +468,89 @@ mod tests {
     fn bad_deltas_are_refused() {
         let (map, _) = base(100, |o| o % 2 == 0);
         assert!(
-            map.apply(&[1], &[], 1, 100).is_err(),
+            map.apply(&[1], &[], &[], 1, 100).is_err(),
             "removes an empty ordinal"
         );
         assert!(
-            map.apply(&[], &[100], 1, 100).is_err(),
+            map.apply(&[], &[100], &[], 1, 100).is_err(),
             "beyond the capacity"
         );
-        assert!(map.apply(&[], &[3, 2], 1, 100).is_err(), "not ascending");
-        assert!(map.apply(&[200], &[], 1, 300).is_err(), "removes beyond");
+        assert!(
+            map.apply(&[], &[3, 2], &[], 1, 100).is_err(),
+            "not ascending"
+        );
+        assert!(
+            map.apply(&[200], &[], &[], 1, 300).is_err(),
+            "removes beyond"
+        );
+        assert!(
+            map.apply(&[], &[2], &[4, 2], 1, 100).is_err(),
+            "rekeyed not ascending"
+        );
+    }
+
+    /// Whether the snapshot's key still holds at `o` (what a primary-key lookup trusts).
+    fn base_key_holds(map: &RecordMap, o: u32) -> bool {
+        match map.slot(o) {
+            Slot::Empty => false,
+            Slot::Base => true,
+            Slot::Changed(loc) => loc & REKEYED == 0,
+        }
+    }
+
+    #[test]
+    fn a_record_updated_in_place_keeps_the_snapshots_key_through_many_deltas() {
+        let (mut map, _) = base(200, |_| true);
+        for source in 1..=40 {
+            map = map.apply(&[], &[7], &[], source, 200).expect("applies");
+            assert!(base_key_holds(&map, 7), "after {source} updates");
+        }
+        assert!(
+            matches!(map.slot(7), Slot::Changed(l) if loc_source(l) == 40 && loc_index(l) == 0)
+        );
+    }
+
+    #[test]
+    fn a_removed_ordinal_never_holds_the_snapshots_key_again() {
+        let (map, _) = base(200, |_| true);
+        // Removed: empty.
+        let removed = map.apply(&[7], &[], &[], 1, 200).expect("removes");
+        assert!(!base_key_holds(&removed, 7));
+        // Re-added at its old ordinal (with the same key or another: the delta adds a key).
+        let readded = removed.apply(&[], &[7], &[7], 2, 200).expect("re-adds");
+        assert!(!base_key_holds(&readded, 7));
+        // Even a delta that does not list the key change: the ordinal was empty before.
+        let unlisted = removed.apply(&[], &[7], &[], 2, 200).expect("re-adds");
+        assert!(!base_key_holds(&unlisted, 7));
+        // Then updated in place: it keeps the flag of the record it updates.
+        let updated = readded.apply(&[], &[7], &[], 3, 200).expect("updates");
+        assert!(!base_key_holds(&updated, 7));
+        // Removed and re-filled by one delta: not in place.
+        let replaced = map.apply(&[9], &[9], &[], 1, 200).expect("replaces");
+        assert!(!base_key_holds(&replaced, 9));
+        // A key moved to a new ordinal: the new one never trusts the snapshot's entry for it,
+        // the old one is empty.
+        let moved = map.apply(&[3], &[150], &[150], 1, 200).expect("moves");
+        assert!(!base_key_holds(&moved, 3) && !base_key_holds(&moved, 150));
+        // Untouched ordinals keep trusting it.
+        assert!(base_key_holds(&moved, 4) && base_key_holds(&replaced, 7));
+    }
+
+    #[test]
+    fn a_capacity_shrunk_and_grown_back_forgets_the_snapshots_keys_beyond_it() {
+        // A pin back: the capacity shrinks below snapshot ordinals, then grows again and the
+        // ordinals are filled with other records (a reverse delta re-adding old keys).
+        let (map, _) = base(5000, |_| true);
+        let removed: Vec<u32> = (100..5000).collect();
+        let shrunk = map.apply(&removed, &[], &[], 1, 100).expect("shrinks");
+        assert_eq!(shrunk.count(), 100);
+        let regrown = shrunk
+            .apply(&[], &[150, 4500], &[], 2, 5000)
+            .expect("grows");
+        for o in [150, 4500] {
+            assert!(!base_key_holds(&regrown, o), "ordinal {o}");
+        }
+        assert!(base_key_holds(&regrown, 99));
     }
 
     #[derive(Debug, Clone)]
@@ -462,13 +598,23 @@ mod tests {
                     .collect();
                 upserted.sort_unstable();
                 upserted.dedup();
-                map = map.apply(&removed, &upserted, source, step.capacity).expect("applies");
+                // Some upserts add their key (the others update in place when populated).
+                let rekeyed: Vec<u32> = upserted.iter().copied().filter(|o| o % 7 == 0).collect();
+                map = map
+                    .apply(&removed, &upserted, &rekeyed, source, step.capacity)
+                    .expect("applies");
                 model.resize(model.len().max(step.capacity as usize), None);
                 for o in &removed {
                     model[*o as usize] = None;
                 }
                 for (k, o) in upserted.iter().enumerate() {
-                    model[*o as usize] = Some(Some((u64::from(source) << 32) | u64::try_from(k).expect("small")));
+                    let in_place = match model[*o as usize] {
+                        None => false,
+                        Some(None) => true,
+                        Some(Some(l)) => l & REKEYED == 0,
+                    } && !rekeyed.contains(o);
+                    let flag = if in_place { 0 } else { REKEYED };
+                    model[*o as usize] = Some(Some(flag | (u64::from(source) << 32) | u64::try_from(k).expect("small")));
                 }
                 model.truncate(step.capacity as usize);
                 check(&map, &model);
