@@ -166,6 +166,18 @@ fn movie_view(state: &ReadState, ids: impl Iterator<Item = u64>) -> Vec<String> 
             .filter_map(|o| t.get(o).map(|m| format!("get {o}: {}", row(m)))),
     );
     let unique = t.index("id").expect("unique id index");
+    let ids: Vec<u64> = ids.collect();
+    // Batched lookups (groups of keys, present and absent) agree with one lookup at a time.
+    let many = t.get_many_by_key(ids.iter()).expect("batched lookup");
+    assert_eq!(many.len(), ids.len());
+    for (id, found) in ids.iter().zip(many) {
+        let one = t.get_by_key(*id).expect("lookup").map(row);
+        assert_eq!(
+            found.map(row),
+            one,
+            "id {id}: batched and single lookups disagree"
+        );
+    }
     for id in ids {
         let by_key = t.get_by_key(id).expect("lookup").map(row);
         let by_index = unique.get(id).expect("unique lookup").map(row);
