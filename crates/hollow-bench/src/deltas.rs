@@ -57,6 +57,12 @@ pub struct DepthFigures {
     pub compact_ms: f64,
     /// The compacted state.
     pub compacted: ReadFigures,
+    /// `apply_delta` of the last delta onto the state at N − 1 deltas compacted (ms of on-CPU
+    /// time): the refresh of a consumer with `compact_after(1)` whose compaction kept up.
+    pub refresh_compacted_ms: Stat,
+    /// The state at N − 1 deltas compacted, with the Nth delta overlaid: what a consumer with
+    /// `compact_after(1)` serves from the Nth refresh until its compaction lands.
+    pub compacted_plus_one: ReadFigures,
 }
 
 /// The "reads after N deltas" section.
@@ -95,9 +101,9 @@ fn kernels(
     config: &Config,
     data: &Records,
     actors: &[u64],
-    tables: [&Movies<'_>; 3],
+    tables: &[&Movies<'_>],
 ) -> Result<Vec<ReadFigures>> {
-    let overlaid = tables[0];
+    let overlaid = tables.first().ok_or("no table")?;
     let reps = config.reps.max(1);
     let ords = black_box(&data.ordinals[..]);
     let ids = black_box(&data.ids[..]);
@@ -105,7 +111,7 @@ fn kernels(
     let ops = ords.len();
     let mut figures = Vec::new();
     // Alternate the states per kernel so that load from other tenants hits them alike.
-    let mut runs: [Vec<[Stat; 6]>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    let mut runs: Vec<Vec<[Stat; 6]>> = vec![Vec::new(); tables.len()];
     for _ in 0..reps {
         for (table, out) in tables.iter().zip(runs.iter_mut()) {
             let table = *table;
@@ -137,6 +143,39 @@ fn kernels(
         });
     }
     Ok(figures)
+}
+
+/// Removes every snapshot blob under the store directory `dir` (files under a `snapshots`
+/// directory); the producer keeps its state in memory and never reads them back.
+fn remove_snapshots(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        if path.file_name().is_some_and(|n| n == "snapshots") {
+            for blob in std::fs::read_dir(&path)? {
+                let blob = blob?.path();
+                if blob.is_file() {
+                    std::fs::remove_file(&blob)?;
+                }
+            }
+        } else {
+            remove_snapshots(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// On-CPU time of `f` when the kernel reports it (as the read kernels), else wall time.
+fn cpu_time<T>(f: impl FnOnce() -> T) -> (T, std::time::Duration) {
+    let cpu = measure::thread_cpu_ns();
+    let (out, took) = measure::time(f);
+    let took = match (cpu, measure::thread_cpu_ns()) {
+        (Some(a), Some(b)) => std::time::Duration::from_nanos(b.saturating_sub(a)),
+        _ => took,
+    };
+    (out, took)
 }
 
 /// Publishes the chain and measures every depth of [`DEPTHS`].
@@ -195,6 +234,8 @@ async fn measure_async(
             let bytes = store.get_blob(&key).await?;
             deltas.push(Arc::new(ReadDelta::from_bytes(bytes, "delta")?));
         }
+        // Snapshots are kept only where copied above: 33 of them at 1M would fill the disk.
+        remove_snapshots(&store_dir)?;
         progress(&format!("hollow deltas: published version {}", a.version));
     }
     let produce_seconds = started.elapsed().as_secs_f64();
@@ -218,16 +259,21 @@ async fn measure_async(
         let last = Arc::clone(deltas.get(applied).ok_or("missing delta")?);
         let mut refresh = Vec::new();
         for _ in 0..9 {
-            let cpu = measure::thread_cpu_ns();
-            let (next, took) = measure::time(|| state.apply_delta(Arc::clone(&last)));
-            // On-CPU time when the kernel reports it (as the read kernels), else wall time.
-            let took = match (cpu, measure::thread_cpu_ns()) {
-                (Some(a), Some(b)) => std::time::Duration::from_nanos(b.saturating_sub(a)),
-                _ => took,
-            };
+            let (next, took) = cpu_time(|| state.apply_delta(Arc::clone(&last)));
             refresh.push(took);
             drop(black_box(next?));
         }
+        // A consumer with `compact_after(1)` whose compaction kept up: the state at N − 1
+        // compacted, then the Nth delta overlaid on it.
+        let previous = state.compacted()?;
+        let mut refresh_compacted = Vec::new();
+        for _ in 0..9 {
+            let (next, took) = cpu_time(|| previous.apply_delta(Arc::clone(&last)));
+            refresh_compacted.push(took);
+            drop(black_box(next?));
+        }
+        let plus_one = previous.apply_delta(Arc::clone(&last))?;
+        drop(previous);
         let next = Arc::new(state.apply_delta(Arc::clone(&last))?);
         applied += 1;
         state = next;
@@ -248,11 +294,18 @@ async fn measure_async(
         let (compacted, took) = measure::time(|| state.compacted());
         let compacted = compacted?;
         let tc = compacted.table::<movie::Owned>()?;
+        let tp = plus_one.table::<movie::Owned>()?;
+        if scan_iter(&tp) != scan_iter(&tf) {
+            return Err(format!("the compacted + 1 state at {depth} differs").into());
+        }
         progress(&format!("hollow deltas: reads after {depth} deltas"));
-        let mut figures = kernels(config, data, &actors, [&to, &tf, &tc])?.into_iter();
-        let (Some(overlaid), Some(fresh_figures), Some(compacted_figures)) =
-            (figures.next(), figures.next(), figures.next())
-        else {
+        let mut figures = kernels(config, data, &actors, &[&to, &tf, &tc, &tp])?.into_iter();
+        let (Some(overlaid), Some(fresh_figures), Some(compacted_figures), Some(plus_one_figures)) = (
+            figures.next(),
+            figures.next(),
+            figures.next(),
+            figures.next(),
+        ) else {
             return Err("missing figures".into());
         };
         let changes = last
@@ -268,6 +321,8 @@ async fn measure_async(
             fresh: fresh_figures,
             compact_ms: took.as_secs_f64() * 1e3,
             compacted: compacted_figures,
+            refresh_compacted_ms: measure::ms(&refresh_compacted),
+            compacted_plus_one: plus_one_figures,
         });
     }
     Ok(DeltaReport {
@@ -328,6 +383,28 @@ impl DeltaReport {
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
                 d.deltas,
                 num(d.compact_ms),
+                compacted(&c.scan_iter_ns, &f.scan_iter_ns),
+                compacted(&c.scan_get_ns, &f.scan_get_ns),
+                compacted(&c.read_id_ns, &f.read_id_ns),
+                compacted(&c.read_title_ns, &f.read_title_ns),
+                compacted(&c.pk_lookup_ns, &f.pk_lookup_ns),
+                compacted(&c.index_lookup_ns, &f.index_lookup_ns),
+            );
+        }
+        out.push_str(
+            "\nA consumer with `compact_after(1)` whose compaction kept up: the state at N − 1 \
+             deltas compacted, with the Nth delta overlaid (what it serves from the Nth refresh \
+             until that compaction lands), ÷ fresh, and that refresh (on-CPU):\n\n\
+             | deltas | refresh (ms) | iter scan | get(0..cap) scan | random id | random title \
+             | PK lookup | castIds lookup |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        );
+        for d in &self.depths {
+            let (c, f) = (&d.compacted_plus_one, &d.fresh);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                d.deltas,
+                num(d.refresh_compacted_ms.median),
                 compacted(&c.scan_iter_ns, &f.scan_iter_ns),
                 compacted(&c.scan_get_ns, &f.scan_get_ns),
                 compacted(&c.read_id_ns, &f.read_id_ns),

@@ -23,7 +23,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use capnp::private::layout::StructReader;
-use smallvec::SmallVec;
 
 use super::record_map::{REKEYED, RecordMap, Slot, loc_index, loc_source};
 use super::{ReadDelta, ReadState, StateType};
@@ -56,6 +55,58 @@ impl std::hash::Hasher for KeyHashHasher {
 
 type KeyHashMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHashHasher>>;
 
+/// Keys added since the snapshot: key hash → (inline key or 0, ordinal). Entries are plain
+/// values, so copying the map for a new state is a flat copy of its table; the rare second key
+/// with the same 64-bit hash goes to `collisions`.
+#[derive(Clone, Default)]
+struct AddedKeys {
+    map: KeyHashMap<(u64, u32)>,
+    collisions: Vec<(u64, u64, u32)>,
+}
+
+impl AddedKeys {
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn insert(&mut self, hash: u64, inline_key: u64, ordinal: u32) {
+        match self.map.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((inline_key, ordinal));
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.push((hash, inline_key, ordinal));
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: u64, ordinal: u32) {
+        if self.map.get(&hash).is_some_and(|(_, o)| *o == ordinal) {
+            self.map.remove(&hash);
+            // A colliding key takes the freed place.
+            if let Some(i) = self.collisions.iter().position(|(h, _, _)| *h == hash) {
+                let (h, k, o) = self.collisions.swap_remove(i);
+                self.map.insert(h, (k, o));
+            }
+        } else {
+            self.collisions
+                .retain(|(h, _, o)| !(*h == hash && *o == ordinal));
+        }
+    }
+
+    /// `(inline key, ordinal)` of every key added with `hash`.
+    fn candidates(&self, hash: u64) -> impl Iterator<Item = (u64, u32)> + '_ {
+        let first = self.map.get(&hash).copied();
+        let rest = (!self.collisions.is_empty()).then(|| {
+            self.collisions
+                .iter()
+                .filter(move |(h, _, _)| *h == hash)
+                .map(|(_, k, o)| (*k, *o))
+        });
+        first.into_iter().chain(rest.into_iter().flatten())
+    }
+}
+
 /// The changes to one type since its snapshot.
 #[derive(Clone)]
 pub(crate) struct TypeOverlay {
@@ -65,7 +116,7 @@ pub(crate) struct TypeOverlay {
     /// source is an index in this list).
     deltas: Vec<(Arc<ReadDelta>, usize)>,
     /// Keys added since the snapshot: key hash → (inline key or 0, ordinal).
-    added_keys: KeyHashMap<SmallVec<[(u64, u32); 1]>>,
+    added_keys: AddedKeys,
     /// Secondary indexes of the state, by name: what they gained since the snapshot.
     indexes: HashMap<String, IndexOverlay>,
 }
@@ -208,8 +259,7 @@ impl TypeOverlay {
             return None;
         }
         let inline_key = crate::schema::inline_key(encoded);
-        let candidates = self.added_keys.get(&hash)?;
-        candidates.iter().find_map(|&(k, o)| {
+        self.added_keys.candidates(hash).find_map(|(k, o)| {
             let matches = if inline {
                 k == inline_key && self.records.contains(o)
             } else {
@@ -316,7 +366,7 @@ fn apply_type(
         None => TypeOverlay {
             records: RecordMap::from_base(st.capacity, |w| view.loaded.populated.word(w)),
             deltas: Vec::new(),
-            added_keys: KeyHashMap::default(),
+            added_keys: AddedKeys::default(),
             indexes: HashMap::new(),
         },
     };
@@ -343,19 +393,10 @@ fn apply_type(
     }
     overlay.indexes = indexes;
     for k in change.key_changes.iter().filter(|k| !k.added) {
-        if let Some(list) = overlay.added_keys.get_mut(&k.hash) {
-            list.retain(|(_, o)| *o != k.ordinal);
-            if list.is_empty() {
-                overlay.added_keys.remove(&k.hash);
-            }
-        }
+        overlay.added_keys.remove(k.hash, k.ordinal);
     }
     for k in change.key_changes.iter().filter(|k| k.added) {
-        overlay
-            .added_keys
-            .entry(k.hash)
-            .or_default()
-            .push((k.inline_key, k.ordinal));
+        overlay.added_keys.insert(k.hash, k.inline_key, k.ordinal);
     }
     // Records that come from this delta point at the next source.
     let source = overlay.deltas.len();
@@ -492,6 +533,31 @@ mod tests {
         }
         additions.push(&[]);
         assert!(additions.runs.iter().all(|r| !r.is_empty()));
+    }
+
+    #[test]
+    fn added_keys_keep_colliding_keys_apart_and_remove_by_ordinal() {
+        let mut keys = AddedKeys::default();
+        keys.insert(7, 70, 1);
+        keys.insert(7, 71, 2); // another key, same hash
+        keys.insert(8, 80, 3);
+        let of = |k: &AddedKeys, h| {
+            let mut v: Vec<(u64, u32)> = k.candidates(h).collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(of(&keys, 7), [(70, 1), (71, 2)]);
+        keys.remove(7, 1);
+        assert_eq!(of(&keys, 7), [(71, 2)]);
+        assert!(
+            keys.collisions.is_empty(),
+            "the colliding key moved into the map"
+        );
+        keys.remove(7, 9); // not there: nothing happens
+        assert_eq!(of(&keys, 7), [(71, 2)]);
+        keys.remove(7, 2);
+        assert!(of(&keys, 7).is_empty());
+        assert_eq!(of(&keys, 8), [(80, 3)]);
     }
 
     #[test]

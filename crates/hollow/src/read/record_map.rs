@@ -133,9 +133,10 @@ impl Chunk {
         let changed: usize = blocks.iter().map(|b| b.changed.count_ones() as usize).sum();
         let mut locs = Vec::with_capacity(changed);
         let mut starts = [0u16; BLOCKS];
-        let mut old_at = 0usize;
-        let mut up = (first_index..).zip(upserted.iter().copied()).peekable();
-        let mut rekeyed = rekeyed.iter().copied().peekable();
+        // Block by block: the old locations are copied in runs between the delta's ordinals
+        // (a block the delta does not touch in one copy), so the work is the delta's ordinals
+        // plus a memcpy of the chunk's locations, not a walk over every changed bit.
+        let (mut old_start, mut r, mut u, mut k) = (0usize, 0usize, 0usize, 0usize);
         for (b, ((old, new), kept)) in self
             .blocks
             .iter()
@@ -143,39 +144,65 @@ impl Chunk {
             .zip(kept.iter())
             .enumerate()
         {
+            let block_start = locs.len();
             if let Some(s) = starts.get_mut(b) {
-                *s = u16::try_from(locs.len()).map_err(|_| "too many changed ordinals")?;
+                *s = u16::try_from(block_start).map_err(|_| "too many changed ordinals")?;
             }
-            let mut bits = old.changed | new.changed;
-            while bits != 0 {
-                let i = bits.trailing_zeros();
-                let bit = 1u64 << i;
-                bits &= bits - 1;
+            let old_count = old.changed.count_ones() as usize;
+            let old_locs = self
+                .locs
+                .get(old_start..old_start + old_count)
+                .ok_or("a changed ordinal without a location")?;
+            old_start += old_count;
+            let end = first_ordinal + (u32::try_from(b).unwrap_or(0) + 1) * 64;
+            let r_end = r + removed[r..].partition_point(|o| *o < end);
+            let u_end = u + upserted[u..].partition_point(|o| *o < end);
+            let mut copied = 0usize;
+            while r < r_end || u < u_end {
+                let o = match (
+                    removed.get(r).filter(|_| r < r_end),
+                    upserted.get(u).filter(|_| u < u_end),
+                ) {
+                    (Some(&x), Some(&y)) => x.min(y),
+                    (Some(&x), None) => x,
+                    (None, Some(&y)) => y,
+                    (None, None) => break,
+                };
+                if removed.get(r) == Some(&o) {
+                    r += 1;
+                }
+                let bit = 1u64 << (o & 63);
+                let rank = (old.changed & (bit - 1)).count_ones() as usize;
+                locs.extend_from_slice(old_locs.get(copied..rank).ok_or("locations out of order")?);
+                copied = rank;
                 let old_loc = if old.changed & bit != 0 {
-                    old_at += 1;
-                    self.locs.get(old_at - 1).copied()
+                    copied += 1;
+                    old_locs.get(rank).copied()
                 } else {
                     None
                 };
-                if new.changed & bit == 0 {
+                if upserted.get(u) != Some(&o) {
                     continue;
                 }
-                let o = first_ordinal + u32::try_from(b).unwrap_or(0) * 64 + i;
-                while rekeyed.next_if(|r| *r < o).is_some() {}
-                let loc = match up.next_if(|(_, u)| *u == o) {
-                    Some((k, _)) => {
-                        // In place: populated before, no key change, and the predecessor (the
-                        // snapshot's record when it had no location) had the snapshot's key.
-                        let in_place = kept.populated & bit != 0
-                            && rekeyed.next_if_eq(&o).is_none()
-                            && old_loc.is_none_or(|l| l & REKEYED == 0);
-                        let flag = if in_place { 0 } else { REKEYED };
-                        flag | (u64::from(source) << 32) | u64::from(k)
-                    }
-                    None => old_loc.ok_or("a changed ordinal without a location")?,
-                };
-                locs.push(loc);
+                let index = first_index + u32::try_from(u).map_err(|_| "too many upserts")?;
+                u += 1;
+                while rekeyed.get(k).is_some_and(|x| *x < o) {
+                    k += 1;
+                }
+                // In place: populated before, no key change, and the predecessor (the
+                // snapshot's record when it had no location) had the snapshot's key.
+                let in_place = kept.populated & bit != 0
+                    && rekeyed.get(k) != Some(&o)
+                    && old_loc.is_none_or(|l| l & REKEYED == 0);
+                let flag = if in_place { 0 } else { REKEYED };
+                locs.push(flag | (u64::from(source) << 32) | u64::from(index));
             }
+            locs.extend_from_slice(old_locs.get(copied..).unwrap_or(&[]));
+            // Ordinals beyond the capacity are the block's last: their locations go too.
+            locs.truncate(block_start + new.changed.count_ones() as usize);
+        }
+        if locs.len() != changed {
+            return Err("changed ordinals and locations disagree".into());
         }
         Ok(Self {
             blocks,
