@@ -532,8 +532,8 @@ impl Report {
         let _ = writeln!(
             out,
             "### {} movies + {} actors\n\n{} CPUs ({}), Linux {}, load average at the end {}; \
-             source `{}`; {} s wall. {} rounds over all engines; medians of {} samples (reads), {} (builds), {} \
-             fresh opens, pooled over the rounds; {} random ordinals, {} random PK lookups per \
+             source `{}`; {} s wall. {} rounds over all engines; medians of {} samples (reads, \
+             on-CPU time per operation), {} (builds, wall), {} fresh opens (wall), pooled over the rounds; {} random ordinals, {} random PK lookups per \
              sample; shard bits {}.\n",
             self.movies,
             self.actors,
