@@ -127,6 +127,14 @@ async fn overlaid_states_follow_deltas_forward_and_back() {
             .expect("apply reverse");
         check(&state, VERSIONS[i]);
     }
+    // A batched lookup needs single-field keys: on this composite key it is refused, by name.
+    let places = state.table::<place::Owned>().expect("places");
+    match places.get_many_by_key(["US", "FR"]) {
+        Err(hollow::LookupError::InvalidKey { reason, .. }) => {
+            assert!(reason.contains("2 field(s)"), "{reason}");
+        }
+        other => panic!("expected InvalidKey, got {:?}", other.map(|v| v.len())),
+    }
     // A delta that does not start from the state is refused; the state stays usable.
     let wrong = state.apply_delta(Arc::clone(&deltas[1].0));
     assert!(matches!(wrong, Err(OpenError::WrongState { .. })));
