@@ -136,6 +136,22 @@ pub fn lookup_ids(table: &Movies<'_>, ids: &[u64]) -> Result<u64> {
     Ok(sum)
 }
 
+/// Keys per `get_many_by_key` call in [`lookup_many_ids`].
+pub const LOOKUP_BATCH: usize = 1024;
+
+/// Batched primary-key lookups of `ids` (`get_many_by_key`, [`LOOKUP_BATCH`] keys a call),
+/// reading `id` from each record found. Returns the sum.
+#[inline(never)]
+pub fn lookup_many_ids(table: &Movies<'_>, ids: &[u64]) -> Result<u64> {
+    let mut sum = 0u64;
+    for batch in ids.chunks(LOOKUP_BATCH) {
+        for m in table.get_many_by_key(batch.iter())?.into_iter().flatten() {
+            sum = sum.wrapping_add(m.get_id());
+        }
+    }
+    Ok(sum)
+}
+
 /// Primary-key lookups of `ids`, reading `title` as `&str`. Returns the total length.
 #[inline(never)]
 pub fn lookup_titles(table: &Movies<'_>, ids: &[u64]) -> Result<usize> {
@@ -225,6 +241,77 @@ pub struct OpenFigures {
     pub lookup_us: Stat,
 }
 
+/// The read kernels on one open state.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ReadKernels {
+    /// Random `id` read by ordinal (ns/op, independent reads).
+    pub read_id_ns: Stat,
+    /// Random `id` read by ordinal, each dependent on the previous (ns/op).
+    pub read_id_dependent_ns: Stat,
+    /// Random `title` read as `&str` by ordinal (ns/op).
+    pub read_title_ns: Stat,
+    /// Full scan summing `year` via `iter()` (ns/record).
+    pub scan_iter_ns: Stat,
+    /// Full scan summing `year` via `get(ordinal)` (ns/record).
+    pub scan_get_ns: Stat,
+    /// Primary-key lookup reading `id` (ns/op).
+    pub pk_lookup_ns: Stat,
+    /// Primary-key lookup reading `title` as `&str` (ns/op).
+    pub pk_lookup_title_ns: Stat,
+    /// Batched primary-key lookups (`get_many_by_key`, 1024 keys a call) reading `id` (ns/key).
+    pub pk_lookup_many_ns: Stat,
+}
+
+impl ReadKernels {
+    /// Runs every kernel `reps` times on `table`.
+    pub fn measure(reps: usize, data: &Records, table: &Movies<'_>) -> Result<Self> {
+        let ops = data.ordinals.len();
+        let n = data.movies.len();
+        let lookups = data.ids.len();
+        let ords = black_box(&data.ordinals[..]);
+        let ids = black_box(&data.ids[..]);
+        Ok(Self {
+            read_id_ns: measure::ns_per_op(reps, ops, || read_ids(table, ords)),
+            read_id_dependent_ns: measure::ns_per_op(reps, ops, || chase_ids(table, ords)),
+            read_title_ns: measure::ns_per_op(reps, ops, || read_titles(table, ords)),
+            scan_iter_ns: measure::ns_per_op(reps, n, || scan_iter(table)),
+            scan_get_ns: measure::ns_per_op(reps, n, || scan_get(table)),
+            pk_lookup_ns: measure::try_ns_per_op(reps, lookups, || lookup_ids(table, ids))?,
+            pk_lookup_title_ns: measure::try_ns_per_op(reps, lookups, || {
+                lookup_titles(table, ids)
+            })?,
+            pk_lookup_many_ns: measure::try_ns_per_op(reps, lookups, || {
+                lookup_many_ids(table, ids)
+            })?,
+        })
+    }
+
+    /// Pools the samples of a later round.
+    pub fn pool(&mut self, other: &Self) {
+        self.read_id_ns.pool(&other.read_id_ns);
+        self.read_id_dependent_ns.pool(&other.read_id_dependent_ns);
+        self.read_title_ns.pool(&other.read_title_ns);
+        self.scan_iter_ns.pool(&other.scan_iter_ns);
+        self.scan_get_ns.pool(&other.scan_get_ns);
+        self.pk_lookup_ns.pool(&other.pk_lookup_ns);
+        self.pk_lookup_title_ns.pool(&other.pk_lookup_title_ns);
+        self.pk_lookup_many_ns.pool(&other.pk_lookup_many_ns);
+    }
+}
+
+/// The same reads on a private copy of the blob (`MemoryMode::Private`: anonymous memory with
+/// transparent huge pages, `BlobBytes::private_copy`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PrivateFigures {
+    /// Copying the mapped blob into anonymous memory (ms).
+    pub copy_ms: Stat,
+    /// Anonymous huge pages of the process after the copy (`AnonHugePages` of
+    /// `/proc/self/smaps_rollup`, MB; `None` where unavailable).
+    pub anon_huge_mb: Option<f64>,
+    /// The read kernels.
+    pub reads: ReadKernels,
+}
+
 /// Everything measured for hollow.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HollowReport {
@@ -246,6 +333,10 @@ pub struct HollowReport {
     pub pk_lookup_ns: Stat,
     /// Primary-key lookup reading `title` as `&str` (ns/op).
     pub pk_lookup_title_ns: Stat,
+    /// Batched primary-key lookups reading `id` (ns/key).
+    pub pk_lookup_many_ns: Stat,
+    /// The read kernels on a private copy (`MemoryMode::Private`).
+    pub private: PrivateFigures,
     /// Resident growth across open + `table()` + full scan.
     pub resident_open_scan: ResidentDelta,
     /// Rust heap held by the open state after `table::<Movie>()` and one lookup (bytes; `None`
@@ -280,7 +371,44 @@ impl HollowReport {
         self.scan_get_ns.pool(&other.scan_get_ns);
         self.pk_lookup_ns.pool(&other.pk_lookup_ns);
         self.pk_lookup_title_ns.pool(&other.pk_lookup_title_ns);
+        self.pk_lookup_many_ns.pool(&other.pk_lookup_many_ns);
+        self.private.copy_ms.pool(&other.private.copy_ms);
+        self.private.reads.pool(&other.private.reads);
     }
+}
+
+/// `AnonHugePages` of `/proc/self/smaps_rollup` (MB).
+fn anon_huge_mb() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/self/smaps_rollup").ok()?;
+    let line = text.lines().find(|l| l.starts_with("AnonHugePages:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1e3)
+}
+
+/// The read kernels on a private copy of the blob at `path`.
+fn measure_private(config: &Config, data: &Records, path: &Path) -> Result<PrivateFigures> {
+    let mapped = BlobBytes::map_file(path)?;
+    let mut copies = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        drop(last.take());
+        let start = Instant::now();
+        let copy = mapped.private_copy()?;
+        copies.push(start.elapsed());
+        last = Some(copy);
+    }
+    let bytes = last.ok_or("no copy")?;
+    let anon_huge_mb = anon_huge_mb();
+    let state = ReadState::from_bytes(bytes, "private copy")?;
+    let table = state.table::<movie::Owned>()?;
+    if scan_iter(&table) != data.year_sum() {
+        return Err("hollow (private) scan disagrees with the dataset".into());
+    }
+    Ok(PrivateFigures {
+        copy_ms: measure::ms(&copies),
+        anon_huge_mb,
+        reads: ReadKernels::measure(config.reps, data, &table)?,
+    })
 }
 
 fn heap_delta(before: Option<usize>) -> Option<i64> {
@@ -408,22 +536,25 @@ pub fn measure(
         return Err("hollow id reads disagree with the dataset".into());
     }
 
-    let reps = config.reps;
-    let ops = data.ordinals.len();
-    let n = data.movies.len();
-    let lookups = data.ids.len();
-    let ords = black_box(&data.ordinals[..]);
-    let ids = black_box(&data.ids[..]);
+    if lookup_many_ids(&table, &data.ids)? != lookup_ids(&table, &data.ids)? {
+        return Err("hollow batched lookups disagree with single lookups".into());
+    }
+    let r = ReadKernels::measure(config.reps, data, &table)?;
+    drop(state);
+    progress("hollow: reads on a private copy (MemoryMode::Private)");
+    let private = measure_private(config, data, &dedup_path)?;
     Ok(HollowReport {
         builds,
         open,
-        read_id_ns: measure::ns_per_op(reps, ops, || read_ids(&table, ords)),
-        read_id_dependent_ns: measure::ns_per_op(reps, ops, || chase_ids(&table, ords)),
-        read_title_ns: measure::ns_per_op(reps, ops, || read_titles(&table, ords)),
-        scan_iter_ns: measure::ns_per_op(reps, n, || scan_iter(&table)),
-        scan_get_ns: measure::ns_per_op(reps, n, || scan_get(&table)),
-        pk_lookup_ns: measure::try_ns_per_op(reps, lookups, || lookup_ids(&table, ids))?,
-        pk_lookup_title_ns: measure::try_ns_per_op(reps, lookups, || lookup_titles(&table, ids))?,
+        read_id_ns: r.read_id_ns,
+        read_id_dependent_ns: r.read_id_dependent_ns,
+        read_title_ns: r.read_title_ns,
+        scan_iter_ns: r.scan_iter_ns,
+        scan_get_ns: r.scan_get_ns,
+        pk_lookup_ns: r.pk_lookup_ns,
+        pk_lookup_title_ns: r.pk_lookup_title_ns,
+        pk_lookup_many_ns: r.pk_lookup_many_ns,
+        private,
         resident_open_scan,
         heap_after_open_bytes,
     })

@@ -18,6 +18,7 @@
 pub mod anchors;
 pub mod codec;
 pub mod data;
+pub mod deltas;
 pub mod hollow_side;
 pub mod lmdb;
 pub mod measure;
@@ -54,6 +55,10 @@ pub struct Config {
     pub shard_bits: u8,
     /// Skip SQLite and LMDB (hollow only).
     pub hollow_only: bool,
+    /// Measure reads after N deltas against fresh snapshots ([`deltas`]).
+    pub delta_reads: bool,
+    /// Only the reads after N deltas (no rounds over the engines).
+    pub deltas_only: bool,
 }
 
 impl Config {
@@ -70,6 +75,8 @@ impl Config {
             lookup_ops: 200_000,
             shard_bits: hollow::DEFAULT_SHARD_BITS,
             hollow_only: false,
+            delta_reads: true,
+            deltas_only: false,
         }
     }
 }
@@ -90,14 +97,19 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Re
     let mut hollow: Option<hollow_side::HollowReport> = None;
     let mut sqlite: Option<report::EngineReport> = None;
     let mut lmdb: Option<report::EngineReport> = None;
-    for round in 1..=config.rounds.max(1) {
+    let rounds = if config.deltas_only {
+        1
+    } else {
+        config.rounds.max(1)
+    };
+    for round in 1..=rounds {
         progress(&format!("round {round} of {}", config.rounds.max(1)));
         let h = hollow_side::measure(config, &data, dir.path(), progress)?;
         match &mut hollow {
             Some(first) => first.pool(&h),
             None => hollow = Some(h),
         }
-        if config.hollow_only {
+        if config.hollow_only || config.deltas_only {
             continue;
         }
         let s = sqlite::measure(config, &data, dir.path(), progress)?;
@@ -112,6 +124,12 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Re
         }
     }
     let hollow = hollow.ok_or("no round ran")?;
+    let deltas = if config.delta_reads {
+        progress("hollow: reads after N deltas");
+        Some(deltas::measure(config, &data, dir.path(), progress)?)
+    } else {
+        None
+    };
     Ok(report::Report {
         config: config.clone(),
         machine: report::Machine::detect(),
@@ -120,6 +138,7 @@ pub fn run(config: &Config, progress: &mut dyn FnMut(&str)) -> Result<report::Re
         hollow,
         sqlite,
         lmdb,
+        deltas,
         total_seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -47,6 +47,12 @@ struct Args {
     /// Measure hollow only (skip SQLite and LMDB).
     #[arg(long)]
     hollow_only: bool,
+    /// Skip the "reads after N deltas" section.
+    #[arg(long)]
+    no_deltas: bool,
+    /// Only the "reads after N deltas" section (plus one hollow round; for iterating).
+    #[arg(long)]
+    deltas_only: bool,
     /// Print the report as JSON instead of markdown.
     #[arg(long)]
     json: bool,
@@ -69,6 +75,8 @@ fn main() -> ExitCode {
         lookup_ops: args.lookup_ops,
         shard_bits: args.shard_bits,
         hollow_only: args.hollow_only,
+        delta_reads: !args.no_deltas,
+        deltas_only: args.deltas_only,
         ..Config::new(args.movies)
     };
     let started = std::time::Instant::now();

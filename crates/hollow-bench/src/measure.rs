@@ -58,36 +58,21 @@ pub fn time<T>(f: impl FnOnce() -> T) -> (T, Duration) {
 }
 
 /// Times `f` `reps` times (after one untimed warm-up run) and returns nanoseconds per operation
-/// for each run, `ops` being the operations one run performs. The result of every run goes
-/// through [`std::hint::black_box`].
+/// for each run, `ops` being the operations one run performs, in on-CPU time when the kernel
+/// reports it (the machine is shared: wall time would count waiting for a CPU), else in wall
+/// time. The result of every run goes through [`std::hint::black_box`].
 pub fn ns_per_op<T>(reps: usize, ops: usize, mut f: impl FnMut() -> T) -> Stat {
-    std::hint::black_box(f());
-    let ops = ops.max(1) as f64;
-    let samples = (0..reps.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            std::hint::black_box(f());
-            start.elapsed().as_secs_f64() * 1e9 / ops
-        })
-        .collect();
-    Stat::of(samples)
+    let result = try_cpu_ns_per_op(reps, ops, || Ok(f()));
+    result.unwrap_or_else(|_| Stat::of(Vec::new()))
 }
 
 /// Like [`ns_per_op`] for a fallible kernel.
 pub fn try_ns_per_op<T>(
     reps: usize,
     ops: usize,
-    mut f: impl FnMut() -> crate::Result<T>,
+    f: impl FnMut() -> crate::Result<T>,
 ) -> crate::Result<Stat> {
-    std::hint::black_box(f()?);
-    let ops = ops.max(1) as f64;
-    let mut samples = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let start = Instant::now();
-        std::hint::black_box(f()?);
-        samples.push(start.elapsed().as_secs_f64() * 1e9 / ops);
-    }
-    Ok(Stat::of(samples))
+    try_cpu_ns_per_op(reps, ops, f)
 }
 
 /// Converts durations to a [`Stat`] in milliseconds.
@@ -220,4 +205,38 @@ pub fn zstd3_len(bytes: &[u8]) -> crate::Result<u64> {
 /// Bytes of the file at `path` compressed by zstd at level 3.
 pub fn zstd3_file_len(path: &std::path::Path) -> crate::Result<u64> {
     zstd3_len(&std::fs::read(path)?)
+}
+
+/// Nanoseconds this thread has spent on a CPU (`CLOCK_THREAD_CPUTIME_ID`). Unlike wall time, it
+/// does not count the time the thread waited for a CPU while other processes ran: the figure to
+/// time kernels with on a shared machine (cache and memory-bandwidth contention still count).
+pub fn thread_cpu_ns() -> Option<u64> {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    let secs = u64::try_from(t.tv_sec).ok()?;
+    let nanos = u64::try_from(t.tv_nsec).ok()?;
+    Some(secs * 1_000_000_000 + nanos)
+}
+
+/// Like [`try_ns_per_op`], timed in on-CPU time ([`thread_cpu_ns`]) when the kernel reports it,
+/// else in wall time.
+pub fn try_cpu_ns_per_op<T>(
+    reps: usize,
+    ops: usize,
+    mut f: impl FnMut() -> crate::Result<T>,
+) -> crate::Result<Stat> {
+    std::hint::black_box(f()?);
+    let ops = ops.max(1) as f64;
+    let mut samples = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        let (cpu, wall) = (thread_cpu_ns(), Instant::now());
+        std::hint::black_box(f()?);
+        let elapsed = wall.elapsed().as_secs_f64() * 1e9;
+        #[allow(clippy::cast_precision_loss)]
+        let ns = match (cpu, thread_cpu_ns()) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64,
+            _ => elapsed,
+        };
+        samples.push(ns / ops);
+    }
+    Ok(Stat::of(samples))
 }

@@ -96,6 +96,8 @@ pub struct Report {
     pub sqlite: Option<EngineReport>,
     /// LMDB's figures (`None` with `hollow_only`).
     pub lmdb: Option<EngineReport>,
+    /// Reads after N deltas against fresh snapshots (`None` when skipped).
+    pub deltas: Option<crate::deltas::DeltaReport>,
     /// Wall time of the whole run (s).
     pub total_seconds: f64,
 }
@@ -212,6 +214,17 @@ impl Report {
                 target: None,
             },
             Row {
+                figure:
+                    "batched PK lookups, `get_many_by_key` (1024 keys a call), read `id` (ns/key)"
+                        .into(),
+                hollow: h.pk_lookup_many_ns.median,
+                range: Some((h.pk_lookup_many_ns.min, h.pk_lookup_many_ns.max)),
+                anchor: a.and_then(|a| a.pk_lookup_ns),
+                sqlite: s.map(|e| e.pk_lookup_ns.median),
+                lmdb: l.map(|e| e.pk_lookup_ns.median),
+                target: Some(("≤ 80 ns (issue 18)".into(), 80.0)),
+            },
+            Row {
                 figure: "random read `id` by ordinal (ns)".into(),
                 hollow: h.read_id_ns.median,
                 range: Some((h.read_id_ns.min, h.read_id_ns.max)),
@@ -257,6 +270,102 @@ impl Report {
                 target: Some(("≤ 2 ns".into(), targets::SCAN_NS)),
             },
         ]
+    }
+
+    /// Every read row again on a private copy (`MemoryMode::Private`) beside the mapped one.
+    fn private_table(&self, out: &mut String) {
+        let h = &self.hollow;
+        let p = &h.private.reads;
+        let a = self.anchors();
+        let l = self.lmdb.as_ref();
+        let _ = writeln!(
+            out,
+            "\n#### Reads, `MemoryMode::Private` (the blob copied into anonymous memory with \
+             transparent huge pages)\n\nCopy of the {} MB blob: {} ms (median); anonymous huge \
+             pages after the copy: {} MB. Mapped = the rows above (page cache, shared between \
+             processes).\n",
+            num(mb(h.build(true).map_or(0, |b| b.blob_bytes))),
+            stat(&h.private.copy_ms),
+            opt(h.private.anon_huge_mb),
+        );
+        out.push_str(
+            "| figure | mapped | private | private min–max | private ÷ mapped | Hollow | private ÷ Hollow | LMDB | private ÷ LMDB |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|\n",
+        );
+        // (figure, mapped, private, Hollow, LMDB)
+        type PrivateRow<'r> = (&'r str, &'r Stat, &'r Stat, Option<f64>, Option<f64>);
+        let rows: [PrivateRow<'_>; 8] = [
+            (
+                "PK lookup, read `id` (ns)",
+                &h.pk_lookup_ns,
+                &p.pk_lookup_ns,
+                a.and_then(|a| a.pk_lookup_ns),
+                l.map(|e| e.pk_lookup_ns.median),
+            ),
+            (
+                "PK lookup, read `title` as &str (ns)",
+                &h.pk_lookup_title_ns,
+                &p.pk_lookup_title_ns,
+                None,
+                l.map(|e| e.pk_lookup_title_ns.median),
+            ),
+            (
+                "batched PK lookups, read `id` (ns/key)",
+                &h.pk_lookup_many_ns,
+                &p.pk_lookup_many_ns,
+                a.and_then(|a| a.pk_lookup_ns),
+                l.map(|e| e.pk_lookup_ns.median),
+            ),
+            (
+                "random read `id` by ordinal (ns)",
+                &h.read_id_ns,
+                &p.read_id_ns,
+                a.and_then(|a| a.read_id_ns),
+                None,
+            ),
+            (
+                "random read `id`, dependent chain (ns)",
+                &h.read_id_dependent_ns,
+                &p.read_id_dependent_ns,
+                None,
+                None,
+            ),
+            (
+                "random read `title` as &str (ns)",
+                &h.read_title_ns,
+                &p.read_title_ns,
+                a.and_then(|a| a.read_title_ns),
+                None,
+            ),
+            (
+                "full scan, `iter()` (ns/record)",
+                &h.scan_iter_ns,
+                &p.scan_iter_ns,
+                a.and_then(|a| a.scan_ns),
+                l.map(|e| e.scan_ns.median),
+            ),
+            (
+                "full scan, `get(0..capacity)` (ns/record)",
+                &h.scan_get_ns,
+                &p.scan_get_ns,
+                a.and_then(|a| a.scan_ns),
+                l.map(|e| e.scan_ns.median),
+            ),
+        ];
+        for (figure, mapped, private, hollow, lmdb) in rows {
+            let _ = writeln!(
+                out,
+                "| {figure} | {} | {} | {}–{} | {} | {} | {} | {} | {} |",
+                stat(mapped),
+                stat(private),
+                num(private.min),
+                num(private.max),
+                ratio(private.median, Some(mapped.median)),
+                opt(hollow),
+                ratio(private.median, hollow),
+                opt(lmdb),
+                ratio(private.median, lmdb),
+            );
+        }
     }
 
     fn rows_build(&self) -> Vec<Row> {
@@ -423,8 +532,8 @@ impl Report {
         let _ = writeln!(
             out,
             "### {} movies + {} actors\n\n{} CPUs ({}), Linux {}, load average at the end {}; \
-             source `{}`; {} s wall. {} rounds over all engines; medians of {} samples (reads), {} (builds), {} \
-             fresh opens, pooled over the rounds; {} random ordinals, {} random PK lookups per \
+             source `{}`; {} s wall. {} rounds over all engines; medians of {} samples (reads, \
+             on-CPU time per operation), {} (builds, wall), {} fresh opens (wall), pooled over the rounds; {} random ordinals, {} random PK lookups per \
              sample; shard bits {}.\n",
             self.movies,
             self.actors,
@@ -444,8 +553,8 @@ impl Report {
         );
         out.push_str(
             "Ratios are hollow ÷ other: below 1× hollow is faster or smaller. Hollow figures are \
-             the constants of ANCHORS.md (not re-measured); SQLite and LMDB were measured in this \
-             run.\n\n",
+             the constants of ANCHORS.md (its side-by-side re-measurement of 2026-11-30 at 1M; \
+             not re-run here); SQLite and LMDB were measured in this run.\n\n",
         );
         out.push_str("#### Reads\n\n");
         self.table(&mut out, &self.rows_reads());
@@ -454,14 +563,16 @@ impl Report {
             out,
             "\nhollow open → first lookup, median parts: `ReadState::open` {} µs, \
              `table::<Movie>()` (verifies the type's sections) {} µs, first `get_by_key` {} µs \
-             (min total {} µs, max {} µs). Hollow's column is its consumer snapshot load \
-             (fresh JVM), before building a primary-key index.",
+             (min total {} µs, max {} µs). Hollow's column is its load + primary-key \
+             index + first lookup in a JVM that already ran one (2026-11-30; 477 ms first in a \
+             JVM).",
             stat(&o.open_us),
             stat(&o.table_us),
             stat(&o.lookup_us),
             num(o.total_us.min),
             num(o.total_us.max),
         );
+        self.private_table(&mut out);
         out.push_str("\n#### Build and size\n\n");
         self.table(&mut out, &self.rows_build());
         out.push_str(
@@ -518,6 +629,9 @@ impl Report {
         }
         if self.config.movies == 1_000_000 {
             self.calibration(&mut out);
+        }
+        if let Some(d) = &self.deltas {
+            d.to_markdown(&mut out);
         }
         out.push_str("\n#### Memory\n\n");
         out.push_str("| figure | hollow | Hollow (ANCHORS) | SQLite | LMDB | DESIGN target | |\n|---|--:|--:|--:|--:|---|---|\n");

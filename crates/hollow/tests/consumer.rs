@@ -920,3 +920,53 @@ async fn a_refresh_one_version_behind_does_not_list_the_store() {
     assert_eq!(consumer.refresh_to(5).await.expect("refresh_to"), 5);
     check(&consumer.state().expect("state"), data, 4);
 }
+
+/// With `compact_after(3)`, a consumer that followed three deltas soon serves the same version
+/// folded into a snapshot (no overlay), reading the same records and keys; a reader holding the
+/// overlaid state keeps it; later deltas overlay the compacted state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_overlay_is_compacted_in_the_background() {
+    let store = BlobStore::memory();
+    let data = Dataset::new(500);
+    let producer = publish(&store, data, 1, 100).await;
+    let consumer = Consumer::builder(store.clone())
+        .compact_after(3)
+        .build()
+        .await
+        .expect("consumer");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(1));
+    for c in 1..3 {
+        producer.run_cycle(populate(data, c)).await.expect("cycle");
+        consumer.refresh().await.expect("refresh");
+        assert_eq!(
+            u64::try_from(consumer.state().expect("state").overlay_depth()).ok(),
+            Some(c)
+        );
+    }
+    producer.run_cycle(populate(data, 3)).await.expect("cycle");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(4));
+    let overlaid = consumer.state().expect("state");
+    assert_eq!(overlaid.overlay_depth(), 3);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let compacted = loop {
+        let s = consumer.state().expect("state");
+        if s.overlay_depth() == 0 {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no compaction in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(compacted.state_id(), overlaid.state_id());
+    check(&compacted, data, 3);
+    check(&overlaid, data, 3);
+    assert_eq!(movies(&compacted), movies(&overlaid));
+    // The next delta overlays the compacted state.
+    producer.run_cycle(populate(data, 4)).await.expect("cycle");
+    assert_eq!(consumer.refresh().await.expect("refresh"), Some(5));
+    let next = consumer.state().expect("state");
+    assert_eq!(next.overlay_depth(), 1);
+    check(&next, data, 4);
+}

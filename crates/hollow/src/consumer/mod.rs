@@ -18,8 +18,10 @@
 //! | `execute.rs` | running the steps: open, check, verify, overlay, events |
 //! | `cache.rs` | where bytes come from: local store, cache directory, verification markers |
 //! | `watch.rs` | the announcement watcher of `RefreshPolicy::OnAnnouncement` |
+//! | `compact.rs` | background compaction of a deep overlay (`ConsumerBuilder::compact_after`) |
 
 mod cache;
+mod compact;
 mod execute;
 mod plan;
 mod watch;
@@ -139,6 +141,7 @@ pub struct ConsumerBuilder {
     #[cfg(feature = "nats")]
     push: Option<crate::push::NatsAnnouncements>,
     cache_keep_bytes: u64,
+    compact_after: Option<usize>,
 }
 
 /// How long a blob that failed to load or apply is avoided before a refresh tries it again:
@@ -264,6 +267,18 @@ impl ConsumerBuilder {
         self
     }
 
+    /// Folds the serving state into an in-memory snapshot in the background once it carries
+    /// `n` overlaid deltas (at least 1): reads then run at a fresh snapshot's speed again
+    /// instead of paying for changed records that live in the deltas (docs/ARCHITECTURE.md,
+    /// "Reads after deltas"). A compaction costs about a snapshot write of the state (O(records),
+    /// one core while it runs) and its bytes are private memory, not the shared page cache; a
+    /// refresh that lands while it runs wins and the next refresh starts it again. Off by
+    /// default.
+    pub fn compact_after(mut self, n: usize) -> Self {
+        self.compact_after = Some(n.max(1));
+        self
+    }
+
     /// Builds the consumer. With [`RefreshPolicy::OnAnnouncement`] it refreshes at once and
     /// then watches (the watcher stops when the consumer is dropped); with `Manual` it holds
     /// no state until the first refresh.
@@ -288,6 +303,8 @@ impl ConsumerBuilder {
             limits: self.limits,
             memory_mode: self.memory_mode,
             cache_keep_bytes: self.cache_keep_bytes,
+            compact_after: self.compact_after,
+            compacting: std::sync::atomic::AtomicBool::new(false),
         });
         #[cfg(feature = "nats")]
         let mut push_task = None;
@@ -370,6 +387,10 @@ struct Inner {
     limits: crate::Limits,
     memory_mode: MemoryMode,
     cache_keep_bytes: u64,
+    /// Compact the serving state in the background at this overlay depth.
+    compact_after: Option<usize>,
+    /// A compaction is running.
+    compacting: std::sync::atomic::AtomicBool,
 }
 
 /// Follows a dataset and serves its current state.
@@ -431,6 +452,7 @@ impl Consumer {
             #[cfg(feature = "nats")]
             push: None,
             cache_keep_bytes: 0,
+            compact_after: None,
         }
     }
 
@@ -466,7 +488,14 @@ impl Inner {
         }
     }
 
-    async fn refresh(&self, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
+    /// Refreshes, then starts a background compaction when one is due.
+    async fn refresh(self: &Arc<Self>, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
+        let served = self.refresh_once(version).await?;
+        self.maybe_compact();
+        Ok(served)
+    }
+
+    async fn refresh_once(&self, version: Option<u64>) -> Result<Option<u64>, RefreshError> {
         let mut failures = self.refreshing.lock().await;
         let started = Instant::now();
         let Some((announcement, _)) = self.store.announcement().await? else {

@@ -92,18 +92,6 @@ impl PopulatedBitmap {
         }
     }
 
-    /// Grows or shrinks to `capacity` ordinals (bits beyond it are dropped).
-    pub(crate) fn resize(&mut self, capacity: u32) {
-        let mut words = std::mem::take(&mut self.words).into_vec();
-        words.resize(bitmap_words(capacity), 0);
-        if !capacity.is_multiple_of(64)
-            && let Some(last) = words.last_mut()
-        {
-            *last &= (1u64 << (capacity % 64)) - 1;
-        }
-        self.words = words.into_boxed_slice();
-    }
-
     /// Sets or clears the bit of `ordinal` (ignored beyond the bitmap).
     pub(crate) fn set(&mut self, ordinal: u32, on: bool) {
         if let Some(w) = self.words.get_mut((ordinal / 64) as usize) {

@@ -80,6 +80,16 @@ pub(crate) fn build_pk_index(entries: &[IndexEntry], inline: bool) -> Vec<u8> {
     out
 }
 
+/// Word `index` of the slot array of a section's bytes (0 beyond it).
+#[inline]
+fn slot_word(bytes: &[u8], index: usize) -> u64 {
+    let at = index.saturating_mul(8).saturating_add(HEADER_BYTES);
+    match bytes.get(at..at.saturating_add(8)) {
+        Some(b) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
+        None => 0,
+    }
+}
+
 /// A read-only view of an index section.
 #[derive(Debug, Clone)]
 pub(crate) struct PrimaryKeyIndex {
@@ -116,13 +126,14 @@ impl PrimaryKeyIndex {
         self.inline
     }
 
+    /// Loads the home slot of `hash` and returns its first word: a batched lookup touches the
+    /// slots of a group of keys together (independent loads the CPU overlaps) before it probes
+    /// any of them.
     #[inline]
-    fn word(&self, index: u64) -> u64 {
-        let at = usize::try_from(index).unwrap_or(usize::MAX / 16) * 8 + HEADER_BYTES;
-        match self.bytes.as_slice().get(at..at + 8) {
-            Some(b) => u64::from_le_bytes(b.try_into().unwrap_or([0; 8])),
-            None => 0,
-        }
+    pub(crate) fn touch(&self, hash: u64) -> u64 {
+        let width = if self.inline { 2 } else { 1 };
+        let pos = usize::try_from(home(hash, self.slots)).unwrap_or(0) * width;
+        slot_word(self.bytes.as_slice(), pos)
     }
 
     /// Finds the ordinal of a key. Inline layout: compares `inline_key` with each slot's key.
@@ -135,20 +146,23 @@ impl PrimaryKeyIndex {
         inline_key: u64,
         mut confirm: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
+        // The section's bytes once per lookup (not per slot): `new` checked their length.
+        let bytes = self.bytes.as_slice();
         let want = tag(hash);
         let mut pos = home(hash, self.slots);
         // A well-formed table always has an empty slot; a corrupt full one ends after one lap.
         for _ in 0..self.slots {
+            let at = usize::try_from(pos).unwrap_or(usize::MAX / 16);
             if self.inline {
-                let entry = self.word(pos * 2 + 1);
+                let entry = slot_word(bytes, at * 2 + 1);
                 if entry == 0 {
                     return None;
                 }
-                if self.word(pos * 2) == inline_key {
+                if slot_word(bytes, at * 2) == inline_key {
                     return u32::try_from(entry - 1).ok();
                 }
             } else {
-                let slot = self.word(pos);
+                let slot = slot_word(bytes, at);
                 if slot == 0 {
                     return None;
                 }

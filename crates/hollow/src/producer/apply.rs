@@ -145,3 +145,38 @@ impl WriteState {
         Ok(())
     }
 }
+
+impl ReadState {
+    /// This state folded into a fresh snapshot, written in memory and opened: the same version,
+    /// tag, schema, records, ordinals and state checksums, with no overlay, so it reads exactly
+    /// like the producer's snapshot of the version (an overlaid state's changed records live in
+    /// the deltas that brought them, one load further away and scattered; see
+    /// docs/ARCHITECTURE.md, "Reads after deltas").
+    ///
+    /// Costs a whole snapshot write (O(records): at 1M movies about as much as a producer's
+    /// snapshot), so run it off the read path — `tokio::task::spawn_blocking` or a thread —
+    /// and serve the result in place of the state it came from once it is ready; this state is
+    /// not changed and stays readable for as long as its readers hold it. The compacted state's
+    /// bytes are private memory, not a shared page-cache mapping.
+    pub fn compacted(&self) -> Result<ReadState, CycleError> {
+        let mut builder = WriteState::builder(self.dataset()).schema(self.schema().clone());
+        let types = self.types();
+        for t in &types {
+            builder = builder.register_name(&t.name);
+        }
+        for (k, v) in self.header_tags() {
+            builder = builder.header_tag(k, v);
+        }
+        let shard_bits = self.shard_bits().unwrap_or(crate::DEFAULT_SHARD_BITS);
+        let mut state = builder
+            .options(crate::WriteOptions {
+                shard_bits,
+                ..crate::WriteOptions::default()
+            })
+            .build()?;
+        state.load_snapshot(self)?;
+        let blob = state.write_snapshot(&self.state_id())?;
+        let name = format!("{} compacted at {}", self.blob_name(), self.version());
+        Ok(ReadState::from_bytes(blob, &name)?)
+    }
+}

@@ -6,6 +6,7 @@ mod index;
 pub(crate) mod open;
 mod overlay;
 mod query;
+mod record_map;
 
 pub(crate) use overlay::MAX_OVERLAY_DELTAS;
 
@@ -204,6 +205,14 @@ impl ReadState {
         self.base_version
     }
 
+    /// Shard bits of the snapshot's first type with records (`None` without one).
+    pub(crate) fn shard_bits(&self) -> Option<u8> {
+        self.types
+            .iter()
+            .find(|t| !t.base.shards.is_empty())
+            .map(|t| t.base.shard_bits)
+    }
+
     /// Size of the blob in bytes.
     pub fn blob_len(&self) -> usize {
         self.bytes.len()
@@ -356,6 +365,8 @@ impl<'s> TypeView<'s> {
             view: self,
             word_index: 0,
             bits: 0,
+            changed: 0,
+            locs: &[],
         }
     }
 
@@ -376,33 +387,39 @@ impl<'s> TypeView<'s> {
     /// Looks up the ordinal whose primary key has the canonical bytes `encoded`.
     #[inline]
     fn find_encoded(&self, key: &KeyPath, encoded: &[u8]) -> Option<u32> {
-        let hash = xxhash_rust::xxh3::xxh3_64(encoded);
-        if let Some(overlay) = self.overlay {
-            // A type that first appeared in a delta has no snapshot index.
-            let inline = key.inline_width().is_some();
-            let confirm = |o: u32| {
-                let mut record_key = KeyBytes::new();
-                self.get(o).is_some_and(|r| {
-                    key.encode_record(r, &mut record_key).is_ok()
-                        && record_key.as_slice() == encoded
-                })
-            };
-            let index = self.loaded.pk_index.as_ref();
-            return overlay.find_key(hash, encoded, inline, confirm, |confirm| {
-                index
-                    .and_then(|index| index.find(hash, crate::schema::inline_key(encoded), confirm))
-            });
-        }
-        let index = self.loaded.pk_index.as_ref()?;
+        self.find_hashed(key, encoded, xxhash_rust::xxh3::xxh3_64(encoded))
+    }
+
+    /// [`TypeView::find_encoded`] with the key's hash already computed.
+    #[inline]
+    fn find_hashed(&self, key: &KeyPath, encoded: &[u8], hash: u64) -> Option<u32> {
         let mut record_key = KeyBytes::new();
         // Inline layout: whole keys compare, no record is read. Tagged layout: a hash match is
         // only a candidate; confirm it against the record's own key. Callers fetch the record
         // with `get`, which checks that the ordinal is populated.
-        index.find(hash, crate::schema::inline_key(encoded), |ordinal| {
+        let mut confirm = |ordinal: u32| {
             self.get(ordinal).is_some_and(|r| {
                 key.encode_record(r, &mut record_key).is_ok() && record_key.as_slice() == encoded
             })
-        })
+        };
+        let index = self.loaded.pk_index.as_ref();
+        let Some(overlay) = self.overlay else {
+            return index?.find(hash, crate::schema::inline_key(encoded), confirm);
+        };
+        // With deltas: the snapshot's index first (most keys are still where it says: an
+        // unchanged ordinal's entry holds without reading anything more than `get` does), then
+        // the one map of keys added since the snapshot. At most one populated ordinal has the
+        // key, so the order does not change the answer.
+        let inline = key.inline_width().is_some();
+        if let Some(index) = index {
+            let found = index.find(hash, crate::schema::inline_key(encoded), |o| {
+                overlay.base_key_holds(o) && (inline || confirm(o))
+            });
+            if let Some(o) = found.filter(|o| overlay.base_key_holds(*o)) {
+                return Some(o);
+            }
+        }
+        overlay.find_added(hash, encoded, inline, confirm)
     }
 
     pub(crate) fn ordinal_by_values(
@@ -415,6 +432,52 @@ impl<'s> TypeView<'s> {
         Ok(self.find_encoded(key, &query))
     }
 
+    /// The records of many single-field keys, appended to `out` in key order (`None` for a
+    /// key no record has). Keys go in groups of [`LOOKUP_GROUP`]: a group's keys are encoded
+    /// and hashed, their index slots loaded together, then probed, then their records loaded
+    /// together — independent loads the CPU keeps in flight at once, as a hash join's
+    /// prefetches do, where one lookup after another waits for each miss in turn.
+    pub(crate) fn records_by_keys<'k>(
+        &self,
+        keys: impl IntoIterator<Item = KeyValue<'k>>,
+        out: &mut Vec<Option<StructReader<'s>>>,
+    ) -> Result<(), LookupError> {
+        let key = self.key()?;
+        let index = self.loaded.pk_index.as_ref();
+        let mut encoded: [KeyBytes; LOOKUP_GROUP] = std::array::from_fn(|_| KeyBytes::new());
+        let mut hashes = [0u64; LOOKUP_GROUP];
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            let mut n = 0;
+            // The group's arrays first: `zip` stops on them without taking one key too many.
+            for ((bytes, hash), value) in
+                encoded.iter_mut().zip(hashes.iter_mut()).zip(keys.by_ref())
+            {
+                key.encode_values(&[value], bytes)?;
+                *hash = xxhash_rust::xxh3::xxh3_64(bytes);
+                n += 1;
+            }
+            if let Some(index) = index {
+                let touched = hashes[..n]
+                    .iter()
+                    .fold(0u64, |acc, h| acc ^ index.touch(*h));
+                std::hint::black_box(touched);
+            }
+            let start = out.len();
+            for (bytes, hash) in encoded.iter().zip(hashes).take(n) {
+                let record = self.find_hashed(key, bytes, hash).and_then(|o| self.get(o));
+                out.push(record);
+            }
+            // The group's records, loaded together before the caller reads them.
+            let touched = out[start..]
+                .iter()
+                .flatten()
+                .fold(0u64, |acc, r| acc ^ r.get_data_field::<u64>(0));
+            std::hint::black_box(touched);
+        }
+        Ok(())
+    }
+
     pub(crate) fn ordinal_by_strings(&self, values: &[&str]) -> Result<Option<u32>, LookupError> {
         let key = self.key()?;
         let mut query = KeyBytes::new();
@@ -423,11 +486,20 @@ impl<'s> TypeView<'s> {
     }
 }
 
+/// Keys a batched lookup ([`Table::get_many_by_key`]) works on at once: enough independent
+/// misses to fill a core's miss buffers, few enough that a group's slots and records stay in
+/// L1 until they are read.
+const LOOKUP_GROUP: usize = 16;
+
 /// Iterator over the populated records of a type (see [`TypeView::records`]).
 pub(crate) struct RecordIter<'s> {
     view: TypeView<'s>,
     word_index: usize,
     bits: u64,
+    /// The bits of `bits` whose record a delta brought (with an overlay).
+    changed: u64,
+    /// Locations of the changed records of the current block still to come, in order.
+    locs: &'s [u64],
 }
 
 impl<'s> Iterator for RecordIter<'s> {
@@ -435,24 +507,40 @@ impl<'s> Iterator for RecordIter<'s> {
 
     #[inline]
     fn next(&mut self) -> Option<Self::Item> {
-        let populated = match self.view.overlay {
-            Some(overlay) => overlay.populated(),
-            None => &self.view.loaded.populated,
-        };
         loop {
             while self.bits == 0 {
-                if self.word_index >= populated.word_count() {
-                    return None;
+                match self.view.overlay {
+                    Some(overlay) => {
+                        let records = overlay.records();
+                        if self.word_index >= records.block_count() {
+                            return None;
+                        }
+                        let (block, locs) = records.block_with_locs(self.word_index);
+                        self.bits = block.populated;
+                        self.changed = block.changed;
+                        self.locs = locs;
+                    }
+                    None => {
+                        let populated = &self.view.loaded.populated;
+                        if self.word_index >= populated.word_count() {
+                            return None;
+                        }
+                        self.bits = populated.word(self.word_index);
+                    }
                 }
-                self.bits = populated.word(self.word_index);
                 self.word_index += 1;
             }
+            let bit = self.bits & self.bits.wrapping_neg();
             let ordinal =
                 u32::try_from((self.word_index - 1) * 64).ok()? + self.bits.trailing_zeros();
-            self.bits &= self.bits - 1;
+            self.bits ^= bit;
             let record = match self.view.overlay {
-                Some(_) => self.view.get(ordinal),
-                None => self.view.base_record(ordinal),
+                Some(overlay) if self.changed & bit != 0 => {
+                    let (&loc, rest) = self.locs.split_first()?;
+                    self.locs = rest;
+                    overlay.changed_record(loc)
+                }
+                _ => self.view.base_record(ordinal),
             };
             // Load and apply checked that every populated ordinal has a record.
             if let Some(r) = record {
@@ -516,6 +604,48 @@ impl<'s, T: OwnedStruct> Table<'s, T> {
             .view
             .ordinal_by_values(values)?
             .and_then(|o| self.get(o)))
+    }
+
+    /// The records of many single-field primary keys, in key order (`None` where no record
+    /// has the key): [`Table::get_by_key`] for each, but the keys are worked on in groups whose
+    /// index slots and records are loaded together, so their cache misses overlap instead of
+    /// following one another (BENCHMARKS.md: batched lookups).
+    ///
+    /// ```
+    /// # fn main() -> hollow::Result<()> {
+    /// use hollow::{ReadState, StateId, WriteState};
+    /// use hollow_movies::movies_capnp::movie;
+    ///
+    /// let mut state = WriteState::builder("demo").register::<movie::Owned>().build()?;
+    /// for (id, title) in [(1u64, "Alien"), (2, "Heat"), (3, "Ran")] {
+    ///     let mut message = capnp::message::Builder::new_default();
+    ///     let mut m = message.init_root::<movie::Builder>();
+    ///     m.set_id(id);
+    ///     m.set_title(title);
+    ///     state.add::<movie::Owned>(message.get_root_as_reader()?)?;
+    /// }
+    /// let read = ReadState::from_bytes(state.write_snapshot(&StateId { version: 1, tag: 7 })?, "<memory>")?;
+    /// let movies = read.table::<movie::Owned>()?;
+    /// let found = movies.get_many_by_key([3u64, 9, 1])?;
+    /// let titles: Vec<Option<&str>> = found
+    ///     .iter()
+    ///     .map(|m| m.as_ref().and_then(|m| m.get_title().ok()?.to_str().ok()))
+    ///     .collect();
+    /// assert_eq!(titles, [Some("Ran"), None, Some("Alien")]);
+    /// # Ok(()) }
+    /// ```
+    pub fn get_many_by_key<'k, K: Into<KeyValue<'k>>>(
+        &self,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<Vec<Option<T::Reader<'s>>>, LookupError> {
+        let keys = keys.into_iter();
+        let mut records = Vec::with_capacity(keys.size_hint().0);
+        self.view
+            .records_by_keys(keys.map(Into::into), &mut records)?;
+        Ok(records
+            .into_iter()
+            .map(|r| r.map(T::Reader::from))
+            .collect())
     }
 
     /// The ordinal of the record whose primary key equals `values`.

@@ -1,47 +1,122 @@
 //! Deltas applied to a read state without copying it: per type, an overlay on the snapshot's
 //! sections (DESIGN.md, decision 4).
 //!
-//! The overlay holds the current populated bitmap, one byte per ordinal naming the delta its
-//! record now comes from (0: the snapshot; the record is then found by binary search in that
-//! delta's sorted upserted ordinals), the keys added since the snapshot, and a bitmap of the
-//! ordinals whose snapshot-index entry is stale. Records stay where they are: in the
-//! snapshot's mapping, or in the mapping of the delta that brought them. The state the overlay
-//! was derived from is untouched, so readers holding it keep reading it.
+//! The overlay holds the ordinal → record mapping ([`RecordMap`]: one flat copy-on-write level,
+//! so an unchanged record reads exactly like the snapshot's and a changed one costs one more
+//! load, whatever the number of deltas), the keys added since the snapshot (one hash map keyed
+//! by the key's hash); whether a record still has the snapshot's key at its ordinal (so the
+//! snapshot's index entry for it holds) is a flag of its location in the map.
+//! Records stay where they are: in the snapshot's mapping, or in the mapping of the delta that
+//! brought them. The state the overlay was derived from is untouched, so readers holding it
+//! keep reading it.
 //!
-//! Cost of applying a delta: its changed records, plus one copy of the owner bytes and of two
-//! bitmaps (≈ 1.25 MiB at 1M records, a memcpy) and of the keys added since the snapshot.
-//! Overlays keyed by a hash map or a persistent map of the changed ordinals were measured
-//! slower: a 1% random delta touches every node of a map of the changes so far, so their cost
-//! grew with each delta (three deltas at 1M: 1.6 → 2.8 ms with `HashMap`, 1.8 → 5.5 ms with
-//! `imbl`). A snapshot load starts over with no overlay; consumers compact by loading a newer
-//! snapshot once an overlay holds `max_deltas` deltas (at most 255: owners are bytes).
+//! Cost of applying a delta: its changed records, the chunks of the mapping it touches
+//! (1 KiB of blocks plus their changed records' locations each) and one copy of the keys
+//! added since the snapshot. The overlay before (one owner byte per
+//! ordinal, each changed record found by binary search in its delta) scanned 5.6× slower than
+//! a fresh snapshot after ten deltas at 1M (BENCHMARKS.md, "Reads after N deltas"). A snapshot
+//! load starts over with no overlay; consumers compact by loading a newer snapshot once an
+//! overlay holds `max_deltas` deltas (at most 255), or in the background with
+//! `ConsumerBuilder::compact_after` (`ReadState::compacted`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use capnp::private::layout::StructReader;
-use smallvec::SmallVec;
 
+use super::record_map::{REKEYED, RecordMap, Slot, loc_index, loc_source};
 use super::{ReadDelta, ReadState, StateType};
 use crate::error::{OpenError, Result};
 use crate::format::PopulatedBitmap;
 
-/// Most deltas one overlay can hold (owners are bytes; 0 is the snapshot).
+/// Most deltas one overlay can hold (a bound on the sources a state keeps mapped; the
+/// consumer's `max_deltas` is lower).
 pub(crate) const MAX_OVERLAY_DELTAS: usize = 255;
+
+/// Hashes a key hash (already xxh3) by passing it through.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct KeyHashHasher(u64);
+
+impl std::hash::Hasher for KeyHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type KeyHashMap<V> = HashMap<u64, V, std::hash::BuildHasherDefault<KeyHashHasher>>;
+
+/// Keys added since the snapshot: key hash → (inline key or 0, ordinal). Entries are plain
+/// values, so copying the map for a new state is a flat copy of its table; the rare second key
+/// with the same 64-bit hash goes to `collisions`.
+#[derive(Clone, Default)]
+struct AddedKeys {
+    map: KeyHashMap<(u64, u32)>,
+    collisions: Vec<(u64, u64, u32)>,
+}
+
+impl AddedKeys {
+    fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    fn insert(&mut self, hash: u64, inline_key: u64, ordinal: u32) {
+        match self.map.entry(hash) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert((inline_key, ordinal));
+            }
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.push((hash, inline_key, ordinal));
+            }
+        }
+    }
+
+    fn remove(&mut self, hash: u64, ordinal: u32) {
+        if self.map.get(&hash).is_some_and(|(_, o)| *o == ordinal) {
+            self.map.remove(&hash);
+            // A colliding key takes the freed place.
+            if let Some(i) = self.collisions.iter().position(|(h, _, _)| *h == hash) {
+                let (h, k, o) = self.collisions.swap_remove(i);
+                self.map.insert(h, (k, o));
+            }
+        } else {
+            self.collisions
+                .retain(|(h, _, o)| !(*h == hash && *o == ordinal));
+        }
+    }
+
+    /// `(inline key, ordinal)` of every key added with `hash`.
+    fn candidates(&self, hash: u64) -> impl Iterator<Item = (u64, u32)> + '_ {
+        let first = self.map.get(&hash).copied();
+        let rest = (!self.collisions.is_empty()).then(|| {
+            self.collisions
+                .iter()
+                .filter(move |(h, _, _)| *h == hash)
+                .map(|(_, k, o)| (*k, *o))
+        });
+        first.into_iter().chain(rest.into_iter().flatten())
+    }
+}
 
 /// The changes to one type since its snapshot.
 #[derive(Clone)]
 pub(crate) struct TypeOverlay {
-    populated: PopulatedBitmap,
-    /// Per ordinal: 0 when its record is the snapshot's, else 1 + the index in `deltas` of the
-    /// delta that brought it.
-    owner: Box<[u8]>,
-    /// Deltas that records point into, with the index of this type in each.
+    /// Populated ordinals and where each one's record is.
+    records: RecordMap,
+    /// Deltas that records point into, with the index of this type in each (a location's
+    /// source is an index in this list).
     deltas: Vec<(Arc<ReadDelta>, usize)>,
-    /// Ordinals whose key in the snapshot's index no longer holds.
-    stale_base_key: PopulatedBitmap,
     /// Keys added since the snapshot: key hash → (inline key or 0, ordinal).
-    added_keys: HashMap<u64, SmallVec<[(u64, u32); 1]>>,
+    added_keys: AddedKeys,
     /// Secondary indexes of the state, by name: what they gained since the snapshot.
     indexes: HashMap<String, IndexOverlay>,
 }
@@ -140,8 +215,8 @@ impl TypeOverlay {
         self.deltas.len()
     }
 
-    pub(crate) fn populated(&self) -> &PopulatedBitmap {
-        &self.populated
+    pub(crate) fn records(&self) -> &RecordMap {
+        &self.records
     }
 
     /// The overlay of secondary index `name`; `None` when the state's deltas did not carry it.
@@ -151,54 +226,65 @@ impl TypeOverlay {
 
     /// Whether `ordinal` holds its snapshot record (populated, untouched by every delta since).
     pub(crate) fn is_snapshot_record(&self, ordinal: u32) -> bool {
-        self.populated.contains(ordinal) && self.owner.get(ordinal as usize) == Some(&0)
+        self.records.slot(ordinal) == Slot::Base
     }
 
+    /// The record a delta brought, at location `loc` (see [`Slot::Changed`]).
+    #[inline]
+    pub(crate) fn changed_record(&self, loc: u64) -> Option<StructReader<'_>> {
+        let (delta, type_index) = self.deltas.get(loc_source(loc))?;
+        let change = delta.types().get(*type_index)?;
+        change.record(loc_index(loc))
+    }
+
+    /// The record of `ordinal`: `base` reads the snapshot's.
     #[inline]
     pub(crate) fn get<'s>(
         &'s self,
         ordinal: u32,
         base: impl FnOnce(u32) -> Option<StructReader<'s>>,
     ) -> Option<StructReader<'s>> {
-        if !self.populated.contains(ordinal) {
-            return None;
+        match self.records.slot(ordinal) {
+            Slot::Empty => None,
+            Slot::Base => base(ordinal),
+            Slot::Changed(loc) => self.changed_record(loc),
         }
-        let owner = *self.owner.get(ordinal as usize)?;
-        if owner == 0 {
-            return base(ordinal);
-        }
-        let (delta, type_index) = self.deltas.get(usize::from(owner) - 1)?;
-        let change = delta.types().get(*type_index)?;
-        let index = change.upserted.binary_search(&ordinal).ok()?;
-        change.record(index)
     }
 
-    /// Finds a key: first among keys added since the snapshot, then in the snapshot's index
-    /// (`base` probes it with a confirm callback), ignoring ordinals whose snapshot key is stale.
-    pub(crate) fn find_key(
+    /// True when the snapshot index's entry for `ordinal` still holds: the ordinal is populated
+    /// and its record is the snapshot's, or a record updated in place from it (same key; see
+    /// [`REKEYED`]).
+    #[inline]
+    pub(crate) fn base_key_holds(&self, ordinal: u32) -> bool {
+        match self.records.slot(ordinal) {
+            Slot::Empty => false,
+            Slot::Base => true,
+            Slot::Changed(loc) => loc & REKEYED == 0,
+        }
+    }
+
+    /// Finds a key among the keys added since the snapshot (the snapshot's index is probed
+    /// first by the caller, through [`TypeOverlay::base_key_holds`]).
+    #[inline]
+    pub(crate) fn find_added(
         &self,
         hash: u64,
         encoded: &[u8],
         inline: bool,
-        confirm: impl Fn(u32) -> bool,
-        base: impl FnOnce(&mut dyn FnMut(u32) -> bool) -> Option<u32>,
+        mut confirm: impl FnMut(u32) -> bool,
     ) -> Option<u32> {
-        let inline_key = crate::schema::inline_key(encoded);
-        if let Some(candidates) = self.added_keys.get(&hash) {
-            for &(k, o) in candidates {
-                let matches = if inline {
-                    k == inline_key && self.populated.contains(o)
-                } else {
-                    confirm(o)
-                };
-                if matches {
-                    return Some(o);
-                }
-            }
+        if self.added_keys.is_empty() {
+            return None;
         }
-        let mut confirm_base = |o: u32| !self.stale_base_key.contains(o) && (inline || confirm(o));
-        let found = base(&mut confirm_base)?;
-        (!self.stale_base_key.contains(found) && self.populated.contains(found)).then_some(found)
+        let inline_key = crate::schema::inline_key(encoded);
+        self.added_keys.candidates(hash).find_map(|(k, o)| {
+            let matches = if inline {
+                k == inline_key && self.records.contains(o)
+            } else {
+                confirm(o)
+            };
+            matches.then_some(o)
+        })
     }
 }
 
@@ -296,11 +382,9 @@ fn apply_type(
     let mut overlay = match &st.overlay {
         Some(o) => (**o).clone(),
         None => TypeOverlay {
-            populated: view.loaded.populated.clone(),
-            owner: vec![0u8; st.capacity as usize].into_boxed_slice(),
+            records: RecordMap::from_base(st.capacity, |w| view.loaded.populated.word(w)),
             deltas: Vec::new(),
-            stale_base_key: PopulatedBitmap::empty(st.capacity),
-            added_keys: HashMap::new(),
+            added_keys: AddedKeys::default(),
             indexes: HashMap::new(),
         },
     };
@@ -326,60 +410,45 @@ fn apply_type(
         indexes.insert(name, index);
     }
     overlay.indexes = indexes;
-    let capacity = change.capacity.max(st.capacity);
-    overlay.populated.resize(capacity);
-    overlay.stale_base_key.resize(capacity);
-    let mut owner = std::mem::take(&mut overlay.owner).into_vec();
-    owner.resize(capacity as usize, 0);
-    for &o in &change.removed {
-        if !overlay.populated.contains(o) {
-            return Err(corrupt(format!("removes empty ordinal {o}")));
-        }
-        overlay.populated.set(o, false);
-        owner[o as usize] = 0;
-    }
     for k in change.key_changes.iter().filter(|k| !k.added) {
-        overlay.stale_base_key.set(k.ordinal, true);
-        if let Some(list) = overlay.added_keys.get_mut(&k.hash) {
-            list.retain(|(_, o)| *o != k.ordinal);
-            if list.is_empty() {
-                overlay.added_keys.remove(&k.hash);
-            }
-        }
+        overlay.added_keys.remove(k.hash, k.ordinal);
     }
     for k in change.key_changes.iter().filter(|k| k.added) {
-        overlay
-            .added_keys
-            .entry(k.hash)
-            .or_default()
-            .push((k.inline_key, k.ordinal));
+        overlay.added_keys.insert(k.hash, k.inline_key, k.ordinal);
     }
+    // Records that come from this delta point at the next source.
+    let source = overlay.deltas.len();
     if !change.upserted.is_empty() {
-        if overlay.deltas.len() >= MAX_OVERLAY_DELTAS {
+        if source >= MAX_OVERLAY_DELTAS {
             return Err(OpenError::TooManyDeltas {
                 limit: MAX_OVERLAY_DELTAS,
             });
         }
         overlay.deltas.push((Arc::clone(delta), type_index));
     }
-    let this = u8::try_from(overlay.deltas.len()).unwrap_or(u8::MAX);
-    for &o in &change.upserted {
-        if o >= capacity {
-            return Err(corrupt(format!(
-                "upserts ordinal {o} beyond capacity {capacity}"
-            )));
-        }
-        overlay.populated.set(o, true);
-        owner[o as usize] = this;
-    }
-    owner.truncate(change.capacity as usize);
-    overlay.owner = owner.into_boxed_slice();
-    overlay.populated.resize(change.capacity);
-    overlay.stale_base_key.resize(change.capacity);
-    if overlay.populated.count() != u64::from(change.record_count) {
+    // Ordinals whose key this delta adds: their records do not have the snapshot's key there.
+    let mut rekeyed: Vec<u32> = change
+        .key_changes
+        .iter()
+        .filter(|k| k.added)
+        .map(|k| k.ordinal)
+        .collect();
+    rekeyed.sort_unstable();
+    rekeyed.dedup();
+    overlay.records = overlay
+        .records
+        .apply(
+            &change.removed,
+            &change.upserted,
+            &rekeyed,
+            u32::try_from(source).unwrap_or(u32::MAX),
+            change.capacity,
+        )
+        .map_err(corrupt)?;
+    if overlay.records.count() != u64::from(change.record_count) {
         return Err(corrupt(format!(
             "the result has {} records; the delta promises {}",
-            overlay.populated.count(),
+            overlay.records.count(),
             change.record_count
         )));
     }
@@ -482,6 +551,31 @@ mod tests {
         }
         additions.push(&[]);
         assert!(additions.runs.iter().all(|r| !r.is_empty()));
+    }
+
+    #[test]
+    fn added_keys_keep_colliding_keys_apart_and_remove_by_ordinal() {
+        let mut keys = AddedKeys::default();
+        keys.insert(7, 70, 1);
+        keys.insert(7, 71, 2); // another key, same hash
+        keys.insert(8, 80, 3);
+        let of = |k: &AddedKeys, h| {
+            let mut v: Vec<(u64, u32)> = k.candidates(h).collect();
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(of(&keys, 7), [(70, 1), (71, 2)]);
+        keys.remove(7, 1);
+        assert_eq!(of(&keys, 7), [(71, 2)]);
+        assert!(
+            keys.collisions.is_empty(),
+            "the colliding key moved into the map"
+        );
+        keys.remove(7, 9); // not there: nothing happens
+        assert_eq!(of(&keys, 7), [(71, 2)]);
+        keys.remove(7, 2);
+        assert!(of(&keys, 7).is_empty());
+        assert_eq!(of(&keys, 8), [(80, 3)]);
     }
 
     #[test]
