@@ -555,11 +555,17 @@ fn command() -> clap::Command {
     let command = Cli::command();
     let mut listed = String::new();
     let mut seen = Vec::new();
+    let width = command
+        .get_subcommands()
+        .map(|c| c.get_name().len())
+        .max()
+        .unwrap_or(0)
+        + 2;
     for (heading, commands) in GROUPS {
         listed.push_str(&format!("{heading}:\n"));
         for (name, about) in commands {
             if command.find_subcommand(name).is_some() {
-                listed.push_str(&format!("  {name:<10}{about}\n"));
+                listed.push_str(&format!("  {name:<width$}{about}\n"));
                 seen.push(*name);
             }
         }
@@ -571,7 +577,7 @@ fn command() -> clap::Command {
         .map(|c| {
             let about = c.get_about().map(|a| a.to_string()).unwrap_or_default();
             let first = about.split(". ").next().unwrap_or_default().to_string();
-            format!("  {:<10}{first}\n", c.get_name())
+            format!("  {:<width$}{first}\n", c.get_name())
         })
         .collect();
     if !others.is_empty() {
