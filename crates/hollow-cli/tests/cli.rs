@@ -143,7 +143,7 @@ fn structs_used_only_as_field_types_are_not_dataset_types() {
     // The report names the blob sizes (snake_case members behind the text).
     let report = stdout(&produced);
     assert!(
-        report.contains("  snapshot ") && report.contains(" bytes"),
+        report.contains("  snapshot ") && report.contains("KiB") && report.contains(" stored)"),
         "{report}"
     );
     assert!(!report.contains("snapshot -"), "{report}");
