@@ -234,13 +234,29 @@ enum Compiler {
     Embedded,
 }
 
+/// The error for a schema that needs the system `capnp` where there is none.
+fn no_system_capnp(path: &Path) -> anyhow::Error {
+    anyhow!(
+        "compiling {} needs the Cap'n Proto compiler `capnp`, which is not installed{}: install \
+         it (`apt install capnproto` or `brew install capnp`), or pass a precompiled schema \
+         (`capnp compile -o- {} > schema.bin`, then --schema schema.bin)",
+        path.display(),
+        if cfg!(feature = "embedded-capnp") {
+            " (HOLLOW_CAPNP=system asks for it; unset it to use the embedded one)"
+        } else {
+            " (and this build has no embedded one)"
+        },
+        path.display()
+    )
+}
+
 /// The system `capnp` when installed, else the embedded one; `HOLLOW_CAPNP=system|embedded`
 /// chooses.
-#[cfg_attr(feature = "embedded-capnp", allow(unused_variables))]
 fn compiler(path: &Path) -> Result<Compiler> {
     let choice = std::env::var("HOLLOW_CAPNP").unwrap_or_default();
     match choice.as_str() {
-        "system" => return Ok(Compiler::System),
+        "system" if capnp_installed() => return Ok(Compiler::System),
+        "system" => return Err(no_system_capnp(path)),
         #[cfg(feature = "embedded-capnp")]
         "embedded" => return Ok(Compiler::Embedded),
         "" => {}
@@ -261,14 +277,7 @@ fn compiler(path: &Path) -> Result<Compiler> {
         Ok(Compiler::Embedded)
     }
     #[cfg(not(feature = "embedded-capnp"))]
-    bail!(
-        "compiling {} needs the Cap'n Proto compiler `capnp`, which is not installed (and this \
-         build has no embedded one): install it (`apt install capnproto` or `brew install \
-         capnp`), or pass a precompiled schema (`capnp compile -o- {} > schema.bin`, then \
-         --schema schema.bin)",
-        path.display(),
-        path.display()
-    )
+    Err(no_system_capnp(path))
 }
 
 /// Compiles a `.capnp` file into a `CodeGeneratorRequest` (as `capnp compile -o-` does), with

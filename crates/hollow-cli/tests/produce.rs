@@ -615,21 +615,30 @@ fn watch_a_directory_with_a_precompiled_schema() {
     assert_eq!(report["version"], 4);
 }
 
+/// Without `capnp` on PATH a `.capnp` schema is compiled by the embedded compiler; asking for
+/// the system one (`HOLLOW_CAPNP=system`) then says what to install.
 #[test]
-fn without_capnp_a_capnp_file_says_what_to_install() {
+fn without_capnp_the_embedded_compiler_is_used_and_the_system_one_says_what_to_install() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("in.jsonl");
     std::fs::write(&input, "{\"type\":\"Movie\",\"id\":1}\n").expect("write");
-    let o = Command::new(env!("CARGO_BIN_EXE_hollow"))
-        .args(["produce", "--schema", MOVIES_CAPNP, "--input"])
-        .arg(&input)
-        .arg("--store")
-        .arg(dir.path().join("store"))
-        .env("PATH", dir.path())
-        .output()
-        .expect("run hollow");
-    assert_eq!(o.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&o.stderr);
+    let run = |compiler: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hollow"));
+        command
+            .args(["produce", "--schema", MOVIES_CAPNP, "--input"])
+            .arg(&input)
+            .arg("--store")
+            .arg(dir.path().join("store"))
+            .env("PATH", dir.path())
+            .env_remove("HOLLOW_CAPNP");
+        if let Some(c) = compiler {
+            command.env("HOLLOW_CAPNP", c);
+        }
+        command.output().expect("run hollow")
+    };
+    let system = run(Some("system"));
+    assert_eq!(system.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&system.stderr);
     for needle in [
         "apt install capnproto",
         "brew install capnp",
@@ -637,6 +646,13 @@ fn without_capnp_a_capnp_file_says_what_to_install() {
     ] {
         assert!(stderr.contains(needle), "{stderr}");
     }
+    let embedded = run(None);
+    assert_eq!(
+        embedded.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&embedded.stderr)
+    );
 }
 
 #[test]
