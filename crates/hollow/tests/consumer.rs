@@ -929,11 +929,22 @@ async fn a_deep_overlay_is_compacted_in_the_background() {
     let store = BlobStore::memory();
     let data = Dataset::new(500);
     let producer = publish(&store, data, 1, 100).await;
+    // The test waits on the listener's Compacted event, not on a clock.
+    let (compacted_tx, compacted_rx) = tokio::sync::mpsc::unbounded_channel();
     let consumer = Consumer::builder(store.clone())
         .compact_after(3)
+        .listener(move |event: &hollow::RefreshEvent| {
+            if let hollow::RefreshEvent::Compacted {
+                version, deltas, ..
+            } = event
+            {
+                let _ = compacted_tx.send((*version, *deltas));
+            }
+        })
         .build()
         .await
         .expect("consumer");
+    let mut compacted_rx = compacted_rx;
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(1));
     for c in 1..3 {
         producer.run_cycle(populate(data, c)).await.expect("cycle");
@@ -947,18 +958,13 @@ async fn a_deep_overlay_is_compacted_in_the_background() {
     assert_eq!(consumer.refresh().await.expect("refresh"), Some(4));
     let overlaid = consumer.state().expect("state");
     assert_eq!(overlaid.overlay_depth(), 3);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    let compacted = loop {
-        let s = consumer.state().expect("state");
-        if s.overlay_depth() == 0 {
-            break s;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no compaction in 30 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    };
+    assert_eq!(
+        compacted_rx.recv().await,
+        Some((4, 3)),
+        "compacted at version 4"
+    );
+    let compacted = consumer.state().expect("state");
+    assert_eq!(compacted.overlay_depth(), 0);
     assert_eq!(compacted.state_id(), overlaid.state_id());
     check(&compacted, data, 3);
     check(&overlaid, data, 3);

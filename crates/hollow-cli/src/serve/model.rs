@@ -134,21 +134,7 @@ pub fn record_json(record: &hollow::DynRecord<'_>) -> Result<Box<RawValue>, Page
         .map_err(|e| PageError::Unavailable(format!("a record does not serialize: {e}")))
 }
 
-/// The primary key of a record (one string per key field, as `hollow get` takes them).
-pub fn key_of(record: &Value, key: &[String]) -> Vec<String> {
-    key.iter()
-        .map(|path| {
-            let v = path
-                .split('.')
-                .try_fold(record, |v, part| v.get(part))
-                .unwrap_or(&Value::Null);
-            match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            }
-        })
-        .collect()
-}
+pub use hollow::tools::key_of;
 
 /// How a type page found its records when it has conditions (`?where=`).
 #[derive(Serialize)]

@@ -66,7 +66,13 @@ impl Inner {
                 elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
                 "compacted the serving state"
             );
+            let version = compacted.version();
             self.current.store(Some(Arc::new(compacted)));
+            self.emit(&super::RefreshEvent::Compacted {
+                version,
+                deltas: depth,
+                elapsed: started.elapsed(),
+            });
         }
     }
 }

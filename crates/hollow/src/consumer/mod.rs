@@ -107,6 +107,16 @@ pub enum RefreshEvent {
         /// Whole refresh.
         elapsed: Duration,
     },
+    /// Background compaction (`ConsumerBuilder::compact_after`) folded the serving state's
+    /// overlaid deltas into a snapshot, which now serves the same version.
+    Compacted {
+        /// The version served.
+        version: u64,
+        /// Overlaid deltas folded away.
+        deltas: usize,
+        /// How long the compaction took.
+        elapsed: Duration,
+    },
     /// The refresh failed; the previous state keeps serving.
     Failed {
         /// The error and its causes on one line ([`crate::error_chain`]).

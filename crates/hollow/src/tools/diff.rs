@@ -135,11 +135,13 @@ pub async fn touched_between(
     Ok(Some((touched, deltas)))
 }
 
-/// The key of a record, as strings in key field order (`Null` fields as "null").
-fn key_of(record: &Value, key: &[&str]) -> Vec<String> {
+/// The key of a record (as JSON), as strings in key field order — one per key field path
+/// (`a.b` reaches into nested structs), as `hollow get` takes them; a `Null` field is "null".
+pub fn key_of(record: &Value, key: &[impl AsRef<str>]) -> Vec<String> {
     key.iter()
         .map(|path| {
             let v = path
+                .as_ref()
                 .split('.')
                 .try_fold(record, |v, part| v.get(part))
                 .unwrap_or(&Value::Null);

@@ -13,7 +13,7 @@ pub use chain::announced_chain;
 pub use combine::{CombinedType, combine, filter};
 pub use diff::{
     FieldChange, OrdinalChange, RecordChange, Touched, TypeChanges, TypeDiff, changes, diff,
-    touched_between,
+    key_of, touched_between,
 };
 pub use gc::{GcBlob, GcOptions, GcReason, GcReport, gc};
 pub use history::{HistoryEntry, HistoryEvent, history, history_with};
